@@ -1,0 +1,147 @@
+"""Per-stage settings, read once from the environment.
+
+``.chalice/config.json`` sets these as stage environment variables; the local
+runner and the tests set them in the process environment. Every number SPEC.md
+marks *default* lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# Named API sets of the PAT catalog (SPEC §5). A stage may replace it with
+# TESSERA_API_SETS='{"name": ["scope", ...], ...}'.
+DEFAULT_API_SETS: dict[str, tuple[str, ...]] = {
+    "extended-access": ("profile", "email", "tokens:read", "tokens:manage", "api:read", "api:write"),
+    "ide-plugins": ("profile", "api:read"),
+    "marketplace": ("profile", "email", "api:read"),
+}
+
+# Every scope the service knows. Clients and users are limited to subsets.
+DEFAULT_SCOPES: tuple[str, ...] = (
+    "openid", "profile", "email", "offline_access",
+    "tokens:read", "tokens:manage", "api:read", "api:write",
+)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"setting {name} must be a boolean, got {raw!r}")
+
+
+def _api_sets(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    raw = env.get("TESSERA_API_SETS", "")
+    if not raw:
+        return dict(DEFAULT_API_SETS)
+    import json
+
+    parsed = json.loads(raw)
+    return {str(k): tuple(str(s) for s in v) for k, v in parsed.items()}
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "dev"
+    # Issuer URL. Empty: derived from the request (https://host/stage).
+    issuer: str = ""
+    # Audience of access tokens (RFC 9068 §2.2 "aud"). Empty: the issuer.
+    audience: str = ""
+    table_prefix: str = "tessera-dev-"
+    keys_secret_name: str = "tessera-dev/signing-keys"
+
+    session_max_seconds: int = 24 * 3600
+    session_idle_seconds: int = 10 * 3600
+    access_token_seconds: int = 300
+    refresh_grace_seconds: int = 30
+    client_credentials_token_seconds: int = 3600
+
+    device_code_seconds: int = 300
+    device_poll_interval: int = 5
+
+    purge_rate_minutes: int = 15
+    purge_shards: int = 8
+
+    signing_alg: str = "ES256"
+    # A retired key stays in the JWKS this long after it stopped signing: longer
+    # than the longest-lived JWT it can have signed.
+    key_retire_seconds: int = 2 * 3600
+    # How long an instance trusts its cached key set before re-reading it.
+    key_cache_seconds: int = 3600
+
+    login_max_failures: int = 5          # then every answer is slowed down
+    login_lockout_failures: int = 10     # then the user/source is locked out
+    login_lockout_seconds: int = 900
+    login_window_seconds: int = 900
+
+    pat_max_lifetime_days: int = 366     # 0 = no maximum
+    pat_allow_no_expiry: bool = False
+    pat_query_param: bool = True
+    pat_last_used_resolution: int = 600
+    recent_signin_seconds: int = 600
+
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    api_sets: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_API_SETS), hash=False)
+
+    max_body_bytes: int = 16 * 1024
+
+    def table(self, kind: str) -> str:
+        """Physical name of one of the tables of ``storage.schema`` for this stage."""
+        return self.table_prefix + kind
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        stage = e.get("TESSERA_STAGE", "dev")
+        return cls(
+            stage=stage,
+            issuer=e.get("TESSERA_ISSUER", "").rstrip("/"),
+            audience=e.get("TESSERA_AUDIENCE", ""),
+            table_prefix=e.get("TESSERA_TABLE_PREFIX", f"tessera-{stage}-"),
+            keys_secret_name=e.get("TESSERA_KEYS_SECRET", f"tessera-{stage}/signing-keys"),
+            session_max_seconds=_int(e, "TESSERA_SESSION_MAX_SECONDS", 24 * 3600),
+            session_idle_seconds=_int(e, "TESSERA_SESSION_IDLE_SECONDS", 10 * 3600),
+            access_token_seconds=_int(e, "TESSERA_ACCESS_TOKEN_SECONDS", 300),
+            refresh_grace_seconds=_int(e, "TESSERA_REFRESH_GRACE_SECONDS", 30),
+            client_credentials_token_seconds=_int(e, "TESSERA_CLIENT_CREDENTIALS_TOKEN_SECONDS", 3600),
+            device_code_seconds=_int(e, "TESSERA_DEVICE_CODE_SECONDS", 300),
+            device_poll_interval=_int(e, "TESSERA_DEVICE_POLL_INTERVAL", 5),
+            purge_rate_minutes=_int(e, "TESSERA_PURGE_RATE_MINUTES", 15),
+            purge_shards=_int(e, "TESSERA_PURGE_SHARDS", 8),
+            signing_alg=e.get("TESSERA_SIGNING_ALG", "ES256"),
+            key_retire_seconds=_int(e, "TESSERA_KEY_RETIRE_SECONDS", 2 * 3600),
+            key_cache_seconds=_int(e, "TESSERA_KEY_CACHE_SECONDS", 3600),
+            login_max_failures=_int(e, "TESSERA_LOGIN_MAX_FAILURES", 5),
+            login_lockout_failures=_int(e, "TESSERA_LOGIN_LOCKOUT_FAILURES", 10),
+            login_lockout_seconds=_int(e, "TESSERA_LOGIN_LOCKOUT_SECONDS", 900),
+            login_window_seconds=_int(e, "TESSERA_LOGIN_WINDOW_SECONDS", 900),
+            pat_max_lifetime_days=_int(e, "TESSERA_PAT_MAX_LIFETIME_DAYS", 366),
+            pat_allow_no_expiry=_bool(e, "TESSERA_PAT_ALLOW_NO_EXPIRY", False),
+            pat_query_param=_bool(e, "TESSERA_PAT_QUERY_PARAM", True),
+            recent_signin_seconds=_int(e, "TESSERA_RECENT_SIGNIN_SECONDS", 600),
+            api_sets=_api_sets(e),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process's stage, read once."""
+    return Settings.from_env()

@@ -1,0 +1,86 @@
+"""The composition root: builds stores and services lazily, once per process.
+
+Nothing here runs at import. Tests install their own container (a fake clock,
+moto-backed clients) with ``use()`` and drop it with ``reset()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from chalicelib.clock import Clock, SystemClock
+from chalicelib.config import Settings, get_settings
+from chalicelib.storage.dynamo import Table, aws_client
+
+
+class Container:
+    def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
+                 client_factory: Callable[[str], Any] | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.clock: Clock = clock or SystemClock()
+        self._client_factory = client_factory or aws_client
+
+    def dynamodb(self) -> Any:
+        return self._client_factory("dynamodb")
+
+    def table(self, kind: str) -> Table:
+        return Table(self.settings.table(kind), self.dynamodb)
+
+    # -- storage ----------------------------------------------------------------
+
+    @cached_property
+    def users(self) -> Any:
+        from chalicelib.storage.identities import UsersRepo
+        return UsersRepo(self.table("users"))
+
+    @cached_property
+    def clients(self) -> Any:
+        from chalicelib.storage.identities import ClientsRepo
+        return ClientsRepo(self.table("clients"))
+
+    @cached_property
+    def keystore(self) -> Any:
+        from chalicelib.storage.keystore import SecretsManagerKeyStore
+        return SecretsManagerKeyStore(self.settings.keys_secret_name,
+                                      lambda: self._client_factory("secretsmanager"))
+
+    # -- services ---------------------------------------------------------------
+
+    @cached_property
+    def keyring(self) -> Any:
+        from chalicelib.services.signing import KeyRing
+        s = self.settings
+        return KeyRing(self.keystore, self.clock, alg=s.signing_alg,
+                       cache_seconds=s.key_cache_seconds, retire_seconds=s.key_retire_seconds)
+
+    @cached_property
+    def identities(self) -> Any:
+        from chalicelib.services.identities import Identities
+        return Identities(self.users, self.clients, self.clock, self.settings)
+
+
+_lock = threading.Lock()
+_current: Container | None = None
+
+
+def container() -> Container:
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = Container()
+    return _current
+
+
+def use(replacement: Container) -> Container:
+    global _current
+    _current = replacement
+    return replacement
+
+
+def reset() -> None:
+    global _current
+    _current = None

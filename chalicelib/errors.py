@@ -1,0 +1,252 @@
+"""One error hierarchy for the whole service.
+
+Nothing here imports Chalice or boto3: services and storage raise these, and
+``chalicelib.http`` renders them in exactly one place, as RFC 6749 §5.2 JSON on
+``/oauth/*`` and as RFC 9457 problem JSON everywhere else.
+
+Every error has a public ``description`` that is safe to send to a client and an
+optional internal ``detail`` that is logged and never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+
+class TesseraError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad Request"
+
+    def __init__(self, description: str = "", *, detail: str = "",
+                 headers: Mapping[str, str] | None = None,
+                 extra: Mapping[str, object] | None = None) -> None:
+        super().__init__(description or self.title)
+        self.description = description or self.title
+        self.detail = detail
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extra: dict[str, object] = dict(extra or {})
+
+
+# --------------------------------------------------------------------------
+# OAuth 2 errors (RFC 6749 §5.2, RFC 8628 §3.5, RFC 7009 §2.2.1)
+# --------------------------------------------------------------------------
+
+class OAuthError(TesseraError):
+    """An error of the OAuth endpoints, rendered as ``{"error", "error_description"}``."""
+
+    error: ClassVar[str] = "invalid_request"
+
+
+class InvalidRequest(OAuthError):
+    """RFC 6749 §5.2: "The request is missing a required parameter, includes an
+    unsupported parameter value (other than grant type), repeats a parameter,
+    includes multiple credentials, utilizes more than one mechanism for
+    authenticating the client, or is otherwise malformed."
+    """
+
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: "Client authentication failed (e.g., unknown client, no
+    client authentication included, or unsupported authentication method)." The
+    server "MAY return an HTTP 401 (Unauthorized) status code" and "MUST respond
+    with an HTTP 401" plus ``WWW-Authenticate`` when the client used the
+    Authorization header.
+    """
+
+    error = "invalid_client"
+    status = 401
+    title = "Unauthorized"
+
+
+class InvalidGrant(OAuthError):
+    """RFC 6749 §5.2: "The provided authorization grant (e.g., authorization code,
+    resource owner credentials) or refresh token is invalid, expired, revoked,
+    does not match the redirection URI used in the authorization request, or was
+    issued to another client."
+    """
+
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    """RFC 6749 §5.2: "The authenticated client is not authorized to use this
+    authorization grant type."
+    """
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    """RFC 6749 §5.2: "The authorization grant type is not supported by the
+    authorization server."
+    """
+
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    """RFC 6749 §5.2: "The requested scope is invalid, unknown, malformed, or
+    exceeds the scope granted by the resource owner."
+    """
+
+    error = "invalid_scope"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1: "The authorization server does not support the revocation
+    of the presented token type."
+    """
+
+    error = "unsupported_token_type"
+
+
+class AuthorizationPending(OAuthError):
+    """RFC 8628 §3.5: "The authorization request is still pending as the end user
+    hasn't yet completed the user-interaction steps."
+    """
+
+    error = "authorization_pending"
+
+
+class SlowDown(OAuthError):
+    """RFC 8628 §3.5: "A variant of 'authorization_pending', the authorization
+    request is still pending and polling should continue, but the interval MUST
+    be increased by 5 seconds for this and all subsequent requests."
+    """
+
+    error = "slow_down"
+
+
+class AccessDenied(OAuthError):
+    """RFC 8628 §3.5: "The authorization request was denied." """
+
+    error = "access_denied"
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 §3.5: "The 'device_code' has expired, and the device authorization
+    session has concluded."
+    """
+
+    error = "expired_token"
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1: "The access token provided is expired, revoked, malformed,
+    or invalid for other reasons." Used by the OIDC UserInfo endpoint.
+    """
+
+    error = "invalid_token"
+    status = 401
+    title = "Unauthorized"
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1: "The authorization server is currently unable to handle
+    the request due to a temporary overloading or maintenance of the server."
+    """
+
+    error = "temporarily_unavailable"
+    status = 503
+    title = "Service Unavailable"
+
+
+# --------------------------------------------------------------------------
+# API errors (RFC 9457 problem details)
+# --------------------------------------------------------------------------
+
+class ProblemError(TesseraError):
+    """An error of the JSON API, rendered as ``application/problem+json``."""
+
+
+class BadRequest(ProblemError):
+    status = 400
+    title = "Bad Request"
+
+
+class Unauthorized(ProblemError):
+    """The presented credential is missing, unknown, expired or revoked.
+
+    SPEC §2: an expired or unknown bearer token gets exactly this body.
+    """
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, description: str = "Provided token is not valid", **kw: object) -> None:
+        super().__init__(description, **kw)  # type: ignore[arg-type]
+
+
+class Forbidden(ProblemError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(ProblemError):
+    status = 404
+    title = "Not Found"
+
+
+class MethodNotAllowed(ProblemError):
+    status = 405
+    title = "Method Not Allowed"
+
+
+class Conflict(ProblemError):
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    title = "Content Too Large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class Unprocessable(ProblemError):
+    status = 422
+    title = "Unprocessable Content"
+
+
+class TooManyRequests(ProblemError):
+    status = 429
+    title = "Too Many Requests"
+
+
+class ServiceUnavailable(ProblemError):
+    """DynamoDB throttled or unreachable (SPEC §8): 503 with ``Retry-After``."""
+
+    status = 503
+    title = "Service Unavailable"
+
+
+# --------------------------------------------------------------------------
+# Domain errors raised below the HTTP layer, mapped by the caller
+# --------------------------------------------------------------------------
+
+class StorageUnavailable(TesseraError):
+    """The store throttled or failed; nothing was written that a client relies on."""
+
+    status = 503
+    title = "Service Unavailable"
+
+
+class ConditionFailed(TesseraError):
+    """A conditional write lost: the state it required was no longer there.
+
+    ``item`` carries the item as it was (``ALL_OLD``) when the store returned it.
+    """
+
+    def __init__(self, description: str = "condition failed", *,
+                 item: Mapping[str, object] | None = None) -> None:
+        super().__init__(description)
+        self.item = dict(item) if item is not None else None

@@ -1,0 +1,315 @@
+"""Parsing requests and rendering responses: the only module routes lean on.
+
+Errors are rendered here and nowhere else: RFC 6749 §5.2 JSON with
+``Cache-Control: no-store`` on the OAuth endpoints, RFC 9457 problem JSON
+elsewhere, HTML for the web pages. Chalice's own ``{"Code", "Message"}`` bodies
+(405, 415, 500) are re-rendered by ``error_middleware`` so they never reach a
+client.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
+
+from chalice.app import Request, Response
+
+from chalicelib.config import Settings
+from chalicelib.errors import (
+    BadRequest,
+    InvalidClient,
+    InvalidRequest,
+    OAuthError,
+    PayloadTooLarge,
+    StorageUnavailable,
+    TemporarilyUnavailable,
+    TesseraError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+log = logging.getLogger("tessera")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FORM = "application/x-www-form-urlencoded"
+PROBLEM = "application/problem+json"
+MAX_BODY = 16 * 1024
+RETRY_AFTER_SECONDS = "1"
+
+F = TypeVar("F", bound=Callable[..., Any])
+Headers = dict[str, str | list[str]]
+
+
+# --------------------------------------------------------------------------
+# responses
+# --------------------------------------------------------------------------
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None,
+                  *, no_store: bool = True) -> Response:
+    out: Headers = {"Content-Type": "application/json"}
+    if no_store:
+        out.update(NO_STORE)
+    out.update(headers or {})
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return Response(body=text, status_code=status, headers=out)
+
+
+def problem_response(status: int, title: str, detail: str,
+                     headers: Mapping[str, str] | None = None,
+                     extra: Mapping[str, Any] | None = None) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail}
+    body.update(extra or {})
+    out: Headers = {"Content-Type": PROBLEM, **NO_STORE, **(headers or {})}
+    return Response(body=json.dumps(body), status_code=status, headers=out)
+
+
+def oauth_error_response(err: OAuthError) -> Response:
+    body: dict[str, Any] = {"error": err.error, "error_description": err.description}
+    body.update(err.extra)
+    headers: Headers = {"Content-Type": "application/json", **NO_STORE, **err.headers}
+    return Response(body=json.dumps(body), status_code=err.status, headers=headers)
+
+
+def _log_error(err: TesseraError, path: str) -> None:
+    # Internal detail goes to the log, never to the client; secrets go nowhere.
+    log.info(json.dumps({"event": "request_error", "path": path, "status": err.status,
+                         "error": type(err).__name__, "detail": err.detail}))
+
+
+def render_oauth_error(err: TesseraError, path: str = "") -> Response:
+    _log_error(err, path)
+    if isinstance(err, StorageUnavailable):
+        err = TemporarilyUnavailable("The service is temporarily unavailable, retry shortly",
+                                     headers={"Retry-After": RETRY_AFTER_SECONDS})
+    if not isinstance(err, OAuthError):
+        err = InvalidRequest(err.description)
+    return oauth_error_response(err)
+
+
+def render_problem(err: TesseraError, path: str = "") -> Response:
+    _log_error(err, path)
+    headers = dict(err.headers)
+    if isinstance(err, StorageUnavailable):
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return problem_response(503, "Service Unavailable",
+                                "The service is temporarily unavailable, retry shortly", headers)
+    if isinstance(err, OAuthError):
+        # An OAuth-flavoured error raised under /v1: keep its status, speak problem JSON.
+        return problem_response(err.status, err.title, err.description, headers)
+    return problem_response(err.status, err.title, err.description, headers, err.extra)
+
+
+def oauth_endpoint(fn: F) -> F:
+    """Route decorator: OAuth errors as RFC 6749 §5.2 JSON, always ``no-store``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TesseraError as err:
+            return render_oauth_error(err, fn.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def api_endpoint(fn: F) -> F:
+    """Route decorator: errors as RFC 9457 problem JSON."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TesseraError as err:
+            return render_problem(err, fn.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _chalice_error_to_ours(request: Request | None, response: Response) -> Response:
+    body = response.body
+    if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
+        return response
+    path = request.path if request is not None else ""
+    status = response.status_code
+    titles = {405: "Method Not Allowed", 415: "Unsupported Media Type", 400: "Bad Request",
+              500: "Internal Server Error"}
+    title = titles.get(status, "Error")
+    detail = {405: "This method is not allowed on this resource",
+              415: "Unsupported media type",
+              500: "An internal error occurred"}.get(status, title)
+    headers = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
+    if path.startswith("/oauth/"):
+        error = "server_error" if status >= 500 else "invalid_request"
+        return Response(body=json.dumps({"error": error, "error_description": detail}),
+                        status_code=status,
+                        headers={"Content-Type": "application/json", **NO_STORE, **headers})
+    return problem_response(status, title, detail, headers)
+
+
+def error_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice ``http`` middleware: no Chalice error body ever reaches a client."""
+    return _chalice_error_to_ours(event, get_response(event))
+
+
+# --------------------------------------------------------------------------
+# requests
+# --------------------------------------------------------------------------
+
+def header(request: Request, name: str) -> str | None:
+    value = request.headers.get(name)
+    return value if value is None else str(value)
+
+
+def media_type(request: Request) -> str:
+    return (header(request, "content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def body_bytes(request: Request) -> bytes:
+    raw = request.raw_body
+    data = raw if isinstance(raw, bytes) else (raw or "").encode("utf-8")
+    if len(data) > MAX_BODY:
+        raise PayloadTooLarge(f"Request body exceeds {MAX_BODY} bytes")
+    return data
+
+
+def _decode_utf8(data: bytes, error: type[TesseraError]) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error("Request is not valid UTF-8") from exc
+
+
+def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body, strictly.
+
+    RFC 6749 §3.2: parameters "MUST NOT be included more than once"; the body
+    must be form-encoded (§4.3.2, Appendix B) and UTF-8.
+    """
+    if media_type(request) != FORM:
+        raise error(f"Content-Type must be {FORM}")
+    text = _decode_utf8(body_bytes(request), error)
+    params: dict[str, str] = {}
+    for part in text.split("&") if text else []:
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        try:
+            key = unquote_to_bytes(name.replace("+", " ")).decode("utf-8")
+            val = unquote_to_bytes(value.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise error("Parameters must be UTF-8") from exc
+        if key in params:
+            raise error(f"Parameter '{key}' is repeated")
+        if "\x00" in key or "\x00" in val:
+            raise error("Parameters must not contain NUL characters")
+        params[key] = val
+    return params
+
+
+def parse_json_object(request: Request) -> dict[str, Any]:
+    """A JSON object body (problem JSON on any fault)."""
+    if media_type(request) != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    text = _decode_utf8(body_bytes(request), BadRequest)
+    try:
+        parsed = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("Request body is not valid JSON") from exc
+    if not isinstance(parsed, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return parsed
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key}")
+        out[key] = value
+    return out
+
+
+def query_params(request: Request) -> dict[str, str]:
+    """Query parameters; a repeated one is a 400."""
+    params = request.query_params
+    if not params:
+        return {}
+    out: dict[str, str] = {}
+    for key in params:
+        values = params.getlist(key)
+        if len(values) != 1:
+            raise BadRequest(f"Parameter '{key}' is repeated")
+        out[key] = values[0]
+    return out
+
+
+def source_ip(request: Request) -> str:
+    """The caller's address as API Gateway saw it (never a client-supplied header)."""
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """RFC 7617 Basic credentials, or None when there is no Basic header.
+
+    Malformed headers (bad base64, no colon, non-UTF-8) raise ``ValueError``.
+    """
+    auth = header(request, "authorization")
+    if not auth:
+        return None
+    scheme, _, value = auth.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("malformed Basic credentials") from exc
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise ValueError("malformed Basic credentials")
+    return user, password
+
+
+def bearer_credential(request: Request) -> str:
+    """The token a caller presents: ``Bearer``, or the password of HTTP Basic.
+
+    Anything missing or malformed is the SPEC §2 401.
+    """
+    auth = header(request, "authorization")
+    if not auth:
+        raise Unauthorized()
+    scheme, _, value = auth.strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            creds = basic_credentials(request)
+        except ValueError as exc:
+            raise Unauthorized() from exc
+        if creds and creds[1]:
+            return creds[1]
+    raise Unauthorized()
+
+
+def client_auth_failed(description: str = "Client authentication failed") -> InvalidClient:
+    """RFC 6749 §5.2: invalid_client, 401, with the scheme the server supports."""
+    return InvalidClient(description,
+                         headers={"WWW-Authenticate": 'Basic realm="tessera", charset="UTF-8"'})
+
+
+def issuer_of(request: Request, settings: Settings) -> str:
+    """The issuer URL: configured per stage, else derived from the request."""
+    if settings.issuer:
+        return settings.issuer
+    host = header(request, "host") or "localhost"
+    proto = (header(request, "x-forwarded-proto") or "https").split(",")[0].strip()
+    stage = (request.context or {}).get("stage")
+    suffix = f"/{stage}" if stage and host.endswith(".amazonaws.com") else ""
+    return f"{proto}://{host}{suffix}"

@@ -1,0 +1,88 @@
+"""Domain objects shared by services and storage (no AWS, no HTTP)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from chalicelib.security.opaque import ALPHABET
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def user_id_for(username: str) -> str:
+    """The stable id of a username: 16 base62 characters of its SHA-256.
+
+    Deriving the id lets the password grant read the user by key, in the same
+    BatchGetItem as the client (SPEC §9: 1 read), instead of querying an index.
+    Usernames are therefore immutable, as login names are on most platforms.
+    """
+    n = int.from_bytes(hashlib.sha256(("tessera:user:" + normalise_username(username))
+                                      .encode("utf-8")).digest()[:12], "big")
+    out = []
+    for _ in range(16):
+        n, r = divmod(n, 62)
+        out.append(ALPHABET[r])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    email: str = ""
+    firstname: str = ""
+    lastname: str = ""
+    active: bool = True
+    password_hash: str = ""
+    # Scopes this user may hold; None means every scope of the stage.
+    scopes: tuple[str, ...] | None = None
+    created_at: int = 0
+
+    def profile(self) -> dict[str, object]:
+        """The whoami view (SPEC §2 ``/v1/me``)."""
+        return {"id": self.id, "email": self.email, "firstname": self.firstname,
+                "lastname": self.lastname, "active": self.active}
+
+    def allows(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    # "sha256$<salt>$<hex>" for confidential clients; None for public ones.
+    secret_hash: str | None = None
+    name: str = ""
+    grant_types: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    introspect: bool = False
+    created_at: int = 0
+
+    @property
+    def public(self) -> bool:
+        return self.secret_hash is None
+
+    def allows_grant(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+@dataclass
+class Session:
+    """A login: created by the password grant or an approved device code."""
+
+    id: str
+    user_id: str
+    client_id: str
+    scope: str
+    created_at: int          # sign-in time ("originally issued at", OIDC auth_time)
+    expires_at: int          # the hard cap; nothing extends it
+    idle_deadline: int       # min(last use + idle, cap)
+    last_used_at: int
+    kind: str = "oauth"      # "oauth" (refresh-token session) or "web" (page sign-in)
+    device: dict[str, str] = field(default_factory=dict)
+
+    def alive(self, now: int) -> bool:
+        return now < self.idle_deadline and now < self.expires_at

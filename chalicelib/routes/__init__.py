@@ -1,0 +1,10 @@
+"""Thin blueprints, one per area. ``endpoints()`` feeds discovery."""
+
+from __future__ import annotations
+
+# Discovery metadata name -> path, for the endpoints that exist.
+_ENDPOINTS: dict[str, str] = {}
+
+
+def endpoints() -> dict[str, str]:
+    return dict(_ENDPOINTS)

@@ -1,0 +1,27 @@
+"""Discovery (OIDC Discovery, RFC 8414) and the JWK Set (RFC 7517)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.container import container
+from chalicelib.http import api_endpoint, issuer_of, json_response
+from chalicelib.services.discovery import metadata_json
+
+bp = Blueprint(__name__)
+
+PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
+
+
+@bp.route("/.well-known/openid-configuration", methods=["GET"])
+@api_endpoint
+def openid_configuration() -> Response:
+    c = container()
+    return json_response(metadata_json(issuer_of(bp.current_request, c.settings), c.settings),
+                         headers=PUBLIC_CACHE, no_store=False)
+
+
+@bp.route("/.well-known/jwks.json", methods=["GET"])
+@api_endpoint
+def jwks() -> Response:
+    return json_response(container().keyring.jwks_json(), headers=PUBLIC_CACHE, no_store=False)

@@ -1,0 +1,120 @@
+"""Opaque secrets: type prefix, random base62 body, CRC32 checksum (SPEC §4).
+
+Layout of every opaque token::
+
+    <prefix><locator><secret><checksum>
+
+* ``prefix``   names the kind (``tsp_`` PAT, ``tsr_`` refresh, ``tsk_`` role key,
+  ``tsd_`` device code, ``tsw_`` browser sign-in), so secret scanners can find them;
+* ``locator``  a fixed-length base62 field naming the item to read (empty for kinds
+  whose item is keyed by the token's hash), so validation is one keyed read;
+* ``secret``   22 base62 characters from ``secrets.token_bytes(16)`` (128 bits);
+* ``checksum`` 6 base62 characters of CRC32 over everything before it, so a
+  malformed or mistyped token is rejected before any database read (the same
+  idea as GitHub's token format).
+
+Only ``digest(token)`` is ever stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import zlib
+from dataclasses import dataclass
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+SECRET_LEN = 22      # ceil(128 / log2(62))
+CHECKSUM_LEN = 6     # 62**6 > 2**32
+ID_LEN = 16          # ids and locators: ~95 bits, unguessable but not secret
+
+
+def b62encode(value: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        value, rem = divmod(value, 62)
+        out.append(ALPHABET[rem])
+    if value:
+        raise ValueError("value does not fit the width")
+    return "".join(reversed(out))
+
+
+def is_base62(text: str) -> bool:
+    return all(c in _INDEX for c in text)
+
+
+def random_b62(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def new_id() -> str:
+    """A random identifier (not a secret)."""
+    return random_b62(ID_LEN)
+
+
+def checksum(payload: str) -> str:
+    return b62encode(zlib.crc32(payload.encode("ascii")) & 0xFFFFFFFF, CHECKSUM_LEN)
+
+
+def digest(token: str) -> str:
+    """What is stored instead of a secret: SHA-256, hex.
+
+    A fast hash is right here: the input carries 128 random bits, so there is
+    nothing to brute-force (unlike a password).
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def same_digest(a: str, b: str) -> bool:
+    """Constant-time comparison of two digests."""
+    return hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
+
+
+@dataclass(frozen=True)
+class TokenKind:
+    prefix: str
+    locator_len: int = 0
+
+    @property
+    def length(self) -> int:
+        return len(self.prefix) + self.locator_len + SECRET_LEN + CHECKSUM_LEN
+
+    def mint(self, locator: str = "") -> str:
+        if len(locator) != self.locator_len or not is_base62(locator):
+            raise ValueError("locator has the wrong shape")
+        body = self.prefix + locator + random_b62(SECRET_LEN)
+        return body + checksum(body)
+
+    def parse(self, token: str) -> str | None:
+        """The locator of a well-formed token of this kind, else None.
+
+        No database is consulted: wrong prefix, length, alphabet or checksum
+        all fail here.
+        """
+        if len(token) != self.length or not token.startswith(self.prefix):
+            return None
+        rest = token[len(self.prefix):]
+        if not is_base62(rest):
+            return None
+        body, check = token[:-CHECKSUM_LEN], token[-CHECKSUM_LEN:]
+        if not hmac.compare_digest(checksum(body), check):
+            return None
+        return rest[: self.locator_len]
+
+    def matches(self, token: str) -> bool:
+        return self.parse(token) is not None
+
+
+# A PAT names its owner and its id, so that validating it reads both the token
+# and its owner in one round trip (SPEC §9).
+PAT = TokenKind("tsp_", locator_len=2 * ID_LEN)
+# A refresh token names its session: rotation is one conditional write on it.
+REFRESH = TokenKind("tsr_", locator_len=ID_LEN)
+# Device codes are keyed by their digest; nothing to locate.
+DEVICE_CODE = TokenKind("tsd_")
+# Role-key secrets (the access part of the pair locates the key).
+ROLE_KEY_SECRET = TokenKind("tsk_")
+# Browser sign-in cookie of the web pages; names its session.
+WEB_SESSION = TokenKind("tsw_", locator_len=ID_LEN)

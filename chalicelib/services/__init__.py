@@ -1,0 +1,1 @@
+"""Domain rules. Services take their stores and a clock; they never import boto3."""

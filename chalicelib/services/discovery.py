@@ -1,0 +1,44 @@
+"""OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414 §2).
+
+Lists exactly what works: the grant types come from the grant registry, and an
+endpoint appears only once its route exists.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from chalicelib.config import Settings
+
+
+@lru_cache(maxsize=8)
+def metadata_json(issuer: str, settings: Settings) -> str:
+    """The discovery document for one issuer, built once and kept as text."""
+    from chalicelib.grants import registry
+
+    grants = sorted(registry())
+    auth_methods = ["client_secret_basic", "client_secret_post", "none"]
+    doc: dict[str, object] = {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "scopes_supported": list(settings.scopes),
+        # No authorization endpoint: the device flow replaces the browser redirect.
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [settings.signing_alg],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid",
+                             "email", "given_name", "family_name", "preferred_username"],
+    }
+    if grants:
+        doc["token_endpoint"] = f"{issuer}/oauth/token"
+        doc["grant_types_supported"] = grants
+        doc["token_endpoint_auth_methods_supported"] = auth_methods
+    from chalicelib.routes import endpoints
+
+    for name, path in endpoints().items():
+        doc[name] = f"{issuer}{path}"
+        if name in ("revocation_endpoint", "introspection_endpoint"):
+            doc[name.replace("_endpoint", "_endpoint_auth_methods_supported")] = (
+                auth_methods if name == "revocation_endpoint" else auth_methods[:2])
+    return json.dumps(doc, separators=(",", ":"))

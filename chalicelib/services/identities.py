@@ -1,0 +1,127 @@
+"""Users and clients: creation, secrets, authentication of clients."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
+from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
+from chalicelib.models import Client, User, normalise_username, user_id_for
+from chalicelib.security.passwords import hash_password
+from chalicelib.storage.identities import ClientsRepo, UsersRepo
+
+KNOWN_GRANTS = (
+    "password", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
+    "client_credentials",
+)
+
+
+def hash_client_secret(secret: str) -> str:
+    """Salted SHA-256. Secrets the admin command generates carry 128+ random bits."""
+    salt = secrets.token_hex(16)
+    return f"sha256${salt}${hashlib.sha256((salt + secret).encode('utf-8')).hexdigest()}"
+
+
+def verify_client_secret(secret: str, encoded: str) -> bool:
+    try:
+        scheme, salt, expected = encoded.split("$")
+    except ValueError:
+        return False
+    if scheme != "sha256":
+        return False
+    actual = hashlib.sha256((salt + secret).encode("utf-8")).hexdigest()
+    return hmac.compare_digest(actual, expected)
+
+
+def _valid_username(username: str) -> bool:
+    name = normalise_username(username)
+    return 1 <= len(name) <= 64 and all(c.isalnum() or c in "._-@" for c in name) and name.isascii()
+
+
+class Identities:
+    def __init__(self, users: UsersRepo, clients: ClientsRepo, clock: Clock,
+                 settings: Settings) -> None:
+        self.users = users
+        self.clients = clients
+        self.clock = clock
+        self.settings = settings
+
+    # -- users -------------------------------------------------------------------
+
+    def create_user(self, username: str, password: str, *, email: str = "",
+                    firstname: str = "", lastname: str = "",
+                    scopes: Iterable[str] | None = None) -> User:
+        if not _valid_username(username):
+            raise BadRequest("username must be 1-64 characters of letters, digits and ._-@")
+        if len(password) < 8:
+            raise BadRequest("password must be at least 8 characters")
+        unknown = set(scopes or ()) - set(self.settings.scopes)
+        if unknown:
+            raise BadRequest(f"unknown scopes: {', '.join(sorted(unknown))}")
+        user = User(id=user_id_for(username), username=normalise_username(username), email=email,
+                    firstname=firstname, lastname=lastname, active=True,
+                    password_hash=hash_password(password),
+                    scopes=tuple(sorted(scopes)) if scopes is not None else None,
+                    created_at=self.clock.now())
+        try:
+            self.users.create(user)
+        except ConditionFailed as exc:
+            raise Conflict(f"user {user.username} exists") from exc
+        return user
+
+    def find_user(self, username: str) -> User | None:
+        return self.users.get(user_id_for(username))
+
+    def set_user_active(self, username: str, active: bool) -> User:
+        try:
+            return self.users.set_active(user_id_for(username), active)
+        except ConditionFailed as exc:
+            raise NotFound(f"no user {username}") from exc
+
+    def set_password(self, username: str, password: str) -> User:
+        user = self.find_user(username)
+        if user is None:
+            raise NotFound(f"no user {username}")
+        if len(password) < 8:
+            raise BadRequest("password must be at least 8 characters")
+        from dataclasses import replace
+
+        updated = replace(user, password_hash=hash_password(password))
+        self.users.replace(updated)
+        return updated
+
+    # -- clients -------------------------------------------------------------------
+
+    def create_client(self, client_id: str, *, secret: str | None = None, public: bool = False,
+                      name: str = "", grant_types: Iterable[str] = (),
+                      scopes: Iterable[str] = (), introspect: bool = False) -> tuple[Client, str | None]:
+        """Register a client; returns it and its secret (shown once) if confidential."""
+        if not client_id or len(client_id) > 128 or not client_id.isprintable() or " " in client_id:
+            raise BadRequest("client_id must be 1-128 printable characters without spaces")
+        grants = tuple(grant_types)
+        unknown = set(grants) - set(KNOWN_GRANTS)
+        if unknown:
+            raise BadRequest(f"unknown grant types: {', '.join(sorted(unknown))}")
+        bad_scopes = set(scopes) - set(self.settings.scopes)
+        if bad_scopes:
+            raise BadRequest(f"unknown scopes: {', '.join(sorted(bad_scopes))}")
+        if public and secret:
+            raise BadRequest("a public client has no secret")
+        if public and "client_credentials" in grants:
+            raise BadRequest("client_credentials needs a confidential client")
+        if not public and secret is None:
+            secret = "tsc_" + secrets.token_urlsafe(32)
+        client = Client(client_id=client_id,
+                        secret_hash=None if public else hash_client_secret(secret or ""),
+                        name=name or client_id, grant_types=grants,
+                        scopes=tuple(scopes), introspect=introspect,
+                        created_at=self.clock.now())
+        try:
+            self.clients.create(client)
+        except ConditionFailed as exc:
+            raise Conflict(f"client {client_id} exists") from exc
+        return client, None if public else secret

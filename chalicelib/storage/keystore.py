@@ -1,0 +1,57 @@
+"""Signing keys kept in AWS Secrets Manager (SPEC §7).
+
+One secret per stage holds the whole key set as JSON::
+
+    {"keys": [{"kid", "alg", "status": "current"|"next"|"retired",
+               "created_at", "retired_at", "private_pem", "public_jwk"}]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.errors import StorageUnavailable
+from chalicelib.storage.dynamo import aws_client
+
+
+class KeySetExists(Exception):
+    """Another instance created the key set first."""
+
+
+class SecretsManagerKeyStore:
+    def __init__(self, secret_name: str,
+                 client_factory: Callable[[], Any] | None = None) -> None:
+        self.secret_name = secret_name
+        self._client_factory = client_factory or (lambda: aws_client("secretsmanager"))
+
+    def load(self) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            out = self._client_factory().get_secret_value(SecretId=self.secret_name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise StorageUnavailable(detail=f"secretsmanager: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(detail=f"secretsmanager: {exc}") from exc
+        parsed: dict[str, Any] = json.loads(out["SecretString"])
+        return parsed
+
+    def create(self, keyset: dict[str, Any]) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client_factory().create_secret(
+                Name=self.secret_name, SecretString=json.dumps(keyset),
+                Description="Tessera JWT signing keys")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceExistsException":
+                raise KeySetExists() from exc
+            raise StorageUnavailable(detail=f"secretsmanager: {exc}") from exc
+
+    def save(self, keyset: dict[str, Any]) -> None:
+        self._client_factory().put_secret_value(SecretId=self.secret_name,
+                                                SecretString=json.dumps(keyset))

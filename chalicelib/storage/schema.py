@@ -1,0 +1,121 @@
+"""The tables, defined once (SPEC §7).
+
+The deploy template (``deploy/package.py``), the local runner and the tests all
+build their tables from ``TABLES``. Every table keeps its expiry in the number
+attribute ``ttl`` (epoch seconds) for DynamoDB TTL; since TTL is lazy, every
+read checks expiry itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TTL_ATTRIBUTE = "ttl"
+
+# Index names used by the code.
+SESSIONS_BY_IDLE = "by_idle"   # purge: (purge_shard, idle_deadline), KEYS_ONLY
+SESSIONS_BY_USER = "by_user"   # /v1/sessions and "end all sessions of a user"
+
+
+def _s(name: str) -> dict[str, str]:
+    return {"AttributeName": name, "AttributeType": "S"}
+
+
+def _n(name: str) -> dict[str, str]:
+    return {"AttributeName": name, "AttributeType": "N"}
+
+
+def _hash(name: str) -> dict[str, str]:
+    return {"AttributeName": name, "KeyType": "HASH"}
+
+
+def _range(name: str) -> dict[str, str]:
+    return {"AttributeName": name, "KeyType": "RANGE"}
+
+
+# Logical name -> CreateTable arguments (without TableName and BillingMode).
+TABLES: dict[str, dict[str, Any]] = {
+    # Users, keyed by an id derived from the normalised username, so that the
+    # password grant reads user and client in one BatchGetItem (SPEC §9).
+    "users": {
+        "AttributeDefinitions": [_s("id")],
+        "KeySchema": [_hash("id")],
+    },
+    "clients": {
+        "AttributeDefinitions": [_s("client_id")],
+        "KeySchema": [_hash("client_id")],
+    },
+    # One item per login session; it also carries the refresh-token state so
+    # that rotation is a single conditional UpdateItem.
+    "sessions": {
+        "AttributeDefinitions": [_s("id"), _n("purge_shard"), _n("idle_deadline"),
+                                 _s("user_id"), _n("created_at")],
+        "KeySchema": [_hash("id")],
+        "GlobalSecondaryIndexes": [
+            {
+                # A handful of shard keys, sorted by idle deadline: the purge
+                # Queries "idle_deadline < now" per shard and so reads only the
+                # sessions it is about to remove, never the live ones.
+                "IndexName": SESSIONS_BY_IDLE,
+                "KeySchema": [_hash("purge_shard"), _range("idle_deadline")],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": SESSIONS_BY_USER,
+                "KeySchema": [_hash("user_id"), _range("created_at")],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": ["client_id", "last_used_at", "idle_deadline",
+                                         "expires_at", "device", "kind", "scope"],
+                },
+            },
+        ],
+    },
+    # Personal access tokens (and later role keys), partitioned by owner so a
+    # user's list is one strongly consistent Query of the base table.
+    "tokens": {
+        "AttributeDefinitions": [_s("owner"), _s("id")],
+        "KeySchema": [_hash("owner"), _range("id")],
+    },
+    # Device authorization requests: "dc#<digest of device_code>" holds the
+    # state, "uc#<user code>" reserves the user code among live ones.
+    "devices": {
+        "AttributeDefinitions": [_s("pk")],
+        "KeySchema": [_hash("pk")],
+    },
+    # Counters of failed sign-ins and guesses, per user and per source.
+    "throttle": {
+        "AttributeDefinitions": [_s("pk")],
+        "KeySchema": [_hash("pk")],
+    },
+}
+
+
+def create_table_kwargs(logical: str, physical: str) -> dict[str, Any]:
+    """CreateTable arguments for one table (on-demand billing)."""
+    spec = TABLES[logical]
+    kwargs: dict[str, Any] = {"TableName": physical, "BillingMode": "PAY_PER_REQUEST", **spec}
+    return kwargs
+
+
+def create_tables(client: Any, prefix: str) -> list[str]:
+    """Create every table (if missing) and enable TTL; returns the physical names.
+
+    Used by the local runner and the tests; the deploy template is built from
+    the same ``TABLES``.
+    """
+    existing = set(client.list_tables().get("TableNames", []))
+    names = []
+    for logical in TABLES:
+        physical = prefix + logical
+        names.append(physical)
+        if physical in existing:
+            continue
+        client.create_table(**create_table_kwargs(logical, physical))
+        client.get_waiter("table_exists").wait(TableName=physical,
+                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+        client.update_time_to_live(
+            TableName=physical,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    return names

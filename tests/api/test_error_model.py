@@ -1,0 +1,23 @@
+"""Chalice's own error bodies never reach a client (issue: one error model)."""
+
+import json
+
+PROBLEM_401 = {"type": "about:blank", "title": "Unauthorized", "status": 401,
+               "detail": "Provided token is not valid"}
+
+
+def test_wrong_method_is_problem_json(client):
+    response = client.http.post("/.well-known/jwks.json", body=b"{}",
+                                headers={"Content-Type": "application/json"})
+    assert response.status_code == 405
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = json.loads(response.body)
+    assert body["status"] == 405 and body["title"] == "Method Not Allowed"
+    assert "Code" not in body and "Message" not in body
+
+
+def test_unsupported_content_type_on_get_is_problem_json(client):
+    response = client.http.get("/.well-known/jwks.json", headers={"Content-Type": "text/csv"})
+    assert response.status_code == 415
+    body = json.loads(response.body)
+    assert body["title"] == "Unsupported Media Type" and "Code" not in body

@@ -1,0 +1,66 @@
+"""Shared fixtures: moto-backed AWS, one fake clock, a container, a Chalice test client.
+
+No test patches module internals: the container is built with a fake clock and
+handed to the app through ``container.use`` (dependency injection).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+from chalicelib import container as container_module
+from chalicelib.clock import FakeClock
+from chalicelib.config import Settings
+from chalicelib.container import Container
+from chalicelib.storage.dynamo import reset_clients
+
+ISSUER = "https://tessera.test"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(issuer=ISSUER, table_prefix="test-", keys_secret_name="test/signing-keys")
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        reset_clients()
+        yield
+    reset_clients()
+
+
+@pytest.fixture
+def ctr(aws: None, settings: Settings, clock: FakeClock) -> Iterator[Container]:
+    from chalicelib.storage.schema import create_tables
+
+    c = Container(settings, clock)
+    create_tables(c.dynamodb(), settings.table_prefix)
+    container_module.use(c)
+    yield c
+    container_module.reset()
+
+
+@pytest.fixture
+def client(ctr: Container) -> Iterator[object]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as test_client:
+        yield test_client
