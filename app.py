@@ -1,11 +1,35 @@
 """Tessera: wires blueprints, middleware and schedules together; nothing else."""
 
-from chalice import Chalice
+import os
+from typing import Any
+
+from chalice import Chalice, Rate
 
 from chalicelib.http import error_middleware
-from chalicelib.routes import wellknown
+from chalicelib.routes import account, oauth, wellknown
 
 app = Chalice(app_name="tessera")
 app.api.binary_types.append("application/x-www-form-urlencoded")
 app.register_middleware(error_middleware, "http")
 app.register_blueprint(wellknown.bp)
+app.register_blueprint(oauth.bp)
+app.register_blueprint(account.bp)
+
+
+@app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))
+def purge_idle_sessions(event: Any) -> dict[str, object]:
+    from chalicelib.container import container
+    from chalicelib.jobs.purge import purge_idle_sessions as purge
+
+    c = container()
+    context = app.lambda_context
+    remaining = context.get_remaining_time_in_millis if context else (lambda: 10**9)
+    return purge(c.sessions_repo, c.clock, remaining).as_dict()
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def rotate_signing_keys(event: Any) -> dict[str, object]:
+    from chalicelib.container import container
+    from chalicelib.jobs.rotate import rotate_if_due
+
+    return rotate_if_due(container())

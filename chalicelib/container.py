@@ -42,6 +42,27 @@ class Container:
         return ClientsRepo(self.table("clients"))
 
     @cached_property
+    def sessions_repo(self) -> Any:
+        from chalicelib.storage.sessions import SessionsRepo
+        return SessionsRepo(self.table("sessions"), self.settings.purge_shards)
+
+    @cached_property
+    def throttle(self) -> Any:
+        from chalicelib.storage.throttle import ThrottleRepo
+        return ThrottleRepo(self.table("throttle"))
+
+    def transact(self, operations: list[dict[str, Any]]) -> None:
+        from chalicelib.storage.dynamo import transact
+        transact(self.dynamodb(), operations)
+
+    def batch_get(self, requests: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        """Items of several tables (by logical name) in one BatchGetItem round trip."""
+        from chalicelib.storage.dynamo import batch_get
+        physical = {self.settings.table(kind): keys for kind, keys in requests.items() if keys}
+        found = batch_get(self.dynamodb(), physical) if physical else {}
+        return {kind: found.get(self.settings.table(kind), []) for kind in requests}
+
+    @cached_property
     def keystore(self) -> Any:
         from chalicelib.storage.keystore import SecretsManagerKeyStore
         return SecretsManagerKeyStore(self.settings.keys_secret_name,
@@ -55,6 +76,31 @@ class Container:
         s = self.settings
         return KeyRing(self.keystore, self.clock, alg=s.signing_alg,
                        cache_seconds=s.key_cache_seconds, retire_seconds=s.key_retire_seconds)
+
+    @cached_property
+    def sessions(self) -> Any:
+        from chalicelib.services.sessions import Sessions
+        return Sessions(self.sessions_repo, self.clock, self.settings)
+
+    @cached_property
+    def issuer(self) -> Any:
+        from chalicelib.services.tokens import TokenIssuer
+        return TokenIssuer(self.keyring, self.clock, self.settings)
+
+    @cached_property
+    def client_directory(self) -> Any:
+        from chalicelib.services.authn import ClientDirectory
+        return ClientDirectory(self.clients, self.clock)
+
+    @cached_property
+    def password_signin(self) -> Any:
+        from chalicelib.services.authn import PasswordSignIn
+        return PasswordSignIn(self.throttle, self.clock, self.settings)
+
+    @cached_property
+    def principals(self) -> Any:
+        from chalicelib.services.principals import Principals
+        return Principals(self)
 
     @cached_property
     def identities(self) -> Any:

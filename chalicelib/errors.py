@@ -250,3 +250,13 @@ class ConditionFailed(TesseraError):
                  item: Mapping[str, object] | None = None) -> None:
         super().__init__(description)
         self.item = dict(item) if item is not None else None
+
+
+class InsufficientScope(OAuthError):
+    """RFC 6750 §3.1: "The request requires higher privileges than provided by the
+    access token."
+    """
+
+    error = "insufficient_scope"
+    status = 403
+    title = "Forbidden"

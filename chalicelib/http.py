@@ -23,7 +23,6 @@ from chalice.app import Request, Response
 from chalicelib.config import Settings
 from chalicelib.errors import (
     BadRequest,
-    InvalidClient,
     InvalidRequest,
     OAuthError,
     PayloadTooLarge,
@@ -296,12 +295,6 @@ def bearer_credential(request: Request) -> str:
         if creds and creds[1]:
             return creds[1]
     raise Unauthorized()
-
-
-def client_auth_failed(description: str = "Client authentication failed") -> InvalidClient:
-    """RFC 6749 §5.2: invalid_client, 401, with the scheme the server supports."""
-    return InvalidClient(description,
-                         headers={"WWW-Authenticate": 'Basic realm="tessera", charset="UTF-8"'})
 
 
 def issuer_of(request: Request, settings: Settings) -> str:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 # Discovery metadata name -> path, for the endpoints that exist.
-_ENDPOINTS: dict[str, str] = {}
+_ENDPOINTS: dict[str, str] = {
+    "revocation_endpoint": "/oauth/revoke",
+    "introspection_endpoint": "/oauth/introspect",
+    "userinfo_endpoint": "/oauth/userinfo",
+}
 
 
 def endpoints() -> dict[str, str]:

@@ -264,7 +264,7 @@ def transact(client: Any, operations: list[dict[str, Any]]) -> None:
     _call(client.transact_write_items, TransactItems=operations)
 
 
-def batch_get(client: Any, requests: Mapping[str, list[Mapping[str, Any]]], *,
+def batch_get(client: Any, requests: Mapping[str, list[dict[str, Any]]], *,
               consistent: bool = True) -> dict[str, list[Item]]:
     """Read items of several tables in one BatchGetItem round trip.
 

@@ -1,0 +1,37 @@
+"""Refresh Token grant (RFC 6749 §6) with rotation (RFC 9700 §4.14.2).
+
+One conditional write, no read: the session item is updated only if the
+presented token is its current one; the reply carries the session back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.grants import TokenContext, parse_scope, required, scope_for_client
+from chalicelib.models import Client
+
+GRANT_TYPE = "refresh_token"
+
+
+def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    required(params, "refresh_token")
+    return {}
+
+
+def handle(ctx: TokenContext, client: Client, params: dict[str, str],
+           items: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    # 1. validate the request (RFC 6749 §6)
+    token = required(params, "refresh_token")
+    requested = parse_scope(params.get("scope"))
+    if requested is not None:
+        scope_for_client(client, requested)
+    # 2. rotate, then answer
+    rotation = ctx.c.sessions.rotate(token, client.client_id, requested or ())
+    session = rotation.session
+    scope = " ".join(requested) if requested else session.scope
+    # OIDC Core §12.2: a refresh response "might not contain an id_token"; leaving
+    # it out keeps the grant at one write and no read (no user profile needed).
+    return ctx.c.issuer.session_response(issuer=ctx.issuer, user=None, client=client,
+                                         session=session, refresh_token=rotation.refresh_token,
+                                         scope=scope)

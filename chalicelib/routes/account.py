@@ -1,0 +1,62 @@
+"""The caller's own account: whoami, token info, logout, sessions (SPEC §2)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.container import container
+from chalicelib.errors import BadRequest, NotFound
+from chalicelib.http import api_endpoint, bearer_credential, issuer_of, json_response
+from chalicelib.services import account
+from chalicelib.services.principals import Principal
+
+bp = Blueprint(__name__)
+ANY = ["*/*"]
+
+
+def caller() -> Principal:
+    request, c = bp.current_request, container()
+    return c.principals.authenticate(bearer_credential(request), issuer_of(request, c.settings))
+
+
+@bp.route("/v1/me", methods=["GET"], content_types=ANY)
+@api_endpoint
+def me() -> Response:
+    return json_response(caller().user.profile())
+
+
+@bp.route("/v1/token-info", methods=["GET"], content_types=ANY)
+@api_endpoint
+def token_info() -> Response:
+    return json_response(account.token_info(caller(), container().clock.now()))
+
+
+@bp.route("/v1/logout", methods=["POST"], content_types=ANY)
+@api_endpoint
+def logout() -> Response:
+    principal = caller()
+    if principal.session is None:
+        raise BadRequest("This credential has no session to end")
+    container().sessions.end(principal.session.id, reason="logout")
+    return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
+
+
+@bp.route("/v1/sessions", methods=["GET"], content_types=ANY)
+@api_endpoint
+def list_sessions() -> Response:
+    principal = caller()
+    sessions = container().sessions.list_for_user(principal.user.id)
+    current = principal.session.id if principal.session else None
+    return json_response({"sessions": [account.session_view(s, current) for s in sessions]})
+
+
+@bp.route("/v1/sessions/{session_id}", methods=["DELETE"], content_types=ANY)
+@api_endpoint
+def end_session(session_id: str) -> Response:
+    principal, c = caller(), container()
+    session = c.sessions.live(session_id) if len(session_id) <= 64 else None
+    if session is None or session.user_id != principal.user.id:
+        # Another user's session is indistinguishable from no session.
+        raise NotFound("No such session")
+    c.sessions.end(session_id, reason="ended_by_user")
+    return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})

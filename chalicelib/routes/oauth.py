@@ -1,0 +1,141 @@
+"""The OAuth endpoints: token (RFC 6749 §3.2), revocation (RFC 7009),
+introspection (RFC 7662) and UserInfo (OIDC Core §5.3).
+
+The token endpoint is a pipeline of small named steps, as in node-oidc-provider:
+no-cache, parse, identify the client, pick the grant, read what the grant
+needs with the client in one round trip, authenticate the client, check the
+grant is allowed, handle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib import grants
+from chalicelib.container import Container, container
+from chalicelib.errors import (
+    InsufficientScope,
+    InvalidRequest,
+    InvalidToken,
+    Unauthorized,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from chalicelib.grants import MAX_PARAM, TokenContext
+from chalicelib.http import (
+    basic_credentials,
+    bearer_credential,
+    header,
+    issuer_of,
+    json_response,
+    oauth_endpoint,
+    parse_form,
+    source_ip,
+)
+from chalicelib.models import Client
+from chalicelib.services import oauth_tokens
+from chalicelib.services.authn import ClientCredentials, client_auth_failed
+
+bp = Blueprint(__name__)
+ANY = ["*/*"]
+
+
+def _form(request: Any) -> dict[str, str]:
+    params = parse_form(request)
+    for name, value in params.items():
+        if len(value) > MAX_PARAM:
+            raise InvalidRequest(f"Parameter '{name}' is too long")
+    return params
+
+
+def _credentials(request: Any, params: dict[str, str]) -> ClientCredentials:
+    try:
+        basic = basic_credentials(request)
+    except ValueError as exc:
+        raise client_auth_failed("Malformed Basic credentials") from exc
+    return ClientCredentials.from_request(basic, params)
+
+
+def _client(c: Container, creds: ClientCredentials,
+            prefetched: dict[str, list[dict[str, Any]]] | None = None) -> Client:
+    directory = c.client_directory
+    if prefetched is not None and "clients" in prefetched:
+        items = prefetched["clients"]
+        client = directory.remember(creds.client_id, items[0] if items else None)
+    else:
+        client = directory.get(creds.client_id)
+    return directory.authenticate(creds, client)
+
+
+@bp.route("/oauth/token", methods=["POST"], content_types=ANY)
+@oauth_endpoint
+def token() -> Response:
+    request, c = bp.current_request, container()
+    params = _form(request)
+    creds = _credentials(request, params)
+    grant_type = params.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest("Missing required parameter 'grant_type'")
+    grant = grants.registry().get(grant_type)
+    if grant is None:
+        raise UnsupportedGrantType(f"Unsupported grant_type '{grant_type}'")
+    ctx = TokenContext(c=c, issuer=issuer_of(request, c.settings), source_ip=source_ip(request),
+                       user_agent=(header(request, "user-agent") or "")[:256])
+    reads = grant.prefetch(ctx, params)
+    known, _ = c.client_directory.cached(creds.client_id)
+    if not known:
+        reads = {**reads, "clients": [c.clients.key(creds.client_id)]}
+    items = c.batch_get(reads) if reads else {}
+    client = _client(c, creds, items)
+    if not client.allows_grant(grant_type):
+        raise UnauthorizedClient(f"This client may not use the {grant_type} grant")
+    return json_response(grant.handle(ctx, client, params, items))
+
+
+@bp.route("/oauth/revoke", methods=["POST"], content_types=ANY)
+@oauth_endpoint
+def revoke() -> Response:
+    request, c = bp.current_request, container()
+    params = _form(request)
+    client = _client(c, _credentials(request, params))
+    token_value = params.get("token")
+    if not token_value:
+        raise InvalidRequest("Missing required parameter 'token'")
+    oauth_tokens.revoke(c, client, token_value, issuer_of(request, c.settings))
+    # RFC 7009 §2.2: 200 whether or not the token was known.
+    return json_response({})
+
+
+@bp.route("/oauth/introspect", methods=["POST"], content_types=ANY)
+@oauth_endpoint
+def introspect() -> Response:
+    request, c = bp.current_request, container()
+    params = _form(request)
+    client = _client(c, _credentials(request, params))
+    if client.public:
+        raise client_auth_failed("Introspection requires client authentication")
+    if not client.introspect:
+        raise UnauthorizedClient("This client may not introspect tokens")
+    token_value = params.get("token")
+    if not token_value:
+        raise InvalidRequest("Missing required parameter 'token'")
+    return json_response(oauth_tokens.introspect(c, token_value, issuer_of(request, c.settings)))
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"], content_types=ANY)
+@oauth_endpoint
+def userinfo() -> Response:
+    request, c = bp.current_request, container()
+    try:
+        token_value = bearer_credential(request)
+        principal = c.principals.from_access_token(token_value, issuer_of(request, c.settings))
+    except Unauthorized as exc:
+        # RFC 6750 §3: the challenge names the error.
+        raise InvalidToken("The access token is not valid", headers={
+            "WWW-Authenticate": 'Bearer realm="tessera", error="invalid_token"'}) from exc
+    if "openid" not in principal.scopes:
+        raise InsufficientScope("The access token lacks the openid scope", headers={
+            "WWW-Authenticate": 'Bearer realm="tessera", error="insufficient_scope", scope="openid"'})
+    return json_response(oauth_tokens.userinfo_claims(principal))

@@ -1,0 +1,30 @@
+"""Views of the caller's token and sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.models import Session
+from chalicelib.services.principals import Principal
+
+
+def token_info(p: Principal, now: int) -> dict[str, Any]:
+    """SPEC §2 ``/v1/token-info``: what the presented token is and how long it lives."""
+    info: dict[str, Any] = {
+        "type": p.kind, "issued_at": p.issued_at, "expires_at": p.expires_at,
+        "expires_in": max(0, p.expires_at - now) if p.expires_at is not None else None,
+        "scopes": sorted(p.scopes), "client_id": p.client_id or None,
+    }
+    if p.session is not None:
+        info.update(session_id=p.session.id, session_issued_at=p.session.created_at,
+                    idle_deadline=min(p.session.idle_deadline, p.session.expires_at),
+                    session_expires_at=p.session.expires_at)
+    info.update(p.details)
+    return info
+
+
+def session_view(s: Session, current: str | None) -> dict[str, Any]:
+    return {"id": s.id, "client_id": s.client_id, "created_at": s.created_at,
+            "last_used_at": s.last_used_at,
+            "idle_deadline": min(s.idle_deadline, s.expires_at), "expires_at": s.expires_at,
+            "device": s.device, "current": s.id == current}

@@ -1,0 +1,160 @@
+"""Who is calling: client authentication (RFC 6749 §2.3) and password sign-in
+with brute-force throttling (SPEC §8).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
+from chalicelib.errors import InvalidClient, InvalidGrant, InvalidRequest
+from chalicelib.models import Client, User, user_id_for
+from chalicelib.security.passwords import DUMMY_HASH, verify_password
+from chalicelib.services.identities import verify_client_secret
+from chalicelib.storage.identities import ClientsRepo, client_from_item
+from chalicelib.storage.throttle import Counter, ThrottleRepo
+
+log = logging.getLogger("tessera")
+
+CLIENT_AUTH_CHALLENGE = {"WWW-Authenticate": 'Basic realm="tessera", charset="UTF-8"'}
+BAD_CREDENTIALS = "Invalid username or password"
+
+
+def client_auth_failed(description: str = "Client authentication failed") -> InvalidClient:
+    """RFC 6749 §5.2: invalid_client, 401, naming the scheme the server supports."""
+    return InvalidClient(description, headers=CLIENT_AUTH_CHALLENGE)
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """What a request presented to identify its client (before any lookup)."""
+
+    client_id: str
+    secret: str | None
+    method: str   # client_secret_basic | client_secret_post | none
+
+    @classmethod
+    def from_request(cls, basic: tuple[str, str] | None,
+                     params: Mapping[str, str]) -> ClientCredentials:
+        body_id, body_secret = params.get("client_id"), params.get("client_secret")
+        if basic is not None:
+            # RFC 6749 §2.3.1: id and secret are form-encoded inside Basic.
+            client_id, secret = unquote_plus(basic[0]), unquote_plus(basic[1])
+            if body_secret is not None:
+                raise InvalidRequest("Use one client authentication method per request")
+            if body_id is not None and body_id != client_id:
+                raise InvalidRequest("client_id does not match the Authorization header")
+            return cls(client_id, secret, "client_secret_basic")
+        if not body_id:
+            raise client_auth_failed("Client authentication is required")
+        if body_secret is not None:
+            return cls(body_id, body_secret, "client_secret_post")
+        return cls(body_id, None, "none")
+
+
+class ClientDirectory:
+    """Clients by id, cached per instance for a minute: clients are configuration,
+    and the refresh grant must not spend a read on them (SPEC §9).
+    """
+
+    def __init__(self, repo: ClientsRepo, clock: Clock, ttl: int = 60) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.ttl = ttl
+        self._cache: dict[str, tuple[Client | None, int]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, client_id: str) -> tuple[bool, Client | None]:
+        hit = self._cache.get(client_id)
+        if hit is not None and self.clock.now() < hit[1] + self.ttl:
+            return True, hit[0]
+        return False, None
+
+    def remember(self, client_id: str, item: Mapping[str, Any] | None) -> Client | None:
+        client = client_from_item(dict(item)) if item else None
+        with self._lock:
+            if len(self._cache) > 1000:
+                self._cache.clear()
+            self._cache[client_id] = (client, self.clock.now())
+        return client
+
+    def get(self, client_id: str) -> Client | None:
+        known, client = self.cached(client_id)
+        if known:
+            return client
+        item = self.repo.table.get(self.repo.key(client_id))
+        return self.remember(client_id, item)
+
+    def authenticate(self, creds: ClientCredentials, client: Client | None) -> Client:
+        """RFC 6749 §2.3.1: the client is known and its secret (if any) matches."""
+        if client is None:
+            raise client_auth_failed("Unknown client")
+        if client.public:
+            if creds.secret:
+                raise client_auth_failed("A public client has no secret")
+            return client
+        if creds.secret is None or not verify_client_secret(creds.secret, client.secret_hash or ""):
+            raise client_auth_failed("Client authentication failed")
+        return client
+
+
+class PasswordSignIn:
+    """Username and password, with counters per user and per source.
+
+    Past ``login_max_failures`` failures in the window, attempts closer together
+    than an exponentially growing delay are refused; past
+    ``login_lockout_failures`` everything is refused until the lockout ends.
+    Unknown user, wrong password, disabled and locked account all get the same
+    answer, and all cost one password hash.
+    """
+
+    def __init__(self, throttle: ThrottleRepo, clock: Clock, settings: Settings) -> None:
+        self.throttle = throttle
+        self.clock = clock
+        self.settings = settings
+
+    @staticmethod
+    def user_counter_key(username: str) -> str:
+        return "signin-user#" + user_id_for(username)
+
+    @staticmethod
+    def source_counter_key(source: str) -> str:
+        return "signin-src#" + source
+
+    def counters(self, username: str, source: str,
+                 items: Mapping[str, Mapping[str, Any]]) -> tuple[Counter, Counter]:
+        now, window = self.clock.now(), self.settings.login_window_seconds
+        keys = (self.user_counter_key(username), self.source_counter_key(source))
+        return (Counter.from_item(keys[0], dict(items.get(keys[0]) or {}), now, window),
+                Counter.from_item(keys[1], dict(items.get(keys[1]) or {}), now, window))
+
+    def _blocked(self, counter: Counter) -> bool:
+        s, now = self.settings, self.clock.now()
+        if counter.failures >= s.login_lockout_failures:
+            return now < counter.last_failure_at + s.login_lockout_seconds
+        if counter.failures >= s.login_max_failures:
+            delay = 2 ** (counter.failures - s.login_max_failures)
+            return now < counter.last_failure_at + delay
+        return False
+
+    def verify(self, username: str, password: str, source: str, user: User | None,
+               counters: tuple[Counter, Counter]) -> User:
+        blocked = any(self._blocked(c) for c in counters)
+        # Always one hash, whatever the outcome, so timing tells nothing.
+        ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
+        if blocked or not ok or user is None or not user.active:
+            if not blocked:
+                for counter in counters:
+                    self.throttle.record_failure(counter, self.clock.now(),
+                                                 self.settings.login_window_seconds)
+            log.info(json.dumps({"event": "signin_failed", "user_known": user is not None,
+                                 "blocked": blocked, "source": source}))
+            raise InvalidGrant(BAD_CREDENTIALS)
+        return user

@@ -1,0 +1,127 @@
+"""Revocation (RFC 7009) and introspection (RFC 7662) across token kinds.
+
+Access tokens (JWT) and refresh tokens are handled here; other opaque kinds
+(PATs, role keys) plug in through ``OPAQUE_KINDS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.errors import ConditionFailed, InvalidRequest, Unauthorized
+from chalicelib.models import Client
+from chalicelib.security.opaque import REFRESH, digest
+from chalicelib.services.principals import Principal, looks_like_jwt
+from chalicelib.storage.sessions import session_from_item
+
+if TYPE_CHECKING:
+    from chalicelib.container import Container
+
+NOT_YOURS = "The client is not authorized to revoke the presented token"
+
+
+@dataclass(frozen=True)
+class OpaqueKind:
+    """How one opaque token kind is recognised, revoked and introspected."""
+
+    matches: Callable[[str], bool]
+    revoke: Callable[[Container, Client, str], None]
+    introspect: Callable[[Container, str], dict[str, Any] | None]
+
+
+OPAQUE_KINDS: list[OpaqueKind] = []
+
+
+def revoke(c: Container, client: Client, token: str, issuer: str) -> None:
+    if looks_like_jwt(token):
+        _revoke_access_token(c, client, token, issuer)
+    elif REFRESH.matches(token):
+        _revoke_refresh_token(c, client, token)
+    else:
+        for kind in OPAQUE_KINDS:
+            if kind.matches(token):
+                kind.revoke(c, client, token)
+                return
+
+
+def _revoke_access_token(c: Container, client: Client, token: str, issuer: str) -> None:
+    """Revoking an access token ends the session it belongs to."""
+    try:
+        claims = c.principals.verify_access_token(token, issuer)
+    except Unauthorized:
+        return  # invalid or expired: nothing to revoke (RFC 7009 §2.2)
+    if claims.get("client_id") != client.client_id:
+        raise InvalidRequest(NOT_YOURS)
+    if isinstance(claims.get("sid"), str):
+        c.sessions.end(claims["sid"], reason="access_token_revoked")
+
+
+def _revoke_refresh_token(c: Container, client: Client, token: str) -> None:
+    session_id = REFRESH.parse(token)
+    assert session_id is not None
+    try:
+        # Condition: the presented token is the session's current one and was
+        # issued to this client; so a stale or foreign token deletes nothing.
+        c.sessions_repo.table.delete(
+            c.sessions_repo.key(session_id),
+            condition="rt_hash = :h AND client_id = :client",
+            values={":h": digest(token), ":client": client.client_id})
+    except ConditionFailed as lost:
+        if lost.item and lost.item.get("rt_hash") == digest(token):
+            raise InvalidRequest(NOT_YOURS) from lost
+        return
+
+
+def introspect(c: Container, token: str, issuer: str) -> dict[str, Any]:
+    """RFC 7662 §2.2: ``{"active": false}`` and nothing else for any bad token."""
+    inactive = {"active": False}
+    if looks_like_jwt(token):
+        try:
+            principal = c.principals.from_access_token(token, issuer)
+        except Unauthorized:
+            return inactive
+        return _describe_access_token(principal, issuer)
+    if REFRESH.matches(token):
+        return _introspect_refresh_token(c, token, issuer) or inactive
+    for kind in OPAQUE_KINDS:
+        if kind.matches(token):
+            return kind.introspect(c, token) or inactive
+    return inactive
+
+
+def _describe_access_token(p: Principal, issuer: str) -> dict[str, Any]:
+    assert p.session is not None
+    return {"active": True, "scope": " ".join(sorted(p.scopes)), "client_id": p.client_id,
+            "username": p.user.username, "token_type": "Bearer", "exp": p.expires_at,
+            "iat": p.issued_at, "sub": p.user.id, "iss": issuer, "jti": p.token_id,
+            "sid": p.session.id, "auth_time": p.session.created_at, "kind": "access_token"}
+
+
+def _introspect_refresh_token(c: Container, token: str, issuer: str) -> dict[str, Any] | None:
+    session_id = REFRESH.parse(token)
+    assert session_id is not None
+    item = c.sessions_repo.get_item(session_id)
+    if not item or not c.sessions.refresh_token_is_current(item, token):
+        return None
+    session = session_from_item(item)
+    if not session.alive(c.clock.now()):
+        return None
+    return {"active": True, "scope": session.scope, "client_id": session.client_id,
+            "sub": session.user_id, "token_type": "refresh_token", "iss": issuer,
+            "exp": min(session.idle_deadline, session.expires_at),
+            "iat": int(item.get("rt_rotated_at") or session.created_at),
+            "sid": session.id, "auth_time": session.created_at, "kind": "refresh_token"}
+
+
+def userinfo_claims(p: Principal) -> dict[str, Any]:
+    """OIDC Core §5.3.2: ``sub`` always, other claims as the scopes allow."""
+    claims: dict[str, Any] = {"sub": p.user.id}
+    if "email" in p.scopes:
+        claims["email"] = p.user.email
+    if "profile" in p.scopes:
+        claims.update(given_name=p.user.firstname, family_name=p.user.lastname,
+                      name=f"{p.user.firstname} {p.user.lastname}".strip(),
+                      preferred_username=p.user.username)
+    return claims

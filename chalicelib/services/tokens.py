@@ -1,0 +1,77 @@
+"""Minting JWTs: RFC 9068 access tokens and OIDC Core §2 ID tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
+from chalicelib.models import Client, Session, User
+from chalicelib.security.opaque import random_b62
+from chalicelib.services.signing import KeyRing
+
+ACCESS_TOKEN_TYP = "at+jwt"   # RFC 9068 §2.1
+
+
+class TokenIssuer:
+    def __init__(self, keyring: KeyRing, clock: Clock, settings: Settings) -> None:
+        self.keyring = keyring
+        self.clock = clock
+        self.settings = settings
+
+    def audience(self, issuer: str) -> str:
+        return self.settings.audience or issuer
+
+    def access_token(self, *, issuer: str, subject: str, client_id: str, scope: str,
+                     session_id: str | None, auth_time: int | None,
+                     lifetime: int | None = None, extra: dict[str, Any] | None = None) -> str:
+        """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti, plus scope and sid."""
+        now = self.clock.now()
+        claims: dict[str, Any] = {
+            "iss": issuer, "sub": subject, "aud": self.audience(issuer),
+            "exp": now + (lifetime or self.settings.access_token_seconds), "iat": now,
+            "jti": random_b62(22), "client_id": client_id, "scope": scope,
+        }
+        if session_id:
+            claims["sid"] = session_id
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        claims.update(extra or {})
+        return self.keyring.sign(claims, typ=ACCESS_TOKEN_TYP)
+
+    def id_token(self, *, issuer: str, user: User, client: Client, session: Session,
+                 scope: set[str]) -> str:
+        """OIDC Core §2: audience is the client; profile claims follow the scopes."""
+        now = self.clock.now()
+        claims: dict[str, Any] = {
+            "iss": issuer, "sub": user.id, "aud": client.client_id, "azp": client.client_id,
+            "exp": now + self.settings.access_token_seconds, "iat": now,
+            "auth_time": session.created_at, "sid": session.id,
+        }
+        if "email" in scope:
+            claims["email"] = user.email
+        if "profile" in scope:
+            claims.update(given_name=user.firstname, family_name=user.lastname,
+                          preferred_username=user.username)
+        return self.keyring.sign(claims, typ="JWT")
+
+    def session_response(self, *, issuer: str, user: User | None, client: Client, session: Session,
+                         refresh_token: str, scope: str) -> dict[str, Any]:
+        """The RFC 6749 §5.1 token response of a session (login or refresh)."""
+        now = self.clock.now()
+        scopes = set(scope.split())
+        body: dict[str, Any] = {
+            "access_token": self.access_token(issuer=issuer, subject=session.user_id,
+                                              client_id=client.client_id, scope=scope,
+                                              session_id=session.id,
+                                              auth_time=session.created_at),
+            "token_type": "Bearer",
+            "expires_in": self.settings.access_token_seconds,
+            "refresh_token": refresh_token,
+            "refresh_expires_in": max(0, min(session.idle_deadline, session.expires_at) - now),
+            "scope": scope,
+        }
+        if "openid" in scopes and user is not None:
+            body["id_token"] = self.id_token(issuer=issuer, user=user, client=client,
+                                             session=session, scope=scopes)
+        return body

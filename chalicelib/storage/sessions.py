@@ -1,0 +1,130 @@
+"""The sessions table: one item per login, carrying its refresh-token state.
+
+Refresh-token attributes of a session item:
+
+* ``rt_hash``       digest of the current refresh token;
+* ``rt_prev_hash``  digest of the one it replaced, ``rt_rotated_at`` when;
+* ``rt_next_wrap``  the current token XOR-wrapped under a pad derived from the
+  previous one: only whoever presents the previous token can unwrap it, which is
+  how a retry within the grace window gets the *same* successor back;
+* ``rt_retired``    64-bit fingerprints of every rotated-out token, so reuse of
+  any of them (RFC 9700 §4.14.2) is recognised, not just of the last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from chalicelib.models import Session
+from chalicelib.storage.dynamo import Item, Table
+from chalicelib.storage.schema import SESSIONS_BY_IDLE, SESSIONS_BY_USER
+
+
+def session_from_item(item: Item) -> Session:
+    return Session(
+        id=item["id"], user_id=item["user_id"], client_id=item["client_id"],
+        scope=item.get("scope", ""), created_at=int(item["created_at"]),
+        expires_at=int(item["expires_at"]), idle_deadline=int(item["idle_deadline"]),
+        last_used_at=int(item.get("last_used_at") or item["created_at"]),
+        kind=item.get("kind", "oauth"), device=dict(item.get("device") or {}),
+    )
+
+
+class SessionsRepo:
+    def __init__(self, table: Table, shards: int = 8) -> None:
+        self.table = table
+        self.shards = max(1, shards)
+
+    def key(self, session_id: str) -> dict[str, str]:
+        return {"id": session_id}
+
+    def shard_of(self, session_id: str) -> int:
+        return sum(session_id.encode("ascii")) % self.shards
+
+    def new_item(self, session: Session, rt_hash: str | None) -> Item:
+        item: dict[str, Any] = {
+            "id": session.id, "user_id": session.user_id, "client_id": session.client_id,
+            "scope": session.scope, "created_at": session.created_at,
+            "expires_at": session.expires_at, "idle_deadline": session.idle_deadline,
+            "last_used_at": session.last_used_at, "kind": session.kind,
+            "device": session.device or None, "purge_shard": self.shard_of(session.id),
+            "ttl": session.expires_at, "rt_hash": rt_hash, "rt_gen": 0,
+            "scopes": set(session.scope.split()) or None,
+        }
+        return item
+
+    def op_create(self, session: Session, rt_hash: str | None) -> dict[str, Any]:
+        # attribute_not_exists: a fresh random id never overwrites a session.
+        return self.table.op_put(self.new_item(session, rt_hash), "attribute_not_exists(id)")
+
+    def create(self, session: Session, rt_hash: str | None) -> None:
+        # attribute_not_exists: a fresh random id never overwrites a session.
+        self.table.put(self.new_item(session, rt_hash), condition="attribute_not_exists(id)")
+
+    def get_item(self, session_id: str) -> Item | None:
+        return self.table.get(self.key(session_id))
+
+    def get(self, session_id: str) -> Session | None:
+        item = self.get_item(session_id)
+        return session_from_item(item) if item else None
+
+    def rotate(self, session_id: str, *, presented: str, successor: str, wrap: str,
+               fingerprint: str, client_id: str, now: int, idle_deadline: int,
+               scopes: tuple[str, ...] = ()) -> Item:
+        """Exchange the current refresh token for its successor: one conditional write.
+
+        The condition guarantees that the presented token is the current one, that
+        it is presented by the client it was issued to, and that the session is
+        alive, and that every requested scope was granted to the session (RFC 6749
+        §6: no widening); so of two concurrent exchanges exactly one succeeds, and
+        a dead or ended session is never revived. Raises ConditionFailed carrying
+        the item as it was (ALL_OLD) so the caller can tell a grace retry from reuse.
+        """
+        scope_values = {f":s{i}": s for i, s in enumerate(scopes)}
+        scope_condition = "".join(f" AND contains(scopes, {k})" for k in scope_values)
+        item = self.table.update(
+            self.key(session_id),
+            "SET rt_prev_hash = :presented, rt_hash = :successor, rt_rotated_at = :now, "
+            "rt_next_wrap = :wrap, last_used_at = :now, idle_deadline = :idle, #ttl = :ttl "
+            "ADD rt_gen :one, rt_retired :fp",
+            condition="rt_hash = :presented AND client_id = :client "
+                      "AND idle_deadline > :now AND expires_at > :now" + scope_condition,
+            names={"#ttl": "ttl"},
+            values={":presented": presented, ":successor": successor, ":now": now,
+                    ":wrap": wrap, ":idle": idle_deadline, ":ttl": idle_deadline, ":one": 1,
+                    ":fp": {fingerprint}, ":client": client_id, **scope_values},
+        )
+        assert item is not None
+        return item
+
+    def delete(self, session_id: str) -> Item | None:
+        """End a session; returns what it was (None if it was not there)."""
+        return self.table.delete(self.key(session_id))
+
+    def delete_if_idle(self, session_id: str, now: int) -> bool:
+        """Purge one session only if it is still idle past its deadline.
+
+        The condition guarantees that a session refreshed while the purge runs
+        (its idle_deadline moved into the future) survives, and that deleting
+        twice is harmless.
+        """
+        from chalicelib.errors import ConditionFailed
+
+        try:
+            self.table.delete(self.key(session_id), condition="idle_deadline <= :now",
+                              values={":now": now})
+        except ConditionFailed:
+            return False
+        return True
+
+    def idle_page(self, shard: int, now: int, start_key: Item | None,
+                  limit: int) -> tuple[list[Item], Item | None]:
+        """One page of sessions of a shard whose idle deadline has passed."""
+        return self.table.query(
+            "purge_shard = :shard AND idle_deadline <= :now", index=SESSIONS_BY_IDLE,
+            values={":shard": shard, ":now": now}, limit=limit, start_key=start_key)
+
+    def for_user(self, user_id: str) -> Iterator[Item]:
+        return self.table.query_all("user_id = :u", index=SESSIONS_BY_USER,
+                                    values={":u": user_id}, forward=False)
