@@ -308,7 +308,8 @@ def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: li
     lines.append(f"  schedules: {', '.join(jobs) if jobs else 'none declared'}")
     if scheduler.skipped:
         lines.append(f"  not run locally (cron): {', '.join(scheduler.skipped)}")
-    if seed_file is not None and seed_file.resolve() == DEMO_SEED:
+    demo = seed_file is not None and seed_file.resolve() == DEMO_SEED
+    if demo:
         lines += [
             "",
             "  demo account: user alice, password password4alice",
@@ -320,12 +321,14 @@ def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: li
             f"    curl -X POST -d client_id={DEMO_CLIENT_ID} -d username=alice -d password=password4alice"
             f" -d grant_type=password {base}/oauth/token",
         ]
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd() + os.sep) else "python"
     lines += [
         "",
         "  admin command against this server:",
         f"    AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']} AWS_ACCESS_KEY_ID=testing "
         f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={LOCAL_REGION} "
-        f"TESSERA_STAGE={env['TESSERA_STAGE']} python -m chalicelib.admin user show alice",
+        f"TESSERA_STAGE={env['TESSERA_STAGE']} {python} -m chalicelib.admin user show "
+        f"{'alice' if demo else 'USERNAME'}",
         "",
         "  Ctrl-C stops it.",
     ]
