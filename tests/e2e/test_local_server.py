@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import http, start_server
+from tests.e2e.support import http, start_server
 
 pytestmark = pytest.mark.e2e
 
