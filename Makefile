@@ -1,0 +1,56 @@
+# Tessera: `make run` starts the service locally on moto with the demo account,
+# `make test` runs the whole test suite. Both set up .venv first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.requirements.stamp
+PORT   ?= 8000
+SEED   ?= seeds/demo.json
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint e2e browsers clean
+
+help:
+	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
+	@echo "            (make run PORT=18080 SEED=path/to/seed.json)"
+	@echo "make test   lint, type-check and run every test (unit, storage, api, e2e)"
+	@echo "make lint   ruff and mypy only"
+	@echo "make e2e    only the end-to-end tests (real local server over HTTP)"
+	@echo "make clean  remove .venv and caches"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when a requirements file changed since the last install.
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) devserver.py --port $(PORT) --seed $(SEED)
+
+# Headless Chromium for the browser tests, from Debian, when it is missing.
+browsers:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		$$sudo apt-get update && $$sudo apt-get install -y chromium chromium-driver; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no tests; like every non-zero status, that fails the target.
+test: lint browsers
+	$(PY) -m pytest
+
+e2e: $(STAMP)
+	$(PY) -m pytest -m e2e
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,280 @@
+"""The operator's admin command: users, clients, tables, signing keys, seed files.
+
+    python -m chalicelib.admin user create alice --email alice@example.com
+    python -m chalicelib.admin client create my-api --grant-types client_credentials --introspect
+    python -m chalicelib.admin seed seeds/demo.json
+
+It works on the tables of the stage named by ``TESSERA_STAGE`` (see
+``chalicelib.config``), in real AWS with the usual credentials, or against a
+local moto server when ``AWS_ENDPOINT_URL`` points at one (the local runner
+prints the exact line). Every failure is one line on stderr and a non-zero exit
+status, never a traceback. Secrets are printed once, at creation, and stored
+only as hashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from chalicelib.container import container
+from chalicelib.errors import StorageUnavailable, TesseraError
+from chalicelib.models import Client, User
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+class CommandError(Exception):
+    """A failure to report to the operator as one line."""
+
+
+class Console:
+    """Where the command reads passwords from; injected by tests."""
+
+    def __init__(self, stdin: TextIO | None = None,
+                 prompt: Callable[[str], str] | None = None) -> None:
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.prompt = prompt or getpass.getpass
+
+    def password(self, args: argparse.Namespace) -> str:
+        if args.password is not None:
+            return str(args.password)
+        if args.password_stdin:
+            return self.stdin.readline().rstrip("\r\n")
+        if self.stdin.isatty():
+            first = self.prompt("Password: ")
+            if self.prompt("Repeat password: ") != first:
+                raise CommandError("passwords do not match")
+            return first
+        raise CommandError("no password given: use --password, --password-stdin or run in a terminal")
+
+
+def _csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _emit(data: dict[str, Any]) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _user_view(user: User) -> dict[str, Any]:
+    # Never the password hash.
+    return {"id": user.id, "username": user.username, "email": user.email,
+            "firstname": user.firstname, "lastname": user.lastname, "active": user.active,
+            "scopes": list(user.scopes) if user.scopes is not None else None,
+            "created_at": user.created_at}
+
+
+def _client_view(client: Client) -> dict[str, Any]:
+    # Never the secret hash.
+    return {"client_id": client.client_id, "name": client.name, "public": client.public,
+            "grant_types": list(client.grant_types), "scopes": list(client.scopes),
+            "introspect": client.introspect, "created_at": client.created_at}
+
+
+# --------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------
+
+def user_create(args: argparse.Namespace, console: Console) -> None:
+    password = console.password(args)
+    user = container().identities.create_user(
+        args.username, password, email=args.email, firstname=args.firstname,
+        lastname=args.lastname, scopes=_csv(args.scopes) if args.scopes is not None else None)
+    print(f"created user {user.username} (id {user.id})")
+
+
+def user_set_active(args: argparse.Namespace, console: Console) -> None:
+    active = args.action == "enable"
+    user = container().identities.set_user_active(args.username, active)
+    print(f"{'enabled' if active else 'disabled'} user {user.username}")
+
+
+def user_set_password(args: argparse.Namespace, console: Console) -> None:
+    ids = container().identities
+    if ids.find_user(args.username) is None:
+        raise CommandError(f"no user {args.username}")
+    user = ids.set_password(args.username, console.password(args))
+    print(f"changed the password of user {user.username}")
+
+
+def user_show(args: argparse.Namespace, console: Console) -> None:
+    user = container().identities.find_user(args.username)
+    if user is None:
+        raise CommandError(f"no user {args.username}")
+    _emit(_user_view(user))
+
+
+def client_create(args: argparse.Namespace, console: Console) -> None:
+    client, secret = container().identities.create_client(
+        args.client_id, secret=args.secret, public=args.public, name=args.name or "",
+        grant_types=_csv(args.grant_types), scopes=_csv(args.scopes), introspect=args.introspect)
+    print(f"created {'public' if client.public else 'confidential'} client {client.client_id}")
+    if secret is not None and args.secret is None:
+        print(f"client_secret: {secret}")
+        print("Store this secret now: it is shown once and kept only as a hash.", file=sys.stderr)
+
+
+def client_show(args: argparse.Namespace, console: Console) -> None:
+    client = container().identities.clients.get(args.client_id)
+    if client is None:
+        raise CommandError(f"no client {args.client_id}")
+    _emit(_client_view(client))
+
+
+def tables_create(args: argparse.Namespace, console: Console) -> None:
+    from chalicelib.storage.schema import create_tables
+
+    c = container()
+    for name in create_tables(c.dynamodb(), c.settings.table_prefix):
+        print(f"table {name} ready")
+
+
+def keys_rotate(args: argparse.Namespace, console: Console) -> None:
+    keyring = container().keyring
+    keyset = keyring.rotate()
+    statuses = ", ".join(f"{k['kid']} {k['status']}" for k in keyset["keys"])
+    print(f"rotated signing keys; now signing with {keyring.current_kid()} ({statuses})")
+
+
+def seed(args: argparse.Namespace, console: Console) -> None:
+    from chalicelib.seed import SeedError, load_seed
+
+    try:
+        if args.file == "-":
+            data = json.load(console.stdin)
+        else:
+            with open(args.file, encoding="utf-8") as fh:
+                data = json.load(fh)
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise CommandError(f"{args.file} is not valid JSON: {exc}") from exc
+    try:
+        report = load_seed(container().identities, data)
+    except SeedError as exc:
+        raise CommandError(f"{args.file}: {exc}") from exc
+    for line in report.lines() or ["nothing to load"]:
+        print(line)
+
+
+# --------------------------------------------------------------------------
+# parsing
+# --------------------------------------------------------------------------
+
+def _password_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--password", help="the password (visible to other local users in the "
+                                          "process list; prefer the prompt or --password-stdin)")
+    group.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of stdin")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.admin",
+        description="Manage Tessera users, clients, tables and signing keys.",
+        epilog="Targets the tables of TESSERA_STAGE (default dev); set AWS_ENDPOINT_URL to use "
+               "a local moto server.")
+    areas = parser.add_subparsers(dest="area", required=True, metavar="{user,client,tables,keys,seed}")
+
+    user = areas.add_parser("user", help="create, enable, disable, show users; set passwords")
+    user_cmds = user.add_subparsers(dest="action", required=True)
+    p = user_cmds.add_parser("create", help="create a user (prompts for the password)")
+    p.add_argument("username")
+    _password_options(p)
+    p.add_argument("--email", default="")
+    p.add_argument("--firstname", default="")
+    p.add_argument("--lastname", default="")
+    p.add_argument("--scopes", help="comma-separated scopes the user may hold (default: all)")
+    p.set_defaults(run=user_create)
+    for action in ("disable", "enable"):
+        p = user_cmds.add_parser(action, help=f"{action} a user")
+        p.add_argument("username")
+        p.set_defaults(run=user_set_active)
+    p = user_cmds.add_parser("set-password", help="set a user's password (prompts for it)")
+    p.add_argument("username")
+    _password_options(p)
+    p.set_defaults(run=user_set_password)
+    p = user_cmds.add_parser("show", help="print a user as JSON")
+    p.add_argument("username")
+    p.set_defaults(run=user_show)
+
+    client = areas.add_parser("client", help="register and show OAuth clients")
+    client_cmds = client.add_subparsers(dest="action", required=True)
+    p = client_cmds.add_parser("create", help="register a client; prints a generated secret once")
+    p.add_argument("client_id")
+    p.add_argument("--public", action="store_true", help="a public client (no secret)")
+    p.add_argument("--secret", help="use this secret instead of generating one")
+    p.add_argument("--grant-types", default="", help="comma-separated grant types")
+    p.add_argument("--scopes", default="", help="comma-separated scopes")
+    p.add_argument("--introspect", action="store_true", help="allowed to call /oauth/introspect")
+    p.add_argument("--name", help="display name shown on the device approval page")
+    p.set_defaults(run=client_create)
+    p = client_cmds.add_parser("show", help="print a client as JSON (never its secret)")
+    p.add_argument("client_id")
+    p.set_defaults(run=client_show)
+
+    tables = areas.add_parser("tables", help="create the stage's tables")
+    tables_cmds = tables.add_subparsers(dest="action", required=True)
+    tables_cmds.add_parser("create", help="create missing tables and enable TTL").set_defaults(
+        run=tables_create)
+
+    keys = areas.add_parser("keys", help="signing keys")
+    keys_cmds = keys.add_subparsers(dest="action", required=True)
+    keys_cmds.add_parser("rotate", help="promote the next key, retire the current one").set_defaults(
+        run=keys_rotate)
+
+    p = areas.add_parser("seed", help="load users and clients from a JSON seed file (SPEC §7)")
+    p.add_argument("file", help="the seed file, or - for stdin")
+    p.set_defaults(run=seed)
+    return parser
+
+
+def _describe(exc: BaseException) -> str | None:
+    """One line for the errors an operator can act on; None for real bugs."""
+    if isinstance(exc, CommandError):
+        return str(exc)
+    if isinstance(exc, StorageUnavailable):
+        return f"storage unavailable ({exc.detail or 'no detail'}); check AWS_ENDPOINT_URL and credentials"
+    if isinstance(exc, TesseraError):
+        return exc.description
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        line = f"AWS {code}: {error.get('Message', '')}".rstrip(": ")
+        if code == "ResourceNotFoundException":
+            line += " (create the tables first: python -m chalicelib.admin tables create)"
+        return line
+    if isinstance(exc, BotoCoreError):
+        return f"AWS: {exc}"
+    if isinstance(exc, ValueError):
+        # Settings that do not parse (chalicelib.config raises ValueError).
+        return str(exc)
+    return None
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args, console or Console())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        message = _describe(exc)
+        if message is None:
+            message = f"unexpected {type(exc).__name__}: {exc}"
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Load users and clients from a seed document (SPEC §7), idempotently.
+
+The document is the JSON shape of SPEC §7::
+
+    {"users":   [{"username", "password", "email"?, "firstname"?, "lastname"?,
+                  "scopes"?, "active"?}],
+     "clients": [{"client_id", "public"?, "client_secret"?, "name"?,
+                  "grant_types"?, "scopes"?, "introspect"?}]}
+
+Entries that already exist are skipped and reported, never overwritten, so
+loading the same file twice is harmless. Sections this version does not load
+yet (``roles``) and unknown fields are reported and left alone, so that seed
+files written for a later version keep working. Used by the admin command
+(``seed FILE``) and the local runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.errors import Conflict, ProblemError
+from chalicelib.services.identities import Identities
+
+USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname", "scopes", "active"})
+CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "grant_types", "scopes",
+                           "introspect"})
+SECTIONS = ("users", "clients")
+
+
+class SeedError(ValueError):
+    """The seed document is malformed; nothing of the faulty entry was written."""
+
+
+@dataclass
+class SeedReport:
+    created_users: list[str] = field(default_factory=list)
+    skipped_users: list[str] = field(default_factory=list)
+    created_clients: list[str] = field(default_factory=list)
+    skipped_clients: list[str] = field(default_factory=list)
+    # client_id -> secret the loader generated (the file gave none); shown once.
+    generated_secrets: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """A human-readable summary (never contains a secret from the file)."""
+        out: list[str] = []
+        for label, names in (("created user", self.created_users),
+                             ("skipped existing user", self.skipped_users),
+                             ("created client", self.created_clients),
+                             ("skipped existing client", self.skipped_clients)):
+            out.extend(f"{label} {name}" for name in names)
+        out.extend(f"generated secret for client {cid}: {secret} (shown once)"
+                   for cid, secret in self.generated_secrets.items())
+        out.extend(self.notes)
+        return out
+
+
+def _str(entry: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise SeedError(f"{where}: missing '{key}'")
+        return ""
+    if not isinstance(value, str):
+        raise SeedError(f"{where}: '{key}' must be a string")
+    return value
+
+
+def _str_list(entry: Mapping[str, Any], key: str, where: str) -> list[str] | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SeedError(f"{where}: '{key}' must be a list of strings")
+    return list(value)
+
+
+def _bool(entry: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise SeedError(f"{where}: '{key}' must be true or false")
+    return value
+
+
+def _entries(data: Mapping[str, Any], section: str) -> list[Mapping[str, Any]]:
+    entries = data.get(section, [])
+    if not isinstance(entries, list):
+        raise SeedError(f"'{section}' must be a list")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise SeedError(f"{section}[{i}] must be an object")
+    return entries
+
+
+def _check_shape(data: Any) -> None:
+    """Validate the whole document before writing anything."""
+    if not isinstance(data, dict):
+        raise SeedError("a seed document must be a JSON object")
+    for i, user in enumerate(_entries(data, "users")):
+        where = f"users[{i}]"
+        _str(user, "username", where, required=True)
+        _str(user, "password", where, required=True)
+        for key in ("email", "firstname", "lastname"):
+            _str(user, key, where)
+        _str_list(user, "scopes", where)
+        _bool(user, "active", where, True)
+    for i, client in enumerate(_entries(data, "clients")):
+        where = f"clients[{i}]"
+        _str(client, "client_id", where, required=True)
+        _str(client, "client_secret", where)
+        _str(client, "name", where)
+        _str_list(client, "grant_types", where)
+        _str_list(client, "scopes", where)
+        _bool(client, "public", where, False)
+        _bool(client, "introspect", where, False)
+
+
+def load_seed(identities: Identities, data: Any) -> SeedReport:
+    """Create the users and clients of ``data`` that do not exist yet.
+
+    Raises ``SeedError`` for a malformed document (before any write) or for an
+    entry the service rejects (the message names the entry); entries before
+    that one stay created, and loading the file again after the fix skips them.
+    Storage errors propagate unchanged.
+    """
+    _check_shape(data)
+    report = SeedReport()
+    for section in sorted(set(data) - set(SECTIONS)):
+        report.notes.append(f"ignored section '{section}' (not loaded by this version)")
+
+    for i, user in enumerate(_entries(data, "users")):
+        where = f"users[{i}]"
+        _note_unknown(report, where, user, USER_FIELDS)
+        username = user["username"]
+        try:
+            identities.create_user(
+                username, user["password"], email=_str(user, "email", where),
+                firstname=_str(user, "firstname", where), lastname=_str(user, "lastname", where),
+                scopes=_str_list(user, "scopes", where))
+        except Conflict:
+            report.skipped_users.append(username)
+            continue
+        except ProblemError as exc:
+            raise SeedError(f"{where}: {exc.description}") from exc
+        if not _bool(user, "active", where, True):
+            identities.set_user_active(username, False)
+        report.created_users.append(username)
+
+    for i, client in enumerate(_entries(data, "clients")):
+        where = f"clients[{i}]"
+        _note_unknown(report, where, client, CLIENT_FIELDS)
+        client_id = client["client_id"]
+        given_secret = client.get("client_secret")
+        try:
+            _, secret = identities.create_client(
+                client_id, secret=given_secret, public=_bool(client, "public", where, False),
+                name=_str(client, "name", where),
+                grant_types=_str_list(client, "grant_types", where) or (),
+                scopes=_str_list(client, "scopes", where) or (),
+                introspect=_bool(client, "introspect", where, False))
+        except Conflict:
+            report.skipped_clients.append(client_id)
+            continue
+        except ProblemError as exc:
+            raise SeedError(f"{where}: {exc.description}") from exc
+        report.created_clients.append(client_id)
+        if secret is not None and given_secret is None:
+            report.generated_secrets[client_id] = secret
+    return report
+
+
+def _note_unknown(report: SeedReport, where: str, entry: Mapping[str, Any],
+                  known: frozenset[str]) -> None:
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        report.notes.append(f"{where}: ignored fields {', '.join(unknown)}")
+

@@ -1,0 +1,416 @@
+"""Run Tessera locally with one command (SPEC §7): ``python devserver.py``.
+
+* starts moto in server mode on 127.0.0.1 (a free port) as the embedded
+  DynamoDB and Secrets Manager, and points this process at it with dummy
+  credentials (``AWS_ENDPOINT_URL``);
+* creates the tables from ``chalicelib.storage.schema`` and loads a seed file
+  (the demo account of ``seeds/demo.json`` by default);
+* serves ``app.py`` on 127.0.0.1 through chalice.local, except that a path no
+  route matches gets RFC 9457 problem JSON 404 instead of API Gateway's
+  ``403 {"message": "Missing Authentication Token"}``;
+* runs the app's ``@app.schedule`` functions at their rate in a thread;
+* stops cleanly (exit status 0) on SIGINT or SIGTERM.
+
+This file is not part of the Lambda package (only ``app.py`` and
+``chalicelib/`` are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from chalice.app import Chalice, Rate, ScheduledEventConfig
+from chalice.config import Config
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    LambdaContext,
+    LocalChalice,
+    LocalDevServer,
+    LocalGateway,
+    LocalGatewayException,
+)
+
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent
+DEMO_SEED = ROOT / "seeds" / "demo.json"
+DEFAULT_PORT = 8000
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT = "123456789012"
+DEMO_CLIENT_ID = "cf83e1357eefb8bd"
+
+log = logging.getLogger("devserver")
+
+
+# --------------------------------------------------------------------------
+# HTTP: chalice.local with problem JSON for unknown routes
+# --------------------------------------------------------------------------
+
+def problem_body(status: int, title: str, detail: str) -> bytes:
+    return json.dumps({"type": "about:blank", "title": title, "status": status,
+                       "detail": detail}).encode("utf-8")
+
+
+class RouteNotFound(LocalGatewayException):
+    """No route matches the path: RFC 9457 problem JSON, 404."""
+
+    CODE = 404
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__({"Content-Type": "application/problem+json", "Cache-Control": "no-store"},
+                         problem_body(404, "Not Found",
+                                      f"No resource at {path.split('?', 1)[0]}"))
+        self.method = method
+
+
+class BadLocalRequest(LocalGatewayException):
+    """A request the HTTP layer cannot read (bad Content-Length)."""
+
+    CODE = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__({"Content-Type": "application/problem+json", "Cache-Control": "no-store",
+                          "Connection": "close"},
+                         problem_body(400, "Bad Request", detail))
+
+
+class ProblemGateway(LocalGateway):
+    """chalice.local's API Gateway stand-in, answering unknown routes with a 404.
+
+    chalice.local raises its 403 "Missing Authentication Token" from the
+    ``ValueError`` the route matcher throws inside ``_generate_lambda_event``;
+    raising our own gateway exception there replaces exactly that case.
+    """
+
+    def _generate_lambda_event(self, method: str, path: str, headers: dict[str, Any],
+                               body: bytes | None) -> dict[str, Any]:
+        try:
+            return super()._generate_lambda_event(method, path, headers, body)
+        except ValueError as exc:
+            raise RouteNotFound(method, path) from exc
+
+
+class ProblemRequestHandler(ChaliceRequestHandler):
+    def __init__(self, request: bytes, client_address: tuple[str, int], server: Any,
+                 app_object: Chalice, config: Config) -> None:
+        # ChaliceRequestHandler.__init__ with our gateway: the base class
+        # handles the request inside its __init__, so the gateway comes first.
+        self.local_gateway = ProblemGateway(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # type: ignore[arg-type]
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        raw = self.headers.get("content-length", "0") or "0"
+        if not raw.strip().isdigit():
+            raise BadLocalRequest("Content-Length must be a non-negative integer")
+        return super()._parse_payload()
+
+    def _generic_handle(self) -> None:
+        try:
+            super()._generic_handle()
+        except BadLocalRequest as exc:
+            self.close_connection = True
+            self._send_error_response(exc)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+
+def make_http_server(app: Chalice, port: int, host: str = HOST) -> LocalDevServer:
+    """Bind chalice.local's threaded server for ``app`` on ``host:port`` (0: any free port)."""
+    if not isinstance(app, LocalChalice):
+        # What chalice.local.create_local_server does: a thread-local
+        # ``current_request``, since requests are served on several threads.
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    config = Config.create(chalice_stage="local", app_name=app.app_name, lambda_timeout=60,
+                           lambda_memory_size=512)
+    return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler)
+
+
+# --------------------------------------------------------------------------
+# schedules
+# --------------------------------------------------------------------------
+
+_UNIT_SECONDS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+_RATE = re.compile(r"^\s*rate\(\s*(\d+)\s+([a-zA-Z]+)\s*\)\s*$")
+
+
+def rate_seconds(expression: Rate | str | Any) -> int | None:
+    """Seconds between runs of a Rate (object or ``rate(...)`` string); None for cron."""
+    if isinstance(expression, Rate):
+        value, unit = int(expression.value), str(expression.unit)
+    elif isinstance(expression, str) and (m := _RATE.match(expression)):
+        value, unit = int(m.group(1)), m.group(2)
+    else:
+        return None
+    seconds = _UNIT_SECONDS.get(unit.lower())
+    if seconds is None or value <= 0:
+        return None
+    return value * seconds
+
+
+def scheduled_event(name: str, when: float) -> dict[str, Any]:
+    """What EventBridge sends a scheduled Lambda (the fields chalice's CloudWatchEvent reads)."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": LOCAL_ACCOUNT,
+        "time": datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:rule/{name}"],
+        "detail": {},
+    }
+
+
+@dataclass
+class Job:
+    name: str
+    every: int
+    handler: Callable[[dict[str, Any], Any], Any]
+    due: float
+
+
+class Scheduler:
+    """Invokes an app's scheduled functions at their rate, like EventBridge would.
+
+    ``run_due(now)`` does the work and is what tests drive with their own
+    clock; ``start()`` runs it on a thread until ``stop()``. The first run of a
+    job is one period after start, as with a newly created EventBridge rule.
+    Cron schedules are listed but not run locally.
+    """
+
+    def __init__(self, app: Chalice, *, now: Callable[[], float] = time.time) -> None:
+        self.now = now
+        self.jobs: list[Job] = []
+        self.skipped: list[str] = []
+        start = now()
+        for source in app.event_sources:
+            if not isinstance(source, ScheduledEventConfig):
+                continue
+            every = rate_seconds(source.schedule_expression)
+            if every is None:
+                self.skipped.append(source.name)
+                continue
+            self.jobs.append(Job(source.name, every, app.handler_map[source.name], start + every))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_due(self, now: float) -> list[str]:
+        """Run every job whose time has come; returns the names run."""
+        ran = []
+        for job in self.jobs:
+            if now < job.due:
+                continue
+            # Missed periods collapse into one run, as a rate rule would not queue them.
+            while job.due <= now:
+                job.due += job.every
+            ran.append(job.name)
+            context = LambdaContext(function_name=job.name, memory_size=512, max_runtime_ms=900_000)
+            try:
+                job.handler(scheduled_event(job.name, now), context)
+                log.info("scheduled function %s ran", job.name)
+            except Exception:
+                # A failing job is reported and retried at its next period, as in Lambda.
+                log.exception("scheduled function %s failed", job.name)
+        return ran
+
+    def next_due(self) -> float | None:
+        return min((job.due for job in self.jobs), default=None)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            due = self.next_due()
+            if due is None:
+                return
+            if self._stop.wait(max(0.0, due - self.now())):
+                return
+            self.run_due(self.now())
+
+    def start(self) -> None:
+        if self.jobs:
+            self._thread = threading.Thread(target=self._loop, name="schedules", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+# --------------------------------------------------------------------------
+# the embedded AWS
+# --------------------------------------------------------------------------
+
+def start_moto() -> tuple[Any, str]:
+    """moto in server mode on 127.0.0.1, a free port, in this process; (server, endpoint)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+def local_environment(env: MutableMapping[str, str], aws_endpoint: str, issuer: str) -> dict[str, str]:
+    """Point this process at moto with dummy credentials; returns what was set."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        env.pop(name, None)
+    settings = {
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TESSERA_ISSUER": issuer,
+        "TESSERA_STAGE": env.get("TESSERA_STAGE") or "local",
+    }
+    env.update(settings)
+    return settings
+
+
+def prepare_storage(seed_file: Path | None) -> list[str]:
+    """Create the tables and load the seed file; returns the report lines."""
+    from chalicelib.container import container
+    from chalicelib.seed import load_seed
+    from chalicelib.storage.schema import create_tables
+
+    c = container()
+    create_tables(c.dynamodb(), c.settings.table_prefix)
+    if seed_file is None:
+        return ["no seed file loaded"]
+    data = json.loads(seed_file.read_text(encoding="utf-8"))
+    return load_seed(c.identities, data).lines()
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: list[str],
+           scheduler: Scheduler) -> str:
+    lines = [f"Tessera listening on {base}", ""]
+    lines += [f"  seed: {seed_file or 'none'}"] + [f"    {line}" for line in report]
+    jobs = [f"{j.name} every {j.every}s" for j in scheduler.jobs]
+    lines.append(f"  schedules: {', '.join(jobs) if jobs else 'none declared'}")
+    if scheduler.skipped:
+        lines.append(f"  not run locally (cron): {', '.join(scheduler.skipped)}")
+    demo = seed_file is not None and seed_file.resolve() == DEMO_SEED
+    if demo:
+        lines += [
+            "",
+            "  demo account: user alice, password password4alice",
+            f"  CLI client (public): {DEMO_CLIENT_ID}",
+            "  introspecting client: resource-server / resource-server-local-secret",
+            "",
+            "  try:",
+            f"    curl {base}/.well-known/openid-configuration",
+            f"    curl -X POST -d client_id={DEMO_CLIENT_ID} -d username=alice -d password=password4alice"
+            f" -d grant_type=password {base}/oauth/token",
+        ]
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd() + os.sep) else "python"
+    lines += [
+        "",
+        "  admin command against this server:",
+        f"    AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']} AWS_ACCESS_KEY_ID=testing "
+        f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={LOCAL_REGION} "
+        f"TESSERA_STAGE={env['TESSERA_STAGE']} {python} -m chalicelib.admin user show "
+        f"{'alice' if demo else 'USERNAME'}",
+        "",
+        "  Ctrl-C stops it.",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run Tessera locally on moto.")
+    parser.add_argument("--port", type=int,
+                        default=int(os.environ.get("TESSERA_LOCAL_PORT") or DEFAULT_PORT),
+                        help="port on 127.0.0.1 (default 8000, env TESSERA_LOCAL_PORT; 0 = any free port)")
+    parser.add_argument("--seed", type=Path,
+                        default=Path(os.environ.get("TESSERA_LOCAL_SEED") or DEMO_SEED),
+                        help="seed file to load (default seeds/demo.json, env TESSERA_LOCAL_SEED)")
+    parser.add_argument("--no-seed", action="store_true", help="start with empty tables")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+    # moto's request log would drown the service's own.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    seed_file: Path | None = None if args.no_seed else args.seed
+    if seed_file is not None and not seed_file.is_file():
+        print(f"error: seed file {seed_file} not found", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    moto, endpoint = start_moto()
+    web: LocalDevServer | None = None
+    serving: threading.Thread | None = None
+    scheduler: Scheduler | None = None
+    try:
+        from app import app
+
+        try:
+            web = make_http_server(app, args.port)
+        except OSError as exc:
+            print(f"error: cannot listen on {HOST}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        port = web.server.server_address[1]
+        base = f"http://{HOST}:{port}"
+        # Settings are read on first use, so the issuer is set before anything reads them.
+        env = local_environment(os.environ, endpoint, base)
+        try:
+            report = prepare_storage(seed_file)
+        except Exception as exc:
+            print(f"error: preparing local storage failed: {exc}", file=sys.stderr)
+            return 1
+        scheduler = Scheduler(app)
+        scheduler.start()
+        serving = threading.Thread(target=web.server.serve_forever, name="http", daemon=True)
+        serving.start()
+        print(banner(base, env, seed_file, report, scheduler), flush=True)
+        # A timeout keeps the main thread returning to the interpreter, where
+        # the signal handlers run.
+        while not stop.wait(0.5):
+            pass
+        print("stopping", flush=True)
+        return 0
+    finally:
+        # Each server's shutdown waits for its poll loop; stop them side by side.
+        stopping_moto = threading.Thread(target=moto.stop, name="stop-moto")
+        stopping_moto.start()
+        if scheduler is not None:
+            scheduler.stop()
+        if web is not None:
+            if serving is not None:
+                # shutdown() waits for serve_forever() to return; only call it if it ran.
+                web.server.shutdown()
+            web.server.server_close()
+        stopping_moto.join()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The admin command against moto tables (the ``ctr`` container)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib.admin import Console, main
+from chalicelib.security.passwords import verify_password
+from chalicelib.services.identities import verify_client_secret
+
+DEMO_SEED = Path(__file__).resolve().parents[2] / "seeds" / "demo.json"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def prompts(*answers: str):
+    queue = list(answers)
+    return lambda prompt: queue.pop(0)
+
+
+def run(capsys, *argv: str, console: Console | None = None) -> tuple[int, str, str]:
+    status = main(list(argv), console or Console(stdin=io.StringIO("")))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_user_create_then_show_prints_the_profile_without_the_hash(ctr, capsys):
+    status, out, _ = run(capsys, "user", "create", "Bob", "--password", "correct-horse",
+                         "--email", "bob@example.com", "--firstname", "Bob", "--lastname", "Builder",
+                         "--scopes", "openid,profile")
+    assert status == 0 and "created user bob" in out
+
+    status, out, _ = run(capsys, "user", "show", "bob")
+    shown = json.loads(out)
+    assert status == 0
+    assert shown["username"] == "bob" and shown["email"] == "bob@example.com"
+    assert shown["active"] is True and shown["scopes"] == ["openid", "profile"]
+    assert "password_hash" not in shown and "correct-horse" not in out
+    assert verify_password("correct-horse", ctr.identities.find_user("bob").password_hash)
+
+
+def test_user_create_prompts_twice_on_a_terminal(ctr, capsys):
+    console = Console(stdin=Terminal(), prompt=prompts("s3cret-pass", "s3cret-pass"))
+    status, _, _ = run(capsys, "user", "create", "carol", console=console)
+    assert status == 0
+    assert verify_password("s3cret-pass", ctr.identities.find_user("carol").password_hash)
+
+
+def test_user_create_refuses_mismatched_prompts(ctr, capsys):
+    console = Console(stdin=Terminal(), prompt=prompts("s3cret-pass", "other-pass"))
+    status, _, err = run(capsys, "user", "create", "carol", console=console)
+    assert status == 1 and err == "error: passwords do not match\n"
+    assert ctr.identities.find_user("carol") is None
+
+
+def test_user_create_without_a_password_off_a_terminal_fails_in_one_line(ctr, capsys):
+    status, _, err = run(capsys, "user", "create", "dave")
+    assert status == 1 and err.startswith("error: no password given") and err.count("\n") == 1
+
+
+def test_password_can_come_from_stdin(ctr, capsys):
+    console = Console(stdin=io.StringIO("piped-password\n"))
+    assert run(capsys, "user", "create", "erin", "--password-stdin", console=console)[0] == 0
+    assert verify_password("piped-password", ctr.identities.find_user("erin").password_hash)
+
+
+def test_existing_user_is_a_one_line_error(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    status, out, err = run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    assert status == 1 and out == "" and err == "error: user bob exists\n"
+
+
+def test_user_disable_and_enable(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    status, out, _ = run(capsys, "user", "disable", "bob")
+    assert status == 0 and out == "disabled user bob\n"
+    assert json.loads(run(capsys, "user", "show", "bob")[1])["active"] is False
+    assert run(capsys, "user", "enable", "bob")[0] == 0
+    assert ctr.identities.find_user("bob").active is True
+
+
+@pytest.mark.parametrize("argv", [["user", "disable", "nobody"], ["user", "show", "nobody"],
+                                  ["user", "set-password", "nobody", "--password", "whatever1"],
+                                  ["client", "show", "nobody"]])
+def test_unknown_names_are_one_line_errors(ctr, capsys, argv):
+    status, out, err = run(capsys, *argv)
+    assert status == 1 and out == ""
+    assert err == "error: no " + argv[0] + " nobody\n"
+
+
+def test_set_password_replaces_the_hash(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    assert run(capsys, "user", "set-password", "bob", "--password", "battery-staple")[0] == 0
+    stored = ctr.identities.find_user("bob").password_hash
+    assert verify_password("battery-staple", stored) and not verify_password("correct-horse", stored)
+
+
+def test_short_password_is_rejected(ctr, capsys):
+    status, _, err = run(capsys, "user", "create", "bob", "--password", "short")
+    assert status == 1 and err == "error: password must be at least 8 characters\n"
+
+
+def test_client_create_shows_a_generated_secret_once_and_stores_its_hash(ctr, capsys):
+    status, out, err = run(capsys, "client", "create", "my-api", "--grant-types", "client_credentials",
+                           "--scopes", "api:read", "--introspect", "--name", "My API")
+    assert status == 0
+    secret = out.split("client_secret: ", 1)[1].strip()
+    assert secret.startswith("tsc_") and len(secret) > 40
+    assert "shown once" in err
+
+    item = ctr.table("clients").get({"client_id": "my-api"})
+    assert secret not in json.dumps(item)
+    assert verify_client_secret(secret, item["secret_hash"])
+
+    status, out, _ = run(capsys, "client", "show", "my-api")
+    shown = json.loads(out)
+    assert status == 0 and secret not in out and "secret_hash" not in shown
+    assert shown == {"client_id": "my-api", "name": "My API", "public": False,
+                     "grant_types": ["client_credentials"], "scopes": ["api:read"],
+                     "introspect": True, "created_at": ctr.clock.now()}
+
+
+def test_client_create_with_a_given_secret_does_not_echo_it(ctr, capsys):
+    status, out, _ = run(capsys, "client", "create", "svc", "--secret", "given-secret-value",
+                         "--grant-types", "client_credentials")
+    assert status == 0 and "given-secret-value" not in out
+    assert verify_client_secret("given-secret-value", ctr.identities.clients.get("svc").secret_hash)
+
+
+def test_public_client_has_no_secret(ctr, capsys):
+    status, out, _ = run(capsys, "client", "create", "cli", "--public", "--grant-types",
+                         "password,refresh_token")
+    assert status == 0 and "client_secret" not in out
+    assert ctr.identities.clients.get("cli").public
+
+
+def test_bad_client_settings_are_one_line_errors(ctr, capsys):
+    status, _, err = run(capsys, "client", "create", "cli", "--public", "--grant-types", "client_credentials")
+    assert status == 1 and err == "error: client_credentials needs a confidential client\n"
+    status, _, err = run(capsys, "client", "create", "x", "--grant-types", "implicit")
+    assert status == 1 and err == "error: unknown grant types: implicit\n"
+
+
+def test_seed_loads_the_demo_and_is_idempotent(ctr, capsys):
+    status, out, _ = run(capsys, "seed", str(DEMO_SEED))
+    assert status == 0
+    assert "created user alice" in out
+    assert "created client cf83e1357eefb8bd" in out and "created client resource-server" in out
+
+    status, out, _ = run(capsys, "seed", str(DEMO_SEED))
+    assert status == 0
+    assert "created" not in out
+    assert out.splitlines() == ["skipped existing user alice", "skipped existing client cf83e1357eefb8bd",
+                                "skipped existing client resource-server"]
+    assert verify_password("password4alice", ctr.identities.find_user("alice").password_hash)
+
+
+def test_seed_errors_are_one_line(ctr, capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"users": [{"username": "x"}]}')
+    status, _, err = run(capsys, "seed", str(bad))
+    assert status == 1 and err == f"error: {bad}: users[0]: missing 'password'\n"
+
+    bad.write_text("{not json")
+    status, _, err = run(capsys, "seed", str(bad))
+    assert status == 1 and err.startswith(f"error: {bad} is not valid JSON") and err.count("\n") == 1
+
+    status, _, err = run(capsys, "seed", str(tmp_path / "missing.json"))
+    assert status == 1 and "cannot read" in err
+
+
+def test_tables_create_is_idempotent(ctr, capsys):
+    status, out, _ = run(capsys, "tables", "create")
+    assert status == 0 and "table test-users ready" in out
+
+
+def test_missing_tables_are_a_one_line_hint(aws, settings, clock, capsys):
+    from chalicelib import container as container_module
+    from chalicelib.container import Container
+
+    container_module.use(Container(settings, clock))
+    try:
+        status, _, err = run(capsys, "user", "show", "alice")
+    finally:
+        container_module.reset()
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith("error: AWS ResourceNotFoundException") and "tables create" in err
+
+
+def test_keys_rotate_promotes_the_next_key(ctr, capsys):
+    before = json.loads(ctr.keyring.jwks_json())["keys"]
+    current = ctr.keyring.current_kid()
+    upcoming = next(k["kid"] for k in before if k["kid"] != current)
+    status, out, _ = run(capsys, "keys", "rotate")
+    assert status == 0 and f"now signing with {upcoming}" in out
+    assert ctr.keyring.current_kid() == upcoming
+    kids = {k["kid"] for k in json.loads(ctr.keyring.jwks_json())["keys"]}
+    assert current in kids and len(kids) == 3
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["user", "frobnicate"])
+    assert exc.value.code == 2

@@ -1,0 +1,32 @@
+"""A malformed seed document is refused before anything is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.seed import SeedError, SeedReport, load_seed
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ([], "a seed document must be a JSON object"),
+    ({"users": {}}, "'users' must be a list"),
+    ({"users": ["alice"]}, "users[0] must be an object"),
+    ({"users": [{"password": "password4x"}]}, "users[0]: missing 'username'"),
+    ({"users": [{"username": "x", "password": 5}]}, "users[0]: 'password' must be a string"),
+    ({"users": [{"username": "x", "password": "password4x", "scopes": "openid"}]},
+     "users[0]: 'scopes' must be a list of strings"),
+    ({"clients": [{"client_id": "c", "public": "yes"}]}, "clients[0]: 'public' must be true or false"),
+    ({"clients": [{}]}, "clients[0]: missing 'client_id'"),
+])
+def test_malformed_documents_name_the_entry(data, message):
+    # No identities service at all: the shape is checked before any write.
+    with pytest.raises(SeedError) as exc:
+        load_seed(None, data)
+    assert str(exc.value) == message
+
+
+def test_report_lines_summarise_without_file_secrets():
+    report = SeedReport(created_users=["alice"], skipped_clients=["cli"],
+                        generated_secrets={"svc": "tsc_generated"})
+    assert report.lines() == ["created user alice", "skipped existing client cli",
+                              "generated secret for client svc: tsc_generated (shown once)"]
