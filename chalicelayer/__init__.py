@@ -1,0 +1,1 @@
+"""The Lambda layer that carries Tessera's runtime dependencies (SPEC §7)."""

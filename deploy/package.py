@@ -1,0 +1,299 @@
+"""Build the deployable stack of one stage: ``template.json`` plus its zips (SPEC §7).
+
+    python -m chalicelayer.build --architecture arm64 --out build/layer/layer.zip
+    python -m deploy.package --stage dev --out build/deploy --layer-zip build/layer/layer.zip
+
+``chalice package`` runs on a scratch copy of the project (``app.py``,
+``chalicelib/``, ``.chalice/*.json``) whose ``requirements.txt`` is empty: the
+dependencies ship in the layer, so Chalice downloads nothing, needs no network
+and no AWS credentials, and the function zip holds only ``app.py``,
+``chalicelib/`` and Chalice's two runtime modules. Its SAM template is then
+completed with what Chalice does not model:
+
+* one ``AWS::DynamoDB::Table`` per entry of ``chalicelib.storage.schema.TABLES``
+  named ``<TESSERA_TABLE_PREFIX><kind>`` (TTL on ``ttl``, on-demand, PITR, SSE);
+* the dependency layer (``AWS::Lambda::LayerVersion``) on every function;
+* fixed function names and log group names (the IAM policy is scoped to them);
+* API Gateway's own errors as problem JSON (``deploy.gateway``).
+
+Every function role carries ``.chalice/policy-<stage>.json``; packaging stops if
+that file is not what the code needs (``deploy.iam``). Scheduled functions
+(``@app.schedule``) come from Chalice as SAM ``Schedule`` events and are kept.
+
+``--stub-layer`` packages offline with a placeholder layer named
+``layer-stub.zip`` that carries no dependencies: for tests and template checks,
+never for a deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelayer import build as layer_build
+from deploy import gateway, iam, tables
+from deploy.stages import PROJECT_DIR, Stage, load_stage
+
+TEMPLATE = "template.json"
+FUNCTION_ZIP = "deployment.zip"
+LAYER_ZIP = "layer.zip"
+STUB_LAYER_ZIP = "layer-stub.zip"
+LAYER_ID = "DependenciesLayer"
+_OUTPUTS = (TEMPLATE, FUNCTION_ZIP, LAYER_ZIP, STUB_LAYER_ZIP)
+
+FUNCTION = "AWS::Serverless::Function"
+LOG_GROUP = "AWS::Logs::LogGroup"
+
+
+class PackagingError(Exception):
+    """The stage cannot be packaged as configured."""
+
+
+@dataclass(frozen=True)
+class Package:
+    template: Path
+    function_zip: Path
+    layer_zip: Path
+
+
+# --------------------------------------------------------------------------
+# chalice package
+# --------------------------------------------------------------------------
+
+def _copy_project(src: Path, dst: Path) -> None:
+    """The files Chalice packages, without byte code and without dependencies."""
+    dst.mkdir(parents=True)
+    shutil.copy2(src / "app.py", dst / "app.py")
+    shutil.copytree(src / "chalicelib", dst / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (dst / ".chalice").mkdir()
+    for path in (src / ".chalice").glob("*.json"):
+        shutil.copy2(path, dst / ".chalice" / path.name)
+    (dst / "requirements.txt").write_text(
+        "# Empty on purpose: the dependencies ship in the layer built from chalicelayer/.\n")
+
+
+def run_chalice_package(project: Path, stage: str, out: Path, region: str) -> dict[str, Any]:
+    """``chalice package --pkg-format cloudformation`` in ``project``; returns the SAM template."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")}
+    # The region only picks the service principals' DNS suffix; nothing calls AWS.
+    env.update(AWS_DEFAULT_REGION=region, AWS_EC2_METADATA_DISABLED="true")
+    cmd = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
+           "package", "--pkg-format", "cloudformation", "--stage", stage, str(out)]
+    done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise PackagingError(f"chalice package failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    template: dict[str, Any] = json.loads((out / "sam.json").read_text())
+    return template
+
+
+# --------------------------------------------------------------------------
+# merge
+# --------------------------------------------------------------------------
+
+def function_name(stage: Stage, logical_id: str, resource: dict[str, Any]) -> str:
+    """The name Chalice gives the function: ``<app>-<stage>`` for the API handler,
+    ``<app>-<stage>-<name>`` for ``app.<name>``."""
+    if logical_id == "APIHandler":
+        return stage.function_prefix
+    handler = resource["Properties"]["Handler"]
+    return f"{stage.function_prefix}-{handler.rsplit('.', 1)[-1]}"
+
+
+def _role_policy(resources: dict[str, Any], logical_id: str, fn: dict[str, Any]) -> dict[str, Any]:
+    role_ref = fn["Properties"].get("Role")
+    if not (isinstance(role_ref, dict) and "Fn::GetAtt" in role_ref):
+        raise PackagingError(f"{logical_id}: expected a role managed by the stack, got {role_ref!r}")
+    role = resources[role_ref["Fn::GetAtt"][0]]
+    policies = role["Properties"].get("Policies", [])
+    if len(policies) != 1:
+        raise PackagingError(f"{logical_id}: expected one inline policy on its role")
+    document: dict[str, Any] = policies[0]["PolicyDocument"]
+    return document
+
+
+def _check_policies(resources: dict[str, Any], functions: dict[str, Any], stage: Stage) -> None:
+    wanted = iam.policy_document(stage)
+    for logical_id, fn in functions.items():
+        if _role_policy(resources, logical_id, fn) != wanted:
+            raise PackagingError(
+                f"{stage.policy_file.name} is not what the code needs; "
+                "run `python -m deploy.iam --write` and review the diff")
+
+
+def _fix_log_groups(resources: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    """Give each function's log group its literal name; returns function -> log group id.
+
+    Chalice writes ``/aws/lambda/${<function id>}``, but for the API handler it
+    uses a spelling (``ApiHandler``) of an id it has renamed (``APIHandler``), which
+    CloudFormation rejects. A literal name also lets the function depend on its
+    log group, so the group exists before the first invocation.
+    """
+    by_lower = {fid.lower(): fid for fid in names}
+    groups: dict[str, str] = {}
+    for gid, res in resources.items():
+        if res["Type"] != LOG_GROUP:
+            continue
+        sub = res["Properties"].get("LogGroupName", {})
+        ref = sub.get("Fn::Sub", "") if isinstance(sub, dict) else ""
+        if not (ref.startswith("/aws/lambda/${") and ref.endswith("}")):
+            continue
+        fid = by_lower.get(ref[len("/aws/lambda/${"):-1].lower())
+        if fid is None:
+            raise PackagingError(f"log group {gid} names no function of the template: {ref}")
+        res["Properties"]["LogGroupName"] = f"/aws/lambda/{names[fid]}"
+        # Logs go with the stack (a retained group would block re-creating it).
+        res["DeletionPolicy"] = res["UpdateReplacePolicy"] = "Delete"
+        groups[fid] = gid
+    return groups
+
+
+def _depends_on(resource: dict[str, Any], ids: list[str]) -> None:
+    current = resource.get("DependsOn", [])
+    current = [current] if isinstance(current, str) else list(current)
+    resource["DependsOn"] = current + [i for i in ids if i not in current]
+
+
+def merge(template: dict[str, Any], stage: Stage, layer_file: str) -> dict[str, Any]:
+    """Complete Chalice's SAM template in place (see the module docstring)."""
+    resources: dict[str, Any] = template["Resources"]
+    functions = {k: r for k, r in resources.items() if r["Type"] == FUNCTION}
+    if "APIHandler" not in functions:
+        raise PackagingError("the app declares no routes: no API handler in the template")
+    _check_policies(resources, functions, stage)
+
+    table_resources = tables.table_resources(stage.table_prefix)
+    clash = set(table_resources) & set(resources)
+    if clash:
+        raise PackagingError(f"resource ids already used by Chalice: {sorted(clash)}")
+    resources.update(table_resources)
+
+    resources[LAYER_ID] = {
+        "Type": "AWS::Lambda::LayerVersion",
+        "Properties": {
+            "LayerName": f"{stage.function_prefix}-dependencies",
+            "Description": "Tessera runtime dependencies (chalicelayer/requirements.txt)",
+            "Content": f"./{layer_file}",
+            "CompatibleRuntimes": [layer_build.RUNTIME],
+            "CompatibleArchitectures": [stage.architecture],
+        },
+    }
+
+    names = {fid: function_name(stage, fid, fn) for fid, fn in functions.items()}
+    log_groups = _fix_log_groups(resources, names)
+    for fid, fn in functions.items():
+        props = fn["Properties"]
+        env = props.get("Environment", {}).get("Variables", {})
+        if env.get("TESSERA_TABLE_PREFIX") != stage.table_prefix:
+            raise PackagingError(f"{fid}: TESSERA_TABLE_PREFIX differs from the stage's tables")
+        if props.get("Architectures") != [stage.architecture]:
+            raise PackagingError(f"{fid}: architecture differs from the stage's layer")
+        if fid not in log_groups:
+            raise PackagingError(f"{fid} has no log group: set log_retention_in_days for the stage")
+        props["FunctionName"] = names[fid]
+        # Chalice takes the runtime from the interpreter it runs in; the layer
+        # fixes it (compiled extensions are built for one CPython version).
+        props["Runtime"] = layer_build.RUNTIME
+        props["Layers"] = [{"Ref": LAYER_ID}, *[x for x in props.get("Layers", []) if x != {"Ref": LAYER_ID}]]
+        # Tables before functions: a schedule may fire as soon as it exists.
+        _depends_on(fn, [log_groups[fid], *table_resources])
+
+    api = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    gateway.add_gateway_responses(api)
+
+    template["Description"] = (f"Tessera {stage.name}: API, functions, schedules, DynamoDB tables "
+                               "and their least-privilege IAM policy (built by deploy/package.py)")
+    outputs = template.setdefault("Outputs", {})
+    for tid in table_resources:
+        outputs[f"{tid}Name"] = {"Value": {"Ref": tid}}
+    outputs["DependenciesLayerArn"] = {"Value": {"Ref": LAYER_ID}}
+    return template
+
+
+# --------------------------------------------------------------------------
+# the layer
+# --------------------------------------------------------------------------
+
+def check_layer(layer_zip: Path, stage: Stage) -> None:
+    manifest = layer_build.read_manifest(layer_zip)
+    wanted = layer_build.manifest_for(stage.architecture)
+    for key in ("runtime", "architecture", "requirements_sha256", "stub"):
+        if manifest.get(key) != wanted[key]:
+            raise PackagingError(
+                f"{layer_zip}: {key} is {manifest.get(key)!r}, stage {stage.name} needs {wanted[key]!r}; "
+                f"rebuild it with python -m chalicelayer.build --architecture {stage.architecture}")
+
+
+# --------------------------------------------------------------------------
+# entry points
+# --------------------------------------------------------------------------
+
+def build(stage_name: str, out: Path, *, layer_zip: Path | None = None, build_layer: bool = False,
+          stub_layer: bool = False, project_dir: Path = PROJECT_DIR,
+          region: str = "us-east-1") -> Package:
+    """Package ``stage_name`` into ``out``; exactly one layer source must be given."""
+    if sum((layer_zip is not None, build_layer, stub_layer)) != 1:
+        raise PackagingError("give one of: a layer zip, build the layer, or a stub layer")
+    stage = load_stage(stage_name, project_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in _OUTPUTS:
+        (out / name).unlink(missing_ok=True)
+
+    layer_file = STUB_LAYER_ZIP if stub_layer else LAYER_ZIP
+    layer_path = out / layer_file
+    if stub_layer:
+        layer_build.build_stub_layer(layer_path, stage.architecture)
+    elif build_layer:
+        layer_build.build_layer(layer_path, stage.architecture)
+    else:
+        assert layer_zip is not None
+        check_layer(layer_zip, stage)
+        shutil.copyfile(layer_zip, layer_path)
+
+    with tempfile.TemporaryDirectory(prefix="tessera-package-") as tmp:
+        project = Path(tmp) / "project"
+        _copy_project(project_dir, project)
+        raw = Path(tmp) / "chalice-out"
+        template = run_chalice_package(project, stage_name, raw, region)
+        shutil.copyfile(raw / FUNCTION_ZIP, out / FUNCTION_ZIP)
+
+    merge(template, stage, layer_file)
+    (out / TEMPLATE).write_text(json.dumps(template, indent=2, sort_keys=False) + "\n")
+    return Package(out / TEMPLATE, out / FUNCTION_ZIP, layer_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.package", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", required=True, help="a stage of .chalice/config.json")
+    parser.add_argument("--out", type=Path, default=Path("build/deploy"))
+    parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                        help="only sets the service principals' DNS suffix (default: %(default)s)")
+    layer = parser.add_mutually_exclusive_group(required=True)
+    layer.add_argument("--layer-zip", type=Path, help="a layer built by python -m chalicelayer.build")
+    layer.add_argument("--build-layer", action="store_true", help="build the layer now (needs PyPI)")
+    layer.add_argument("--stub-layer", action="store_true",
+                       help="offline placeholder layer-stub.zip without dependencies; not deployable")
+    args = parser.parse_args(argv)
+    try:
+        pkg = build(args.stage, args.out, layer_zip=args.layer_zip, build_layer=args.build_layer,
+                    stub_layer=args.stub_layer, region=args.region)
+    except (PackagingError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{pkg.template}\n{pkg.function_zip}\n{pkg.layer_zip}")
+    if args.stub_layer:
+        print("note: the layer is a stub; build the real one before deploying", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

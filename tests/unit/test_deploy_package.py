@@ -1,0 +1,379 @@
+"""The deploy package: one ``chalice package`` output holds the whole stack (SPEC §7).
+
+Everything here builds offline: Chalice gets an empty requirements set and the
+layer is the stub (``layer-stub.zip``), so neither PyPI nor AWS is needed. The
+template is built once per module for the real app, and once for a copy of the
+app with one extra ``@app.schedule`` so the schedule path is exercised even
+before the purge lands in app.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.app import ScheduledEventConfig
+
+from chalicelayer import build as layer_build
+from chalicelib.storage.schema import TABLES, TTL_ATTRIBUTE
+from deploy import gateway, iam
+from deploy.package import Package, PackagingError, build
+from deploy.stages import PROJECT_DIR, load_stage, stage_names
+
+PROBE_SCHEDULE = '''
+
+from chalice import Rate as _ProbeRate
+
+
+@app.schedule(_ProbeRate(15, unit=_ProbeRate.MINUTES), name="deploy_probe")
+def deploy_probe(event: object) -> None:
+    return None
+'''
+
+
+def _copy_project(dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    shutil.copy2(PROJECT_DIR / "app.py", dst / "app.py")
+    shutil.copytree(PROJECT_DIR / "chalicelib", dst / "chalicelib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECT_DIR / ".chalice", dst / ".chalice",
+                    ignore=shutil.ignore_patterns("deployments", "venv"))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    return build("dev", tmp_path_factory.mktemp("dev"), stub_layer=True)
+
+
+@pytest.fixture(scope="module")
+def template(dev: Package) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(dev.template.read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    project = _copy_project(tmp_path_factory.mktemp("probe") / "project")
+    with (project / "app.py").open("a") as f:
+        f.write(PROBE_SCHEDULE)
+    pkg = build("dev", project.parent / "out", stub_layer=True, project_dir=project)
+    data: dict[str, Any] = json.loads(pkg.template.read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    return build("prod", tmp_path_factory.mktemp("prod"), stub_layer=True)
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return _of_type(template, "AWS::Serverless::Function")
+
+
+def _statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for role in _of_type(template, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            yield from policy["PolicyDocument"]["Statement"]
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for res in _of_type(template, kind).values():
+            yield from res["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_document(template: dict[str, Any], fn: dict[str, Any]) -> dict[str, Any]:
+    role = template["Resources"][fn["Properties"]["Role"]["Fn::GetAtt"][0]]
+    (policy,) = role["Properties"]["Policies"]
+    doc: dict[str, Any] = policy["PolicyDocument"]
+    return doc
+
+
+# -- tables -----------------------------------------------------------------
+
+def test_every_schema_table_is_in_the_stack_with_its_keys_indexes_and_ttl(template: dict[str, Any]) -> None:
+    prefix = load_stage("dev").table_prefix
+    by_name = {r["Properties"]["TableName"]: r for r in _of_type(template, "AWS::DynamoDB::Table").values()}
+    assert set(by_name) == {prefix + kind for kind in TABLES}
+    for kind, spec in TABLES.items():
+        props = by_name[prefix + kind]["Properties"]
+        assert props["KeySchema"] == spec["KeySchema"]
+        assert props["AttributeDefinitions"] == spec["AttributeDefinitions"]
+        assert props.get("GlobalSecondaryIndexes") == spec.get("GlobalSecondaryIndexes")
+        assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_functions_find_the_tables_through_their_table_prefix(template: dict[str, Any]) -> None:
+    names = {r["Properties"]["TableName"] for r in _of_type(template, "AWS::DynamoDB::Table").values()}
+    for fn in _functions(template).values():
+        prefix = fn["Properties"]["Environment"]["Variables"]["TESSERA_TABLE_PREFIX"]
+        assert {prefix + kind for kind in TABLES} == names
+
+
+def test_prod_gets_its_own_tables_and_secret(prod: Package) -> None:
+    template = json.loads(prod.template.read_text())
+    names = {r["Properties"]["TableName"] for r in _of_type(template, "AWS::DynamoDB::Table").values()}
+    assert names == {f"tessera-prod-{kind}" for kind in TABLES}
+    text = json.dumps(list(_statements(template)))
+    assert "tessera-prod/signing-keys" in text
+    assert "tessera-dev" not in text
+
+
+# -- schedules ----------------------------------------------------------------
+
+def _schedule_events(template: dict[str, Any]) -> dict[str, str]:
+    """Handler -> schedule expression of every SAM Schedule event."""
+    out = {}
+    for fn in _functions(template).values():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] == "Schedule":
+                out[fn["Properties"]["Handler"]] = event["Properties"]["Schedule"]
+    return out
+
+
+def _expression(source: ScheduledEventConfig) -> str:
+    expr = source.schedule_expression
+    return expr if isinstance(expr, str) else expr.to_string()
+
+
+def test_every_schedule_of_the_app_is_a_schedule_event(template: dict[str, Any]) -> None:
+    # Computed from app.py, so it holds as schedules land; while app.py declares
+    # none this checks that none appear, and the probe below covers the mechanism.
+    from app import app
+
+    wanted = {s.handler_string: _expression(s)
+              for s in app.event_sources if isinstance(s, ScheduledEventConfig)}
+    assert _schedule_events(template) == wanted
+
+
+def test_a_scheduled_function_is_packaged_with_the_same_layer_policy_and_logs(probed: dict[str, Any]) -> None:
+    assert _schedule_events(probed)["app.deploy_probe"] == "rate(15 minutes)"
+    (fn,) = [f for f in _functions(probed).values() if f["Properties"]["Handler"] == "app.deploy_probe"]
+    props = fn["Properties"]
+    assert props["FunctionName"] == "tessera-dev-deploy_probe"
+    assert {"Ref": "DependenciesLayer"} in props["Layers"]
+    assert _role_document(probed, fn) == iam.policy_document(load_stage("dev"))
+    groups = {r["Properties"]["LogGroupName"] for r in _of_type(probed, "AWS::Logs::LogGroup").values()}
+    assert "/aws/lambda/tessera-dev-deploy_probe" in groups
+
+
+# -- IAM ------------------------------------------------------------------------
+
+def test_every_function_role_carries_the_policy_derived_from_the_code(
+        template: dict[str, Any], probed: dict[str, Any]) -> None:
+    wanted = iam.policy_document(load_stage("dev"))
+    for tpl in (template, probed):
+        for fn in _functions(tpl).values():
+            assert _role_document(tpl, fn) == wanted
+
+
+def test_no_iam_statement_grants_a_wildcard_action_or_resource(
+        template: dict[str, Any], probed: dict[str, Any]) -> None:
+    for tpl in (template, probed):
+        for st in _statements(tpl):
+            for action in _as_list(st["Action"]):
+                assert "*" not in action and "?" not in action, action
+            for resource in _as_list(st["Resource"]):
+                assert resource != "*"
+
+
+def _sub_strings(values: list[Any]) -> list[str]:
+    return [v["Fn::Sub"] if isinstance(v, dict) else v for v in values]
+
+
+def test_dynamodb_is_granted_only_on_our_tables_and_their_indexes(template: dict[str, Any]) -> None:
+    names = {r["Properties"]["TableName"] for r in _of_type(template, "AWS::DynamoDB::Table").values()}
+    arn = re.compile(r"^arn:\$\{AWS::Partition\}:dynamodb:\$\{AWS::Region\}:\$\{AWS::AccountId\}"
+                     r":table/([A-Za-z0-9_.-]+)(/index/\*)?$")
+    seen = 0
+    for st in _statements(template):
+        if not any(a.startswith("dynamodb:") for a in _as_list(st["Action"])):
+            continue
+        assert all(a.startswith("dynamodb:") for a in _as_list(st["Action"]))
+        for resource in _sub_strings(_as_list(st["Resource"])):
+            match = arn.match(resource)
+            assert match and match.group(1) in names, resource
+            seen += 1
+    assert seen
+
+
+def test_dynamodb_actions_are_exactly_what_the_code_calls(template: dict[str, Any]) -> None:
+    use = iam.scan_code()
+    wanted = {f"dynamodb:{a}" for a in iam.dynamodb_actions(use.operations["dynamodb"], use.dict_keys)}
+    granted = {a for st in _statements(template) for a in _as_list(st["Action"]) if a.startswith("dynamodb:")}
+    assert granted == wanted
+    assert ("dynamodb:Scan" in granted) == ("Scan" in use.operations["dynamodb"])
+    # The storage layer reads by key; a scanner that found nothing would pass the
+    # equality above vacuously.
+    assert "dynamodb:GetItem" in granted
+
+
+def test_signing_keys_are_reachable_only_through_their_secret(template: dict[str, Any]) -> None:
+    name = load_stage("dev").keys_secret
+    roles = len(_of_type(template, "AWS::IAM::Role"))
+    found = [s for s in _statements(template)
+             if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))]
+    assert len(found) == roles  # one statement per function role
+    st = found[0]
+    assert set(st["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:CreateSecret",
+                                 "secretsmanager:PutSecretValue"}
+    for resource in _sub_strings(_as_list(st["Resource"])):
+        assert resource.endswith((f":secret:{name}", f":secret:{name}-*")), resource
+
+
+def test_policy_files_are_what_the_code_needs() -> None:
+    for name in stage_names():
+        stage = load_stage(name)
+        assert stage.policy_file.read_text() == iam.render(iam.policy_document(stage)), (
+            f"run python -m deploy.iam --write ({stage.policy_file.name})")
+
+
+def test_packaging_stops_when_the_code_calls_something_the_policy_file_lacks(tmp_path: Path) -> None:
+    project = _copy_project(tmp_path / "project")
+    (project / "chalicelib" / "storage" / "sweep.py").write_text(
+        "def sweep(client):\n    return client.scan(TableName='x')\n")
+    with pytest.raises(PackagingError, match=r"deploy\.iam --write"):
+        build("dev", tmp_path / "out", stub_layer=True, project_dir=project)
+
+
+def test_scanner_maps_calls_to_actions_and_skips_table_provisioning() -> None:
+    source = (
+        "def handler(c):\n"
+        "    c = aws_client('dynamodb')\n"
+        "    c.get_item(TableName='t')\n"
+        "    c.transact_write_items(TransactItems=[{'ConditionCheck': {}}, {'Put': {}}])\n"
+        "def create_tables(client):\n"
+        "    client.create_table(TableName='t')\n"
+    )
+    use = iam.scan_sources([("storage/schema.py", source)])
+    assert iam.dynamodb_actions(use.operations["dynamodb"], use.dict_keys) == [
+        "ConditionCheckItem", "GetItem", "PutItem"]
+
+
+def test_a_service_without_a_resource_rule_stops_the_policy() -> None:
+    use = iam.scan_sources([("x.py", "s = aws_client('kms')\ns.decrypt(CiphertextBlob=b'')\n")])
+    with pytest.raises(ValueError, match="kms"):
+        iam.policy_document(load_stage("dev"), use)
+
+
+# -- API Gateway ------------------------------------------------------------------
+
+def _render(body_template: str) -> dict[str, Any]:
+    """What API Gateway sends: the template with its variables substituted."""
+    data: dict[str, Any] = json.loads(body_template.replace("$context.error.messageString", '"message"'))
+    return data
+
+
+def test_unknown_routes_get_a_problem_json_404(template: dict[str, Any]) -> None:
+    responses = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"]
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["statusCode"] == "404"
+    assert missing["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+    assert json.loads(missing["responseTemplates"]["application/json"]) == {
+        "type": "about:blank", "title": "Not Found", "status": 404, "detail": "No such resource"}
+
+
+def test_every_gateway_error_is_problem_json(template: dict[str, Any]) -> None:
+    responses = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"]
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED", "MISSING_AUTHENTICATION_TOKEN"} <= set(responses)
+    assert responses["THROTTLED"]["statusCode"] == "429"
+    for kind, response in responses.items():
+        assert response["responseParameters"]["gatewayresponse.header.Content-Type"] == \
+            f"'{gateway.PROBLEM}'", kind
+        body = _render(response["responseTemplates"]["application/json"])
+        assert body["type"] == "about:blank" and body["title"] and body["detail"], kind
+        if "statusCode" in response:
+            assert body["status"] == int(response["statusCode"]), kind
+        else:
+            assert "status" not in body, kind
+
+
+# -- code and layer ----------------------------------------------------------------
+
+def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> None:
+    with zipfile.ZipFile(dev.function_zip) as zf:
+        names = set(zf.namelist())
+    app_files = {"app.py"} | {p.relative_to(PROJECT_DIR).as_posix()
+                              for p in (PROJECT_DIR / "chalicelib").rglob("*.py")}
+    assert names == app_files | {"chalice/__init__.py", "chalice/app.py"}
+
+
+def test_functions_run_on_the_layer_built_for_their_runtime_and_architecture(
+        dev: Package, template: dict[str, Any]) -> None:
+    stage = load_stage("dev")
+    (layer,) = _of_type(template, "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["CompatibleRuntimes"] == [layer_build.RUNTIME]
+    assert layer["Properties"]["CompatibleArchitectures"] == [stage.architecture]
+    for fn in _functions(template).values():
+        props = fn["Properties"]
+        assert props["Layers"][0] == {"Ref": "DependenciesLayer"}
+        assert props["Runtime"] == layer_build.RUNTIME
+        assert props["Architectures"] == [stage.architecture]
+
+
+def test_the_offline_build_names_its_layer_a_stub(dev: Package, template: dict[str, Any]) -> None:
+    (layer,) = _of_type(template, "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["Content"] == "./layer-stub.zip"
+    assert dev.layer_zip.name == "layer-stub.zip"
+    assert layer_build.read_manifest(dev.layer_zip)["stub"] is True
+
+
+def test_a_layer_built_for_another_architecture_is_refused(tmp_path: Path) -> None:
+    other = "x86_64" if load_stage("dev").architecture == "arm64" else "arm64"
+    wrong = layer_build.build_stub_layer(tmp_path / "layer.zip", other)
+    with pytest.raises(PackagingError, match="architecture"):
+        build("dev", tmp_path / "out", layer_zip=wrong)
+
+
+def test_layer_pins_the_same_versions_as_requirements() -> None:
+    def pins(path: Path) -> dict[str, str]:
+        out = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                name, sep, version = line.partition("==")
+                assert sep and version, f"{path.name}: {line} is not pinned"
+                out[name.lower()] = version
+        return out
+
+    top = pins(PROJECT_DIR / "requirements.txt")
+    layer = pins(layer_build.REQUIREMENTS)
+    assert {name: layer.get(name) for name in top} == top
+
+
+# -- settings and lint ---------------------------------------------------------------
+
+def test_every_setting_is_set_for_every_stage() -> None:
+    settings = set(re.findall(r"TESSERA_[A-Z_]+", (PROJECT_DIR / "chalicelib" / "config.py").read_text()))
+    for name in stage_names():
+        assert settings <= set(load_stage(name).environment), name
+
+
+def test_templates_pass_cfn_lint(dev: Package, prod: Package, probed: dict[str, Any],
+                                 tmp_path: Path) -> None:
+    probed_file = tmp_path / "probed.json"
+    probed_file.write_text(json.dumps(probed))
+    exe = Path(sys.executable).parent / "cfn-lint"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "cfnlint"]
+    done = subprocess.run([*cmd, "--", str(dev.template), str(prod.template), str(probed_file)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
