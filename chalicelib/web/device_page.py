@@ -217,7 +217,7 @@ def entry(visit: Visit, typed: str, *, confirm: bool = False, error: str = "",
                      "device. If it does not, do not continue.</p>")
     elif not error:
         parts.append("<p>Enter the code shown on your device.</p>")
-    described = ' aria-describedby="form-error"' if error else ""
+    described = ' aria-describedby="form-error code-hint"' if error else ' aria-describedby="code-hint"'
     parts.append(
         "<form method=\"post\" action=\"/device\">" + _hidden(visit)
         + "<label for=\"user_code\">Code from your device</label>"
