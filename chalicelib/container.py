@@ -51,6 +51,11 @@ class Container:
         from chalicelib.storage.throttle import ThrottleRepo
         return ThrottleRepo(self.table("throttle"))
 
+    @cached_property
+    def devices_repo(self) -> Any:
+        from chalicelib.storage.devices import DevicesRepo
+        return DevicesRepo(self.table("devices"))
+
     def transact(self, operations: list[dict[str, Any]]) -> None:
         from chalicelib.storage.dynamo import transact
         transact(self.dynamodb(), operations)
@@ -101,6 +106,16 @@ class Container:
     def principals(self) -> Any:
         from chalicelib.services.principals import Principals
         return Principals(self)
+
+    @cached_property
+    def device_flow(self) -> Any:
+        from chalicelib.services.device_flow import DeviceFlow
+        return DeviceFlow(self.devices_repo, self.clock, self.settings, self.throttle)
+
+    @cached_property
+    def web_signin(self) -> Any:
+        from chalicelib.services.web_signin import WebSignIn
+        return WebSignIn(self)
 
     @cached_property
     def identities(self) -> Any:

@@ -24,7 +24,7 @@ from chalicelib.container import Container
 from chalicelib.errors import InvalidRequest, InvalidScope
 from chalicelib.models import Client
 
-_MODULES: tuple[str, ...] = ("password", "refresh_token")
+_MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code")
 
 # RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E
 _SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}

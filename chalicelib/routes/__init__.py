@@ -7,6 +7,7 @@ _ENDPOINTS: dict[str, str] = {
     "revocation_endpoint": "/oauth/revoke",
     "introspection_endpoint": "/oauth/introspect",
     "userinfo_endpoint": "/oauth/userinfo",
+    "device_authorization_endpoint": "/oauth/device_authorization",
 }
 
 

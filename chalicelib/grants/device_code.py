@@ -1,0 +1,45 @@
+"""Device Authorization Grant, the token request (RFC 8628 §3.4, §3.5).
+
+A pending poll is one conditional write and no read (the condition also paces
+the polling). Once approved, the code is spent and the session created in one
+transaction: of concurrent polls exactly one gets a token response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.errors import ConditionFailed, InvalidGrant
+from chalicelib.grants import TokenContext, required
+from chalicelib.models import Client
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    required(params, "device_code")
+    return {}
+
+
+def handle(ctx: TokenContext, client: Client, params: dict[str, str],
+           items: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    # 1. validate the request: pending, slow_down, denied, expired, foreign (RFC 8628 §3.5)
+    flow = ctx.c.device_flow
+    request = flow.poll(client.client_id, required(params, "device_code"))
+    user = ctx.c.users.get(request.user_id)
+    if user is None or not user.active:
+        raise InvalidGrant("The approving account is no longer active", detail="user gone")
+    # 2. create the response: a new session exactly as the password grant makes one,
+    # written in the same transaction that spends the code (RFC 8628 §3.5 single use)
+    sessions = ctx.c.sessions
+    session = sessions.new_session(user_id=user.id, client_id=client.client_id,
+                                   scope=request.granted_scope,
+                                   device={"ip": ctx.source_ip, "user_agent": ctx.user_agent})
+    refresh_token = sessions.mint_refresh_token(session)
+    try:
+        ctx.c.transact([flow.consume_op(request, session), sessions.create_op(session, refresh_token)])
+    except ConditionFailed as lost:
+        raise InvalidGrant("Invalid device code", detail="device code already used") from lost
+    return ctx.c.issuer.session_response(issuer=ctx.issuer, user=user, client=client,
+                                         session=session, refresh_token=refresh_token,
+                                         scope=session.scope)

@@ -1,0 +1,1 @@
+"""Server-rendered web pages: layout, security headers, cookies, one page per module."""
