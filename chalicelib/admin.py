@@ -90,8 +90,15 @@ def user_create(args: argparse.Namespace, console: Console) -> None:
 
 def user_set_active(args: argparse.Namespace, console: Console) -> None:
     active = args.action == "enable"
-    user = container().identities.set_user_active(args.username, active)
-    print(f"{'enabled' if active else 'disabled'} user {user.username}")
+    c = container()
+    user = c.identities.set_user_active(args.username, active)
+    if active:
+        print(f"enabled user {user.username}")
+        return
+    # Refresh never reads the user (SPEC §9: one write), so a disabled user's
+    # sessions are ended here; access tokens are refused from the next request.
+    ended = c.sessions.end_all_for_user(user.id, "user_disabled")
+    print(f"disabled user {user.username}; ended {ended} session(s)")
 
 
 def user_set_password(args: argparse.Namespace, console: Console) -> None:

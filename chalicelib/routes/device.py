@@ -9,7 +9,7 @@ from chalicelib.container import container
 from chalicelib.errors import UnauthorizedClient
 from chalicelib.grants.device_code import GRANT_TYPE
 from chalicelib.http import header, issuer_of, json_response, oauth_endpoint, source_ip
-from chalicelib.routes.oauth import _client, _credentials, _form
+from chalicelib.routes.oauth import client_request
 from chalicelib.services.device_flow import display_user_code
 from chalicelib.web import device_page
 from chalicelib.web.page import page_endpoint
@@ -22,8 +22,7 @@ ANY = ["*/*"]
 @oauth_endpoint
 def device_authorization() -> Response:
     request, c = bp.current_request, container()
-    params = _form(request)
-    client = _client(c, _credentials(request, params))
+    params, client = client_request(request, c)
     if not client.allows_grant(GRANT_TYPE):
         raise UnauthorizedClient("This client may not use the device authorization grant")
     scopes = grants.scope_for_client(client, grants.parse_scope(params.get("scope")))

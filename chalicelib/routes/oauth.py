@@ -60,6 +60,7 @@ def _credentials(request: Any, params: dict[str, str]) -> ClientCredentials:
 
 def _client(c: Container, creds: ClientCredentials,
             prefetched: dict[str, list[dict[str, Any]]] | None = None) -> Client:
+    """The client named by ``creds``, authenticated (read in ``prefetched`` if there)."""
     directory = c.client_directory
     if prefetched is not None and "clients" in prefetched:
         items = prefetched["clients"]
@@ -67,6 +68,12 @@ def _client(c: Container, creds: ClientCredentials,
     else:
         client = directory.get(creds.client_id)
     return directory.authenticate(creds, client)
+
+
+def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:
+    """The shared first steps of the OAuth endpoints: parse the form, authenticate the client."""
+    params = _form(request)
+    return params, _client(c, _credentials(request, params))
 
 
 @bp.route("/oauth/token", methods=["POST"], content_types=ANY)
@@ -98,8 +105,7 @@ def token() -> Response:
 @oauth_endpoint
 def revoke() -> Response:
     request, c = bp.current_request, container()
-    params = _form(request)
-    client = _client(c, _credentials(request, params))
+    params, client = client_request(request, c)
     token_value = params.get("token")
     if not token_value:
         raise InvalidRequest("Missing required parameter 'token'")
@@ -112,8 +118,7 @@ def revoke() -> Response:
 @oauth_endpoint
 def introspect() -> Response:
     request, c = bp.current_request, container()
-    params = _form(request)
-    client = _client(c, _credentials(request, params))
+    params, client = client_request(request, c)
     if client.public:
         raise client_auth_failed("Introspection requires client authentication")
     if not client.introspect:

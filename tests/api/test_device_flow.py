@@ -234,39 +234,12 @@ def test_a_code_is_decided_only_once(seeded, ctr):
         approve(ctr, got["user_code"], allow=False)
 
 
-class AtomicRequests:
-    """A DynamoDB client whose every request is atomic, as DynamoDB's are.
-
-    moto applies a request (a TransactWriteItems above all) without any lock, so
-    two threads can both pass the same condition; real DynamoDB never lets them.
-    Serialising whole requests keeps the race between requests, which is what
-    this test is about, and takes away moto's race inside one.
-    """
-
-    _lock = threading.Lock()
-
-    def __init__(self, client):
-        self._client = client
-
-    def __getattr__(self, name):
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
-
-        def atomic(*args, **kwargs):
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return atomic
-
-
 def test_concurrent_polls_of_an_approved_code_give_exactly_one_token_response(seeded, ctr):
-    from chalicelib.container import Container
-    from chalicelib.storage.dynamo import aws_client
+    from tests.concurrency import atomic_container
 
     got = start(seeded, scope="openid")
     approve(ctr, got["user_code"])
-    ctr = Container(ctr.settings, ctr.clock, client_factory=lambda s: AtomicRequests(aws_client(s)))
+    ctr = atomic_container(ctr)
     cli = ctr.client_directory.get(CLI)
     grant = registry()[DEVICE_GRANT]
     results: list[object] = []

@@ -80,7 +80,7 @@ def test_existing_user_is_a_one_line_error(ctr, capsys):
 def test_user_disable_and_enable(ctr, capsys):
     run(capsys, "user", "create", "bob", "--password", "correct-horse")
     status, out, _ = run(capsys, "user", "disable", "bob")
-    assert status == 0 and out == "disabled user bob\n"
+    assert status == 0 and out == "disabled user bob; ended 0 session(s)\n"
     assert json.loads(run(capsys, "user", "show", "bob")[1])["active"] is False
     assert run(capsys, "user", "enable", "bob")[0] == 0
     assert ctr.identities.find_user("bob").active is True
@@ -209,3 +209,17 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["user", "frobnicate"])
     assert exc.value.code == 2
+
+
+def test_disabling_a_user_ends_their_sessions_so_refresh_fails(ctr, capsys):
+    from chalicelib.errors import InvalidGrant
+    from chalicelib.models import user_id_for
+
+    run(capsys, "user", "create", "carol", "--password", "correct-horse")
+    session = ctr.sessions.new_session(user_id=user_id_for("carol"), client_id="cli", scope="openid")
+    token = ctr.sessions.mint_refresh_token(session)
+    ctr.sessions.create(session, token)
+    status, out, _ = run(capsys, "user", "disable", "carol")
+    assert status == 0 and out == "disabled user carol; ended 1 session(s)\n"
+    with pytest.raises(InvalidGrant):
+        ctr.sessions.rotate(token, "cli")
