@@ -71,7 +71,8 @@ class _Loaded:
         self.jwks_json = json.dumps({"keys": [k["public_jwk"] for k in keyset["keys"]]},
                                     separators=(",", ":"))
         self._objects: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        # Reentrant: public_key() holds it while calling private_key().
+        self._lock = threading.RLock()
 
     def private_key(self, kid: str) -> Any:
         obj = self._objects.get("priv:" + kid)
