@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib.http import error_middleware
-from chalicelib.routes import account, oauth, wellknown
+from chalicelib.routes import account, oauth, tokens, wellknown
 
 app = Chalice(app_name="tessera")
 app.api.binary_types.append("application/x-www-form-urlencoded")
@@ -14,6 +14,7 @@ app.register_middleware(error_middleware, "http")
 app.register_blueprint(wellknown.bp)
 app.register_blueprint(oauth.bp)
 app.register_blueprint(account.bp)
+app.register_blueprint(tokens.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

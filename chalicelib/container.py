@@ -51,6 +51,11 @@ class Container:
         from chalicelib.storage.throttle import ThrottleRepo
         return ThrottleRepo(self.table("throttle"))
 
+    @cached_property
+    def pats_repo(self) -> Any:
+        from chalicelib.storage.pats import PatsRepo
+        return PatsRepo(self.table("tokens"))
+
     def transact(self, operations: list[dict[str, Any]]) -> None:
         from chalicelib.storage.dynamo import transact
         transact(self.dynamodb(), operations)
@@ -106,6 +111,11 @@ class Container:
     def identities(self) -> Any:
         from chalicelib.services.identities import Identities
         return Identities(self.users, self.clients, self.clock, self.settings)
+
+    @cached_property
+    def pats(self) -> Any:
+        from chalicelib.services.pats import Pats
+        return Pats(self.pats_repo, self.clock, self.settings)
 
 
 _lock = threading.Lock()
