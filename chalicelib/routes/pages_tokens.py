@@ -192,7 +192,7 @@ def _password_field(web: WebUser, c: Container) -> str:
     recent = c.clock.now() - web.session.created_at < c.settings.recent_signin_seconds
     hint = ("You signed in a moment ago, so you may leave it empty for a few minutes."
             if recent else "Required to confirm changes.")
-    return ('<label for="password">Your password</label>'
+    return ('<label for="password">Your password (to confirm Regenerate, Copy, Remove or Save)</label>'
             '<input type="password" id="password" name="password" autocomplete="current-password">'
             f'<p class="hint">{hint}</p>')
 
@@ -239,7 +239,7 @@ def _row(p: Pat, now: int, base: str) -> str:
             f'<td data-label="Token"><code>{escape(PAT_HINT + p.last_four)}</code></td>'
             f'<td data-label="Scopes">{scopes}</td>'
             f'<td data-label="Created">{_when(p.created_at)}</td>'
-            f'<td data-label="Expires">{escape(p.expires_on or "never")}</td>'
+            f'<td data-label="Expires" class="nowrap">{escape(p.expires_on or "never")}</td>'
             f'<td data-label="Last used">{_when(p.last_used_at)}</td>'
             f'<td data-label="State"><span class="state state-{state}">{state}</span></td>'
             f'<td class="actions"><a class="button small" href="{base}/tokens/{pid}/edit">Edit</a> '
