@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib.http import error_middleware
-from chalicelib.routes import account, device, oauth, wellknown
+from chalicelib.routes import account, device, oauth, pages_tokens, tokens, wellknown
 
 app = Chalice(app_name="tessera")
 app.api.binary_types.append("application/x-www-form-urlencoded")
@@ -15,6 +15,8 @@ app.register_blueprint(wellknown.bp)
 app.register_blueprint(oauth.bp)
 app.register_blueprint(account.bp)
 app.register_blueprint(device.bp)
+app.register_blueprint(tokens.bp)
+app.register_blueprint(pages_tokens.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

@@ -56,6 +56,11 @@ class Container:
         from chalicelib.storage.devices import DevicesRepo
         return DevicesRepo(self.table("devices"))
 
+    @cached_property
+    def pats_repo(self) -> Any:
+        from chalicelib.storage.pats import PatsRepo
+        return PatsRepo(self.table("tokens"))
+
     def transact(self, operations: list[dict[str, Any]]) -> None:
         from chalicelib.storage.dynamo import transact
         transact(self.dynamodb(), operations)
@@ -121,6 +126,11 @@ class Container:
     def identities(self) -> Any:
         from chalicelib.services.identities import Identities
         return Identities(self.users, self.clients, self.clock, self.settings)
+
+    @cached_property
+    def pats(self) -> Any:
+        from chalicelib.services.pats import Pats
+        return Pats(self.pats_repo, self.clock, self.settings)
 
 
 _lock = threading.Lock()

@@ -32,6 +32,7 @@ from chalicelib.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from chalicelib.security.opaque import PAT
 
 log = logging.getLogger("tessera")
 
@@ -295,6 +296,24 @@ def bearer_credential(request: Request) -> str:
         if creds and creds[1]:
             return creds[1]
     raise Unauthorized()
+
+
+def presented_token(request: Request, *, query_param: bool) -> str:
+    """``bearer_credential``, or a PAT in the ``session`` query parameter where the
+    stage allows it (as some platforms do for tools that cannot set headers).
+
+    RFC 6750 §2: a token is presented one way per request, never two.
+    """
+    params: Mapping[str, Any] = request.query_params or {}
+    if not query_param or "session" not in params:
+        return bearer_credential(request)
+    token = query_params(request)["session"]
+    if header(request, "authorization"):
+        raise BadRequest("Present the token once: in the Authorization header or the "
+                         "'session' query parameter, not both")
+    if not PAT.matches(token):
+        raise Unauthorized(detail="the session query parameter carries only PATs")
+    return token
 
 
 def issuer_of(request: Request, settings: Settings) -> str:

@@ -10,8 +10,7 @@ from typing import Any
 
 from chalicelib.errors import InvalidScope
 from chalicelib.grants import TokenContext, parse_scope, required, scope_for_client
-from chalicelib.models import Client, user_id_for
-from chalicelib.storage.identities import user_from_item
+from chalicelib.models import Client
 
 GRANT_TYPE = "password"
 
@@ -19,12 +18,7 @@ GRANT_TYPE = "password"
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:
     username = required(params, "username")
     required(params, "password")
-    signin = ctx.c.password_signin
-    return {
-        "users": [ctx.c.users.key(user_id_for(username))],
-        "throttle": [{"pk": signin.user_counter_key(username)},
-                     {"pk": signin.source_counter_key(ctx.source_ip)}],
-    }
+    return ctx.c.password_signin.reads(username, ctx.source_ip)
 
 
 def handle(ctx: TokenContext, client: Client, params: dict[str, str],
@@ -32,12 +26,7 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # 1. validate the request (RFC 6749 §4.3.2)
     username, password = required(params, "username"), required(params, "password")
     scopes = scope_for_client(client, parse_scope(params.get("scope")))
-    signin = ctx.c.password_signin
-    counter_items = {i["pk"]: i for i in items.get("throttle", [])}
-    counters = signin.counters(username, ctx.source_ip, counter_items)
-    found = items.get("users") or []
-    user = signin.verify(username, password, ctx.source_ip,
-                         user_from_item(found[0]) if found else None, counters)
+    user, user_counter = ctx.c.password_signin.check(username, password, ctx.source_ip, items)
     granted = tuple(s for s in scopes if user.allows(s))
     if not granted:
         raise InvalidScope("None of the requested scopes is available to this user")
@@ -47,13 +36,7 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
                                    scope=" ".join(granted),
                                    device={"ip": ctx.source_ip, "user_agent": ctx.user_agent})
     refresh_token = sessions.mint_refresh_token(session)
-    user_counter = counters[0]
-    if user_counter.failures:
-        # The session and the reset of the user's failure counter, atomically.
-        ctx.c.transact([sessions.create_op(session, refresh_token),
-                        ctx.c.throttle.op_clear(user_counter.key)])
-    else:
-        sessions.create(session, refresh_token)
+    sessions.open_after_signin(session, refresh_token, user_counter, ctx.c.throttle, ctx.c.transact)
     return ctx.c.issuer.session_response(issuer=ctx.issuer, user=user, client=client,
                                          session=session, refresh_token=refresh_token,
                                          scope=session.scope)

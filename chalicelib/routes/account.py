@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import container
 from chalicelib.errors import BadRequest, NotFound
-from chalicelib.http import api_endpoint, bearer_credential, issuer_of, json_response
+from chalicelib.http import api_endpoint, issuer_of, json_response, presented_token
 from chalicelib.services import account
 from chalicelib.services.principals import Principal
 
@@ -16,7 +16,8 @@ ANY = ["*/*"]
 
 def caller() -> Principal:
     request, c = bp.current_request, container()
-    return c.principals.authenticate(bearer_credential(request), issuer_of(request, c.settings))
+    token = presented_token(request, query_param=c.settings.pat_query_param)
+    return c.principals.authenticate(token, issuer_of(request, c.settings))
 
 
 @bp.route("/v1/me", methods=["GET"], content_types=ANY)

@@ -18,7 +18,7 @@ from chalicelib.errors import InvalidClient, InvalidGrant, InvalidRequest
 from chalicelib.models import Client, User, user_id_for
 from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
-from chalicelib.storage.identities import ClientsRepo, client_from_item
+from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
 from chalicelib.storage.throttle import Counter, ThrottleRepo
 
 log = logging.getLogger("tessera")
@@ -143,6 +143,23 @@ class PasswordSignIn:
             delay = 2 ** (counter.failures - s.login_max_failures)
             return now < counter.last_failure_at + delay
         return False
+
+    def reads(self, username: str, source: str) -> dict[str, list[dict[str, str]]]:
+        """The items a sign-in needs, for one BatchGetItem: the user and both counters."""
+        return {"users": [{"id": user_id_for(username)}],
+                "throttle": [{"pk": self.user_counter_key(username)},
+                             {"pk": self.source_counter_key(source)}]}
+
+    def check(self, username: str, password: str, source: str,
+              items: Mapping[str, list[dict[str, Any]]]) -> tuple[User, Counter]:
+        """Verify a sign-in against the items of ``reads``; returns the user and
+        the user's failure counter (to clear in the write that opens the session).
+        """
+        counters = self.counters(username, source, {i["pk"]: i for i in items.get("throttle", [])})
+        found = items.get("users") or []
+        user = self.verify(username, password, source,
+                           user_from_item(found[0]) if found else None, counters)
+        return user, counters[0]
 
     def verify(self, username: str, password: str, source: str, user: User | None,
                counters: tuple[Counter, Counter]) -> User:

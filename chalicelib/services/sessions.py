@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope
 from chalicelib.models import Session
 from chalicelib.security.opaque import REFRESH, digest, new_id, same_digest
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
+from chalicelib.storage.throttle import Counter, ThrottleRepo
 
 log = logging.getLogger("tessera")
 
@@ -79,6 +81,18 @@ class Sessions:
     def create(self, session: Session, refresh_token: str | None) -> None:
         self.repo.create(session, digest(refresh_token) if refresh_token else None)
         self._log("session_created", session)
+
+    def open_after_signin(self, session: Session, secret: str, user_counter: Counter,
+                          throttle: ThrottleRepo, transact: Callable[[list[Any]], None]) -> None:
+        """Write a session created by a password sign-in: one write, or, when the
+        user had failures counted, the session and the counter reset in one
+        transaction (so a success always clears the user's failures).
+        """
+        if user_counter.failures:
+            transact([self.create_op(session, secret), throttle.op_clear(user_counter.key)])
+            self._log("session_created", session)
+        else:
+            self.create(session, secret)
 
     # -- refresh -------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Browser sign-in for the web pages: a ``web`` session and its cookie, and CSRF tokens.
+"""Browser sign-in for the web pages (``/device``, ``/tokens``): one ``web`` session
+and its cookie, shared by every page, and CSRF tokens.
 
 A web session is an ordinary session item with ``kind="web"``: it lives and dies
 by the same 24 h / 10 h rules, is listed in ``/v1/sessions`` and ends with
@@ -7,29 +8,36 @@ attribute holds the digest of the cookie token instead (a ``tsw_`` token, whose
 digest can never equal that of a ``tsr_`` refresh token, so refresh rotation can
 never match a web session).
 
-CSRF: every form carries HMAC(browser secret, session id), where the browser
-secret is a random value in its own HttpOnly cookie and the session id is the
-web session's (or ``anon`` before sign-in). A cross-site page can neither read
-the cookie nor compute the token (double submit, bound to the session).
+CSRF: a form carries either HMAC(browser secret, session id), where the browser
+secret is a random value in its own HttpOnly cookie (the ``/device`` page), or a
+token derived from the session cookie after sign-in and a double-submit cookie
+before it (the ``/tokens`` page). A cross-site page can read neither cookie, so
+it can compute neither token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from chalicelib.models import Session, User, user_id_for
+from chalicelib.errors import Forbidden
+from chalicelib.models import Session, User
 from chalicelib.security.opaque import WEB_SESSION, digest, random_b62, same_digest
-from chalicelib.storage.identities import user_from_item
 from chalicelib.storage.sessions import session_from_item
 
 if TYPE_CHECKING:
     from chalicelib.container import Container
 
+log = logging.getLogger("tessera")
+
 WEB_CLIENT_ID = "tessera-web"   # the client of a browser sign-in session
 ANONYMOUS = "anon"
+SESSION_COOKIE = "tessera_web"  # the sign-in cookie, the same for every page
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,11 @@ class WebSession:
     cookie: str
     session: Session
     user: User
+
+    @property
+    def csrf(self) -> str:
+        """A CSRF token bound to this sign-in (see ``csrf_for``)."""
+        return csrf_for(self.cookie)
 
 
 def new_browser_secret() -> str:
@@ -54,6 +67,20 @@ def csrf_ok(browser_secret: str, session_id: str, presented: str) -> bool:
     return same_digest(csrf_token(browser_secret, session_id), presented)
 
 
+def csrf_for(cookie: str) -> str:
+    """A token only the holder of the sign-in cookie can compute."""
+    return hashlib.sha256(b"tessera-csrf:" + cookie.encode("ascii")).hexdigest()[:40]
+
+
+def new_csrf() -> str:
+    return secrets.token_hex(20)
+
+
+def check_csrf(expected: str | None, presented: str | None) -> None:
+    if not expected or not presented or not hmac.compare_digest(expected.encode(), presented.encode()):
+        raise Forbidden("The form expired or did not come from this page; reload and try again")
+
+
 class WebSignIn:
     def __init__(self, c: Container) -> None:
         self.c = c
@@ -63,24 +90,16 @@ class WebSignIn:
 
         One BatchGetItem (user and counters) and one write, like the password grant.
         """
-        c, signin = self.c, self.c.password_signin
-        user_key, source_key = signin.user_counter_key(username), signin.source_counter_key(source_ip)
-        items = c.batch_get({"users": [c.users.key(user_id_for(username))],
-                             "throttle": [{"pk": user_key}, {"pk": source_key}]})
-        counters = signin.counters(username, source_ip, {i["pk"]: i for i in items["throttle"]})
-        found = items["users"]
-        user = signin.verify(username, password, source_ip,
-                             user_from_item(found[0]) if found else None, counters)
+        c = self.c
+        items = c.batch_get(c.password_signin.reads(username, source_ip))
+        user, user_counter = c.password_signin.check(username, password, source_ip, items)
         sessions = c.sessions
         session = sessions.new_session(user_id=user.id, client_id=WEB_CLIENT_ID, scope="",
-                                       device={"ip": source_ip, "user_agent": user_agent},
+                                       device={"ip": source_ip, "user_agent": user_agent[:256]},
                                        kind="web")
         cookie = WEB_SESSION.mint(session.id)
         # The cookie digest goes where a refresh token's would (see the module docstring).
-        if counters[0].failures:
-            c.transact([sessions.create_op(session, cookie), c.throttle.op_clear(user_key)])
-        else:
-            sessions.create(session, cookie)
+        sessions.open_after_signin(session, cookie, user_counter, c.throttle, c.transact)
         return WebSession(cookie, session, user)
 
     def current(self, cookie: str | None) -> WebSession | None:
@@ -100,3 +119,7 @@ class WebSignIn:
         if user is None or not user.active:
             return None
         return WebSession(cookie, session, user)
+
+    def sign_out(self, web: WebSession) -> None:
+        self.c.sessions.end(web.session.id, reason="web_sign_out")
+        log.info(json.dumps({"event": "web_sign_out", "sid": web.session.id}))

@@ -28,6 +28,7 @@ from chalicelib.models import Client
 from chalicelib.services.device_flow import display_user_code, normalise_user_code
 from chalicelib.services.web_signin import (
     ANONYMOUS,
+    SESSION_COOKIE,
     WebSession,
     csrf_ok,
     csrf_token,
@@ -43,7 +44,6 @@ from chalicelib.web.page import (
     set_cookie,
 )
 
-SESSION_COOKIE = "tessera_web"
 BROWSER_COOKIE = "tessera_csrf"
 
 SCOPE_TEXT = {

@@ -1,0 +1,476 @@
+"""Personal access tokens (SPEC §4, §5): policy, lifecycle, validation.
+
+Importing this module registers PATs with the credential resolvers of
+``services.principals`` (so ``/v1/me`` and friends accept them) and with the
+opaque kinds of ``services.oauth_tokens`` (RFC 7009 revocation, RFC 7662
+introspection). Nothing here touches AWS at import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
+from chalicelib.errors import (
+    ConditionFailed,
+    Conflict,
+    Forbidden,
+    InvalidGrant,
+    NotFound,
+    Unauthorized,
+    Unprocessable,
+)
+from chalicelib.models import Client, User
+from chalicelib.security.opaque import ID_LEN, PAT, digest, is_base62, new_id, same_digest
+from chalicelib.services.oauth_tokens import OPAQUE_KINDS, OpaqueKind
+from chalicelib.services.principals import Principal, Principals
+from chalicelib.storage.identities import user_from_item
+from chalicelib.storage.pats import Pat, PatsRepo, pat_from_item
+
+if TYPE_CHECKING:
+    from chalicelib.container import Container
+
+log = logging.getLogger("tessera")
+
+MAX_PATS_PER_USER = 100
+MAX_DESCRIPTION = 200
+MAX_BULK = 100
+DEFAULT_LIFETIME_DAYS = 30
+READ_SCOPES = frozenset({"tokens:read", "tokens:manage"})
+MANAGE_SCOPE = "tokens:manage"
+STATES = ("active", "expired", "revoked")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY = 86400
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A PAT and its secret: the only moment the secret exists outside the caller."""
+
+    pat: Pat
+    token: str
+
+
+# --------------------------------------------------------------------------
+# input validation (422 with a clear detail)
+# --------------------------------------------------------------------------
+
+def valid_id(pat_id: str) -> bool:
+    return len(pat_id) == ID_LEN and is_base62(pat_id)
+
+
+def parse_description(value: object) -> str:
+    if not isinstance(value, str):
+        raise Unprocessable("description must be a string")
+    text = value.strip()
+    if not text:
+        raise Unprocessable("description must not be empty")
+    if len(text) > MAX_DESCRIPTION:
+        raise Unprocessable(f"description must be at most {MAX_DESCRIPTION} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise Unprocessable("description must not contain control characters")
+    return text
+
+
+def today(now: int) -> dt.date:
+    return dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
+
+
+def parse_expiry(value: object, now: int, settings: Settings) -> tuple[str | None, int | None]:
+    """An ISO date (the PAT stops at 00:00 UTC that day) or None, within the stage policy."""
+    if value is None:
+        if not settings.pat_allow_no_expiry:
+            raise Unprocessable("expires_at is required: this stage does not allow tokens "
+                                "without an expiry date")
+        return None, None
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise Unprocessable("expires_at must be a date as YYYY-MM-DD, or null")
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise Unprocessable("expires_at is not a valid calendar date") from exc
+    first = today(now) + dt.timedelta(days=1)
+    if day < first:
+        raise Unprocessable(f"expires_at must be {first.isoformat()} or later")
+    if settings.pat_max_lifetime_days > 0:
+        last = today(now) + dt.timedelta(days=settings.pat_max_lifetime_days)
+        if day > last:
+            raise Unprocessable(f"expires_at must be {last.isoformat()} or earlier "
+                                f"(at most {settings.pat_max_lifetime_days} days ahead)")
+    epoch = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+    return day.isoformat(), epoch
+
+
+def default_expiry(now: int, settings: Settings) -> str:
+    days = DEFAULT_LIFETIME_DAYS
+    if settings.pat_max_lifetime_days > 0:
+        days = min(days, settings.pat_max_lifetime_days)
+    return (today(now) + dt.timedelta(days=days)).isoformat()
+
+
+def parse_scopes(scopes: object, api_set: object, user: User,
+                 settings: Settings) -> tuple[tuple[str, ...], str | None]:
+    """Explicit scopes xor a named API set of the stage's catalog."""
+    if scopes is not None and api_set is not None:
+        raise Unprocessable("Give either scopes or api_set, not both")
+    if api_set is not None:
+        if not isinstance(api_set, str) or api_set not in settings.api_sets:
+            known = ", ".join(sorted(settings.api_sets))
+            raise Unprocessable(f"api_set must be one of: {known}")
+        return tuple(settings.api_sets[api_set]), api_set
+    if scopes is None:
+        raise Unprocessable("Give scopes (a list) or api_set (a name from GET /v1/scopes)")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise Unprocessable("scopes must be a list of strings")
+    if not scopes:
+        raise Unprocessable("scopes must not be empty")
+    unknown = sorted({s for s in scopes if s not in settings.scopes})
+    if unknown:
+        raise Unprocessable(f"Unknown scopes: {', '.join(unknown)}")
+    denied = sorted({s for s in scopes if not user.allows(s)})
+    if denied:
+        raise Unprocessable(f"You do not hold these scopes: {', '.join(denied)}")
+    return tuple(sorted(set(scopes))), None
+
+
+def only_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise Unprocessable(f"Unknown fields: {', '.join(unknown)}")
+
+
+def parse_time_filter(name: str, value: str) -> int:
+    """Epoch seconds, or a date (00:00 UTC)."""
+    if value.isdigit() and len(value) <= 12:
+        return int(value)
+    if _DATE.match(value):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+    raise Unprocessable(f"{name} must be epoch seconds or a date as YYYY-MM-DD")
+
+
+FILTERS = ("state", "created_before", "created_after", "last_used_before", "last_used_after")
+
+
+def matches(pat: Pat, filters: Mapping[str, str], now: int) -> bool:
+    """List filters. A never-used PAT matches ``last_used_before`` and not ``..._after``."""
+    if "state" in filters and pat.state(now) != filters["state"]:
+        return False
+    if "created_before" in filters and not pat.created_at < int(filters["created_before"]):
+        return False
+    if "created_after" in filters and not pat.created_at > int(filters["created_after"]):
+        return False
+    used = pat.last_used_at
+    if "last_used_before" in filters and used is not None \
+            and not used < int(filters["last_used_before"]):
+        return False
+    return not ("last_used_after" in filters
+                and (used is None or not used > int(filters["last_used_after"])))
+
+
+def parse_filters(params: Mapping[str, str]) -> dict[str, str]:
+    unknown = sorted(set(params) - set(FILTERS))
+    if unknown:
+        raise Unprocessable(f"Unknown query parameters: {', '.join(unknown)}")
+    out: dict[str, str] = {}
+    for name, value in params.items():
+        if name == "state":
+            if value not in STATES:
+                raise Unprocessable(f"state must be one of: {', '.join(STATES)}")
+            out[name] = value
+        else:
+            out[name] = str(parse_time_filter(name, value))
+    return out
+
+
+def view(pat: Pat, now: int) -> dict[str, Any]:
+    """The public view of a PAT: never the secret, only its prefix and last four."""
+    return {
+        "id": pat.id, "description": pat.description, "prefix": PAT.prefix,
+        "last_four": pat.last_four, "hint": f"{PAT.prefix}…{pat.last_four}",
+        "created_at": pat.created_at, "expires_at": pat.expires_on,
+        "expires_at_epoch": pat.expires_at, "last_used_at": pat.last_used_at,
+        "scopes": list(pat.scopes), "api_set": pat.api_set, "state": pat.state(now),
+        "regenerated_at": pat.regenerated_at, "revoked_at": pat.revoked_at,
+        "created_from": pat.created_from,
+    }
+
+
+def issued_view(issued: Issued, now: int) -> dict[str, Any]:
+    return {**view(issued.pat, now), "token": issued.token,
+            "note": "Store this token now: it is shown only once."}
+
+
+# --------------------------------------------------------------------------
+# who may manage tokens
+# --------------------------------------------------------------------------
+
+def require_scope(principal: Principal, *, write: bool) -> None:
+    """The token API needs ``tokens:manage`` (reads also accept ``tokens:read``)."""
+    if write and MANAGE_SCOPE not in principal.scopes:
+        raise Forbidden("This credential lacks the tokens:manage scope")
+    if not write and not principal.scopes & READ_SCOPES:
+        raise Forbidden("This credential lacks the tokens:read or tokens:manage scope")
+
+
+class Confirmation:
+    """SPEC §5: a change needs the owner's password, or a sign-in younger than
+    ``recent_signin_seconds``. Password checks share the sign-in throttle.
+    """
+
+    def __init__(self, c: Container) -> None:
+        self.c = c
+
+    def require(self, user: User, *, password: object, signed_in_at: int | None,
+                source: str) -> None:
+        if password is not None and password != "":
+            if not isinstance(password, str):
+                raise Unprocessable("password must be a string")
+            self._check_password(user, password, source)
+            return
+        recent = self.c.settings.recent_signin_seconds
+        if signed_in_at is not None and self.c.clock.now() - signed_in_at < recent:
+            return
+        raise Forbidden(f"Confirm this change with your password (field 'password'), or sign in "
+                        f"again: the sign-in must be younger than {recent // 60} minutes")
+
+    def _check_password(self, user: User, password: str, source: str) -> None:
+        signin = self.c.password_signin
+        keys = [{"pk": signin.user_counter_key(user.username)},
+                {"pk": signin.source_counter_key(source)}]
+        items = {i["pk"]: i for i in self.c.batch_get({"throttle": keys})["throttle"]}
+        try:
+            signin.verify(user.username, password, source, user,
+                          signin.counters(user.username, source, items))
+        except InvalidGrant as exc:
+            raise Forbidden("Password confirmation failed") from exc
+
+
+# --------------------------------------------------------------------------
+# lifecycle
+# --------------------------------------------------------------------------
+
+class Pats:
+    def __init__(self, repo: PatsRepo, clock: Clock, settings: Settings,
+                 cap: int = MAX_PATS_PER_USER) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.settings = settings
+        self.cap = cap
+
+    def _mint(self, owner: str, pat_id: str) -> str:
+        return PAT.mint(owner + pat_id)
+
+    def generate(self, user: User, body: Mapping[str, Any],
+                 created_from: Mapping[str, str] | None = None) -> Issued:
+        only_fields(body, {"description", "expires_at", "scopes", "api_set"})
+        now = self.clock.now()
+        description = parse_description(body.get("description"))
+        expires_on, expires_at = parse_expiry(
+            body["expires_at"] if "expires_at" in body else default_expiry(now, self.settings),
+            now, self.settings)
+        scopes, api_set = parse_scopes(body.get("scopes"), body.get("api_set"), user,
+                                       self.settings)
+        pat_id = new_id()
+        token = self._mint(user.id, pat_id)
+        pat = Pat(id=pat_id, owner=user.id, description=description, token_hash=digest(token),
+                  last_four=token[-4:], scopes=scopes, api_set=api_set, created_at=now,
+                  expires_on=expires_on, expires_at=expires_at,
+                  created_from={k: str(v)[:256] for k, v in (created_from or {}).items() if v})
+        try:
+            self.repo.create(pat, self.cap)
+        except ConditionFailed as exc:
+            raise Conflict(f"You already have the maximum of {self.cap} personal access tokens; "
+                           "remove some first") from exc
+        self._log("pat_created", pat)
+        return Issued(pat, token)
+
+    def find(self, user: User, filters: Mapping[str, str]) -> list[Pat]:
+        now = self.clock.now()
+        pats = [p for p in self.repo.list(user.id) if matches(p, filters, now)]
+        return sorted(pats, key=lambda p: (-p.created_at, p.id))
+
+    def get(self, user: User, pat_id: str) -> Pat:
+        # Another user's PAT is indistinguishable from no PAT: the key holds the owner.
+        pat = self.repo.get(user.id, pat_id) if valid_id(pat_id) else None
+        if pat is None:
+            raise NotFound("No such token")
+        return pat
+
+    def edit(self, user: User, pat_id: str, body: Mapping[str, Any]) -> Pat:
+        only_fields(body, {"description", "expires_at", "scopes", "api_set"})
+        if not body:
+            raise Unprocessable("Nothing to change: give description, expires_at, scopes or api_set")
+        pat = self.get(user, pat_id)
+        if pat.revoked_at is not None:
+            raise Conflict("This token was revoked; it can only be removed")
+        now = self.clock.now()
+        description = parse_description(body["description"]) if "description" in body \
+            else pat.description
+        if "expires_at" in body:
+            expires_on, expires_at = parse_expiry(body["expires_at"], now, self.settings)
+        else:
+            expires_on, expires_at = pat.expires_on, pat.expires_at
+        if "scopes" in body or "api_set" in body:
+            scopes, api_set = parse_scopes(body.get("scopes"), body.get("api_set"), user,
+                                           self.settings)
+        else:
+            scopes, api_set = pat.scopes, pat.api_set
+        try:
+            updated = self.repo.update_settings(pat, description=description, scopes=scopes,
+                                                api_set=api_set, expires_on=expires_on,
+                                                expires_at=expires_at)
+        except ConditionFailed as exc:
+            raise Conflict("The token changed meanwhile; reload and try again") from exc
+        self._log("pat_edited", updated)
+        return updated
+
+    def regenerate(self, user: User, pat_id: str) -> Issued:
+        pat = self.get(user, pat_id)
+        now = self.clock.now()
+        if pat.revoked_at is not None:
+            raise Conflict("This token was revoked; generate a new one instead")
+        if pat.state(now) == "expired":
+            raise Conflict("This token has expired; set a new expiry date first")
+        token = self._mint(user.id, pat.id)
+        try:
+            updated = self.repo.replace_secret(pat, digest(token), token[-4:], now)
+        except ConditionFailed as exc:
+            raise Conflict("The token changed meanwhile; reload and try again") from exc
+        self._log("pat_regenerated", updated)
+        return Issued(updated, token)
+
+    def copy(self, user: User, pat_id: str, body: Mapping[str, Any],
+             created_from: Mapping[str, str] | None = None) -> Issued:
+        """A new PAT with the settings of another; ``body`` may override description
+        and expires_at (needed when the original's date has passed)."""
+        only_fields(body, {"description", "expires_at"})
+        pat = self.get(user, pat_id)
+        settings: dict[str, Any] = {"description": pat.description, "expires_at": pat.expires_on}
+        settings["api_set" if pat.api_set else "scopes"] = pat.api_set or list(pat.scopes)
+        settings.update(body)
+        return self.generate(user, settings, created_from)
+
+    def remove(self, user: User, pat_id: str) -> None:
+        if not (valid_id(pat_id) and self.repo.delete(user.id, pat_id)):
+            raise NotFound("No such token")
+        log.info(json.dumps({"event": "pat_removed", "owner": user.id, "pat_id": pat_id}))
+
+    def remove_many(self, user: User, ids: object) -> tuple[list[str], list[str]]:
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise Unprocessable("ids must be a list of token ids")
+        if not ids:
+            raise Unprocessable("ids must not be empty")
+        if len(ids) > MAX_BULK:
+            raise Unprocessable(f"At most {MAX_BULK} ids per request")
+        removed: list[str] = []
+        missing: list[str] = []
+        for pat_id in dict.fromkeys(ids):
+            if valid_id(pat_id) and self.repo.delete(user.id, pat_id):
+                removed.append(pat_id)
+            else:
+                missing.append(pat_id)
+        log.info(json.dumps({"event": "pats_removed", "owner": user.id, "pat_ids": removed}))
+        return removed, missing
+
+    def _log(self, event: str, pat: Pat) -> None:
+        log.info(json.dumps({"event": event, "owner": pat.owner, "pat_id": pat.id,
+                             "scopes": list(pat.scopes), "expires_on": pat.expires_on}))
+
+
+# --------------------------------------------------------------------------
+# using a PAT: one strongly consistent round trip (SPEC §9)
+# --------------------------------------------------------------------------
+
+def validate(c: Container, token: str) -> tuple[Pat, User] | None:
+    """The PAT and its owner if ``token`` is a live PAT, else None.
+
+    A malformed token or bad checksum costs no read; otherwise one BatchGetItem
+    reads the PAT and its owner. Expiry is checked here (TTL is lazy).
+    """
+    locator = PAT.parse(token)
+    if locator is None:
+        return None
+    owner, pat_id = locator[:ID_LEN], locator[ID_LEN:]
+    found = c.batch_get({"tokens": [PatsRepo.key(owner, pat_id)], "users": [c.users.key(owner)]})
+    if not found["tokens"] or not found["users"] or found["tokens"][0].get("kind") != "pat":
+        return None
+    pat, user = pat_from_item(found["tokens"][0]), user_from_item(found["users"][0])
+    now = c.clock.now()
+    if not same_digest(pat.token_hash, digest(token)) or pat.state(now) != "active" \
+            or not user.active:
+        return None
+    resolution = c.settings.pat_last_used_resolution
+    if pat.last_used_at is None or pat.last_used_at <= now - resolution:
+        c.pats_repo.touch(owner, pat_id, now, resolution)
+    return pat, user
+
+
+def effective_scopes(pat: Pat, user: User) -> frozenset[str]:
+    """SPEC §5: the PAT's scopes intersected with its owner's current rights."""
+    return frozenset(s for s in pat.scopes if user.allows(s))
+
+
+def principal_for(pat: Pat, user: User) -> Principal:
+    return Principal(kind="pat", user=user, scopes=effective_scopes(pat, user),
+                     issued_at=pat.issued_at, expires_at=pat.expires_at, token_id=pat.id,
+                     details={"id": pat.id, "description": pat.description,
+                              "expires_on": pat.expires_on, "api_set": pat.api_set,
+                              "last_used_at": pat.last_used_at})
+
+
+def resolve(c: Container, token: str, issuer: str) -> Principal | None:
+    """A ``Principals`` resolver: None for non-PATs, 401 for dead PATs."""
+    if not token.startswith(PAT.prefix):
+        return None
+    valid = validate(c, token)
+    if valid is None:
+        raise Unauthorized(detail="PAT malformed, unknown, expired, revoked or owner disabled")
+    return principal_for(*valid)
+
+
+def introspect(c: Container, token: str) -> dict[str, Any] | None:
+    """RFC 7662 §2.2 for a PAT."""
+    valid = validate(c, token)
+    if valid is None:
+        return None
+    pat, user = valid
+    out: dict[str, Any] = {"active": True, "sub": user.id, "username": user.username,
+                           "scope": " ".join(sorted(effective_scopes(pat, user))),
+                           "iat": pat.issued_at, "token_type": "pat", "kind": "pat",
+                           "pat_id": pat.id}
+    if pat.expires_at is not None:
+        out["exp"] = pat.expires_at
+    return out
+
+
+def revoke(c: Container, client: Client, token: str) -> None:
+    """RFC 7009 §2.1: whoever holds a PAT may revoke it; unknown tokens are fine."""
+    locator = PAT.parse(token)
+    if locator is None:
+        return
+    owner, pat_id = locator[:ID_LEN], locator[ID_LEN:]
+    if c.pats_repo.revoke(owner, pat_id, digest(token), c.clock.now()):
+        log.info(json.dumps({"event": "pat_revoked", "owner": owner, "pat_id": pat_id,
+                             "client_id": client.client_id}))
+
+
+def _register() -> None:
+    if resolve not in Principals.resolvers:
+        Principals.resolvers.append(resolve)
+    if not any(k.revoke is revoke for k in OPAQUE_KINDS):
+        OPAQUE_KINDS.append(OpaqueKind(matches=PAT.matches, revoke=revoke, introspect=introspect))
+
+
+_register()

@@ -1,0 +1,215 @@
+"""The ``tokens`` table, personal access tokens part (SPEC §5).
+
+One item per PAT under its owner (pk ``owner``, sk ``id``), holding only the
+digest of the secret. One more item per owner, ``id = "~count"``, counts the
+owner's PATs so that the per-user cap holds under concurrent generates (a
+conditional counter update in the same transaction as the put).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chalicelib.errors import ConditionFailed
+from chalicelib.storage.dynamo import Item, Table, transact
+
+COUNTER_ID = "~count"   # "~" sorts after every base62 id and is never one
+
+
+@dataclass(frozen=True)
+class Pat:
+    """A personal access token as stored (never the secret itself)."""
+
+    id: str
+    owner: str
+    description: str
+    token_hash: str
+    last_four: str
+    scopes: tuple[str, ...]
+    created_at: int
+    expires_on: str | None          # ISO date; the token stops at 00:00 UTC that day
+    expires_at: int | None          # the same instant in epoch seconds
+    api_set: str | None = None
+    last_used_at: int | None = None
+    revoked_at: int | None = None
+    regenerated_at: int | None = None
+    created_from: dict[str, str] = field(default_factory=dict)
+
+    def state(self, now: int) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
+
+    @property
+    def issued_at(self) -> int:
+        return self.regenerated_at or self.created_at
+
+
+def pat_from_item(item: Item) -> Pat:
+    def opt_int(name: str) -> int | None:
+        value = item.get(name)
+        return None if value is None else int(value)
+
+    return Pat(
+        id=item["id"], owner=item["owner"], description=item.get("description", ""),
+        token_hash=item.get("token_hash", ""), last_four=item.get("last_four", ""),
+        scopes=tuple(item.get("scopes") or ()), created_at=int(item["created_at"]),
+        expires_on=item.get("expires_on"), expires_at=opt_int("expires_at"),
+        api_set=item.get("api_set"), last_used_at=opt_int("last_used_at"),
+        revoked_at=opt_int("revoked_at"), regenerated_at=opt_int("regenerated_at"),
+        created_from=dict(item.get("created_from") or {}),
+    )
+
+
+class PatsRepo:
+    def __init__(self, table: Table, retention_seconds: int = 30 * 86400) -> None:
+        self.table = table
+        # Expired and revoked PATs stay listed this long before TTL removes them.
+        self.retention = retention_seconds
+
+    @staticmethod
+    def key(owner: str, pat_id: str) -> dict[str, str]:
+        return {"owner": owner, "id": pat_id}
+
+    def _ttl(self, expires_at: int | None) -> int | None:
+        return None if expires_at is None else expires_at + self.retention
+
+    def _item(self, pat: Pat) -> Item:
+        return {
+            "owner": pat.owner, "id": pat.id, "kind": "pat", "description": pat.description,
+            "token_hash": pat.token_hash, "last_four": pat.last_four, "scopes": list(pat.scopes),
+            "api_set": pat.api_set, "created_at": pat.created_at, "expires_on": pat.expires_on,
+            "expires_at": pat.expires_at, "created_from": pat.created_from or None,
+            "ttl": self._ttl(pat.expires_at),
+        }
+
+    # -- reads ----------------------------------------------------------------------
+
+    def get(self, owner: str, pat_id: str) -> Pat | None:
+        item = self.table.get(self.key(owner, pat_id))
+        return pat_from_item(item) if item and item.get("kind") == "pat" else None
+
+    def list(self, owner: str) -> list[Pat]:
+        items = self.table.query_all("#o = :o AND #i < :counter", names={"#o": "owner", "#i": "id"},
+                                     values={":o": owner, ":counter": COUNTER_ID}, consistent=True)
+        return [pat_from_item(i) for i in items if i.get("kind") == "pat"]
+
+    # -- writes ---------------------------------------------------------------------
+
+    def create(self, pat: Pat, cap: int) -> None:
+        """Store a new PAT and count it; raises ``ConditionFailed`` at the cap."""
+        counter = self.key(pat.owner, COUNTER_ID)
+        try:
+            self._create(pat, counter, cap)
+        except ConditionFailed:
+            # The counter may overcount PATs that TTL removed: recount and retry once.
+            if not self._recount(pat.owner, cap):
+                raise
+            self._create(pat, counter, cap)
+
+    def _create(self, pat: Pat, counter: dict[str, str], cap: int) -> None:
+        transact(self.table.client, [
+            # attribute_not_exists: a fresh random id never overwrites a PAT.
+            self.table.op_put(self._item(pat), "attribute_not_exists(id)"),
+            # n < cap: the owner holds fewer than ``cap`` PATs, even under concurrent creates.
+            self.table.op_update(counter, "ADD n :one",
+                                 condition="attribute_not_exists(n) OR n < :cap",
+                                 values={":one": 1, ":cap": cap}),
+        ])
+
+    def _recount(self, owner: str, cap: int) -> bool:
+        """Reset the counter to the real number of PATs; True when below the cap now."""
+        actual = len(self.list(owner))
+        if actual >= cap:
+            return False
+        try:
+            # n >= cap: only a counter still at the cap is corrected (a concurrent
+            # recount or delete already fixed it otherwise).
+            self.table.update(self.key(owner, COUNTER_ID), "SET n = :n", condition="n >= :cap",
+                              values={":n": actual, ":cap": cap})
+        except ConditionFailed:
+            pass
+        return True
+
+    def delete(self, owner: str, pat_id: str) -> bool:
+        """Remove a PAT and uncount it; False when there was no such PAT."""
+        try:
+            transact(self.table.client, [
+                # attribute_exists: only an existing PAT is removed and uncounted.
+                self.table.op_delete(self.key(owner, pat_id), "attribute_exists(id) AND kind = :pat",
+                                     values={":pat": "pat"}),
+                # n > 0: the counter never goes below zero.
+                self.table.op_update(self.key(owner, COUNTER_ID), "ADD n :minus",
+                                     condition="n > :zero", values={":minus": -1, ":zero": 0}),
+            ])
+        except ConditionFailed:
+            # The PAT is gone, or the counter was already 0 (TTL overcount); try alone.
+            try:
+                # attribute_exists: a missing PAT is reported, not recreated.
+                self.table.delete(self.key(owner, pat_id), condition="attribute_exists(id) AND kind = :pat",
+                                  values={":pat": "pat"})
+            except ConditionFailed:
+                return False
+        return True
+
+    def update_settings(self, pat: Pat, *, description: str, scopes: tuple[str, ...],
+                        api_set: str | None, expires_on: str | None,
+                        expires_at: int | None) -> Pat:
+        """Edit description, scopes and expiry of an existing PAT."""
+        sets = ["description = :d", "scopes = :s", "expires_on = :eo", "expires_at = :ea",
+                "api_set = :a", "#ttl = :ttl"]
+        item = self.table.update(
+            self.key(pat.owner, pat.id), "SET " + ", ".join(sets),
+            # attribute_exists and same hash: the PAT still exists and was not
+            # regenerated meanwhile (never recreate a removed one).
+            condition="attribute_exists(id) AND token_hash = :h",
+            names={"#ttl": "ttl"},
+            values={":d": description, ":s": list(scopes), ":eo": expires_on, ":ea": expires_at,
+                    ":a": api_set, ":ttl": self._ttl(expires_at), ":h": pat.token_hash})
+        assert item is not None
+        return pat_from_item(item)
+
+    def replace_secret(self, pat: Pat, token_hash: str, last_four: str, now: int) -> Pat:
+        """Swap in a new secret; the old digest stops matching in the same write."""
+        item = self.table.update(
+            self.key(pat.owner, pat.id),
+            "SET token_hash = :new, last_four = :four, regenerated_at = :now",
+            # token_hash = old: of two concurrent regenerations exactly one wins, and
+            # a removed PAT is never recreated.
+            condition="attribute_exists(id) AND token_hash = :old",
+            values={":new": token_hash, ":four": last_four, ":now": now, ":old": pat.token_hash})
+        assert item is not None
+        return pat_from_item(item)
+
+    def revoke(self, owner: str, pat_id: str, token_hash: str, now: int) -> bool:
+        """Mark a PAT revoked if ``token_hash`` is its current secret."""
+        try:
+            self.table.update(
+                self.key(owner, pat_id), "SET revoked_at = :now, #ttl = :ttl",
+                # token_hash = presented: only the holder of the current secret revokes,
+                # and a removed PAT is not recreated; revoked_at is set once.
+                condition="token_hash = :h AND attribute_not_exists(revoked_at)",
+                names={"#ttl": "ttl"},
+                values={":now": now, ":ttl": now + self.retention, ":h": token_hash})
+        except ConditionFailed:
+            return False
+        return True
+
+    def touch(self, owner: str, pat_id: str, now: int, resolution: int) -> bool:
+        """Record a use, at most once per ``resolution`` seconds.
+
+        The condition keeps ``last_used_at`` within ``resolution`` of the truth
+        without a write per request: of concurrent requests at most one writes,
+        and a removed PAT is never recreated by an update.
+        """
+        try:
+            self.table.update(
+                self.key(owner, pat_id), "SET last_used_at = :now",
+                condition="attribute_exists(id) AND "
+                          "(attribute_not_exists(last_used_at) OR last_used_at <= :stale)",
+                values={":now": now, ":stale": now - resolution}, returns="NONE")
+        except ConditionFailed:
+            return False
+        return True

@@ -1,0 +1,178 @@
+"""The /tokens dashboard page over the Chalice test client (no browser)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.api.helpers import bearer, seed
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class Browser:
+    """Just enough of a browser: a cookie jar and form posts."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.jar: dict[str, str] = {}
+
+    def _remember(self, response: Any) -> Any:
+        raw = response.headers.get("Set-Cookie") or []
+        cookies = raw if isinstance(raw, list) else re.split(r",\s*(?=tessera_)", raw)
+        for cookie in cookies:
+            name, _, rest = cookie.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in cookie:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+        return response
+
+    def headers(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.jar.items())} if self.jar else {}
+
+    def get(self, path: str) -> Any:
+        return self._remember(self.client.http.get(path, headers=self.headers()))
+
+    def post(self, path: str, fields: list[tuple[str, str]] | dict[str, str]) -> Any:
+        body = urlencode(fields).encode()
+        return self._remember(self.client.http.post(path, body=body, headers={**FORM, **self.headers()}))
+
+
+def csrf(page: Any) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page.body.decode()).group(1)
+
+
+def secret(page: Any) -> str:
+    return re.search(r'id="secret-token" readonly value="([^"]+)"', page.body.decode()).group(1)
+
+
+@pytest.fixture
+def browser(client: Any, ctr: Any) -> Browser:
+    seed(ctr)
+    return Browser(client)
+
+
+def sign_in(browser: Browser, password: str = "password4alice") -> Any:
+    page = browser.get("/tokens")
+    return browser.post("/tokens/signin", {"csrf": csrf(page), "username": "alice", "password": password})
+
+
+def test_sign_in_generate_use_and_remove(browser, client):
+    page = browser.get("/tokens")
+    assert page.status_code == 200 and b"Sign in" in page.body
+    for name, value in [("Content-Security-Policy", "script-src 'self'"), ("X-Frame-Options", "DENY"),
+                        ("Cache-Control", "no-store")]:
+        assert value in page.headers[name]
+    r = sign_in(browser)
+    assert r.status_code == 303 and r.headers["Location"] == "/tokens"
+    cookie = " ".join(r.headers["Set-Cookie"])
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie and "Path=/" in cookie
+    dash = browser.get("/tokens")
+    assert b"Signed in as" in dash.body
+    made = browser.post("/tokens/generate", {"csrf": csrf(dash), "description": "from the page",
+                                             "expires_at": "2027-02-01", "api_set": "ide-plugins"})
+    assert made.status_code == 201, made.body
+    assert b"You will not see it again" in made.body
+    token = secret(made)
+    assert client.http.get("/v1/me", headers=bearer(token)).status_code == 200
+    dash = browser.get("/tokens")
+    assert b"from the page" in dash.body and token.encode() not in dash.body
+    pat_id = re.search(r'name="ids" value="([^"]+)"', dash.body.decode()).group(1)
+    regen = browser.post(f"/tokens/{pat_id}/regenerate", {"csrf": csrf(dash)})
+    assert regen.status_code == 200 and secret(regen) != token
+    assert client.http.get("/v1/me", headers=bearer(token)).status_code == 401
+    gone = browser.post("/tokens/remove", [("csrf", csrf(dash)), ("ids", pat_id)])
+    assert gone.status_code == 200 and b"Removed 1 token" in gone.body
+    assert client.http.get("/v1/me", headers=bearer(secret(regen))).status_code == 401
+
+
+def test_edit_and_copy_from_the_page(browser):
+    sign_in(browser)
+    dash = browser.get("/tokens")
+    browser.post("/tokens/generate", [("csrf", csrf(dash)), ("description", "one"),
+                                      ("expires_at", "2027-02-01"), ("api_set", ""),
+                                      ("scopes", "api:read"), ("scopes", "profile")])
+    dash = browser.get("/tokens")
+    pat_id = re.search(r'name="ids" value="([^"]+)"', dash.body.decode()).group(1)
+    form = browser.get(f"/tokens/{pat_id}/edit")
+    assert form.status_code == 200 and b'value="one"' in form.body
+    r = browser.post(f"/tokens/{pat_id}/edit", [("csrf", csrf(form)), ("description", "two"),
+                                                ("expires_at", "2027-03-01"), ("scopes", "api:read")])
+    assert r.status_code == 303
+    copied = browser.post(f"/tokens/{pat_id}/copy", {"csrf": csrf(dash)})
+    assert copied.status_code == 201 and b"two" in copied.body
+    assert browser.get("/tokens").body.count(b'name="ids"') == 2
+
+
+def test_page_changes_need_the_password_after_ten_minutes(browser, clock):
+    sign_in(browser)
+    clock.advance(601)
+    dash = browser.get("/tokens")
+    fields = {"csrf": csrf(dash), "description": "late", "expires_at": "2027-02-01",
+              "api_set": "marketplace"}
+    r = browser.post("/tokens/generate", fields)
+    assert r.status_code == 403 and b"password" in r.body
+    r = browser.post("/tokens/generate", {**fields, "password": "password4alice"})
+    assert r.status_code == 201
+
+
+def test_forms_without_the_csrf_token_are_refused(browser):
+    sign_in(browser)
+    r = browser.post("/tokens/generate", {"description": "x", "api_set": "marketplace"})
+    assert r.status_code == 403
+    page = Browser(browser.client).get("/tokens")
+    r = browser.client.http.post("/tokens/signin", body=urlencode(
+        {"csrf": "forged", "username": "alice", "password": "password4alice"}).encode(), headers=FORM)
+    assert r.status_code == 403 and page.status_code == 200
+
+
+def test_wrong_password_sign_in_shows_one_generic_error(browser):
+    r = sign_in(browser, password="wrong-password")
+    assert r.status_code == 403 and b"Invalid username or password" in r.body
+
+
+def test_validation_errors_re_render_the_form(browser):
+    sign_in(browser)
+    dash = browser.get("/tokens")
+    r = browser.post("/tokens/generate", {"csrf": csrf(dash), "description": "keep",
+                                          "expires_at": "2031-01-01", "api_set": "marketplace"})
+    assert r.status_code == 422 and b"at most 366 days" in r.body and b'value="keep"' in r.body
+
+
+def test_another_users_token_is_not_found_on_the_page(browser, client, ctr):
+    sign_in(browser)
+    dash = browser.get("/tokens")
+    browser.post("/tokens/generate", {"csrf": csrf(dash), "description": "alice-token",
+                                      "expires_at": "2027-02-01", "api_set": "marketplace"})
+    pat_id = re.search(r'name="ids" value="([^"]+)"', browser.get("/tokens").body.decode()).group(1)
+    bob = Browser(client)
+    page = bob.get("/tokens")
+    bob.post("/tokens/signin", {"csrf": csrf(page), "username": "bob", "password": "password4bob"})
+    bob_dash = bob.get("/tokens")
+    assert b"alice-token" not in bob_dash.body
+    assert bob.get(f"/tokens/{pat_id}/edit").status_code == 404
+    for action in ("regenerate", "copy"):
+        assert bob.post(f"/tokens/{pat_id}/{action}", {"csrf": csrf(bob_dash)}).status_code == 404
+    r = bob.post("/tokens/remove", [("csrf", csrf(bob_dash)), ("ids", pat_id)])
+    assert b"Removed 0 token" in r.body
+    assert b"alice-token" in browser.get("/tokens").body
+
+
+def test_assets_are_files_and_unknown_ones_404(browser):
+    js = browser.get("/tokens/assets/tokens.js")
+    assert js.status_code == 200 and js.headers["Content-Type"].startswith("text/javascript")
+    assert browser.get("/tokens/assets/nope.js").status_code == 404
+
+
+def test_sign_out_ends_the_web_session(browser):
+    sign_in(browser)
+    dash = browser.get("/tokens")
+    old = dict(browser.jar)
+    browser.post("/tokens/signout", {"csrf": csrf(dash)})
+    browser.jar = old
+    assert b"Sign in" in browser.get("/tokens").body
