@@ -72,7 +72,6 @@ class Settings:
     session_idle_seconds: int = 10 * 3600
     access_token_seconds: int = 300
     refresh_grace_seconds: int = 30
-    client_credentials_token_seconds: int = 3600
 
     device_code_seconds: int = 300
     device_poll_interval: int = 5
@@ -86,6 +85,8 @@ class Settings:
     key_retire_seconds: int = 2 * 3600
     # How long an instance trusts its cached key set before re-reading it.
     key_cache_seconds: int = 3600
+    # The daily rotation job rotates once the current key is this old.
+    key_rotation_days: int = 30
 
     login_max_failures: int = 5          # then every answer is slowed down
     login_lockout_failures: int = 10     # then the user/source is locked out
@@ -121,7 +122,6 @@ class Settings:
             session_idle_seconds=_int(e, "TESSERA_SESSION_IDLE_SECONDS", 10 * 3600),
             access_token_seconds=_int(e, "TESSERA_ACCESS_TOKEN_SECONDS", 300),
             refresh_grace_seconds=_int(e, "TESSERA_REFRESH_GRACE_SECONDS", 30),
-            client_credentials_token_seconds=_int(e, "TESSERA_CLIENT_CREDENTIALS_TOKEN_SECONDS", 3600),
             device_code_seconds=_int(e, "TESSERA_DEVICE_CODE_SECONDS", 300),
             device_poll_interval=_int(e, "TESSERA_DEVICE_POLL_INTERVAL", 5),
             purge_rate_minutes=_int(e, "TESSERA_PURGE_RATE_MINUTES", 15),
@@ -129,6 +129,7 @@ class Settings:
             signing_alg=e.get("TESSERA_SIGNING_ALG", "ES256"),
             key_retire_seconds=_int(e, "TESSERA_KEY_RETIRE_SECONDS", 2 * 3600),
             key_cache_seconds=_int(e, "TESSERA_KEY_CACHE_SECONDS", 3600),
+            key_rotation_days=_int(e, "TESSERA_KEY_ROTATION_DAYS", 30),
             login_max_failures=_int(e, "TESSERA_LOGIN_MAX_FAILURES", 5),
             login_lockout_failures=_int(e, "TESSERA_LOGIN_LOCKOUT_FAILURES", 10),
             login_lockout_seconds=_int(e, "TESSERA_LOGIN_LOCKOUT_SECONDS", 900),

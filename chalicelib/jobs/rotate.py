@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -10,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def rotate_if_due(c: Container) -> dict[str, object]:
-    period = int(os.environ.get("TESSERA_KEY_ROTATION_DAYS", "30")) * 86400
+    period = c.settings.key_rotation_days * 86400
     age = c.keyring.current_age()
     if age < period:
         return {"event": "key_rotation", "rotated": False, "age": age}
