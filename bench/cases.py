@@ -263,7 +263,7 @@ CORE_CASES: list[Case] = [
          cpu_budget_ms=0.5),
     Case("password_grant", "POST /oauth/token password", lambda w: w.password_grant(),
          costly_setup=True),
-    Case("refresh", "POST /oauth/token refresh_token",
+    Case("refresh", "POST /oauth/token refresh_token (young session)",
          lambda w: w.form("/oauth/token", grant_type="refresh_token", client_id=w.cli,
                           refresh_token=w.refresh_token()),
          after=World.rotated, cpu_budget_ms=2.0),

@@ -141,7 +141,7 @@ def measure(aws_env: dict[str, str], events: dict[str, dict[str, Any]], runs: in
         first_app = next(v for v in variants if v.mode == "app" and v.tree == "source")
         profile = run_child(first_app, trees, env, importtime=True)
     floor = summary([r["total_s"] for r in results["floor"]])
-    out: dict[str, Any] = {"runs": runs, "variants": {}, "importtime_of": first_app.name,
+    out: dict[str, Any] = {"runs": runs, "variants": {}, "importtime_of": first_app.label,
                            "importtime": parse_importtime(profile["importtime"])}
     for variant in variants:
         rs = results[variant.name]

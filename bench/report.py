@@ -59,7 +59,7 @@ def cold_table(cold: dict[str, Any]) -> list[str]:
               "(Secrets Manager, DynamoDB) over plain HTTP on 127.0.0.1: no TLS handshake, which "
               "the first call to AWS would add.", ""]
     it = cold["importtime"]
-    lines += [f"### Import time of `{cold['importtime_of']}` (`-X importtime`, top ten)", "",
+    lines += [f"### Import time of {cold['importtime_of']} (`-X importtime`, top ten)", "",
               "| module | self ms | cumulative ms | | package | self ms (sum) |",
               "|---|---:|---:|---|---|---:|"]
     for mod, pkg in zip(it["modules"], it["packages"], strict=False):
@@ -136,7 +136,8 @@ def cost_table(results: dict[str, Any], cases: list[Any], prices: dict[str, Any]
                      f"{k['lambda_x86_64']:.3f} | {k['api_gateway']:.2f} | {k['dynamodb']:.3f} | "
                      f"{k['total_arm64']:.2f} | {k['total_x86_64']:.2f} |")
     lines += ["", f"Duration = CPU ÷ the function's vCPU share ({results['memory_mb']}/1769) + "
-              f"{results['round_trip_ms']:g} ms per DynamoDB round trip (assumed), billed per ms.", ""]
+              f"{results['round_trip_ms']:g} ms per DynamoDB round trip (assumed), billed per ms; the "
+              "CPU is this machine's, for both architectures. List prices, not a quote.", ""]
     return lines
 
 
