@@ -10,7 +10,7 @@ PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint e2e browsers clean
+.PHONY: help venv run test lint e2e bench browsers clean
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
@@ -18,6 +18,7 @@ help:
 	@echo "make test   lint, type-check and run every test (unit, storage, api, e2e)"
 	@echo "make lint   ruff and mypy only"
 	@echo "make e2e    only the end-to-end tests (real local server over HTTP)"
+	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/"
 	@echo "make clean  remove .venv and caches"
 
 $(PY):
@@ -50,6 +51,9 @@ test: lint browsers
 
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e
+
+bench: $(STAMP)
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build

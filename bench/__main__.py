@@ -1,0 +1,187 @@
+"""``python -m bench``: measure everything, print markdown tables, write JSON.
+
+    python -m bench                       # the full run (under 5 minutes on 2 cores)
+    python -m bench --quick               # fewer runs and iterations, purge up to 10,000
+    python -m bench --only cold,cpu,work,purge --out path.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import cost, prices, report
+from bench.cases import CASES
+from bench.moto_process import ROOT, MotoProcess, aws_environment
+
+PHASES = ("cold", "cpu", "work", "purge")
+DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
+ROTATIONS_PER_SESSION = 24 * 12       # a 24 h session refreshed at every 5-minute expiry
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=10, help="cold starts per variant (default 10)")
+    p.add_argument("--iterations", type=int, default=100,
+                   help="measured requests per endpoint (default 100)")
+    p.add_argument("--costly-iterations", type=int, default=30,
+                   help="measured requests of endpoints whose setup hashes a password (default 30)")
+    p.add_argument("--purge-sizes", default="1000,10000,100000",
+                   help="live sessions of the purge runs (default 1000,10000,100000)")
+    p.add_argument("--only", default=",".join(PHASES), help=f"phases to run ({','.join(PHASES)})")
+    p.add_argument("--quick", action="store_true",
+                   help="3 cold runs, 30 iterations, purge over 1,000 and 10,000 only")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results (default %(default)s)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.runs, args.iterations, args.costly_iterations = 3, 30, 5
+        args.purge_sizes = "1000,10000"
+    args.phases = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = args.phases - set(PHASES)
+    if unknown:
+        p.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    return args
+
+
+def service_phases(args: argparse.Namespace, results: dict[str, Any],
+                   timing_done: Callable[[], None]) -> None:
+    """Everything that runs the service against the moto server process.
+
+    ``timing_done`` is called once nothing timed is left (before the DynamoDB-work
+    phase, which counts and does not time): the purge child may run from then on.
+    """
+    with MotoProcess() as moto:
+        log(f"moto server (pid {moto.pid}) at {moto.endpoint}")
+        os.environ.update(aws_environment(moto.endpoint))
+        import boto3
+
+        from app import app
+        from bench import coldstart, cpu, work
+        from bench.cases import SteppedClock, World, load_demo_seed
+        from bench.dynamo_meter import DynamoMeter, tables_from_schema
+        from bench.lambda_http import LambdaDriver, Request
+        from chalicelib import container as container_module
+        from chalicelib.config import get_settings
+        from chalicelib.models import user_id_for
+        from chalicelib.storage.schema import create_tables
+
+        # What container() would build, with a clock the DynamoDB-work phase can move.
+        c = container_module.use(container_module.Container(get_settings(), SteppedClock()))
+        create_tables(c.dynamodb(), c.settings.table_prefix)
+        driver = LambdaDriver(app)
+        world = World(driver, c, load_demo_seed(c))
+        world.login()            # creates the signing keys, as the first login of a stage does
+
+        phase = time.perf_counter()
+        if "cold" in args.phases:
+            log(f"cold start: {args.runs} runs of each variant")
+            events = {"/v1/me": driver.event(Request("GET", "/v1/me", world.bearer(world.access_token))),
+                      "discovery": driver.event(Request("GET", "/.well-known/openid-configuration"))}
+            results["cold"] = coldstart.measure(aws_environment(moto.endpoint), events, args.runs, log)
+            phase = _phase_done(results, "cold", phase)
+        if "cpu" in args.phases:
+            log(f"CPU per warm request: {args.iterations} requests per endpoint")
+            user = c.users.get(user_id_for(world.username))
+            scrypt = cpu.scrypt_verification(world.password, user.password_hash)
+            results["cpu"] = cpu.measure(world, driver, c.dynamodb(), CASES, args.iterations,
+                                         args.costly_iterations, {"password_grant": scrypt}, log)
+            results["botocore_floor"] = cpu.botocore_floor(c.dynamodb(), c.settings.table("throttle"),
+                                                           args.iterations)
+            phase = _phase_done(results, "cpu", phase)
+        timing_done()
+        if "work" in args.phases:
+            log("DynamoDB work per request")
+            meter = DynamoMeter(c.dynamodb(), tables=tables_from_schema(c.settings.table_prefix),
+                                shadow=boto3.client("dynamodb"))
+            results["work"] = work.measure(world, meter, CASES, log=log)
+            results["long_session"] = work.long_session(world, meter, ROTATIONS_PER_SESSION)
+            meter.close()
+            _phase_done(results, "work", phase)
+
+
+def _phase_done(results: dict[str, Any], name: str, started: float) -> float:
+    now = time.perf_counter()
+    results.setdefault("phase_s", {})[name] = now - started
+    log(f"{name} phase: {now - started:.0f} s")
+    return now
+
+
+class PurgePhase:
+    """The purge-scaling child (``bench.purge_scaling``): it times nothing, so it runs
+    alongside the DynamoDB-work phase, which times nothing either."""
+
+    def __init__(self, sizes: str) -> None:
+        self.sizes = sizes
+        self.proc: subprocess.Popen[str] | None = None
+        self.started = 0.0
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        log(f"purge scaling over {self.sizes} live sessions (moto in process, in the background)")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.purge_scaling", self.sizes],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")})
+
+    def result(self, results: dict[str, Any]) -> None:
+        self.start()
+        assert self.proc is not None
+        out, err = self.proc.communicate(timeout=900)
+        if self.proc.returncode != 0:
+            sys.stderr.write(err)
+            raise RuntimeError("purge scaling failed")
+        results["purge"] = json.loads(out.strip().splitlines()[-1])
+        _phase_done(results, "purge", self.started)
+
+
+def model_costs(results: dict[str, Any]) -> None:
+    memory = cost.function_memory_mb()
+    results["memory_mb"], results["round_trip_ms"] = memory, cost.DYNAMODB_ROUND_TRIP_MS
+    results["prices"] = prices.as_dict()
+    results["cost"] = {}
+    for name, c in results.get("cpu", {}).items():
+        w = results.get("work", {}).get(name)
+        if w is None:
+            continue
+        results["cost"][name] = cost.per_million(c["cpu_ms"]["median"], w["round_trips"], w["rru"],
+                                                 w["wru"], memory)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                               "machine": report.machine(),
+                               "settings": {k: v for k, v in vars(args).items() if k != "out"}}
+    results["settings"]["phases"] = sorted(args.phases)
+    purge = PurgePhase(args.purge_sizes) if "purge" in args.phases else None
+    if args.phases & {"cold", "cpu", "work"}:
+        service_phases(args, results, purge.start if purge else (lambda: None))
+    if purge is not None:
+        purge.result(results)
+    model_costs(results)
+    results["elapsed_s"] = time.perf_counter() - started
+    text = report.markdown(results, CASES)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print(text)
+    log(f"results written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

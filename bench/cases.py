@@ -1,0 +1,310 @@
+"""Every endpoint of the service as a benchmark case, and the world they run in.
+
+A ``Case`` says how to build one request of its kind (``prepare``, not measured:
+it may log in, start a device flow, approve it...) and what status the
+request must get. The harness measures the request itself; the budget tests
+(``tests/api/test_dynamodb_budgets.py``) count its DynamoDB calls. Both walk
+``CASES``, so an endpoint added here is measured and budgeted in one go.
+
+``World`` holds what cases share: the driver that serves a request through the
+Lambda handler, the container (for setup through the services, never on the
+measured path) and the demo identities of ``seeds/demo.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench.lambda_http import Driver, Request, Response
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SEED = ROOT / "seeds" / "demo.json"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+# How long the world reuses one login's access token (it lives 300 s).
+TOKEN_REUSE_SECONDS = 120
+# The refresh case rotates one session this many times, then starts another.
+YOUNG_ROTATIONS = 10
+# The user whose sessions GET /v1/sessions lists, and how many they have.
+LISTER = "sessions-lister"
+LISTED_SESSIONS = 5
+
+
+def load_demo_seed(c: Any) -> dict[str, Any]:
+    """Load ``seeds/demo.json`` through the seed loader; returns the document."""
+    from chalicelib.seed import load_seed
+
+    data: dict[str, Any] = json.loads(DEMO_SEED.read_text(encoding="utf-8"))
+    load_seed(c.identities, data)
+    return data
+
+
+class SteppedClock:
+    """The system clock plus an offset that the harness moves forward, so that
+    requests it sends within one second can still be seconds apart."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def now(self) -> int:
+        return int(time.time()) + self.offset
+
+    def advance(self, seconds: int) -> None:
+        self.offset += seconds
+
+
+class World:
+    """The demo account, a driver, and helpers that build requests."""
+
+    def __init__(self, driver: Driver, c: Any, seed: dict[str, Any]) -> None:
+        self.send = driver
+        self.c = c
+        user = seed["users"][0]
+        self.username, self.password = user["username"], user["password"]
+        public = [cl for cl in seed["clients"] if cl.get("public")]
+        confidential = [cl for cl in seed["clients"] if cl.get("introspect")]
+        self.cli = public[0]["client_id"]
+        self.introspector = (confidential[0]["client_id"], confidential[0]["client_secret"])
+        self._login: tuple[int, dict[str, Any]] | None = None
+        self._refresh_token: str | None = None
+        self._rotations = 0
+        self._web: dict[str, str] | None = None
+        self._lister: tuple[Any, Any, int, str] | None = None
+
+    # -- requests --------------------------------------------------------------------
+
+    @staticmethod
+    def form(path: str, headers: dict[str, str] | None = None, **params: str) -> Request:
+        return Request("POST", path, {**FORM, **(headers or {})}, urlencode(params).encode())
+
+    @staticmethod
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def basic(self) -> dict[str, str]:
+        raw = base64.b64encode(":".join(self.introspector).encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+
+    def get(self, path: str, token: str | None = None) -> Request:
+        return Request("GET", path, self.bearer(token) if token else {})
+
+    def introspect(self, token: str) -> Request:
+        return self.form("/oauth/introspect", self.basic(), token=token)
+
+    def password_grant(self) -> Request:
+        return self.form("/oauth/token", grant_type="password", client_id=self.cli,
+                         username=self.username, password=self.password,
+                         scope="openid profile email tokens:read tokens:manage")
+
+    def expect(self, request: Request, status: int = 200) -> Response:
+        """Send a setup request; it must succeed."""
+        response = self.send(request)
+        if response.status != status:
+            raise AssertionError(f"{request.method} {request.path}: {response.status} "
+                                 f"{response.body[:300]!r}")
+        return response
+
+    # -- state shared between requests -------------------------------------------------
+
+    def login(self) -> dict[str, Any]:
+        """The token response of one password grant, reused for a while."""
+        now = self.c.clock.now()
+        if self._login is None or now - self._login[0] > TOKEN_REUSE_SECONDS:
+            self._login = (now, self.expect(self.password_grant()).json())
+        return self._login[1]
+
+    @property
+    def access_token(self) -> str:
+        return str(self.login()["access_token"])
+
+    def _open_session(self, username: str) -> tuple[Any, Any, Any, str]:
+        """(user, client, session, refresh token) of a new session, made through the
+        services: no password hash, no request."""
+        c = self.c
+        user = c.identities.find_user(username)
+        client = c.clients.get(self.cli)
+        session = c.sessions.new_session(user_id=user.id, client_id=self.cli,
+                                         scope="openid profile email", device={"ip": "bench"})
+        refresh_token = c.sessions.mint_refresh_token(session)
+        c.sessions.create(session, refresh_token)
+        return user, client, session, refresh_token
+
+    def fresh_session(self) -> dict[str, Any]:
+        """A new session's token response: for cases that end a session and so need a
+        new one per request."""
+        user, client, session, refresh_token = self._open_session(self.username)
+        body: dict[str, Any] = self.c.issuer.session_response(
+            issuer=self.c.settings.issuer, user=user, client=client, session=session,
+            refresh_token=refresh_token, scope=session.scope)
+        return body
+
+    def lister_token(self) -> str:
+        """An access token of a second user who has ``LISTED_SESSIONS`` live sessions,
+        so that what ``/v1/sessions`` lists does not grow with the sessions other
+        cases open for the demo user."""
+        c, now = self.c, self.c.clock.now()
+        if self._lister is None:
+            if c.identities.find_user(LISTER) is None:
+                c.identities.create_user(LISTER, "password4lister", email="lister@example.com")
+            opened = [self._open_session(LISTER) for _ in range(LISTED_SESSIONS)]
+            self._lister = (opened[-1][0], opened[-1][2], 0, "")
+        user, session, minted_at, token = self._lister
+        if not token or now - minted_at > TOKEN_REUSE_SECONDS:
+            token = c.issuer.access_token(issuer=c.settings.issuer, subject=user.id,
+                                          client_id=self.cli, scope=session.scope,
+                                          session_id=session.id, auth_time=session.created_at)
+            self._lister = (user, session, now, token)
+        return token
+
+    def fresh_session_id(self) -> str:
+        from chalicelib.security.opaque import REFRESH
+
+        return str(REFRESH.parse(self.fresh_session()["refresh_token"]))
+
+    def refresh_token(self) -> str:
+        """The current refresh token of a young session (fewer than ``YOUNG_ROTATIONS``
+        rotations): a session item grows with every rotation, see ``bench.work``."""
+        if self._refresh_token is None or self._rotations >= YOUNG_ROTATIONS:
+            self._refresh_token = str(self.fresh_session()["refresh_token"])
+            self._rotations = 0
+        return self._refresh_token
+
+    def rotated(self, response: Response) -> None:
+        self._refresh_token = str(response.json()["refresh_token"])
+        self._rotations += 1
+
+    def device_authorization(self) -> dict[str, Any]:
+        started: dict[str, Any] = self.expect(self.form(
+            "/oauth/device_authorization", client_id=self.cli, scope="openid profile")).json()
+        return started
+
+    def approved_device_code(self) -> str:
+        started = self.device_authorization()
+        flow, user = self.c.device_flow, self.c.identities.find_user(self.username)
+        request = flow.find(self.c.devices_repo.table.get(
+            self.c.devices_repo.code_key(started["user_code"].replace("-", ""))))
+        flow.approve(request, user, request.scope)
+        return str(started["device_code"])
+
+    def web_cookies(self) -> dict[str, str]:
+        """A browser signed in on the /device page: its cookies (signed in once)."""
+        if self._web is None:
+            first = self.expect(Request("GET", "/device"))
+            jar = first.cookies()
+            started = self.device_authorization()
+            signed_in = self.send(self.device_form(jar, user_code=started["user_code"],
+                                                   username=self.username, password=self.password))
+            if signed_in.status != 200:
+                raise AssertionError(f"web sign-in failed: {signed_in.status}")
+            jar.update(signed_in.cookies())
+            self._web = jar
+        return self._web
+
+    def device_form(self, jar: dict[str, str], **fields: str) -> Request:
+        from chalicelib.security.opaque import WEB_SESSION
+        from chalicelib.services.web_signin import ANONYMOUS, csrf_token
+
+        session_id = WEB_SESSION.parse(jar.get("tessera_web", "")) or ANONYMOUS
+        csrf = csrf_token(jar["tessera_csrf"], session_id)
+        cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+        return self.form("/device", {"Cookie": cookie}, csrf=csrf, **fields)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One kind of request: how to build it and what it must answer."""
+
+    name: str                                   # key in tables, JSON and tests
+    label: str                                  # what the table shows
+    prepare: Callable[[World], Request]
+    status: int = 200
+    after: Callable[[World, Response], None] | None = None
+    costly_setup: bool = False                  # prepare hashes a password or the like
+    cpu_budget_ms: float | None = None          # SPEC §9 / issue 6, where one is stated
+
+    def request(self, world: World) -> Request:
+        return self.prepare(world)
+
+    def check(self, world: World, response: Response) -> Response:
+        """The response must have the case's status; then the case's follow-up runs."""
+        if response.status != self.status:
+            raise AssertionError(f"{self.name}: expected {self.status}, got {response.status}: "
+                                 f"{response.body[:300]!r}")
+        if self.after is not None:
+            self.after(world, response)
+        return response
+
+    def serve(self, world: World) -> Response:
+        return self.check(world, world.send(self.request(world)))
+
+
+def _device_poll(world: World, device_code: str) -> Request:
+    return world.form("/oauth/token", grant_type=DEVICE_GRANT, client_id=world.cli,
+                      device_code=device_code)
+
+
+def _approve_on_page(world: World) -> Request:
+    jar = world.web_cookies()
+    started = world.device_authorization()
+    return world.device_form(jar, user_code=started["user_code"], action="approve")
+
+
+CORE_CASES: list[Case] = [
+    Case("discovery", "GET /.well-known/openid-configuration",
+         lambda w: w.get("/.well-known/openid-configuration"), cpu_budget_ms=0.5),
+    Case("jwks", "GET /.well-known/jwks.json", lambda w: w.get("/.well-known/jwks.json"),
+         cpu_budget_ms=0.5),
+    Case("password_grant", "POST /oauth/token password", lambda w: w.password_grant(),
+         costly_setup=True),
+    Case("refresh", "POST /oauth/token refresh_token (young session)",
+         lambda w: w.form("/oauth/token", grant_type="refresh_token", client_id=w.cli,
+                          refresh_token=w.refresh_token()),
+         after=World.rotated, cpu_budget_ms=2.0),
+    Case("device_authorization", "POST /oauth/device_authorization",
+         lambda w: w.form("/oauth/device_authorization", client_id=w.cli, scope="openid profile")),
+    Case("device_poll_pending", "POST /oauth/token device_code (pending)",
+         lambda w: _device_poll(w, w.device_authorization()["device_code"]), status=400,
+         cpu_budget_ms=2.0),
+    Case("device_poll_approved", "POST /oauth/token device_code (approved)",
+         lambda w: _device_poll(w, w.approved_device_code())),
+    Case("introspect_jwt", "POST /oauth/introspect (JWT)", lambda w: w.introspect(w.access_token)),
+    Case("introspect_refresh", "POST /oauth/introspect (refresh token)",
+         lambda w: w.introspect(w.refresh_token())),
+    Case("me_jwt", "GET /v1/me (JWT)", lambda w: w.get("/v1/me", w.access_token)),
+    Case("token_info_jwt", "GET /v1/token-info (JWT)", lambda w: w.get("/v1/token-info", w.access_token)),
+    Case("userinfo_jwt", "GET /oauth/userinfo (JWT)", lambda w: w.get("/oauth/userinfo", w.access_token)),
+    Case("revoke_refresh", "POST /oauth/revoke (refresh token)",
+         lambda w: w.form("/oauth/revoke", client_id=w.cli, token=w.fresh_session()["refresh_token"])),
+    Case("logout", "POST /v1/logout (JWT)",
+         lambda w: Request("POST", "/v1/logout", w.bearer(w.fresh_session()["access_token"])),
+         status=204),
+    Case("sessions_list", "GET /v1/sessions (JWT, 5 sessions)",
+         lambda w: w.get("/v1/sessions", w.lister_token())),
+    Case("session_end", "DELETE /v1/sessions/{id} (JWT)",
+         lambda w: Request("DELETE", f"/v1/sessions/{w.fresh_session_id()}", w.bearer(w.access_token)),
+         status=204),
+    Case("device_page", "GET /device?user_code=...",
+         lambda w: w.get("/device?user_code=WDJB-MJHT")),
+    Case("device_page_approve", "POST /device approve (signed in)", _approve_on_page),
+]
+
+# Personal access tokens (SPEC §5, `/v1/tokens`) join here once that API is on
+# this branch: generating one, `/v1/me` with it, and introspecting it. The budget
+# tests then need their expected round trips, and nothing else changes.
+PAT_CASES: list[Case] = []
+
+CASES: list[Case] = [*CORE_CASES, *PAT_CASES]
+
+
+def case(name: str) -> Case:
+    for c in CASES:
+        if c.name == name:
+            return c
+    raise KeyError(name)

@@ -1,0 +1,160 @@
+"""CPU per warm request, in the API process, with DynamoDB served by another process.
+
+For each case: a few unmeasured requests (the instance is warm), then many
+measured ones. Each sample is ``time.process_time()`` around the handler call
+``app(event, context)`` alone: building the event (API Gateway's work) and the
+case's setup requests stay outside. The figure includes the client side of
+every DynamoDB call (botocore building, signing and parsing the request, the
+socket work), and excludes moto's own work, which runs in its own process.
+The part spent inside the DynamoDB client is measured too (``BotocoreTime``), so
+the service's own CPU (SPEC §9: "DynamoDB excluded") is the difference.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cases import Case, World
+from bench.lambda_http import LambdaContext, LambdaDriver, response_of
+
+WARMUP = 3
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class BotocoreTime:
+    """CPU time spent inside the DynamoDB client's calls, measured with botocore's own
+    events: from ``before-parameter-build`` (the start of an API call) to
+    ``after-call`` (the response parsed). What a call does before the first event
+    and after the last (raising the error of a failed condition) is not in it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.total = 0.0
+        self._start: float | None = None
+        events = client.meta.events
+        events.register("before-parameter-build.dynamodb", self._begin, unique_id="bench-cpu-b")
+        events.register("after-call.dynamodb", self._end, unique_id="bench-cpu-a")
+        events.register("after-call-error.dynamodb", self._end, unique_id="bench-cpu-e")
+
+    def _begin(self, **_: Any) -> None:
+        self._start = time.process_time()
+
+    def _end(self, **_: Any) -> None:
+        if self._start is not None:
+            self.total += time.process_time() - self._start
+            self._start = None
+
+    def take(self) -> float:
+        total, self.total = self.total, 0.0
+        return total
+
+    def close(self) -> None:
+        events = self.client.meta.events
+        events.unregister("before-parameter-build.dynamodb", unique_id="bench-cpu-b")
+        events.unregister("after-call.dynamodb", unique_id="bench-cpu-a")
+        events.unregister("after-call-error.dynamodb", unique_id="bench-cpu-e")
+
+
+@dataclass
+class Samples:
+    cpu: list[float] = field(default_factory=list)          # whole request
+    botocore: list[float] = field(default_factory=list)     # of which inside DynamoDB calls
+    wall: list[float] = field(default_factory=list)
+    companion: list[float] = field(default_factory=list)    # e.g. the password hash alone
+
+
+def cpu_samples(world: World, driver: LambdaDriver, case: Case, n: int, inside: BotocoreTime,
+                companion: Callable[[], None] | None = None) -> Samples:
+    """CPU of ``n`` requests of a case; ``companion`` is timed after each, interleaved
+    so that drift of the machine hits both alike."""
+    for _ in range(WARMUP):
+        case.serve(world)
+    out = Samples()
+    gc.collect()
+    for _ in range(n):
+        event = driver.event(case.request(world))
+        context = LambdaContext()
+        inside.take()
+        c0, w0 = time.process_time(), time.perf_counter()
+        response = driver.app(event, context)
+        c1, w1 = time.process_time(), time.perf_counter()
+        out.botocore.append(inside.take())
+        case.check(world, response_of(response))
+        out.cpu.append(c1 - c0)
+        out.wall.append(w1 - w0)
+        if companion is not None:
+            c0 = time.process_time()
+            companion()
+            out.companion.append(time.process_time() - c0)
+    return out
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values) * 1000, "p10": quantile(values, 0.1) * 1000,
+            "p90": quantile(values, 0.9) * 1000}
+
+
+def summarize(s: Samples) -> dict[str, Any]:
+    own = [c - b for c, b in zip(s.cpu, s.botocore, strict=True)]
+    out: dict[str, Any] = {"n": len(s.cpu), "cpu_ms": _ms(s.cpu), "botocore_ms": _ms(s.botocore),
+                           "own_cpu_ms": _ms(own), "wall_ms_median": statistics.median(s.wall) * 1000,
+                           "wall_ms_max": max(s.wall) * 1000}
+    if s.companion:
+        out["companion_ms"] = _ms(s.companion)
+    return out
+
+
+def measure(world: World, driver: LambdaDriver, client: Any, cases: list[Case], iterations: int,
+            costly_iterations: int, companions: dict[str, Callable[[], None]] | None = None,
+            log: Callable[[str], None] = print) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    inside = BotocoreTime(client)
+    try:
+        for case in cases:
+            n = costly_iterations if case.costly_setup else iterations
+            started = time.perf_counter()
+            samples = cpu_samples(world, driver, case, n, inside, (companions or {}).get(case.name))
+            out[case.name] = summarize(samples)
+            log(f"  {case.name}: {out[case.name]['cpu_ms']['median']:.3f} ms CPU "
+                f"({n} requests, {time.perf_counter() - started:.0f} s)")
+    finally:
+        inside.close()
+    return out
+
+
+def botocore_floor(client: Any, table: str, n: int) -> dict[str, Any]:
+    """CPU of the smallest DynamoDB calls through the same client: a GetItem of a
+    missing item and an UpdateItem of a one-attribute item (the floor under every
+    endpoint that makes a round trip)."""
+    get, update = [], []
+    for i in range(n):
+        c0 = time.process_time()
+        client.get_item(TableName=table, Key={"pk": {"S": "bench#floor"}}, ConsistentRead=True)
+        c1 = time.process_time()
+        client.update_item(TableName=table, Key={"pk": {"S": "bench#floor"}},
+                           UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": str(i)}})
+        c2 = time.process_time()
+        get.append(c1 - c0)
+        update.append(c2 - c1)
+    client.delete_item(TableName=table, Key={"pk": {"S": "bench#floor"}})
+    return {"n": n, "get_item_ms": _ms(get), "update_item_ms": _ms(update)}
+
+
+def scrypt_verification(password: str, encoded: str) -> Callable[[], None]:
+    """One password verification by itself, as the password grant does it."""
+    from chalicelib.security.passwords import verify_password
+
+    def verify() -> None:
+        if not verify_password(password, encoded):
+            raise AssertionError("the password does not verify")
+
+    return verify

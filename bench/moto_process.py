@@ -1,0 +1,145 @@
+"""moto in server mode in a process of its own, so that its CPU time is never
+counted as the API's, behind a small HTTP/1.1 server that keeps connections
+alive as DynamoDB does.
+
+Run as ``python -m bench.moto_process``: prints the endpoint on one line, serves
+until its stdin closes.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+
+
+def aws_environment(endpoint: str, stage: str = "bench") -> dict[str, str]:
+    """What a process needs to talk to the moto server as Tessera's stage ``stage``."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TESSERA_STAGE": stage,
+        "TESSERA_ISSUER": "https://tessera.bench",
+    }
+
+
+class MotoProcess:
+    """A moto server child process; ``endpoint`` is its URL."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.moto_process"], cwd=ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"moto server did not start: {line!r}")
+        self.endpoint = line
+        self.pid = self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> MotoProcess:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class KeepAliveWSGIHandler(BaseHTTPRequestHandler):
+    """Serves a WSGI app over HTTP/1.1 with persistent connections.
+
+    Werkzeug's development server, which ``ThreadedMotoServer`` uses, closes the
+    connection after every response, so each DynamoDB call would pay a new TCP
+    connection in the API process. DynamoDB keeps connections alive; so does this.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True    # headers and body go out without a delayed-ACK stall
+    app: Any = None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        host, port = "127.0.0.1", self.server.server_address[1]  # type: ignore[index]
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "", "PATH_INFO": unquote(path),
+            "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(length), "SERVER_NAME": str(host), "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: None
+
+        result = self.app(environ, start_response)
+        try:
+            data = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
+
+
+def main() -> int:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    KeepAliveWSGIHandler.app = DomainDispatcherApplication(create_backend_app)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveWSGIHandler)
+    server.daemon_threads = True
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    print(f"http://{host}:{port}", flush=True)
+    sys.stdin.read()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

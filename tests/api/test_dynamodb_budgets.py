@@ -1,0 +1,213 @@
+"""DynamoDB round trips per request (SPEC §9, issue 6): exact counts, so a regression fails CI.
+
+Every endpoint case of ``bench/cases.py`` is served through the Lambda handler
+(``app(event, context)``) against moto, and the calls on the service's one
+DynamoDB client are counted with a botocore event hook. Before the counted
+request each case is served once: the per-instance caches are then warm, as on
+any Lambda instance after its first request. Those caches are the key set
+(``TESSERA_KEY_CACHE_SECONDS``) and the client directory (60 s): a refresh on an
+instance that has not seen its client for a minute reads it once more
+(``test_a_cold_client_cache_costs_one_batch_read``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from bench.cases import CASES, World, case, load_demo_seed
+from bench.dynamo_meter import DynamoMeter
+from bench.lambda_http import LambdaDriver
+
+# Round trips of one warm request, by DynamoDB operation.
+EXPECTED: dict[str, dict[str, int]] = {
+    "discovery": {},
+    "jwks": {},
+    # user, both failure counters (and the client when not cached): one batch read; the session
+    "password_grant": {"BatchGetItem": 1, "PutItem": 1},
+    # the rotation is one conditional UpdateItem, and nothing is read
+    "refresh": {"UpdateItem": 1},
+    # the request and its user-code reservation, in one transaction
+    "device_authorization": {"TransactWriteItems": 1},
+    # SPEC §9 says "1 read"; the code records the poll time in one conditional
+    # write instead, which RFC 8628 §3.5 slow_down needs, and reads nothing
+    "device_poll_pending": {"UpdateItem": 1},
+    # the poll (its condition fails: not pending, ALL_OLD says approved), the user,
+    # then the code spent and the session created in one transaction
+    "device_poll_approved": {"UpdateItem": 1, "GetItem": 1, "TransactWriteItems": 1},
+    # a JWT is verified offline; its session and user are one batch read
+    "introspect_jwt": {"BatchGetItem": 1},
+    "introspect_refresh": {"GetItem": 1},
+    "me_jwt": {"BatchGetItem": 1},
+    "token_info_jwt": {"BatchGetItem": 1},
+    "userinfo_jwt": {"BatchGetItem": 1},
+    "revoke_refresh": {"DeleteItem": 1},
+    "logout": {"BatchGetItem": 1, "DeleteItem": 1},
+    # listing is the one request path that queries (the by_user index, one page)
+    "sessions_list": {"BatchGetItem": 1, "Query": 1},
+    "session_end": {"BatchGetItem": 1, "GetItem": 1, "DeleteItem": 1},
+    "device_page": {},
+    # web session and its user, the code with its guess counters, the request, the decision
+    "device_page_approve": {"GetItem": 3, "BatchGetItem": 1, "UpdateItem": 1},
+}
+
+QUERY_ALLOWED = {"sessions_list"}
+
+
+@pytest.fixture
+def world(ctr: Any) -> World:
+    from app import app
+
+    return World(LambdaDriver(app), ctr, load_demo_seed(ctr))
+
+
+@pytest.fixture
+def meter(ctr: Any) -> Any:
+    m = DynamoMeter(ctr.dynamodb())
+    yield m
+    m.close()
+
+
+def warm_round_trips(world: World, meter: DynamoMeter, name: str) -> Counter[str]:
+    """Calls of one request of the case, after one request of it warmed the caches."""
+    c = case(name)
+    c.serve(world)
+    request = c.request(world)
+    meter.take()
+    c.check(world, world.send(request))
+    return meter.take().calls
+
+
+def test_every_endpoint_case_has_a_budget() -> None:
+    assert sorted(EXPECTED) == sorted(c.name for c in CASES)
+
+
+@pytest.mark.parametrize("name", [c.name for c in CASES])
+def test_each_endpoint_makes_exactly_its_budgeted_round_trips(world: World, meter: DynamoMeter,
+                                                              name: str) -> None:
+    assert dict(warm_round_trips(world, meter, name)) == EXPECTED[name]
+
+
+def test_no_scan_anywhere_and_no_query_outside_listing(world: World, meter: DynamoMeter) -> None:
+    for c in CASES:
+        calls = warm_round_trips(world, meter, c.name)
+        assert "Scan" not in calls, c.name
+        if c.name not in QUERY_ALLOWED:
+            assert "Query" not in calls, c.name
+
+
+def test_the_first_request_of_an_instance_reads_no_more_than_its_caches(world: World,
+                                                                         meter: DynamoMeter) -> None:
+    # discovery and the JWKS never touch DynamoDB, not even on a cold instance
+    for name in ("discovery", "jwks"):
+        case(name).serve(world)
+        assert meter.take().round_trips == 0
+
+
+def test_a_cold_client_cache_costs_one_batch_read(world: World, meter: DynamoMeter, ctr: Any,
+                                                  clock: Any) -> None:
+    c = case("refresh")
+    c.serve(world)
+    clock.advance(61)      # the client directory keeps a client for 60 s
+    request = c.request(world)
+    meter.take()
+    c.check(world, world.send(request))
+    assert dict(meter.take().calls) == {"BatchGetItem": 1, "UpdateItem": 1}
+    request = c.request(world)
+    c.check(world, world.send(request))
+    assert dict(meter.take().calls) == {"UpdateItem": 1}
+
+
+def test_verifying_a_jwt_needs_no_round_trip(world: World, meter: DynamoMeter, ctr: Any) -> None:
+    import jwt
+
+    from bench.lambda_http import Request
+
+    token = world.access_token
+    jwks = world.expect(Request("GET", "/.well-known/jwks.json")).json()
+    meter.take()
+    # a resource server: offline, with the published JWKS and pyjwt
+    header = jwt.get_unverified_header(token)
+    key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=[key["alg"]],
+                        audience=ctr.settings.issuer, issuer=ctr.settings.issuer,
+                        options={"verify_exp": False, "verify_iat": False})   # the fake clock is not now
+    # and the service's own verification (keys cached per instance)
+    ours = ctr.principals.verify_access_token(token, ctr.settings.issuer)
+    assert claims["sub"] == ours["sub"]
+    assert meter.take().round_trips == 0
+
+
+# -- no key work on the request path after the first request ------------------------------
+
+class CountingKeyStore:
+    """A key store that counts how often the key set is fetched."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.loads = 0
+
+    def load(self) -> Any:
+        self.loads += 1
+        return self.inner.load()
+
+    def create(self, keyset: Any) -> None:
+        self.inner.create(keyset)
+
+    def save(self, keyset: Any) -> None:
+        self.inner.save(keyset)
+
+
+class CallWatcher:
+    """Counts calls of named functions (Python or built-in) with a profile hook."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = set(names)
+        self.seen: Counter[str] = Counter()
+
+    def _hook(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_name in self.names:
+            self.seen[frame.f_code.co_qualname] += 1
+        elif event == "c_call" and getattr(arg, "__name__", "") in self.names:
+            self.seen[arg.__name__] += 1
+
+    def __enter__(self) -> CallWatcher:
+        sys.setprofile(self._hook)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setprofile(None)
+
+
+def test_no_key_parsing_jwks_building_or_key_fetch_after_the_first_request(
+        ctr: Any, meter: DynamoMeter) -> None:
+    from app import app
+    from chalicelib.storage.dynamo import aws_client
+
+    # the key store is injected through the composition root, before anything uses it
+    store = CountingKeyStore(ctr.keystore)
+    ctr.keystore = store
+    world = World(LambdaDriver(app), ctr, load_demo_seed(ctr))
+    secrets_calls: Counter[str] = Counter()
+    aws_client("secretsmanager").meta.events.register(
+        "before-parameter-build.secrets-manager",
+        lambda model, **_: secrets_calls.update([model.name]))
+    watched = ("load_pem_private_key", "generate_key", "_create_initial", "__init__")
+    with CallWatcher(*watched) as first:     # first requests: keys created, fetched, parsed
+        for c in CASES:
+            c.serve(world)
+    assert store.loads >= 1 and secrets_calls["GetSecretValue"] >= 1
+    assert first.seen["load_pem_private_key"] >= 1 and first.seen["_Loaded.__init__"] >= 1
+    loads, secrets_calls_before = store.loads, sum(secrets_calls.values())
+    with CallWatcher(*watched) as watcher:
+        for c in CASES:
+            c.serve(world)
+    assert store.loads == loads
+    assert sum(secrets_calls.values()) == secrets_calls_before
+    assert watcher.seen["load_pem_private_key"] == 0
+    assert watcher.seen["generate_key"] == 0
+    assert watcher.seen["KeyRing._create_initial"] == 0
+    assert watcher.seen["_Loaded.__init__"] == 0       # the JWKS document is built there
