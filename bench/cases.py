@@ -77,6 +77,7 @@ class World:
         self._rotations = 0
         self._web: dict[str, str] | None = None
         self._lister: tuple[Any, Any, int, str] | None = None
+        self._pat: str | None = None
 
     # -- requests --------------------------------------------------------------------
 
@@ -91,6 +92,17 @@ class World:
     def basic(self) -> dict[str, str]:
         raw = base64.b64encode(":".join(self.introspector).encode()).decode()
         return {"Authorization": f"Basic {raw}"}
+
+    def new_pat(self) -> Request:
+        body = json.dumps({"description": "bench", "scopes": ["profile", "email"]}).encode()
+        return Request("POST", "/v1/tokens",
+                       {"Content-Type": "application/json", **self.bearer(self.access_token)}, body)
+
+    def pat(self) -> str:
+        """A PAT of the demo user, generated once over the API."""
+        if self._pat is None:
+            self._pat = str(self.expect(self.new_pat(), status=201).json()["token"])
+        return self._pat
 
     def get(self, path: str, token: str | None = None) -> Request:
         return Request("GET", path, self.bearer(token) if token else {})
@@ -295,10 +307,13 @@ CORE_CASES: list[Case] = [
     Case("device_page_approve", "POST /device approve (signed in)", _approve_on_page),
 ]
 
-# Personal access tokens (SPEC §5, `/v1/tokens`) join here once that API is on
-# this branch: generating one, `/v1/me` with it, and introspecting it. The budget
-# tests then need their expected round trips, and nothing else changes.
-PAT_CASES: list[Case] = []
+# Personal access tokens (SPEC §5): generating one, `/v1/me` with it, introspecting it.
+PAT_CASES: list[Case] = [
+    # at most 100 PATs per user: the few iterations of a costly case
+    Case("pat_generate", "POST /v1/tokens (JWT)", lambda w: w.new_pat(), status=201, costly_setup=True),
+    Case("me_pat", "GET /v1/me (PAT)", lambda w: w.get("/v1/me", w.pat()), cpu_budget_ms=2.0),
+    Case("introspect_pat", "POST /oauth/introspect (PAT)", lambda w: w.introspect(w.pat())),
+]
 
 CASES: list[Case] = [*CORE_CASES, *PAT_CASES]
 

@@ -72,6 +72,8 @@ class Settings:
     session_idle_seconds: int = 10 * 3600
     access_token_seconds: int = 300
     refresh_grace_seconds: int = 30
+    # Refreshes one session may make (one every 43 s for 24 h); bounds the item size.
+    session_max_rotations: int = 2000
 
     device_code_seconds: int = 300
     device_poll_interval: int = 5
@@ -122,6 +124,7 @@ class Settings:
             session_idle_seconds=_int(e, "TESSERA_SESSION_IDLE_SECONDS", 10 * 3600),
             access_token_seconds=_int(e, "TESSERA_ACCESS_TOKEN_SECONDS", 300),
             refresh_grace_seconds=_int(e, "TESSERA_REFRESH_GRACE_SECONDS", 30),
+            session_max_rotations=_int(e, "TESSERA_SESSION_MAX_ROTATIONS", 2000),
             device_code_seconds=_int(e, "TESSERA_DEVICE_CODE_SECONDS", 300),
             device_poll_interval=_int(e, "TESSERA_DEVICE_POLL_INTERVAL", 5),
             purge_rate_minutes=_int(e, "TESSERA_PURGE_RATE_MINUTES", 15),

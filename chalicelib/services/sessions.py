@@ -112,7 +112,8 @@ class Sessions:
                 session_id, presented=presented_digest, successor=digest(successor),
                 wrap=wrap_successor(presented, successor),
                 fingerprint=fingerprint(presented_digest), client_id=client_id, now=now,
-                idle_deadline=idle, scopes=scopes)
+                idle_deadline=idle, scopes=scopes,
+                max_rotations=self.settings.session_max_rotations)
         except ConditionFailed as lost:
             return self._rotation_refused(presented, presented_digest, client_id, scopes,
                                           lost.item, now)
@@ -131,6 +132,9 @@ class Sessions:
         current = same_digest(str(item.get("rt_hash") or ""), presented_digest)
         if current and not set(scopes) <= set(item.get("scopes") or ()):
             raise InvalidScope("The requested scope exceeds the scope of the session")
+        if current and int(item.get("rt_gen") or 0) >= self.settings.session_max_rotations:
+            raise InvalidGrant("This session has been refreshed too many times; sign in again",
+                               detail="rotation limit")
         prev = str(item.get("rt_prev_hash") or "")
         rotated_at = int(item.get("rt_rotated_at") or 0)
         grace = self.settings.refresh_grace_seconds
@@ -162,6 +166,14 @@ class Sessions:
         if old:
             self._log("session_ended", session_from_item(old), reason=reason)
         return old is not None
+
+    def end_owned(self, session_id: str, user_id: str, reason: str) -> bool:
+        """End one of the user's own live sessions (one conditional write)."""
+        ended = self.repo.delete_owned(session_id, user_id, self.clock.now())
+        if ended:
+            log.info(json.dumps({"event": "session_ended", "sid": session_id, "user_id": user_id,
+                                 "reason": reason}))
+        return ended
 
     def refresh_token_is_current(self, item: dict[str, Any], token: str) -> bool:
         return same_digest(str(item.get("rt_hash") or ""), digest(token))

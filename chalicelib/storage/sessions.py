@@ -71,13 +71,15 @@ class SessionsRepo:
 
     def rotate(self, session_id: str, *, presented: str, successor: str, wrap: str,
                fingerprint: str, client_id: str, now: int, idle_deadline: int,
-               scopes: tuple[str, ...] = ()) -> Item:
+               scopes: tuple[str, ...] = (), max_rotations: int = 2000) -> Item:
         """Exchange the current refresh token for its successor: one conditional write.
 
         The condition guarantees that the presented token is the current one, that
         it is presented by the client it was issued to, and that the session is
-        alive, and that every requested scope was granted to the session (RFC 6749
-        §6: no widening); so of two concurrent exchanges exactly one succeeds, and
+        alive, that every requested scope was granted to the session (RFC 6749 §6:
+        no widening), and that the session has rotated fewer than ``max_rotations``
+        times (each rotation keeps a 16-character fingerprint, so this bounds the
+        item far below DynamoDB's 400 KB); so of two concurrent exchanges exactly one succeeds, and
         a dead or ended session is never revived. Raises ConditionFailed carrying
         the item as it was (ALL_OLD) so the caller can tell a grace retry from reuse.
         """
@@ -89,14 +91,32 @@ class SessionsRepo:
             "rt_next_wrap = :wrap, last_used_at = :now, idle_deadline = :idle, #ttl = :ttl "
             "ADD rt_gen :one, rt_retired :fp",
             condition="rt_hash = :presented AND client_id = :client "
-                      "AND idle_deadline > :now AND expires_at > :now" + scope_condition,
+                      "AND idle_deadline > :now AND expires_at > :now "
+                      "AND (attribute_not_exists(rt_gen) OR rt_gen < :max_gen)" + scope_condition,
             names={"#ttl": "ttl"},
             values={":presented": presented, ":successor": successor, ":now": now,
                     ":wrap": wrap, ":idle": idle_deadline, ":ttl": idle_deadline, ":one": 1,
-                    ":fp": {fingerprint}, ":client": client_id, **scope_values},
+                    ":fp": {fingerprint}, ":client": client_id, ":max_gen": max_rotations,
+                    **scope_values},
         )
         assert item is not None
         return item
+
+    def delete_owned(self, session_id: str, user_id: str, now: int) -> bool:
+        """End a live session of this user; False if there is none to end.
+
+        The condition guarantees a user can end only their own sessions, and that
+        a dead one reads as absent (TTL is lazy), in one write and no read.
+        """
+        from chalicelib.errors import ConditionFailed
+
+        try:
+            self.table.delete(self.key(session_id),
+                              condition="user_id = :u AND idle_deadline > :now AND expires_at > :now",
+                              values={":u": user_id, ":now": now})
+        except ConditionFailed:
+            return False
+        return True
 
     def delete(self, session_id: str) -> Item | None:
         """End a session; returns what it was (None if it was not there)."""

@@ -48,10 +48,16 @@ EXPECTED: dict[str, dict[str, int]] = {
     "logout": {"BatchGetItem": 1, "DeleteItem": 1},
     # listing is the one request path that queries (the by_user index, one page)
     "sessions_list": {"BatchGetItem": 1, "Query": 1},
-    "session_end": {"BatchGetItem": 1, "GetItem": 1, "DeleteItem": 1},
+    # the caller's session and user; the delete is conditional on the owner
+    "session_end": {"BatchGetItem": 1, "DeleteItem": 1},
     "device_page": {},
     # web session and its user, the code with its guess counters, the request, the decision
     "device_page_approve": {"GetItem": 3, "BatchGetItem": 1, "UpdateItem": 1},
+    # the caller's session and user; the token, its owner's counter and the count, in one transaction
+    "pat_generate": {"BatchGetItem": 1, "TransactWriteItems": 1},
+    # a PAT and its owner: one batch read (last_used_at is written at most every 10 minutes)
+    "me_pat": {"BatchGetItem": 1},
+    "introspect_pat": {"BatchGetItem": 1},
 }
 
 QUERY_ALLOWED = {"sessions_list"}

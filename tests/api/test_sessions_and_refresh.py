@@ -199,6 +199,21 @@ def test_two_concurrent_refreshes_in_strict_mode_leave_one_winner(client, ctr):
     assert refresh(client, winner.refresh_token).status_code == 400
 
 
+def test_a_session_stops_rotating_at_its_limit_and_its_item_stays_small(client, ctr, clock):
+    from dataclasses import replace
+
+    ctr.sessions.settings = replace(ctr.settings, session_max_rotations=5)
+    current = tokens(client)["refresh_token"]
+    for _ in range(5):
+        clock.advance(60)
+        r = refresh(client, current)
+        assert r.status_code == 200
+        current = body(r)["refresh_token"]
+    clock.advance(60)
+    r = refresh(client, current)
+    assert r.status_code == 400 and "too many times" in body(r)["error_description"]
+
+
 def test_settings_default_to_spec_lifetimes():
     s = Settings.from_env({})
     assert (s.session_max_seconds, s.session_idle_seconds, s.access_token_seconds,
