@@ -1,15 +1,12 @@
 """Cold start: fresh interpreters serving their first request, next to the floor.
 
-The function is laid out as the deploy package lays it out (``deploy/package.py``
-copies ``app.py`` and ``chalicelib/`` without byte code, and ``chalice package``
-adds ``chalice/__init__.py`` and ``chalice/app.py`` as source). ``/var/task`` is
-read-only on Lambda, so that code is compiled on every cold start; the
-dependencies (the layer, the runtime's boto3) come with byte code. Two layouts
-are measured:
+The function is laid out as the deploy package lays it out: ``app.py``,
+``chalicelib/`` and Chalice's ``chalice/app.py``, with unchecked-hash byte code
+that ``deploy/package.py`` adds (``/var/task`` is read-only on Lambda, so code
+without byte code is compiled on every cold start). Two layouts are measured:
 
-* ``as packaged``: no byte code for the function's own code (what deploys today);
-* ``with byte code``: the same files compiled ahead (unchecked-hash ``.pyc``, as
-  ``chalicelayer/build.py`` does for the layer).
+* ``as packaged``: with byte code (what deploys);
+* ``without byte code``: the same sources only, to show what the byte code saves.
 
 Runs are interleaved (floor, then each variant) so that drift hits all alike.
 """
@@ -123,7 +120,7 @@ def measure(aws_env: dict[str, str], events: dict[str, dict[str, Any]], runs: in
                 Variant("floor+jwt", "floor + import jwt (PyJWT, cryptography)", "floor+jwt", "source"),
                 Variant("floor+secretsmanager", "floor + boto3.client('secretsmanager')",
                         "floor+secretsmanager", "source")]
-    for tree, tree_label in (("source", "as packaged"), ("bytecode", "with byte code")):
+    for tree, tree_label in (("bytecode", "as packaged"), ("source", "without byte code")):
         for request, event in events.items():
             variants.append(Variant(f"{request}_{tree}", f"import app + first {request} ({tree_label})",
                                     "app", tree, event))

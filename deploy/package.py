@@ -28,12 +28,15 @@ never for a deployment.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import marshal
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,6 +239,37 @@ def check_layer(layer_zip: Path, stage: Stage) -> None:
 # entry points
 # --------------------------------------------------------------------------
 
+def add_byte_code(source_zip: Path, target_zip: Path) -> None:
+    """Copy the function zip, adding byte code for every module in it.
+
+    /var/task is read-only on Lambda, so source without byte code is compiled on
+    every cold start (about 70 ms for this app, measured by ``python -m bench``).
+    The byte code is hash-checked without reading the source ("unchecked hash",
+    PEP 552), so zip timestamps cannot make it stale. It is compiled only by the
+    runtime's own Python version; another version would write byte code Lambda
+    ignores, so then the zip is copied as it is.
+    """
+    if f"python{sys.version_info.major}.{sys.version_info.minor}" != layer_build.RUNTIME:
+        shutil.copyfile(source_zip, target_zip)
+        return
+    tag = sys.implementation.cache_tag
+    with zipfile.ZipFile(source_zip) as src, \
+            zipfile.ZipFile(target_zip, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data)
+            if not info.filename.endswith(".py"):
+                continue
+            code = compile(data, "/var/task/" + info.filename, "exec", dont_inherit=True)
+            folder, _, name = info.filename.rpartition("/")
+            pyc = f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
+            source_hash = importlib.util.source_hash(data)
+            header = importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little") + source_hash
+            entry = zipfile.ZipInfo(pyc, date_time=info.date_time)
+            entry.external_attr = info.external_attr
+            dst.writestr(entry, header + marshal.dumps(code), zipfile.ZIP_DEFLATED)
+
+
 def build(stage_name: str, out: Path, *, layer_zip: Path | None = None, build_layer: bool = False,
           stub_layer: bool = False, project_dir: Path = PROJECT_DIR,
           region: str = "us-east-1") -> Package:
@@ -263,7 +297,7 @@ def build(stage_name: str, out: Path, *, layer_zip: Path | None = None, build_la
         _copy_project(project_dir, project)
         raw = Path(tmp) / "chalice-out"
         template = run_chalice_package(project, stage_name, raw, region)
-        shutil.copyfile(raw / FUNCTION_ZIP, out / FUNCTION_ZIP)
+        add_byte_code(raw / FUNCTION_ZIP, out / FUNCTION_ZIP)
 
     merge(template, stage, layer_file)
     (out / TEMPLATE).write_text(json.dumps(template, indent=2, sort_keys=False) + "\n")

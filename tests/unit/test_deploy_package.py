@@ -9,6 +9,7 @@ before the purge lands in app.py.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -317,7 +318,23 @@ def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> No
     app_files = {"app.py"} | {p.relative_to(PROJECT_DIR).as_posix()
                               for p in (PROJECT_DIR / "chalicelib").rglob("*")
                               if p.is_file() and "__pycache__" not in p.parts}
-    assert names == app_files | {"chalice/__init__.py", "chalice/app.py"}
+    sources = app_files | {"chalice/__init__.py", "chalice/app.py"}
+    assert {n for n in names if "__pycache__" not in n} == sources
+    # Byte code for every module, so a cold start compiles nothing (read-only /var/task).
+    byte_code = {n for n in names if "__pycache__" in n}
+    assert {importlib.util.source_from_cache(n) for n in byte_code} == \
+        {n for n in sources if n.endswith(".py")}
+
+
+def test_function_byte_code_is_hash_checked_and_matches_its_source(dev: Package) -> None:
+    with zipfile.ZipFile(dev.function_zip) as zf:
+        for name in zf.namelist():
+            if not name.endswith(".pyc"):
+                continue
+            pyc, source = zf.read(name), zf.read(importlib.util.source_from_cache(name))
+            assert pyc[:4] == importlib.util.MAGIC_NUMBER, name
+            assert int.from_bytes(pyc[4:8], "little") == 0b01, name   # PEP 552 unchecked hash
+            assert pyc[8:16] == importlib.util.source_hash(source), name
 
 
 def test_functions_run_on_the_layer_built_for_their_runtime_and_architecture(
