@@ -19,7 +19,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import Container, container
 from chalicelib.errors import BadRequest, InvalidGrant, NotFound, TesseraError, UnsupportedMediaType
-from chalicelib.http import FORM, body_bytes, header, issuer_of, media_type, source_ip
+from chalicelib.http import FORM, Headers, body_bytes, header, issuer_of, media_type, source_ip
 from chalicelib.services import pats
 from chalicelib.services.web_signin import SESSION_COOKIE, WebSession, check_csrf, new_csrf
 from chalicelib.storage.pats import Pat
@@ -35,7 +35,6 @@ PAGE_HEADERS = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no
                 "Pragma": "no-cache", "Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
-Headers = dict[str, str | list[str]]
 
 
 # --------------------------------------------------------------------------

@@ -89,7 +89,7 @@ class ClientDirectory:
         known, client = self.cached(client_id)
         if known:
             return client
-        item = self.repo.table.get(self.repo.key(client_id))
+        item = self.repo.get_item(client_id)
         return self.remember(client_id, item)
 
     def authenticate(self, creds: ClientCredentials, client: Client | None) -> Client:

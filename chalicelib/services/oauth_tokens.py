@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.errors import ConditionFailed, InvalidRequest, Unauthorized
+from chalicelib.errors import InvalidRequest, Unauthorized
 from chalicelib.models import Client
 from chalicelib.security.opaque import REFRESH, digest
 from chalicelib.services.principals import Principal, looks_like_jwt
@@ -61,17 +61,10 @@ def _revoke_access_token(c: Container, client: Client, token: str, issuer: str) 
 def _revoke_refresh_token(c: Container, client: Client, token: str) -> None:
     session_id = REFRESH.parse(token)
     assert session_id is not None
-    try:
-        # Condition: the presented token is the session's current one and was
-        # issued to this client; so a stale or foreign token deletes nothing.
-        c.sessions_repo.table.delete(
-            c.sessions_repo.key(session_id),
-            condition="rt_hash = :h AND client_id = :client",
-            values={":h": digest(token), ":client": client.client_id})
-    except ConditionFailed as lost:
-        if lost.item and lost.item.get("rt_hash") == digest(token):
-            raise InvalidRequest(NOT_YOURS) from lost
-        return
+    kept = c.sessions_repo.delete_if_current(session_id, digest(token), client.client_id)
+    if kept and kept.get("rt_hash") == digest(token):
+        # The token is current but was issued to another client.
+        raise InvalidRequest(NOT_YOURS)
 
 
 def introspect(c: Container, token: str, issuer: str) -> dict[str, Any]:

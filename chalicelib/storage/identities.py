@@ -81,8 +81,11 @@ class ClientsRepo:
     def key(self, client_id: str) -> dict[str, str]:
         return {"client_id": client_id}
 
+    def get_item(self, client_id: str) -> Item | None:
+        return self.table.get(self.key(client_id))
+
     def get(self, client_id: str) -> Client | None:
-        item = self.table.get(self.key(client_id))
+        item = self.get_item(client_id)
         return client_from_item(item) if item else None
 
     def create(self, client: Client) -> None:

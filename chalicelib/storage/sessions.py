@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from chalicelib.errors import ConditionFailed
 from chalicelib.models import Session
 from chalicelib.storage.dynamo import Item, Table
 from chalicelib.storage.schema import SESSIONS_BY_IDLE, SESSIONS_BY_USER
@@ -108,8 +109,6 @@ class SessionsRepo:
         The condition guarantees a user can end only their own sessions, and that
         a dead one reads as absent (TTL is lazy), in one write and no read.
         """
-        from chalicelib.errors import ConditionFailed
-
         try:
             self.table.delete(self.key(session_id),
                               condition="user_id = :u AND idle_deadline > :now AND expires_at > :now",
@@ -117,6 +116,21 @@ class SessionsRepo:
         except ConditionFailed:
             return False
         return True
+
+    def delete_if_current(self, session_id: str, rt_hash: str, client_id: str) -> Item | None:
+        """End a session by its current refresh token (RFC 7009 revocation).
+
+        The condition guarantees that only the session's current token, presented
+        by the client it was issued to, deletes it; a stale or foreign token
+        deletes nothing. Returns None when deleted, else the item as it was
+        (ALL_OLD; None too if there was no session).
+        """
+        try:
+            self.table.delete(self.key(session_id), condition="rt_hash = :h AND client_id = :client",
+                              values={":h": rt_hash, ":client": client_id})
+        except ConditionFailed as lost:
+            return lost.item
+        return None
 
     def delete(self, session_id: str) -> Item | None:
         """End a session; returns what it was (None if it was not there)."""
@@ -129,8 +143,6 @@ class SessionsRepo:
         (its idle_deadline moved into the future) survives, and that deleting
         twice is harmless.
         """
-        from chalicelib.errors import ConditionFailed
-
         try:
             self.table.delete(self.key(session_id), condition="idle_deadline <= :now",
                               values={":now": now})
