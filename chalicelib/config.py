@@ -126,6 +126,14 @@ class Settings:
 
     max_body_bytes: int = 16 * 1024
 
+    # DynamoDB client: one attempt takes at most connect + read timeout; botocore's
+    # standard retries make at most ``dynamodb_max_attempts`` in all (first included).
+    dynamodb_connect_timeout_ms: int = 1000
+    dynamodb_read_timeout_ms: int = 2000
+    dynamodb_max_attempts: int = 3
+    # Time kept back from the invocation's deadline to render a 503 and return.
+    deadline_reserve_ms: int = 1000
+
     def table(self, kind: str) -> str:
         """Physical name of one of the tables of ``storage.schema`` for this stage."""
         return self.table_prefix + kind
@@ -164,6 +172,10 @@ class Settings:
             pat_query_param=_bool(e, "TESSERA_PAT_QUERY_PARAM", True),
             recent_signin_seconds=_int(e, "TESSERA_RECENT_SIGNIN_SECONDS", 600),
             api_sets=_api_sets(e),
+            dynamodb_connect_timeout_ms=_int(e, "TESSERA_DYNAMODB_CONNECT_TIMEOUT_MS", 1000),
+            dynamodb_read_timeout_ms=_int(e, "TESSERA_DYNAMODB_READ_TIMEOUT_MS", 2000),
+            dynamodb_max_attempts=_int(e, "TESSERA_DYNAMODB_MAX_ATTEMPTS", 3),
+            deadline_reserve_ms=_int(e, "TESSERA_DEADLINE_RESERVE_MS", 1000),
         )
 
 
