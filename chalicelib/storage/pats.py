@@ -8,6 +8,7 @@ conditional counter update in the same transaction as the put).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from chalicelib.errors import ConditionFailed
@@ -99,22 +100,32 @@ class PatsRepo:
     # -- writes ---------------------------------------------------------------------
 
     def create(self, pat: Pat, cap: int) -> None:
-        """Store a new PAT and count it; raises ``ConditionFailed`` at the cap."""
-        counter = self.key(pat.owner, COUNTER_ID)
-        try:
-            self._create(pat, counter, cap)
-        except ConditionFailed:
-            # The counter may overcount PATs that TTL removed: recount and retry once.
-            if not self._recount(pat.owner, cap):
-                raise
-            self._create(pat, counter, cap)
+        """Store a new PAT and count it; raises ``ConditionFailed`` at the cap.
 
-    def _create(self, pat: Pat, counter: dict[str, str], cap: int) -> None:
+        Safe to retry after a lost answer: the item records a nonce of this call,
+        and a failed condition whose old item (ALL_OLD) carries it is our own
+        earlier write, committed before the answer was lost, not a conflict.
+        """
+        nonce = secrets.token_urlsafe(16)
+        item = {**self._item(pat), "create_nonce": nonce}
+        for last in (False, True):
+            try:
+                self._create(item, cap)
+                return
+            except ConditionFailed as lost:
+                if (lost.item or {}).get("create_nonce") == nonce:
+                    return
+                # The counter may overcount PATs that TTL removed: recount and retry once.
+                if last or not self._recount(pat.owner, cap):
+                    raise
+
+    def _create(self, item: Item, cap: int) -> None:
         transact(self.table.client, [
-            # attribute_not_exists: a fresh random id never overwrites a PAT.
-            self.table.op_put(self._item(pat), "attribute_not_exists(id)"),
+            # attribute_not_exists: a fresh random id never overwrites a PAT. It
+            # comes first, so a failure of its condition is the one reported.
+            self.table.op_put(item, "attribute_not_exists(id)"),
             # n < cap: the owner holds fewer than ``cap`` PATs, even under concurrent creates.
-            self.table.op_update(counter, "ADD n :one",
+            self.table.op_update(self.key(item["owner"], COUNTER_ID), "ADD n :one",
                                  condition="attribute_not_exists(n) OR n < :cap",
                                  values={":one": 1, ":cap": cap}),
         ])
