@@ -124,24 +124,37 @@ class PatsRepo:
             # attribute_not_exists: a fresh random id never overwrites a PAT. It
             # comes first, so a failure of its condition is the one reported.
             self.table.op_put(item, "attribute_not_exists(id)"),
-            # n < cap: the owner holds fewer than ``cap`` PATs, even under concurrent creates.
-            self.table.op_update(self.key(item["owner"], COUNTER_ID), "ADD n :one",
+            # n < cap: the owner holds fewer than ``cap`` PATs, even under concurrent
+            # creates; v counts every change of n, for ``_recount``.
+            self.table.op_update(self.key(item["owner"], COUNTER_ID), "ADD n :one, v :one",
                                  condition="attribute_not_exists(n) OR n < :cap",
                                  values={":one": 1, ":cap": cap}),
         ])
 
     def _recount(self, owner: str, cap: int) -> bool:
-        """Reset the counter to the real number of PATs; True when below the cap now."""
+        """Lower the counter to the real number of PATs; True when below the cap now.
+
+        The counter is read before the PATs are listed, and the new count is written
+        only if it has not changed since (``v`` is bumped by every create, delete
+        and recount): a count that a concurrent create or delete made stale is never
+        written back, so the counter never falls below the number of PATs and the
+        cap holds under any interleaving. (TTL removals after the listing only
+        leave the counter high, which is safe.)
+        """
+        counter = self.table.get(self.key(owner, COUNTER_ID)) or {}
         actual = len(self.list(owner))
         if actual >= cap:
             return False
+        seen = counter.get("v")
         try:
-            # n >= cap: only a counter still at the cap is corrected (a concurrent
-            # recount or delete already fixed it otherwise).
-            self.table.update(self.key(owner, COUNTER_ID), "SET n = :n", condition="n >= :cap",
-                              values={":n": actual, ":cap": cap})
+            # v unchanged since the read: no PAT was created or deleted while listing.
+            self.table.update(
+                self.key(owner, COUNTER_ID), "SET n = :n ADD v :one",
+                condition="attribute_not_exists(v)" if seen is None else "v = :seen",
+                values={":n": actual, ":one": 1, **({} if seen is None else {":seen": seen})},
+                returns="NONE")
         except ConditionFailed:
-            pass
+            pass   # the counter moved meanwhile: the create's own condition decides
         return True
 
     def delete(self, owner: str, pat_id: str) -> bool:
@@ -151,9 +164,10 @@ class PatsRepo:
                 # attribute_exists: only an existing PAT is removed and uncounted.
                 self.table.op_delete(self.key(owner, pat_id), "attribute_exists(id) AND kind = :pat",
                                      values={":pat": "pat"}),
-                # n > 0: the counter never goes below zero.
-                self.table.op_update(self.key(owner, COUNTER_ID), "ADD n :minus",
-                                     condition="n > :zero", values={":minus": -1, ":zero": 0}),
+                # n > 0: the counter never goes below zero; v counts every change of n.
+                self.table.op_update(self.key(owner, COUNTER_ID), "ADD n :minus, v :one",
+                                     condition="n > :zero",
+                                     values={":minus": -1, ":zero": 0, ":one": 1}),
             ])
         except ConditionFailed:
             # The PAT is gone, or the counter was already 0 (TTL overcount); try alone.
