@@ -7,6 +7,7 @@ marks *default* lives here and nowhere else.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,22 @@ def _api_sets(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     return {str(k): tuple(str(s) for s in v) for k, v in parsed.items()}
 
 
+# The purge index (sessions ``by_idle``) is keyed by shard and sorted by idle
+# deadline, which every refresh moves: DynamoDB writes the index twice per refresh
+# (remove the old entry, add the new one). One partition key value takes at most
+# 1000 write units a second, and a growing sort key leaves adaptive capacity no
+# hot range to split, so each shard carries at most 500 refreshes a second.
+INDEX_PARTITION_WRITES_PER_SECOND = 1000
+INDEX_WRITES_PER_REFRESH = 2
+INDEX_TARGET_UTILISATION = 0.8
+
+
+def purge_shards_for(refreshes_per_second: int) -> int:
+    """Shards the purge index needs to take ``refreshes_per_second`` at 80 % of its ceiling."""
+    per_shard = INDEX_PARTITION_WRITES_PER_SECOND * INDEX_TARGET_UTILISATION / INDEX_WRITES_PER_REFRESH
+    return max(1, math.ceil(refreshes_per_second / per_shard))
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "dev"
@@ -79,7 +96,10 @@ class Settings:
     device_poll_interval: int = 5
 
     purge_rate_minutes: int = 15
+    # Partition values of the purge index; at least ``purge_shards_for(peak)``.
     purge_shards: int = 8
+    # Refreshes per second the stage must sustain at peak: sizes the purge index.
+    peak_refreshes_per_second: int = 3000
 
     signing_alg: str = "ES256"
     # A retired key stays in the JWKS this long after it stopped signing: longer
@@ -106,6 +126,14 @@ class Settings:
 
     max_body_bytes: int = 16 * 1024
 
+    # DynamoDB client: one attempt takes at most connect + read timeout; botocore's
+    # standard retries make at most ``dynamodb_max_attempts`` in all (first included).
+    dynamodb_connect_timeout_ms: int = 1000
+    dynamodb_read_timeout_ms: int = 2000
+    dynamodb_max_attempts: int = 3
+    # Time kept back from the invocation's deadline to render a 503 and return.
+    deadline_reserve_ms: int = 1000
+
     def table(self, kind: str) -> str:
         """Physical name of one of the tables of ``storage.schema`` for this stage."""
         return self.table_prefix + kind
@@ -128,7 +156,9 @@ class Settings:
             device_code_seconds=_int(e, "TESSERA_DEVICE_CODE_SECONDS", 300),
             device_poll_interval=_int(e, "TESSERA_DEVICE_POLL_INTERVAL", 5),
             purge_rate_minutes=_int(e, "TESSERA_PURGE_RATE_MINUTES", 15),
-            purge_shards=_int(e, "TESSERA_PURGE_SHARDS", 8),
+            purge_shards=max(_int(e, "TESSERA_PURGE_SHARDS", 8), purge_shards_for(
+                _int(e, "TESSERA_PEAK_REFRESHES_PER_SECOND", 3000))),
+            peak_refreshes_per_second=_int(e, "TESSERA_PEAK_REFRESHES_PER_SECOND", 3000),
             signing_alg=e.get("TESSERA_SIGNING_ALG", "ES256"),
             key_retire_seconds=_int(e, "TESSERA_KEY_RETIRE_SECONDS", 2 * 3600),
             key_cache_seconds=_int(e, "TESSERA_KEY_CACHE_SECONDS", 3600),
@@ -142,6 +172,10 @@ class Settings:
             pat_query_param=_bool(e, "TESSERA_PAT_QUERY_PARAM", True),
             recent_signin_seconds=_int(e, "TESSERA_RECENT_SIGNIN_SECONDS", 600),
             api_sets=_api_sets(e),
+            dynamodb_connect_timeout_ms=_int(e, "TESSERA_DYNAMODB_CONNECT_TIMEOUT_MS", 1000),
+            dynamodb_read_timeout_ms=_int(e, "TESSERA_DYNAMODB_READ_TIMEOUT_MS", 2000),
+            dynamodb_max_attempts=_int(e, "TESSERA_DYNAMODB_MAX_ATTEMPTS", 3),
+            deadline_reserve_ms=_int(e, "TESSERA_DEADLINE_RESERVE_MS", 1000),
         )
 
 

@@ -20,6 +20,7 @@ from urllib.parse import unquote_to_bytes
 
 from chalice.app import Request, Response
 
+from chalicelib import deadline
 from chalicelib.config import Settings
 from chalicelib.errors import (
     BadRequest,
@@ -154,8 +155,16 @@ def _chalice_error_to_ours(request: Request | None, response: Response) -> Respo
 
 
 def error_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Chalice ``http`` middleware: no Chalice error body ever reaches a client."""
-    return _chalice_error_to_ours(event, get_response(event))
+    """Chalice ``http`` middleware: no Chalice error body ever reaches a client.
+
+    It also binds the invocation's remaining time, so storage gives up (503 with
+    Retry-After) before Lambda's timeout kills the function without an answer.
+    """
+    remaining = getattr(getattr(event, "lambda_context", None), "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return _chalice_error_to_ours(event, get_response(event))
+    with deadline.bound(remaining):
+        return _chalice_error_to_ours(event, get_response(event))
 
 
 # --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from chalicelib.errors import ConditionFailed, InvalidGrant
 from chalicelib.grants import TokenContext, required
 from chalicelib.models import Client
+from chalicelib.storage.devices import DevicesRepo
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -39,7 +40,10 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     try:
         ctx.c.transact([flow.consume_op(request, session), sessions.create_op(session, refresh_token)])
     except ConditionFailed as lost:
-        raise InvalidGrant("Invalid device code", detail="device code already used") from lost
+        # A retried request whose first try committed finds the code spent by this
+        # very session: the tokens are still ours to deliver (single use holds).
+        if not DevicesRepo.consumed_by(lost.item, session.id):
+            raise InvalidGrant("Invalid device code", detail="device code already used") from lost
     return ctx.c.issuer.session_response(issuer=ctx.issuer, user=user, client=client,
                                          session=session, refresh_token=refresh_token,
                                          scope=session.scope)

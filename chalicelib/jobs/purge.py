@@ -6,6 +6,16 @@ remove, never with the live ones: no Scan. Each delete is conditional on the
 session still being idle, so a session used during the purge survives and two
 concurrent runs are harmless. The run stops before its time limit; the next
 run picks up whatever is left, because removed sessions leave the index.
+
+Capacity: every refresh moves a session's idle deadline, the index's sort key,
+so DynamoDB writes the index twice per refresh, on one shard's partition value.
+A partition value takes at most 1000 writes a second (and a growing sort key
+leaves adaptive capacity nothing to split), so the index bounds the stage at
+500 refreshes a second per shard: 4000 a second with the default 8 shards.
+``config.purge_shards_for`` sizes the shard count for the stage's peak refresh
+rate at 80 % of that ceiling. Raise the count freely (new sessions spread over
+more shards and every run reads them all); lowering it would leave sessions of
+the dropped shards to TTL alone.
 """
 
 from __future__ import annotations

@@ -166,3 +166,11 @@ class DevicesRepo:
             names={"#status": "status"},
             values={":consumed": CONSUMED, ":sid": session_id, ":now": now,
                     ":approved": APPROVED, ":client": client_id})
+
+    @staticmethod
+    def consumed_by(item: Item | None, session_id: str) -> bool:
+        """Whether a device code as it was (``ALL_OLD`` of a lost consume) was spent by
+        this very session: then the "lost" write is our own earlier one, committed
+        before its answer was lost and the request retried, not another poll's."""
+        return item is not None and item.get("status") == CONSUMED \
+            and item.get("session_id") == session_id

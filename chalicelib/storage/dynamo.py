@@ -7,14 +7,26 @@
 * Throttling and outages become ``StorageUnavailable`` (rendered 503 with
   Retry-After); a lost condition becomes ``ConditionFailed`` carrying the old
   item from ``ReturnValuesOnConditionCheckFailure=ALL_OLD``, never a second read.
+* Retries stay inside the request's time (``chalicelib.deadline``): no attempt
+  starts, and no backoff sleeps, unless a whole attempt still fits before the
+  reserve kept for answering 503.
+* Every TransactWriteItems carries a ClientRequestToken, so botocore's retry of
+  a request whose response was lost is applied once (DynamoDB's 10-minute
+  idempotency window); a transaction cancelled by a conflict is tried again.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from chalicelib import deadline
 from chalicelib.errors import ConditionFailed, StorageUnavailable
 
 Item = dict[str, Any]
@@ -28,6 +40,100 @@ _UNAVAILABLE_CODES = frozenset({
     "TransactionConflictException", "TransactionInProgressException",
     "LimitExceededException",
 })
+# Cancellation reasons of a transaction that did nothing and may simply be tried again.
+_TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError",
+                                "ProvisionedThroughputExceeded"})
+# Our own tries of a write that lost to a concurrent transaction (each one may
+# itself be retried by botocore for network faults and throttling).
+CONFLICT_ATTEMPTS = 4
+
+
+# --------------------------------------------------------------------------
+# time budget
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """How long DynamoDB calls may take, from the stage's settings."""
+
+    connect_timeout_ms: int = 1000
+    read_timeout_ms: int = 2000
+    max_attempts: int = 3
+    reserve_ms: int = 1000
+
+    @property
+    def attempt_ms(self) -> int:
+        """The longest one attempt can take: connecting, then waiting for the answer."""
+        return self.connect_timeout_ms + self.read_timeout_ms
+
+    @property
+    def backoff_ms(self) -> int:
+        """The longest sleep botocore's standard mode makes between two of our
+        attempts (throttling: 1 s doubling per attempt, capped at 20 s)."""
+        return min(1000 * 2 ** max(self.max_attempts - 2, 0), 20_000) if self.max_attempts > 1 else 0
+
+    @property
+    def needed_ms(self) -> int:
+        """Time left below which no attempt starts: the attempt, the backoff that may
+        follow it, and the reserve for answering 503 before the platform's timeout."""
+        return self.attempt_ms + self.backoff_ms + self.reserve_ms
+
+    def check(self, what: str) -> None:
+        left = deadline.remaining_ms()
+        if left is not None and left < self.needed_ms:
+            raise StorageUnavailable(detail=f"{what}: {left:.0f} ms left, an attempt needs "
+                                            f"{self.needed_ms} ms")
+
+
+@lru_cache(maxsize=1)
+def retry_budget() -> RetryBudget:
+    from chalicelib.config import get_settings
+
+    s = get_settings()
+    return RetryBudget(connect_timeout_ms=s.dynamodb_connect_timeout_ms,
+                       read_timeout_ms=s.dynamodb_read_timeout_ms,
+                       max_attempts=max(1, s.dynamodb_max_attempts),
+                       reserve_ms=s.deadline_reserve_ms)
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, never sleeping past the request's budget.
+
+    ``sleep`` and ``rand`` are injectable: tests record the pauses instead of taking them.
+    """
+
+    base_ms: float = 50
+    cap_ms: float = 2000
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] = random.random
+    budget: RetryBudget | None = None
+
+    def delay_ms(self, attempt: int) -> float:
+        return self.rand() * min(self.cap_ms, self.base_ms * 2 ** attempt)
+
+    def pause(self, attempt: int, what: str) -> None:
+        """Wait before retry ``attempt + 1``; StorageUnavailable if the retry would not fit."""
+        delay = self.delay_ms(attempt)
+        budget = self.budget or retry_budget()
+        left = deadline.remaining_ms()
+        if left is not None and left - delay < budget.needed_ms:
+            raise StorageUnavailable(detail=f"{what}: no time left to retry ({left:.0f} ms)")
+        self.sleep(delay / 1000)
+
+
+BACKOFF = Backoff()
+
+
+def _deadline_gate(budget: RetryBudget) -> Callable[..., None]:
+    """A ``request-created`` handler: refuse an attempt (first or retry) that could
+    outlast the request. botocore builds each attempt's request outside its retry
+    loop's error handling, so the refusal reaches the caller at once."""
+
+    def gate(**_: Any) -> None:
+        budget.check("DynamoDB attempt refused")
+
+    return gate
 
 
 def aws_client(service: str) -> Any:
@@ -40,10 +146,15 @@ def aws_client(service: str) -> Any:
                 import boto3
                 from botocore.config import Config
 
+                budget = retry_budget()
                 client = boto3.client(service, config=Config(
-                    connect_timeout=2, read_timeout=5,
-                    retries={"mode": "standard", "max_attempts": 3},
+                    connect_timeout=budget.connect_timeout_ms / 1000,
+                    read_timeout=budget.read_timeout_ms / 1000,
+                    retries={"mode": "standard", "total_max_attempts": budget.max_attempts},
                 ))
+                # Before each attempt is signed and sent.
+                client.meta.events.register_first("request-created", _deadline_gate(budget),
+                                                  unique_id="tessera-deadline-gate")
                 _clients[service] = client
     return client
 
@@ -52,6 +163,7 @@ def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints and credentials)."""
     with _lock:
         _clients.clear()
+    retry_budget.cache_clear()
 
 
 # --------------------------------------------------------------------------
@@ -138,14 +250,42 @@ def _translate(exc: Exception) -> Exception:
     return exc
 
 
+def _conflicted(exc: Exception) -> bool:
+    """A write that lost to a concurrent transaction and changed nothing: try again."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == "TransactionConflictException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = {r.get("Code", "None") for r in exc.response.get("CancellationReasons") or []}
+    return bool(reasons & _TRANSIENT_REASONS) and reasons <= _TRANSIENT_REASONS | {"None"}
+
+
+def _attempts(send: Callable[[], Any], what: str, backoff: Backoff | None = None) -> Any:
+    """``send()``, tried again after a transaction conflict (botocore does not retry
+    those), with backoff inside the request's budget; errors translated."""
+    pause = backoff or BACKOFF
+    for attempt in range(CONFLICT_ATTEMPTS):
+        try:
+            return send()
+        except Exception as exc:  # translated below, re-raised as-is otherwise
+            if attempt + 1 < CONFLICT_ATTEMPTS and _conflicted(exc):
+                pause.pause(attempt, what)
+                continue
+            translated = _translate(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _call(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    try:
-        return fn(**{k: v for k, v in kwargs.items() if v is not None})
-    except Exception as exc:  # translated below, re-raised as-is otherwise
-        translated = _translate(exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+    params = {k: v for k, v in kwargs.items() if v is not None}
+    return _attempts(lambda: fn(**params), getattr(fn, "__name__", "DynamoDB call"))
 
 
 class Table:
@@ -259,27 +399,51 @@ def _strip(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def transact(client: Any, operations: list[dict[str, Any]]) -> None:
-    """All-or-nothing write of several items (TransactWriteItems, one round trip)."""
-    _call(client.transact_write_items, TransactItems=operations)
+def transact(client: Any, operations: list[dict[str, Any]], *,
+             backoff: Backoff | None = None) -> None:
+    """All-or-nothing write of several items (TransactWriteItems, one round trip).
+
+    Each of our tries carries its own ClientRequestToken, and botocore resends it
+    unchanged when it retries a timed-out request: a transaction that committed
+    but whose answer was lost is not applied twice, and the retry answers success.
+    (A try cancelled by a conflict committed nothing, so the next takes a new token.)
+    Callers whose conditions would refuse a repeat still recognise their own
+    write from the ``ALL_OLD`` item (moto, like a token older than 10 minutes,
+    offers no idempotency).
+    """
+    def send() -> Any:
+        return client.transact_write_items(TransactItems=operations,
+                                           ClientRequestToken=str(uuid.uuid4()))
+
+    _attempts(send, "TransactWriteItems", backoff)
+
+
+BATCH_GET_ROUNDS = 6
 
 
 def batch_get(client: Any, requests: Mapping[str, list[dict[str, Any]]], *,
-              consistent: bool = True) -> dict[str, list[Item]]:
+              consistent: bool = True, backoff: Backoff | None = None) -> dict[str, list[Item]]:
     """Read items of several tables in one BatchGetItem round trip.
 
-    Keys the service left unprocessed (throttling) are asked for again.
+    Keys the service left unprocessed (throttling, or a response over 16 MB) are
+    asked for again after an exponential backoff with jitter, as DynamoDB asks
+    (an immediate retry meets the same throttle), within the request's budget.
     """
+    pause = backoff or BACKOFF
     pending: dict[str, Any] = {
         table: {"Keys": [encode_item(k) for k in keys], "ConsistentRead": consistent}
         for table, keys in requests.items() if keys
     }
     found: dict[str, list[Item]] = {table: [] for table in requests}
-    for _ in range(5):
+    for attempt in range(BATCH_GET_ROUNDS):
         if not pending:
             return found
+        if attempt:
+            pause.pause(attempt - 1, "BatchGetItem UnprocessedKeys")
         out = _call(client.batch_get_item, RequestItems=pending)
         for table, items in out.get("Responses", {}).items():
             found[table].extend(decode_item(i) or {} for i in items)
         pending = out.get("UnprocessedKeys") or {}
+    if not pending:
+        return found
     raise StorageUnavailable(detail="BatchGetItem kept returning UnprocessedKeys")

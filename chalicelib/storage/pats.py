@@ -8,6 +8,7 @@ conditional counter update in the same transaction as the put).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from chalicelib.errors import ConditionFailed
@@ -99,38 +100,61 @@ class PatsRepo:
     # -- writes ---------------------------------------------------------------------
 
     def create(self, pat: Pat, cap: int) -> None:
-        """Store a new PAT and count it; raises ``ConditionFailed`` at the cap."""
-        counter = self.key(pat.owner, COUNTER_ID)
-        try:
-            self._create(pat, counter, cap)
-        except ConditionFailed:
-            # The counter may overcount PATs that TTL removed: recount and retry once.
-            if not self._recount(pat.owner, cap):
-                raise
-            self._create(pat, counter, cap)
+        """Store a new PAT and count it; raises ``ConditionFailed`` at the cap.
 
-    def _create(self, pat: Pat, counter: dict[str, str], cap: int) -> None:
+        Safe to retry after a lost answer: the item records a nonce of this call,
+        and a failed condition whose old item (ALL_OLD) carries it is our own
+        earlier write, committed before the answer was lost, not a conflict.
+        """
+        nonce = secrets.token_urlsafe(16)
+        item = {**self._item(pat), "create_nonce": nonce}
+        for last in (False, True):
+            try:
+                self._create(item, cap)
+                return
+            except ConditionFailed as lost:
+                if (lost.item or {}).get("create_nonce") == nonce:
+                    return
+                # The counter may overcount PATs that TTL removed: recount and retry once.
+                if last or not self._recount(pat.owner, cap):
+                    raise
+
+    def _create(self, item: Item, cap: int) -> None:
         transact(self.table.client, [
-            # attribute_not_exists: a fresh random id never overwrites a PAT.
-            self.table.op_put(self._item(pat), "attribute_not_exists(id)"),
-            # n < cap: the owner holds fewer than ``cap`` PATs, even under concurrent creates.
-            self.table.op_update(counter, "ADD n :one",
+            # attribute_not_exists: a fresh random id never overwrites a PAT. It
+            # comes first, so a failure of its condition is the one reported.
+            self.table.op_put(item, "attribute_not_exists(id)"),
+            # n < cap: the owner holds fewer than ``cap`` PATs, even under concurrent
+            # creates; v counts every change of n, for ``_recount``.
+            self.table.op_update(self.key(item["owner"], COUNTER_ID), "ADD n :one, v :one",
                                  condition="attribute_not_exists(n) OR n < :cap",
                                  values={":one": 1, ":cap": cap}),
         ])
 
     def _recount(self, owner: str, cap: int) -> bool:
-        """Reset the counter to the real number of PATs; True when below the cap now."""
+        """Lower the counter to the real number of PATs; True when below the cap now.
+
+        The counter is read before the PATs are listed, and the new count is written
+        only if it has not changed since (``v`` is bumped by every create, delete
+        and recount): a count that a concurrent create or delete made stale is never
+        written back, so the counter never falls below the number of PATs and the
+        cap holds under any interleaving. (TTL removals after the listing only
+        leave the counter high, which is safe.)
+        """
+        counter = self.table.get(self.key(owner, COUNTER_ID)) or {}
         actual = len(self.list(owner))
         if actual >= cap:
             return False
+        seen = counter.get("v")
         try:
-            # n >= cap: only a counter still at the cap is corrected (a concurrent
-            # recount or delete already fixed it otherwise).
-            self.table.update(self.key(owner, COUNTER_ID), "SET n = :n", condition="n >= :cap",
-                              values={":n": actual, ":cap": cap})
+            # v unchanged since the read: no PAT was created or deleted while listing.
+            self.table.update(
+                self.key(owner, COUNTER_ID), "SET n = :n ADD v :one",
+                condition="attribute_not_exists(v)" if seen is None else "v = :seen",
+                values={":n": actual, ":one": 1, **({} if seen is None else {":seen": seen})},
+                returns="NONE")
         except ConditionFailed:
-            pass
+            pass   # the counter moved meanwhile: the create's own condition decides
         return True
 
     def delete(self, owner: str, pat_id: str) -> bool:
@@ -140,9 +164,10 @@ class PatsRepo:
                 # attribute_exists: only an existing PAT is removed and uncounted.
                 self.table.op_delete(self.key(owner, pat_id), "attribute_exists(id) AND kind = :pat",
                                      values={":pat": "pat"}),
-                # n > 0: the counter never goes below zero.
-                self.table.op_update(self.key(owner, COUNTER_ID), "ADD n :minus",
-                                     condition="n > :zero", values={":minus": -1, ":zero": 0}),
+                # n > 0: the counter never goes below zero; v counts every change of n.
+                self.table.op_update(self.key(owner, COUNTER_ID), "ADD n :minus, v :one",
+                                     condition="n > :zero",
+                                     values={":minus": -1, ":zero": 0, ":one": 1}),
             ])
         except ConditionFailed:
             # The PAT is gone, or the counter was already 0 (TTL overcount); try alone.
