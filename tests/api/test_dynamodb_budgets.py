@@ -41,7 +41,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "device_poll_approved": {"UpdateItem": 1, "GetItem": 1, "TransactWriteItems": 1},
     # a JWT is verified offline; its session and user are one batch read
     "introspect_jwt": {"BatchGetItem": 1},
-    "introspect_refresh": {"GetItem": 1},
+    # the session, then its user (a disabled user's refresh token is inactive)
+    "introspect_refresh": {"GetItem": 2},
     "me_jwt": {"BatchGetItem": 1},
     "token_info_jwt": {"BatchGetItem": 1},
     "userinfo_jwt": {"BatchGetItem": 1},
