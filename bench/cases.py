@@ -202,7 +202,7 @@ class World:
         flow, user = self.c.device_flow, self.c.identities.find_user(self.username)
         request = flow.find(self.c.devices_repo.table.get(
             self.c.devices_repo.code_key(started["user_code"].replace("-", ""))))
-        flow.approve(request, user, request.scope)
+        flow.approve(request, user, request.scope, auth_time=self.c.clock.now())
         return str(started["device_code"])
 
     def web_cookies(self) -> dict[str, str]:

@@ -96,17 +96,32 @@ def user_set_active(args: argparse.Namespace, console: Console) -> None:
         print(f"enabled user {user.username}")
         return
     # Refresh never reads the user (SPEC §9: one write), so a disabled user's
-    # sessions are ended here; access tokens are refused from the next request.
-    ended = c.sessions.end_all_for_user(user.id, "user_disabled")
+    # sessions are ended here: every one in the map the disabling write returned
+    # (a session created concurrently is in it, or was never created); access
+    # tokens are refused from the next request. Running it again is harmless.
+    ended = c.sessions.end_all_for_user(user.id, "user_disabled", known=user.sessions or {})
     print(f"disabled user {user.username}; ended {ended} session(s)")
 
 
 def user_set_password(args: argparse.Namespace, console: Console) -> None:
-    ids = container().identities
-    if ids.find_user(args.username) is None:
-        raise CommandError(f"no user {args.username}")
-    user = ids.set_password(args.username, console.password(args))
-    print(f"changed the password of user {user.username}")
+    c = container()
+    user = c.identities.set_password(args.username, console.password(args),
+                                     end_sessions=args.end_sessions)
+    if not args.end_sessions:
+        print(f"changed the password of user {user.username}")
+        return
+    ended = c.sessions.end_all_for_user(user.id, "password_reset", known=user.sessions or {})
+    print(f"changed the password of user {user.username}; ended {ended} session(s)")
+
+
+def user_set_scopes(args: argparse.Namespace, console: Console) -> None:
+    c = container()
+    user = c.identities.set_scopes(args.username, None if args.all else _csv(args.scopes or ""))
+    # Refresh reads no user: the live sessions themselves are narrowed (or ended).
+    narrowed, ended = c.sessions.narrow_for_user(user, "user_scopes_narrowed")
+    held = "all scopes" if user.scopes is None else ", ".join(user.scopes) or "no scopes"
+    print(f"user {user.username} now holds {held}; narrowed {narrowed} session(s), "
+          f"ended {ended}")
 
 
 def user_show(args: argparse.Namespace, console: Console) -> None:
@@ -206,7 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = user_cmds.add_parser("set-password", help="set a user's password (prompts for it)")
     p.add_argument("username")
     _password_options(p)
+    p.add_argument("--end-sessions", action="store_true",
+                   help="also end every session of the user (sign-ins in flight fail too)")
     p.set_defaults(run=user_set_password)
+    p = user_cmds.add_parser("set-scopes", help="set the scopes a user may hold; narrows or "
+                                                "ends their live sessions to match")
+    p.add_argument("username")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--scopes", help="comma-separated scopes")
+    group.add_argument("--all", action="store_true", help="every scope of the stage")
+    p.set_defaults(run=user_set_scopes)
     p = user_cmds.add_parser("show", help="print a user as JSON")
     p.add_argument("username")
     p.set_defaults(run=user_show)

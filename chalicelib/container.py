@@ -90,7 +90,8 @@ class Container:
     @cached_property
     def sessions(self) -> Any:
         from chalicelib.services.sessions import Sessions
-        return Sessions(self.sessions_repo, self.clock, self.settings)
+        return Sessions(self.sessions_repo, self.clock, self.settings, users=self.users,
+                        transact=self.transact)
 
     @cached_property
     def issuer(self) -> Any:

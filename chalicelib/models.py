@@ -40,6 +40,13 @@ class User:
     # Scopes this user may hold; None means every scope of the stage.
     scopes: tuple[str, ...] | None = None
     created_at: int = 0
+    # The user's sessions, id -> cap (strongly consistent, unlike the by_user
+    # index); None on a user item written before the map existed.
+    sessions: dict[str, int] | None = None
+    # Bumped by every change that must stop sign-ins already in flight (disable,
+    # narrowed scopes, a password reset that ends sessions): a session is created
+    # only if the version is still the one the sign-in read.
+    version: int = 0
 
     def profile(self) -> dict[str, object]:
         """The whoami view (SPEC §2 ``/v1/me``)."""
@@ -77,12 +84,20 @@ class Session:
     user_id: str
     client_id: str
     scope: str
-    created_at: int          # sign-in time ("originally issued at", OIDC auth_time)
+    created_at: int          # when the session was created ("originally issued at")
     expires_at: int          # the hard cap; nothing extends it
     idle_deadline: int       # min(last use + idle, cap)
     last_used_at: int
     kind: str = "oauth"      # "oauth" (refresh-token session) or "web" (page sign-in)
     device: dict[str, str] = field(default_factory=dict)
+    # OIDC Core §2 auth_time: when the end user last authenticated. A password
+    # session: its creation; a device session: the browser sign-in that approved
+    # it, which may be hours older than the session. 0 means created_at.
+    auth_time: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.auth_time:
+            self.auth_time = self.created_at
 
     def alive(self, now: int) -> bool:
         return now < self.idle_deadline and now < self.expires_at

@@ -1,8 +1,9 @@
 """Device Authorization Grant, the token request (RFC 8628 §3.4, §3.5).
 
 A pending poll is one conditional write and no read (the condition also paces
-the polling). Once approved, the code is spent and the session created in one
-transaction: of concurrent polls exactly one gets a token response.
+the polling). Once approved, the code is spent, the session created and recorded on its user in
+one transaction: of concurrent polls exactly one gets a token response, and none
+after the user was disabled.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from chalicelib.models import Client
 from chalicelib.storage.devices import DevicesRepo
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+INACTIVE = "The approving account is no longer active"
 
 
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:
@@ -29,16 +31,23 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     request = flow.poll(client.client_id, required(params, "device_code"))
     user = ctx.c.users.get(request.user_id)
     if user is None or not user.active:
-        raise InvalidGrant("The approving account is no longer active", detail="user gone")
+        raise InvalidGrant(INACTIVE, detail="user gone")
+    # The approval granted scopes the user held then; mint only what they still hold.
+    scope = " ".join(s for s in request.granted_scope.split() if user.allows(s))
+    if request.granted_scope and not scope:
+        raise InvalidGrant("The approving account no longer holds the approved scopes",
+                           detail="user narrowed since approval")
     # 2. create the response: a new session exactly as the password grant makes one,
-    # written in the same transaction that spends the code (RFC 8628 §3.5 single use)
+    # written in the same transaction that spends the code (RFC 8628 §3.5 single use).
+    # auth_time (OIDC Core §2) is when the person signed in to approve, not now.
     sessions = ctx.c.sessions
-    session = sessions.new_session(user_id=user.id, client_id=client.client_id,
-                                   scope=request.granted_scope,
-                                   device={"ip": ctx.source_ip, "user_agent": ctx.user_agent})
+    session = sessions.new_session(user_id=user.id, client_id=client.client_id, scope=scope,
+                                   device={"ip": ctx.source_ip, "user_agent": ctx.user_agent},
+                                   auth_time=request.auth_time or None)
     refresh_token = sessions.mint_refresh_token(session)
     try:
-        ctx.c.transact([flow.consume_op(request, session), sessions.create_op(session, refresh_token)])
+        sessions.open(session, refresh_token, user, [flow.consume_op(request, session)],
+                      refusal=INACTIVE)
     except ConditionFailed as lost:
         # A retried request whose first try committed finds the code spent by this
         # very session: the tokens are still ours to deliver (single use holds).

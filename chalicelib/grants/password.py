@@ -1,7 +1,9 @@
 """Resource Owner Password Credentials grant (RFC 6749 §4.3).
 
 Only for clients allow-listed for it. One BatchGetItem (user, counters, and the
-client unless cached) and one write (the session) on success.
+client unless cached) and one write on success: a transaction that creates the
+session, records it on the user (only if the user is still active and
+unchanged) and clears the user's failure counter if it had any.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     granted = tuple(s for s in scopes if user.allows(s))
     if not granted:
         raise InvalidScope("None of the requested scopes is available to this user")
-    # 2. create the response: a new session, written once (RFC 6749 §4.3.3)
+    # 2. create the response: a new session, written once (RFC 6749 §4.3.3); its
+    # scope is bounded by the client's and the user's current rights
     sessions = ctx.c.sessions
     session = sessions.new_session(user_id=user.id, client_id=client.client_id,
                                    scope=" ".join(granted),
                                    device={"ip": ctx.source_ip, "user_agent": ctx.user_agent})
     refresh_token = sessions.mint_refresh_token(session)
-    sessions.open_after_signin(session, refresh_token, user_counter, ctx.c.throttle, ctx.c.transact)
+    sessions.open_after_signin(session, refresh_token, user, user_counter, ctx.c.throttle)
     return ctx.c.issuer.session_response(issuer=ctx.issuer, user=user, client=client,
                                          session=session, refresh_token=refresh_token,
                                          scope=session.scope)

@@ -169,15 +169,21 @@ class DeviceFlow:
             return None
         return request
 
-    def approve(self, request: DeviceRequest, user: User, granted_scope: str) -> DeviceRequest:
-        return self._decide(request, APPROVED, user, granted_scope)
+    def approve(self, request: DeviceRequest, user: User, granted_scope: str, *,
+                auth_time: int) -> DeviceRequest:
+        """Approve as ``user``, who signed in (authenticated) at ``auth_time``: the
+        device's session carries that time, not the poll's (OIDC Core §2), so an
+        old browser sign-in never makes a "recent sign-in" on the device.
+        """
+        return self._decide(request, APPROVED, user, granted_scope, auth_time)
 
     def deny(self, request: DeviceRequest, user: User) -> DeviceRequest:
-        return self._decide(request, DENIED, user, "")
+        return self._decide(request, DENIED, user, "", 0)
 
     def _decide(self, request: DeviceRequest, status: str, user: User,
-                granted_scope: str) -> DeviceRequest:
-        decided = self.repo.decide(request.digest, self.clock.now(), status, user.id, granted_scope)
+                granted_scope: str, auth_time: int) -> DeviceRequest:
+        decided = self.repo.decide(request.digest, self.clock.now(), status, user.id, granted_scope,
+                                   auth_time)
         self._log("device_authorization_" + status, decided, user_id=user.id)
         return decided
 

@@ -77,22 +77,36 @@ class Identities:
         return self.users.get(user_id_for(username))
 
     def set_user_active(self, username: str, active: bool) -> User:
+        """Returns the user as now stored, with its sessions map (to end them)."""
         try:
             return self.users.set_active(user_id_for(username), active)
         except ConditionFailed as exc:
             raise NotFound(f"no user {username}") from exc
 
-    def set_password(self, username: str, password: str) -> User:
-        user = self.find_user(username)
-        if user is None:
-            raise NotFound(f"no user {username}")
+    def set_password(self, username: str, password: str, *, end_sessions: bool = False) -> User:
+        """Change the password attributes only (a concurrent disable stays). With
+        ``end_sessions`` no sign-in in flight can open a session any more; the
+        caller ends the returned user's sessions.
+        """
         if len(password) < 8:
             raise BadRequest("password must be at least 8 characters")
-        from dataclasses import replace
+        try:
+            return self.users.set_password_hash(user_id_for(username), hash_password(password),
+                                                bump=end_sessions)
+        except ConditionFailed as exc:
+            raise NotFound(f"no user {username}") from exc
 
-        updated = replace(user, password_hash=hash_password(password))
-        self.users.replace(updated)
-        return updated
+    def set_scopes(self, username: str, scopes: Iterable[str] | None) -> User:
+        """Set the scopes a user may hold (None: all); the caller bounds the
+        returned user's sessions by them."""
+        chosen = None if scopes is None else sorted(set(scopes))
+        unknown = set(chosen or ()) - set(self.settings.scopes)
+        if unknown:
+            raise BadRequest(f"unknown scopes: {', '.join(sorted(unknown))}")
+        try:
+            return self.users.set_scopes(user_id_for(username), chosen)
+        except ConditionFailed as exc:
+            raise NotFound(f"no user {username}") from exc
 
     # -- clients -------------------------------------------------------------------
 

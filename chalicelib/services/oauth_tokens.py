@@ -89,7 +89,7 @@ def _describe_access_token(p: Principal, issuer: str) -> dict[str, Any]:
     return {"active": True, "scope": " ".join(sorted(p.scopes)), "client_id": p.client_id,
             "username": p.user.username, "token_type": "Bearer", "exp": p.expires_at,
             "iat": p.issued_at, "sub": p.user.id, "iss": issuer, "jti": p.token_id,
-            "sid": p.session.id, "auth_time": p.session.created_at, "kind": "access_token"}
+            "sid": p.session.id, "auth_time": p.session.auth_time, "kind": "access_token"}
 
 
 def _introspect_refresh_token(c: Container, token: str, issuer: str) -> dict[str, Any] | None:
@@ -101,11 +101,15 @@ def _introspect_refresh_token(c: Container, token: str, issuer: str) -> dict[str
     session = session_from_item(item)
     if not session.alive(c.clock.now()):
         return None
+    # A disabled user's refresh token is inactive even before their sessions end.
+    user = c.users.get(session.user_id)
+    if user is None or not user.active:
+        return None
     return {"active": True, "scope": session.scope, "client_id": session.client_id,
             "sub": session.user_id, "token_type": "refresh_token", "iss": issuer,
             "exp": min(session.idle_deadline, session.expires_at),
             "iat": int(item.get("rt_rotated_at") or session.created_at),
-            "sid": session.id, "auth_time": session.created_at, "kind": "refresh_token"}
+            "sid": session.id, "auth_time": session.auth_time, "kind": "refresh_token"}
 
 
 def userinfo_claims(p: Principal) -> dict[str, Any]:

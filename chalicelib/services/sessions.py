@@ -7,22 +7,68 @@ extends the cap. Refresh tokens rotate on every use in one conditional write.
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import binascii
 import json
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope
-from chalicelib.models import Session
-from chalicelib.security.opaque import REFRESH, digest, new_id, same_digest
+from chalicelib.models import Session, User
+from chalicelib.security.opaque import (
+    ALPHABET,
+    ID_LEN,
+    REFRESH,
+    b62encode,
+    digest,
+    is_base62,
+    random_b62,
+    same_digest,
+)
+from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.throttle import Counter, ThrottleRepo
 
 log = logging.getLogger("tessera")
+
+Transact = Callable[[list[dict[str, Any]]], None]
+
+# A session id is 10 random base62 characters (~59 bits; ids are unguessable,
+# not secret) then the session's cap in 6: a refresh token names its session, so
+# rotation knows the cap without a read and clamps the idle deadline and the
+# ttl to it (one write, SPEC §9).
+_CAP_LEN = 6
+_WRAP_INFO = b"tessera refresh successor v1"
+_NONCE_LEN = 12
+
+
+def new_session_id(cap: int) -> str:
+    return random_b62(ID_LEN - _CAP_LEN) + b62encode(cap, _CAP_LEN)
+
+
+def cap_of(session_id: str, now: int, max_seconds: int) -> int | None:
+    """The cap a session id carries, or None for an id that carries none (a
+    session created before ids carried it: whatever its tail decodes to is then
+    implausible but for a chance of about 1 in 600,000, in which case that
+    session's idle deadline is clamped early).
+    """
+    tail = session_id[-_CAP_LEN:]
+    if len(session_id) != ID_LEN or not is_base62(tail):
+        return None
+    value = 0
+    for ch in tail:
+        value = value * 62 + ALPHABET.index(ch)
+    return value if now < value <= now + max_seconds else None
 
 
 def fingerprint(token_digest: str) -> str:
@@ -30,75 +76,120 @@ def fingerprint(token_digest: str) -> str:
     return token_digest[:16]
 
 
-def _pad(previous_token: str, length: int) -> bytes:
-    return hashlib.shake_256(b"tessera-refresh-successor:" + previous_token.encode("ascii")
-                             ).digest(length)
+def _sealer(previous_token: str) -> AESGCM:
+    # The previous token carries 128 random bits; HKDF (RFC 5869) makes a key of them.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=_WRAP_INFO).derive(previous_token.encode("ascii"))
+    return AESGCM(key)
 
 
-def wrap_successor(previous_token: str, successor: str) -> str:
-    """Encrypt the successor under the previous token (a one-time pad from SHAKE-256)."""
-    raw = successor.encode("ascii")
-    return bytes(a ^ b for a, b in zip(raw, _pad(previous_token, len(raw)), strict=True)).hex()
+def wrap_successor(previous_token: str, successor: str, session_id: str) -> str:
+    """Seal the successor (AES-GCM, the session id as associated data), so that
+    only whoever presents the previous token can open it, and any change of the
+    stored wrap is detected.
+    """
+    nonce = os.urandom(_NONCE_LEN)
+    sealed = _sealer(previous_token).encrypt(nonce, successor.encode("ascii"),
+                                             session_id.encode("ascii"))
+    return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
 
-def unwrap_successor(previous_token: str, wrapped: str) -> str:
-    raw = bytes.fromhex(wrapped)
-    return bytes(a ^ b for a, b in zip(raw, _pad(previous_token, len(raw)), strict=True)
-                 ).decode("ascii")
+def unwrap_successor(previous_token: str, wrapped: str, session_id: str) -> str | None:
+    """The successor sealed by ``wrap_successor``; None if the wrap does not open."""
+    try:
+        raw = base64.urlsafe_b64decode(wrapped.encode("ascii"))
+        plain = _sealer(previous_token).decrypt(raw[:_NONCE_LEN], raw[_NONCE_LEN:],
+                                                session_id.encode("ascii"))
+        return plain.decode("ascii")
+    except (InvalidTag, ValueError, binascii.Error, UnicodeError):
+        return None
 
 
 @dataclass(frozen=True)
 class Rotation:
     session: Session
     refresh_token: str
+    scope: str                # the access token's scope: within the session's grant
     retried: bool = False     # True: a grace-window retry got the same successor
 
 
 class Sessions:
-    def __init__(self, repo: SessionsRepo, clock: Clock, settings: Settings) -> None:
+    def __init__(self, repo: SessionsRepo, clock: Clock, settings: Settings, *,
+                 users: UsersRepo, transact: Transact) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
+        self.users = users
+        self.transact = transact
 
     # -- login -------------------------------------------------------------------
 
     def new_session(self, *, user_id: str, client_id: str, scope: str,
-                    device: dict[str, str] | None = None, kind: str = "oauth") -> Session:
+                    device: dict[str, str] | None = None, kind: str = "oauth",
+                    auth_time: int | None = None) -> Session:
+        """A session starting now. ``auth_time``: when the person authenticated, if
+        before now (a device approved from an older browser sign-in).
+        """
         now = self.clock.now()
         cap = now + self.settings.session_max_seconds
-        return Session(id=new_id(), user_id=user_id, client_id=client_id, scope=scope,
-                       created_at=now, expires_at=cap,
+        return Session(id=new_session_id(cap), user_id=user_id, client_id=client_id,
+                       scope=scope, created_at=now, expires_at=cap,
                        idle_deadline=min(now + self.settings.session_idle_seconds, cap),
-                       last_used_at=now, kind=kind, device=dict(device or {}))
+                       last_used_at=now, kind=kind, device=dict(device or {}),
+                       auth_time=auth_time or now)
 
     def mint_refresh_token(self, session: Session) -> str:
         return REFRESH.mint(session.id)
 
     def create_op(self, session: Session, refresh_token: str | None) -> dict[str, Any]:
-        """The write that creates a session, for a caller's transaction."""
+        """The write that creates a session item (see ``open`` for the whole creation)."""
         return self.repo.op_create(session, digest(refresh_token) if refresh_token else None)
 
     def create(self, session: Session, refresh_token: str | None) -> None:
+        """Write a session item alone, not recorded on its user: for tests and
+        tools. Sign-ins use ``open``.
+        """
         self.repo.create(session, digest(refresh_token) if refresh_token else None)
         self._log("session_created", session)
 
-    def open_after_signin(self, session: Session, secret: str, user_counter: Counter,
-                          throttle: ThrottleRepo, transact: Callable[[list[Any]], None]) -> None:
-        """Write a session created by a password sign-in: one write, or, when the
-        user had failures counted, the session and the counter reset in one
-        transaction (so a success always clears the user's failures).
+    def open(self, session: Session, secret: str | None, user: User,
+             also: Sequence[dict[str, Any]] = (), *,
+             refusal: str = "The account is not active") -> None:
+        """Create a session and record it on its user, in one transaction with
+        the caller's own writes (``also``): all or nothing.
+
+        The user's condition (see ``UsersRepo.op_add_session``) makes a sign-in
+        that raced a disable, a narrowing or a reset fail here with
+        ``invalid_grant`` (``refusal`` is its description).
         """
-        if user_counter.failures:
-            transact([self.create_op(session, secret), throttle.op_clear(user_counter.key)])
-            self._log("session_created", session)
-        else:
-            self.create(session, secret)
+        ops = [self.create_op(session, secret),
+               self.users.op_add_session(user, session.id, session.expires_at, self.clock.now()),
+               *also]
+        try:
+            self.transact(ops)
+        except ConditionFailed as lost:
+            if lost.item is not None and lost.item.get("id") == user.id and "username" in lost.item:
+                raise InvalidGrant(refusal, detail="user disabled or changed during sign-in"
+                                   ) from lost
+            raise
+        self._log("session_created", session)
+
+    def open_after_signin(self, session: Session, secret: str, user: User,
+                          user_counter: Counter, throttle: ThrottleRepo, *,
+                          refusal: str = "Invalid username or password") -> None:
+        """Open a session made by a password sign-in; when the user had failures
+        counted, the counter reset joins the transaction (so a success always
+        clears the user's failures).
+        """
+        also = [throttle.op_clear(user_counter.key)] if user_counter.failures else []
+        self.open(session, secret, user, also, refusal=refusal)
 
     # -- refresh -------------------------------------------------------------------
 
     def rotate(self, presented: str, client_id: str, scopes: tuple[str, ...] = ()) -> Rotation:
         """Exchange a refresh token for its successor (RFC 6749 §6, rotation per
         RFC 9700 §4.14.2). One conditional write on the success path, no read.
+        ``scopes``: the requested scope, never beyond the session's grant.
         """
         session_id = REFRESH.parse(presented)
         if session_id is None:
@@ -107,30 +198,42 @@ class Sessions:
         presented_digest = digest(presented)
         successor = REFRESH.mint(session_id)
         idle = now + self.settings.session_idle_seconds
+        cap = cap_of(session_id, now, self.settings.session_max_seconds)
+        if cap is not None:
+            idle = min(idle, cap)
         try:
             item = self.repo.rotate(
                 session_id, presented=presented_digest, successor=digest(successor),
-                wrap=wrap_successor(presented, successor),
+                wrap=wrap_successor(presented, successor, session_id),
                 fingerprint=fingerprint(presented_digest), client_id=client_id, now=now,
                 idle_deadline=idle, scopes=scopes,
                 max_rotations=self.settings.session_max_rotations)
         except ConditionFailed as lost:
-            return self._rotation_refused(presented, presented_digest, client_id, scopes,
-                                          lost.item, now)
-        return Rotation(session_from_item(item), successor)
+            return self._rotation_refused(presented, presented_digest, successor, client_id,
+                                          scopes, lost.item, now)
+        session = session_from_item(item)
+        return Rotation(session, successor, _scope(scopes, session))
 
-    def _rotation_refused(self, presented: str, presented_digest: str, client_id: str,
-                          scopes: tuple[str, ...], item: dict[str, Any] | None,
+    def _rotation_refused(self, presented: str, presented_digest: str, successor: str,
+                          client_id: str, scopes: tuple[str, ...], item: dict[str, Any] | None,
                           now: int) -> Rotation:
         if item is None:
             raise InvalidGrant("Invalid refresh token", detail="no such session")
         session = session_from_item(item)
         if item.get("client_id") != client_id:
             raise InvalidGrant("Invalid refresh token", detail="issued to another client")
+        current_hash = str(item.get("rt_hash") or "")
+        if same_digest(current_hash, digest(successor)):
+            # Our own write: the SDK retried it after its response was lost, and
+            # the retry lost the condition to the first attempt (SPEC §8). The
+            # successor minted in this call is the session's current token.
+            return Rotation(session, successor, _scope(scopes, session))
         if not session.alive(now):
             raise InvalidGrant("Refresh token expired", detail="session idle or past its cap")
-        current = same_digest(str(item.get("rt_hash") or ""), presented_digest)
-        if current and not set(scopes) <= set(item.get("scopes") or ()):
+        # RFC 6749 §6: the scope "MUST NOT include any scope not originally granted".
+        widens = not set(scopes) <= set(item.get("scopes") or ())
+        current = same_digest(current_hash, presented_digest)
+        if current and widens:
             raise InvalidScope("The requested scope exceeds the scope of the session")
         if current and int(item.get("rt_gen") or 0) >= self.settings.session_max_rotations:
             raise InvalidGrant("This session has been refreshed too many times; sign in again",
@@ -139,10 +242,14 @@ class Sessions:
         rotated_at = int(item.get("rt_rotated_at") or 0)
         grace = self.settings.refresh_grace_seconds
         if grace > 0 and prev and same_digest(prev, presented_digest) and now - rotated_at <= grace:
-            successor = unwrap_successor(presented, str(item["rt_next_wrap"]))
-            if same_digest(digest(successor), str(item.get("rt_hash", ""))):
+            earlier = unwrap_successor(presented, str(item.get("rt_next_wrap") or ""), session.id)
+            if earlier is None:
+                raise InvalidGrant("Invalid refresh token", detail="successor wrap does not open")
+            if same_digest(digest(earlier), current_hash):
+                if widens:
+                    raise InvalidScope("The requested scope exceeds the scope of the session")
                 # A retry of a lost response: the same successor, no new family member.
-                return Rotation(session, successor, retried=True)
+                return Rotation(session, earlier, _scope(scopes, session), retried=True)
         retired = item.get("rt_retired") or set()
         if fingerprint(presented_digest) in retired:
             # Reuse of a rotated-out token: the family may be stolen; end the session.
@@ -189,9 +296,65 @@ class Sessions:
                 found.append(session)
         return found
 
-    def end_all_for_user(self, user_id: str, reason: str) -> int:
-        return sum(1 for s in self.list_for_user(user_id) if self.end(s.id, reason))
+    def end_all_for_user(self, user_id: str, reason: str, known: Iterable[str] = ()) -> int:
+        """End every session of a user; returns how many were alive.
+
+        ``known``: the ids in the user's sessions map, read strongly consistently
+        in the write that disabled (or reset) the user, so a session created just
+        before is among them; the by_user index is eventually consistent and only
+        a belt on top.
+        """
+        ids = dict.fromkeys(known)
+        ids.update(dict.fromkeys(str(item["id"]) for item in self.repo.for_user(user_id)))
+        now, ended = self.clock.now(), 0
+        for session_id in ids:
+            old = self.repo.delete(session_id)
+            if old is None:
+                continue
+            old.setdefault("user_id", user_id)
+            session = session_from_item(old)
+            self._log("session_ended", session, reason=reason)
+            ended += session.alive(now)
+        return ended
+
+    def narrow_for_user(self, user: User, reason: str) -> tuple[int, int]:
+        """Bound every live session of a user by the user's current rights (A:
+        refresh reads no user, so a narrowing reaches the sessions themselves).
+        Returns (narrowed, ended): a session left with none of its scopes ends.
+        """
+        ids = dict.fromkeys(user.sessions or {})
+        ids.update(dict.fromkeys(str(item["id"]) for item in self.repo.for_user(user.id)))
+        narrowed = ended = 0
+        for session_id in ids:
+            for _ in range(5):    # each lost condition means a concurrent narrowing: read again
+                outcome = self._narrow_one(session_id, user, reason)
+                if outcome is not None:
+                    narrowed += outcome == "narrowed"
+                    ended += outcome == "ended"
+                    break
+        return narrowed, ended
+
+    def _narrow_one(self, session_id: str, user: User, reason: str) -> str | None:
+        item = self.repo.get_item(session_id)
+        if item is None or item.get("user_id") != user.id:
+            return "gone"
+        session = session_from_item(item)
+        kept = " ".join(s for s in session.scope.split() if user.allows(s))
+        if kept == session.scope or not session.alive(self.clock.now()):
+            return "unchanged"
+        if kept:
+            return "narrowed" if self.repo.narrow(session_id, session.scope, kept) else None
+        if not self.repo.delete_if_scope(session_id, session.scope):
+            return None
+        self._log("session_ended", session, reason=reason)
+        return "ended"
 
     def _log(self, event: str, session: Session, **extra: Any) -> None:
         log.info(json.dumps({"event": event, "sid": session.id, "user_id": session.user_id,
                              "client_id": session.client_id, **extra}))
+
+
+def _scope(requested: tuple[str, ...], session: Session) -> str:
+    """What a refresh mints: the requested scope (checked against the session's
+    grant by the caller or the rotation's condition), else the session's."""
+    return " ".join(requested) if requested else session.scope

@@ -46,7 +46,7 @@ class TokenIssuer:
         claims: dict[str, Any] = {
             "iss": issuer, "sub": user.id, "aud": client.client_id, "azp": client.client_id,
             "exp": now + self.settings.access_token_seconds, "iat": now,
-            "auth_time": session.created_at, "sid": session.id,
+            "auth_time": session.auth_time, "sid": session.id,
         }
         if "email" in scope:
             claims["email"] = user.email
@@ -64,7 +64,7 @@ class TokenIssuer:
             "access_token": self.access_token(issuer=issuer, subject=session.user_id,
                                               client_id=client.client_id, scope=scope,
                                               session_id=session.id,
-                                              auth_time=session.created_at),
+                                              auth_time=session.auth_time),
             "token_type": "Bearer",
             "expires_in": self.settings.access_token_seconds,
             "refresh_token": refresh_token,

@@ -99,7 +99,7 @@ class WebSignIn:
                                        kind="web")
         cookie = WEB_SESSION.mint(session.id)
         # The cookie digest goes where a refresh token's would (see the module docstring).
-        sessions.open_after_signin(session, cookie, user_counter, c.throttle, c.transact)
+        sessions.open_after_signin(session, cookie, user, user_counter, c.throttle)
         return WebSession(cookie, session, user)
 
     def current(self, cookie: str | None) -> WebSession | None:

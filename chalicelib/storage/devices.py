@@ -5,7 +5,8 @@ Two kinds of item share the table:
 * ``dc#<digest of device_code>``: the state of one request: which client asked
   for which scopes from where, ``status`` (pending, approved, denied, consumed),
   the poll pacing (``interval``, ``poll_gap`` = 80 % of it, ``next_poll_at``),
-  and once decided the user and the granted scope;
+  and once decided the user, the granted scope and ``auth_time``, when the
+  approver signed in to the browser (OIDC Core §2; the session inherits it);
 * ``uc#<user code>``: reserves the user code among live requests and points at
   its ``dc#`` item, so the verification page finds a request by its code.
 
@@ -36,6 +37,7 @@ class DeviceRequest:
     device: dict[str, str] = field(default_factory=dict)
     user_id: str = ""
     granted_scope: str = ""
+    auth_time: int = 0       # when the approver authenticated (0: undecided)
 
     def live(self, now: int) -> bool:
         return now < self.expires_at
@@ -48,6 +50,7 @@ def device_from_item(item: Item) -> DeviceRequest:
         expires_at=int(item["expires_at"]), interval=int(item["interval"]),
         status=item.get("status", PENDING), device=dict(item.get("device") or {}),
         user_id=item.get("user_id", ""), granted_scope=item.get("granted_scope", ""),
+        auth_time=int(item.get("auth_time") or 0),
     )
 
 
@@ -136,7 +139,7 @@ class DevicesRepo:
         return seen_interval + step
 
     def decide(self, digest: str, now: int, status: str, user_id: str,
-               granted_scope: str) -> DeviceRequest:
+               granted_scope: str, auth_time: int) -> DeviceRequest:
         """Approve or deny a pending request: one conditional write.
 
         The condition guarantees that a request is decided once, and never after
@@ -144,11 +147,12 @@ class DevicesRepo:
         """
         item = self.table.update(
             self.device_key(digest),
-            "SET #status = :status, user_id = :user, granted_scope = :scope, decided_at = :now",
+            "SET #status = :status, user_id = :user, granted_scope = :scope, decided_at = :now, "
+            "auth_time = :auth_time",
             condition="attribute_exists(pk) AND #status = :pending AND expires_at > :now",
             names={"#status": "status"},
             values={":status": status, ":user": user_id, ":scope": granted_scope,
-                    ":pending": PENDING, ":now": now})
+                    ":pending": PENDING, ":now": now, ":auth_time": auth_time})
         assert item is not None
         return device_from_item(item)
 

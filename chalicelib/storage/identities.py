@@ -1,21 +1,39 @@
-"""Users and clients tables."""
+"""Users and clients tables.
+
+A user item records its sessions in the map ``sessions`` (session id -> cap)
+and carries a ``version``. Both are written in the transaction that creates a
+session, whose condition on the user (exists, active, version unchanged) is
+what makes disabling, narrowing and password resets reach every session: a
+session either was recorded in the map before the change (and the change ends
+or narrows it) or is never created. Unlike the ``by_user`` index of the
+sessions table, the map is read strongly consistently.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.models import Client, User
 from chalicelib.storage.dynamo import Item, Table
 
+# Expired entries of the sessions map dropped per session creation; the rest go
+# with later ones (keeps the update expression far below its 4 KB limit).
+MAX_PRUNED = 40
+
 
 def user_from_item(item: Item) -> User:
     scopes = item.get("scopes")
+    sessions = item.get("sessions")
     return User(
         id=item["id"], username=item["username"], email=item.get("email", ""),
         firstname=item.get("firstname", ""), lastname=item.get("lastname", ""),
         active=bool(item.get("active", True)), password_hash=item.get("password_hash", ""),
         scopes=tuple(sorted(scopes)) if scopes is not None else None,
         created_at=int(item.get("created_at", 0)),
+        sessions={str(k): int(v) for k, v in sessions.items()} if isinstance(sessions, dict)
+        else None,
+        version=int(item.get("version") or 0),
     )
 
 
@@ -24,6 +42,7 @@ def user_to_item(user: User) -> Item:
         "id": user.id, "username": user.username, "email": user.email,
         "firstname": user.firstname, "lastname": user.lastname, "active": user.active,
         "password_hash": user.password_hash, "created_at": user.created_at,
+        "sessions": dict(user.sessions or {}), "version": user.version,
     }
     if user.scopes is not None:
         item["scopes"] = list(user.scopes)
@@ -62,16 +81,82 @@ class UsersRepo:
         # attribute_not_exists: a username is taken once; never overwrite a user.
         self.table.put(user_to_item(user), condition="attribute_not_exists(id)")
 
-    def replace(self, user: User) -> None:
-        # attribute_exists: only an existing user is updated, never resurrected.
-        self.table.put(user_to_item(user), condition="attribute_exists(id)")
-
     def set_active(self, user_id: str, active: bool) -> User:
-        # attribute_exists: disabling an unknown user fails instead of creating one.
-        item = self.table.update(self.key(user_id), "SET active = :a",
-                                 condition="attribute_exists(id)", values={":a": active})
+        """Enable or disable; returns the user as it now is, with its sessions map.
+
+        attribute_exists: disabling an unknown user fails instead of creating one.
+        Disabling bumps the version, so a sign-in that read the user before fails
+        its session's transaction.
+        """
+        bump = "" if active else " ADD #ver :one"
+        item = self.table.update(self.key(user_id), "SET active = :a" + bump,
+                                 condition="attribute_exists(id)",
+                                 names=None if active else {"#ver": "version"},
+                                 values={":a": active} if active else {":a": active, ":one": 1})
         assert item is not None
         return user_from_item(item)
+
+    def set_password_hash(self, user_id: str, password_hash: str, *, bump: bool) -> User:
+        """Change only the password attributes (never a read-modify-write of the
+        whole user, which would undo a concurrent disable).
+
+        attribute_exists: an unknown user fails instead of being created. With
+        ``bump`` the version moves too: a sign-in in flight with the old
+        password cannot open a session any more.
+        """
+        expression = "SET password_hash = :h" + (" ADD #ver :one" if bump else "")
+        item = self.table.update(self.key(user_id), expression, condition="attribute_exists(id)",
+                                 names={"#ver": "version"} if bump else None,
+                                 values={":h": password_hash, **({":one": 1} if bump else {})})
+        assert item is not None
+        return user_from_item(item)
+
+    def set_scopes(self, user_id: str, scopes: Iterable[str] | None) -> User:
+        """Set the scopes a user may hold (None: every scope); returns the user.
+
+        attribute_exists: an unknown user fails instead of being created. The
+        version moves, so a sign-in that read the old scopes cannot open a
+        session with them.
+        """
+        values: dict[str, Any] = {":one": 1}
+        if scopes is None:
+            expression = "REMOVE scopes ADD #ver :one"
+        else:
+            expression, values[":s"] = "SET scopes = :s ADD #ver :one", sorted(scopes)
+        item = self.table.update(self.key(user_id), expression, condition="attribute_exists(id)",
+                                 names={"#ver": "version"}, values=values)
+        assert item is not None
+        return user_from_item(item)
+
+    def op_add_session(self, user: User, session_id: str, cap: int, now: int) -> dict[str, Any]:
+        """The user's half of creating a session, for the creator's transaction:
+        record ``session_id -> cap`` in the sessions map and drop entries whose cap
+        has passed (known from the user as the sign-in read it).
+
+        The condition guarantees that the user still exists, is active and has
+        the version the sign-in read (not disabled, narrowed or reset since), so
+        a session is never created that a concurrent disable cannot find.
+        """
+        names = {"#sessions": "sessions", "#ver": "version"}
+        values: dict[str, Any] = {":true": True, ":ver": user.version}
+        gate = ("attribute_exists(id) AND active = :true "
+                "AND (attribute_not_exists(#ver) OR #ver = :ver)")
+        if user.sessions is None:
+            # A user item from before the map: create it (and only if still absent).
+            values[":map"] = {session_id: cap}
+            return self.table.op_update(self.key(user_id=user.id), "SET #sessions = :map",
+                                        condition=gate + " AND attribute_not_exists(#sessions)",
+                                        names=names, values=values)
+        names["#sid"] = session_id
+        values[":cap"] = cap
+        expression = "SET #sessions.#sid = :cap"
+        stale = [sid for sid, ends in sorted(user.sessions.items()) if ends <= now][:MAX_PRUNED]
+        if stale:
+            names.update({f"#o{i}": sid for i, sid in enumerate(stale)})
+            expression += " REMOVE " + ", ".join(f"#sessions.#o{i}" for i in range(len(stale)))
+        return self.table.op_update(self.key(user_id=user.id), expression,
+                                    condition=gate + " AND attribute_exists(#sessions)",
+                                    names=names, values=values)
 
 
 class ClientsRepo:

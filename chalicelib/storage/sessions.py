@@ -4,11 +4,15 @@ Refresh-token attributes of a session item:
 
 * ``rt_hash``       digest of the current refresh token;
 * ``rt_prev_hash``  digest of the one it replaced, ``rt_rotated_at`` when;
-* ``rt_next_wrap``  the current token XOR-wrapped under a pad derived from the
-  previous one: only whoever presents the previous token can unwrap it, which is
-  how a retry within the grace window gets the *same* successor back;
+* ``rt_next_wrap``  the current token sealed with AES-GCM under a key derived
+  (HKDF) from the previous one, the session id as associated data: only whoever
+  presents the previous token can open it, which is how a retry within the
+  grace window gets the *same* successor back, and a changed wrap is detected;
 * ``rt_retired``    64-bit fingerprints of every rotated-out token, so reuse of
   any of them (RFC 9700 §4.14.2) is recognised, not just of the last one.
+
+``ttl`` is the moment the item becomes useless, min(idle deadline, cap): a
+session past either refuses everything, so TTL may remove it then.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def session_from_item(item: Item) -> Session:
         expires_at=int(item["expires_at"]), idle_deadline=int(item["idle_deadline"]),
         last_used_at=int(item.get("last_used_at") or item["created_at"]),
         kind=item.get("kind", "oauth"), device=dict(item.get("device") or {}),
+        auth_time=int(item.get("auth_time") or item["created_at"]),
     )
 
 
@@ -50,8 +55,9 @@ class SessionsRepo:
             "expires_at": session.expires_at, "idle_deadline": session.idle_deadline,
             "last_used_at": session.last_used_at, "kind": session.kind,
             "device": session.device or None, "purge_shard": self.shard_of(session.id),
-            "ttl": session.expires_at, "rt_hash": rt_hash, "rt_gen": 0,
-            "scopes": set(session.scope.split()) or None,
+            "ttl": min(session.idle_deadline, session.expires_at), "rt_hash": rt_hash,
+            "rt_gen": 0, "scopes": set(session.scope.split()) or None,
+            "auth_time": session.auth_time,
         }
         return item
 
@@ -74,6 +80,8 @@ class SessionsRepo:
                fingerprint: str, client_id: str, now: int, idle_deadline: int,
                scopes: tuple[str, ...] = (), max_rotations: int = 2000) -> Item:
         """Exchange the current refresh token for its successor: one conditional write.
+
+        ``idle_deadline`` comes clamped to the cap by the caller; it is the ttl too.
 
         The condition guarantees that the presented token is the current one, that
         it is presented by the client it was issued to, and that the session is
@@ -102,6 +110,35 @@ class SessionsRepo:
         )
         assert item is not None
         return item
+
+    def narrow(self, session_id: str, seen_scope: str, scope: str) -> bool:
+        """Replace a session's scope by a narrower one (its user lost rights).
+
+        The condition guarantees that nothing changed the scope since it was read
+        (a concurrent narrowing is not undone) and that an ended session is not
+        recreated; False if it lost, so the caller reads again.
+        """
+        try:
+            self.table.update(self.key(session_id), "SET #scope = :new, scopes = :set",
+                              condition="attribute_exists(id) AND #scope = :seen",
+                              names={"#scope": "scope"},
+                              values={":new": scope, ":set": set(scope.split()),
+                                      ":seen": seen_scope}, returns="NONE")
+        except ConditionFailed:
+            return False
+        return True
+
+    def delete_if_scope(self, session_id: str, seen_scope: str) -> bool:
+        """End a session whose user no longer holds any of its scopes.
+
+        The condition guarantees the scope is still the one read; False otherwise.
+        """
+        try:
+            self.table.delete(self.key(session_id), condition="#scope = :seen",
+                              names={"#scope": "scope"}, values={":seen": seen_scope})
+        except ConditionFailed:
+            return False
+        return True
 
     def delete_owned(self, session_id: str, user_id: str, now: int) -> bool:
         """End a live session of this user; False if there is none to end.

@@ -179,7 +179,7 @@ def decide(visit: Visit, found: DeviceRequest, client: Client | None, *, approve
                 return message_page("Cannot approve", "Your account does not hold any of the "
                                     "permissions this application asks for.", 403,
                                     cookies=visit.cookies)
-            flow.approve(found, user, granted)
+            flow.approve(found, user, granted, auth_time=visit.web.session.auth_time)
         else:
             flow.deny(found, user)
     except ConditionFailed:

@@ -33,7 +33,7 @@ def approve(ctr, user_code, username="alice", allow=True):
     request = flow.find(ctr.devices_repo.table.get(ctr.devices_repo.code_key(code)))
     user = ctr.identities.find_user(username)
     if allow:
-        return flow.approve(request, user, request.scope)
+        return flow.approve(request, user, request.scope, auth_time=ctr.clock.now())
     return flow.deny(request, user)
 
 
@@ -279,3 +279,43 @@ def test_user_codes_ignore_case_space_dashes_and_width(typed):
 def test_user_codes_outside_the_alphabet_are_refused_not_fuzzy_matched(typed):
     # "Т" above is Cyrillic: a look-alike is refused, never mapped to "T".
     assert normalise_user_code(typed) is None
+
+
+# -- what the device's session inherits from the approval ---------------------------------
+
+def test_a_device_session_carries_the_browser_sign_in_time_not_the_poll_time(seeded, ctr, clock):
+    import jwt
+
+    from tests.api.test_device_page import Browser, sign_in_and_continue
+
+    browser = Browser(seeded)
+    first = start(seeded)
+    signed_in_at = clock.now()
+    sign_in_and_continue(browser, first["user_code"])
+    browser.post(user_code=first["user_code"], action="approve")
+    clock.advance(2 * 3600)
+    # hours later the same browser session approves another device, no password typed
+    later = start(seeded, scope="openid tokens:manage")
+    browser.get("/device")
+    browser.post(user_code=later["user_code"], action="continue")
+    approved = browser.post(user_code=later["user_code"], action="approve")
+    assert approved.status_code == 200, approved.body
+    response = poll(seeded, later["device_code"])
+    assert response.status_code == 200
+    access_token = body(response)["access_token"]
+    claims = jwt.decode(access_token, options={"verify_signature": False})
+    assert claims["auth_time"] == signed_in_at      # OIDC Core §2: when the person authenticated
+    # so the "sign-in younger than 10 minutes" rule of the PAT API asks for the password
+    created = seeded.http.post("/v1/tokens", headers={**bearer(access_token),
+                                                      "Content-Type": "application/json"},
+                               body=json.dumps({"description": "ci", "scopes": ["api:read"],
+                                                "expires_at": "2027-03-01"}).encode())
+    assert created.status_code == 403 and "password" in body(created)["detail"]
+
+
+def test_a_device_poll_mints_only_the_approved_scopes_the_user_still_holds(seeded, ctr):
+    got = start(seeded, scope="openid profile")
+    approve(ctr, got["user_code"])
+    ctr.identities.set_scopes("alice", ["openid", "email"])
+    response = poll(seeded, got["device_code"])
+    assert response.status_code == 200 and body(response)["scope"] == "openid"

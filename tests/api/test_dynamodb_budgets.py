@@ -26,8 +26,9 @@ from bench.lambda_http import LambdaDriver
 EXPECTED: dict[str, dict[str, int]] = {
     "discovery": {},
     "jwks": {},
-    # user, both failure counters (and the client when not cached): one batch read; the session
-    "password_grant": {"BatchGetItem": 1, "PutItem": 1},
+    # user, both failure counters (and the client when not cached): one batch read; then
+    # one transaction: the session, and its entry on the (still active, unchanged) user
+    "password_grant": {"BatchGetItem": 1, "TransactWriteItems": 1},
     # the rotation is one conditional UpdateItem, and nothing is read
     "refresh": {"UpdateItem": 1},
     # the request and its user-code reservation, in one transaction
@@ -36,11 +37,12 @@ EXPECTED: dict[str, dict[str, int]] = {
     # write instead, which RFC 8628 §3.5 slow_down needs, and reads nothing
     "device_poll_pending": {"UpdateItem": 1},
     # the poll (its condition fails: not pending, ALL_OLD says approved), the user,
-    # then the code spent and the session created in one transaction
+    # then the code spent, the session created and recorded on the user in one transaction
     "device_poll_approved": {"UpdateItem": 1, "GetItem": 1, "TransactWriteItems": 1},
     # a JWT is verified offline; its session and user are one batch read
     "introspect_jwt": {"BatchGetItem": 1},
-    "introspect_refresh": {"GetItem": 1},
+    # the session, then its user (a disabled user's refresh token is inactive)
+    "introspect_refresh": {"GetItem": 2},
     "me_jwt": {"BatchGetItem": 1},
     "token_info_jwt": {"BatchGetItem": 1},
     "userinfo_jwt": {"BatchGetItem": 1},

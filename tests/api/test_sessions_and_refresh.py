@@ -219,3 +219,125 @@ def test_settings_default_to_spec_lifetimes():
     assert (s.session_max_seconds, s.session_idle_seconds, s.access_token_seconds,
             s.refresh_grace_seconds, s.device_code_seconds, s.device_poll_interval,
             s.purge_rate_minutes) == (24 * HOUR, 10 * HOUR, 300, 30, 300, 5, 15)
+
+
+# -- scope never widens, on any path (RFC 6749 §6) -------------------------------------------
+
+def test_grace_retry_cannot_widen_scope(client, clock):
+    t = tokens(client, scope="openid")
+    first = body(refresh(client, t["refresh_token"]))
+    clock.advance(5)
+    wider = refresh(client, t["refresh_token"], scope="openid api:write tokens:manage email")
+    assert wider.status_code == 400 and body(wider)["error"] == "invalid_scope"
+    retry = refresh(client, t["refresh_token"], scope="openid")
+    assert retry.status_code == 200
+    assert body(retry)["refresh_token"] == first["refresh_token"]
+    assert body(retry)["scope"] == "openid"
+
+
+def test_a_grace_retry_without_a_scope_gets_the_sessions_scope(client, clock):
+    import jwt
+
+    t = tokens(client, scope="openid profile")
+    refresh(client, t["refresh_token"], scope="openid")
+    retry = body(refresh(client, t["refresh_token"]))
+    claims = jwt.decode(retry["access_token"], options={"verify_signature": False})
+    assert retry["scope"] == claims["scope"] == "openid profile"
+
+
+# -- the stored successor (SPEC §4: an AEAD, no home-made cipher) ---------------------------------
+
+def _item(ctr, refresh_token):
+    from chalicelib.security.opaque import REFRESH
+
+    return ctr.sessions_repo.get_item(REFRESH.parse(refresh_token))
+
+
+def test_the_successor_is_sealed_and_opens_only_with_the_previous_token_and_session():
+    from chalicelib.security.opaque import REFRESH
+    from chalicelib.services.sessions import unwrap_successor, wrap_successor
+
+    previous, successor = REFRESH.mint("A" * 16), REFRESH.mint("A" * 16)
+    wrap = wrap_successor(previous, successor, "A" * 16)
+    assert wrap != wrap_successor(previous, successor, "A" * 16)      # a fresh nonce each time
+    assert unwrap_successor(previous, wrap, "A" * 16) == successor
+    assert unwrap_successor(previous, wrap, "B" * 16) is None          # bound to its session
+    assert unwrap_successor(successor, wrap, "A" * 16) is None         # and to the previous token
+
+
+def test_a_tampered_successor_wrap_is_invalid_grant_not_a_500(client, ctr, clock):
+    t = tokens(client)
+    first = body(refresh(client, t["refresh_token"]))
+    import base64
+
+    item = _item(ctr, t["refresh_token"])
+    raw = bytearray(base64.urlsafe_b64decode(item["rt_next_wrap"]))
+    raw[len(raw) // 2] ^= 1                      # one bit of the sealed successor
+    ctr.sessions_repo.table.update(ctr.sessions_repo.key(item["id"]), "SET rt_next_wrap = :w",
+                                   values={":w": base64.urlsafe_b64encode(raw).decode("ascii")})
+    clock.advance(5)
+    retry = refresh(client, t["refresh_token"])
+    assert retry.status_code == 400 and body(retry)["error"] == "invalid_grant"
+    # a changed wrap is detected as such, not mistaken for reuse: the session lives on
+    assert refresh(client, first["refresh_token"]).status_code == 200
+
+
+# -- ttl: the moment the item becomes useless -------------------------------------------------
+
+def test_a_fresh_sessions_ttl_is_its_idle_deadline(client, ctr, clock):
+    t = tokens(client)
+    item = _item(ctr, t["refresh_token"])
+    assert item["ttl"] == item["idle_deadline"] == clock.now() + 10 * HOUR
+
+
+def test_a_rotation_never_sets_the_idle_deadline_or_ttl_past_the_cap(client, ctr, clock):
+    current = tokens(client)["refresh_token"]
+    cap = clock.now() + 24 * HOUR
+    clock.advance(9 * HOUR)
+    current = body(refresh(client, current))["refresh_token"]
+    assert _item(ctr, current)["ttl"] == clock.now() + 10 * HOUR
+    clock.advance(9 * HOUR)                  # 18 h after login: now + 10 h is past the cap
+    r = body(refresh(client, current))
+    item = _item(ctr, r["refresh_token"])
+    assert item["ttl"] == item["idle_deadline"] == item["expires_at"] == cap
+    assert r["refresh_expires_in"] == 6 * HOUR
+
+
+# -- an SDK retry of a rotation that committed (SPEC §8) ------------------------------------------
+
+class LoseFirstResponse:
+    """A before-send hook: the first UpdateItem reaches moto (and commits), then its
+    response is lost as a read timeout; botocore's standard retry sends it again."""
+
+    def __init__(self):
+        self.attempts = 0
+
+    def __call__(self, request, event_name, **kwargs):
+        from botocore.exceptions import ReadTimeoutError
+        from moto.core.models import botocore_stubber
+
+        self.attempts += 1
+        if self.attempts == 1:
+            botocore_stubber(event_name, request)          # the write happens ...
+            raise ReadTimeoutError(endpoint_url=request.url)  # ... the answer does not arrive
+        return None
+
+
+def test_a_retried_rotation_whose_first_attempt_committed_succeeds_in_strict_mode(client, ctr):
+    from dataclasses import replace
+
+    ctr.sessions.settings = replace(ctr.settings, refresh_grace_seconds=0)
+    t = tokens(client)
+    events = ctr.dynamodb().meta.events
+    lose = LoseFirstResponse()
+    events.register_first("before-send.dynamodb.UpdateItem", lose)
+    try:
+        r = refresh(client, t["refresh_token"])
+    finally:
+        events.unregister("before-send.dynamodb.UpdateItem", lose)
+    assert lose.attempts == 2
+    assert r.status_code == 200, r.body
+    successor = body(r)
+    # our own retry did not look like reuse: the session lives and the successor works
+    assert me(client, successor["access_token"]).status_code == 200
+    assert refresh(client, successor["refresh_token"]).status_code == 200
