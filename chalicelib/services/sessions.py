@@ -168,6 +168,12 @@ class Sessions:
         try:
             self.transact(ops)
         except ConditionFailed as lost:
+            if lost.item is not None and lost.item.get("id") == session.id \
+                    and lost.item.get("client_id") == session.client_id:
+                # The session's fresh random id already exists: an SDK retry of this very
+                # transaction whose first try committed (all or nothing): it is done.
+                self._log("session_created", session)
+                return
             if lost.item is not None and lost.item.get("id") == user.id and "username" in lost.item:
                 raise InvalidGrant(refusal, detail="user disabled or changed during sign-in"
                                    ) from lost

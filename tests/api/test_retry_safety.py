@@ -37,7 +37,7 @@ def approved_device_code(client, ctr, clock) -> str:
     flow = ctr.device_flow
     code = normalise_user_code(started["user_code"])
     request = flow.find(ctr.devices_repo.table.get(ctr.devices_repo.code_key(code)))
-    flow.approve(request, ctr.identities.find_user("alice"), request.scope)
+    flow.approve(request, ctr.identities.find_user("alice"), request.scope, auth_time=ctr.clock.now())
     clock.advance(5)
     return started["device_code"]
 
@@ -141,3 +141,13 @@ def test_a_request_that_cannot_finish_in_time_answers_503_before_the_deadline(se
     assert body(response)["error"] == "temporarily_unavailable"
     assert 1 <= fault.seen < limits.max_attempts       # stopped by the deadline, not the count
     assert budget.left >= limits.reserve_ms             # answered before the platform's timeout
+
+
+def test_a_password_sign_in_whose_answer_was_lost_still_gets_its_tokens(seeded, ctr, clock, dynamodb):
+    # The sign-in's one transaction (session + its record on the user) committed, the
+    # answer was lost, botocore resent it: the resend finds its own session, not a conflict.
+    with LostResponse(dynamodb, "TransactWriteItems") as fault:
+        response = login(seeded)
+    assert fault.lost == 1 and fault.seen == 2
+    assert response.status_code == 200, response.body
+    assert refresh(seeded, body(response)["refresh_token"]).status_code == 200
