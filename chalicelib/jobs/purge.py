@@ -11,14 +11,12 @@ run picks up whatever is left, because removed sessions leave the index.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.storage.sessions import SessionsRepo
-
-log = logging.getLogger("tessera")
 
 PAGE = 100
 SAFETY_MS = 5_000

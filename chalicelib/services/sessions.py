@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope
@@ -21,8 +21,6 @@ from chalicelib.models import Session
 from chalicelib.security.opaque import REFRESH, digest, new_id, same_digest
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.throttle import Counter, ThrottleRepo
-
-log = logging.getLogger("tessera")
 
 
 def fingerprint(token_digest: str) -> str:

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import threading
 from typing import Any, Protocol
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.security.opaque import random_b62
-
-log = logging.getLogger(__name__)
 
 CURRENT, NEXT, RETIRED = "current", "next", "retired"
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chalicelib.audit import log
 from chalicelib.errors import Forbidden
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import WEB_SESSION, digest, random_b62, same_digest
@@ -33,7 +33,6 @@ from chalicelib.storage.sessions import session_from_item
 if TYPE_CHECKING:
     from chalicelib.container import Container
 
-log = logging.getLogger("tessera")
 
 WEB_CLIENT_ID = "tessera-web"   # the client of a browser sign-in session
 ANONYMOUS = "anon"
