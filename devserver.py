@@ -5,11 +5,17 @@
   credentials (``AWS_ENDPOINT_URL``);
 * creates the tables from ``chalicelib.storage.schema`` and loads a seed file
   (the demo account of ``seeds/demo.json`` by default);
-* serves ``app.py`` on 127.0.0.1 through chalice.local, except that a path no
-  route matches gets RFC 9457 problem JSON 404 instead of API Gateway's
-  ``403 {"message": "Missing Authentication Token"}``;
+* serves ``app.py`` on 127.0.0.1 through chalice.local, a thread per
+  connection and a listen backlog of 128, with every error in the documented
+  format (SPEC §8): RFC 9457 problem JSON, an HTML page on the web pages. A path
+  no route matches is a 404 (not API Gateway's ``403 {"message": "Missing
+  Authentication Token"}``); HEAD, unknown methods and methods a route lacks
+  are a 405 with ``Allow`` (HEAD without a body); requests http.server refuses
+  (oversized request lines or headers, malformed requests) get its status in
+  the same format;
 * runs the app's ``@app.schedule`` functions at their rate in a thread;
-* stops cleanly (exit status 0) on SIGINT or SIGTERM.
+* stops cleanly (exit status 0) on SIGINT or SIGTERM, however many copies of
+  the signal arrive (``make run`` forwards the group's SIGTERM).
 
 This file is not part of the Lambda package (only ``app.py`` and
 ``chalicelib/`` are).
@@ -30,10 +36,12 @@ import uuid
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig
 from chalice.config import Config
@@ -45,6 +53,7 @@ from chalice.local import (
     LocalDevServer,
     LocalGateway,
     LocalGatewayException,
+    RouteMatcher,
 )
 
 HOST = "127.0.0.1"
@@ -59,51 +68,88 @@ log = logging.getLogger("devserver")
 
 
 # --------------------------------------------------------------------------
-# HTTP: chalice.local with problem JSON for unknown routes
+# HTTP: chalice.local, every error in the documented format
 # --------------------------------------------------------------------------
+
+# The web pages (SPEC §7): their errors are HTML pages, every other error problem JSON.
+PAGE_PATHS = ("/device", "/tokens", "/consents", "/oauth/authorize")
+# socketserver listens with a backlog of 5, which resets connections beyond a
+# handful of simultaneous clients; this holds a burst of well over 64.
+LISTEN_BACKLOG = 128
+
 
 def problem_body(status: int, title: str, detail: str) -> bytes:
     return json.dumps({"type": "about:blank", "title": title, "status": status,
                        "detail": detail}).encode("utf-8")
 
 
-class RouteNotFound(LocalGatewayException):
-    """No route matches the path: RFC 9457 problem JSON, 404."""
-
-    CODE = 404
-
-    def __init__(self, method: str, path: str) -> None:
-        super().__init__({"Content-Type": "application/problem+json", "Cache-Control": "no-store"},
-                         problem_body(404, "Not Found",
-                                      f"No resource at {path.split('?', 1)[0]}"))
-        self.method = method
+def is_page(path: str) -> bool:
+    path = urlsplit(path).path
+    return any(path == page or path.startswith(page + "/") for page in PAGE_PATHS)
 
 
-class BadLocalRequest(LocalGatewayException):
-    """A request the HTTP layer cannot read (bad Content-Length)."""
+def error_response(status: int, detail: str, path: str,
+                   headers: Mapping[str, str] | None = None) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of an error: an HTML page on the pages, else RFC 9457 problem JSON."""
+    title = HTTPStatus(status).phrase
+    if is_page(path):
+        from chalicelib.web.page import message_page
 
-    CODE = 400
+        page = message_page(title, detail, status, headers=dict(headers or {}))
+        return {str(k): str(v) for k, v in page.headers.items()}, str(page.body).encode("utf-8")
+    return ({"Content-Type": "application/problem+json", "Cache-Control": "no-store", **(headers or {})},
+            problem_body(status, title, detail))
 
-    def __init__(self, detail: str) -> None:
-        super().__init__({"Content-Type": "application/problem+json", "Cache-Control": "no-store",
-                          "Connection": "close"},
-                         problem_body(400, "Bad Request", detail))
+
+class LocalError(LocalGatewayException):
+    """An error the local gateway answers itself, in the documented format."""
+
+    def __init__(self, status: int, detail: str, path: str,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(*error_response(status, detail, path, headers))
+        self.CODE = status
+
+
+def route_not_found(path: str) -> LocalError:
+    return LocalError(404, f"No resource at {urlsplit(path).path}", path)
+
+
+def method_not_allowed(method: str, path: str, allowed: list[str] | None) -> LocalError:
+    # RFC 9110 §15.5.6: a 405 names the methods the resource supports.
+    headers = {"Allow": ", ".join(sorted(allowed))} if allowed else {}
+    return LocalError(405, f"{method or 'This method'} is not allowed on {urlsplit(path).path}",
+                      path, headers)
 
 
 class ProblemGateway(LocalGateway):
-    """chalice.local's API Gateway stand-in, answering unknown routes with a 404.
+    """chalice.local's API Gateway stand-in, answering errors in the documented format.
 
     chalice.local raises its 403 "Missing Authentication Token" from the
     ``ValueError`` the route matcher throws inside ``_generate_lambda_event``;
-    raising our own gateway exception there replaces exactly that case.
+    raising our own gateway exception there replaces exactly that case. A
+    method the route does not declare (HEAD included, as API Gateway does) is a
+    405 here, before the app answers it in a format of its own.
     """
+
+    def allowed_methods(self, path: str) -> list[str] | None:
+        """The methods of the route ``path`` matches; None if none matches."""
+        try:
+            route = RouteMatcher(list(self._app_object.routes)).match_route(path).route
+        except ValueError:
+            return None
+        return list(self._app_object.routes[route])
 
     def _generate_lambda_event(self, method: str, path: str, headers: dict[str, Any],
                                body: bytes | None) -> dict[str, Any]:
         try:
-            return super()._generate_lambda_event(method, path, headers, body)
+            event: dict[str, Any] = super()._generate_lambda_event(method, path, headers, body)
         except ValueError as exc:
-            raise RouteNotFound(method, path) from exc
+            raise route_not_found(path) from exc
+        allowed = list(self._app_object.routes[event["requestContext"]["resourcePath"]])
+        # OPTIONS stays chalice.local's (CORS preflight).
+        if method != "OPTIONS" and method not in allowed:
+            raise method_not_allowed(method, path, allowed)
+        return event
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
@@ -111,27 +157,85 @@ class ProblemRequestHandler(ChaliceRequestHandler):
                  app_object: Chalice, config: Config) -> None:
         # ChaliceRequestHandler.__init__ with our gateway: the base class
         # handles the request inside its __init__, so the gateway comes first.
-        self.local_gateway = ProblemGateway(app_object, config)
+        self.gateway = ProblemGateway(app_object, config)
+        self.local_gateway = self.gateway
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # type: ignore[arg-type]
 
     def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
         raw = self.headers.get("content-length", "0") or "0"
         if not raw.strip().isdigit():
-            raise BadLocalRequest("Content-Length must be a non-negative integer")
+            raise LocalError(400, "Content-Length must be a non-negative integer", self.path,
+                             {"Connection": "close"})
         return super()._parse_payload()
 
     def _generic_handle(self) -> None:
         try:
             super()._generic_handle()
-        except BadLocalRequest as exc:
+        except LocalError as exc:
             self.close_connection = True
             self._send_error_response(exc)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+    def _send_http_response_with_body(self, code: int, headers: dict[str, Any],
+                                      body: str | bytes) -> None:
+        if self.command != "HEAD":
+            super()._send_http_response_with_body(code, headers, body)
+            return
+        # RFC 9110 §9.3.2: HEAD gets the headers of the answer, never its body
+        # (a body would be read as the start of the next response).
+        raw = body if isinstance(body, bytes) else body.encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+        self._send_headers(headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors http.server answers itself (an unknown method, an oversized request
+        line or header, a malformed request), in the documented format, not its HTML."""
+        path = getattr(self, "path", "") or ""
+        headers: dict[str, str] = {}
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            # No do_<METHOD>: a method no route has (SPEC §8: 405).
+            error = method_not_allowed(self.command, path,
+                                       self.gateway.allowed_methods(path) if path else None)
+            code, headers, body = error.CODE, dict(error.headers), error.body or b""
+        else:
+            headers, body = error_response(code, message or HTTPStatus(code).phrase, path)
+        self.log_error("code %d, message %s", code, message)
+        if getattr(self, "request_version", "") in ("", "HTTP/0.9"):
+            # An unreadable request line leaves http.server assuming HTTP/0.9,
+            # which has no status line or headers: answer in HTTP/1.1.
+            self.request_version = self.protocol_version
+        self.send_response(code)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        # The request may not have been read to its end: do not reuse the connection.
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A thread per connection (daemon threads: a kept-alive browser connection
+    never holds up a stop), and a listen backlog for bursts of clients."""
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            # A client that went away (reset, broken pipe) is not the server's error.
+            log.info("connection from %s ended: %s", client_address[0], type(error).__name__)
+            return
+        log.exception("request from %s failed", client_address[0])
+
 
 def make_http_server(app: Chalice, port: int, host: str = HOST) -> LocalDevServer:
-    """Bind chalice.local's threaded server for ``app`` on ``host:port`` (0: any free port)."""
+    """Bind chalice.local's server for ``app`` on ``host:port`` (0: any free port)."""
     if not isinstance(app, LocalChalice):
         # What chalice.local.create_local_server does: a thread-local
         # ``current_request``, since requests are served on several threads.
@@ -139,7 +243,8 @@ def make_http_server(app: Chalice, port: int, host: str = HOST) -> LocalDevServe
         app.__class__ = CustomLocalChalice
     config = Config.create(chalice_stage="local", app_name=app.app_name, lambda_timeout=60,
                            lambda_memory_size=512)
-    return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler)
+    return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler,
+                          server_cls=LocalHTTPServer)
 
 
 # --------------------------------------------------------------------------
@@ -335,6 +440,30 @@ def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: li
     return "\n".join(lines)
 
 
+class StopRequest:
+    """The SIGINT / SIGTERM handler: it only records the signal.
+
+    A group signal reaches the runner more than once (make forwards the SIGTERM
+    the group already got; Ctrl-C and a SIGTERM can cross), and a handler runs
+    on the main thread between any two bytecodes, including inside itself or
+    inside a lock the main thread holds. So it takes no lock (``Event.set()``
+    does, and deadlocked against itself), prints nothing and raises nothing.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def wait(self, poll: float = 0.1) -> None:
+        # A sleep is resumed after a handler returns (PEP 475): the poll bounds
+        # how long a stop takes to be noticed.
+        while self.signum is None:
+            time.sleep(poll)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run Tessera locally on moto.")
     parser.add_argument("--port", type=int,
@@ -358,13 +487,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: seed file {seed_file} not found", file=sys.stderr)
         return 2
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = StopRequest()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
     moto, endpoint = start_moto()
     web: LocalDevServer | None = None
@@ -392,11 +517,8 @@ def main(argv: list[str] | None = None) -> int:
         serving = threading.Thread(target=web.server.serve_forever, name="http", daemon=True)
         serving.start()
         print(banner(base, env, seed_file, report, scheduler), flush=True)
-        # A timeout keeps the main thread returning to the interpreter, where
-        # the signal handlers run.
-        while not stop.wait(0.5):
-            pass
-        print("stopping", flush=True)
+        stop.wait()
+        print(f"stopping ({signal.Signals(stop.signum or signal.SIGTERM).name})", flush=True)
         return 0
     finally:
         # Each server's shutdown waits for its poll loop; stop them side by side.

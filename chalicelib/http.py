@@ -13,7 +13,6 @@ import base64
 import binascii
 import functools
 import json
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
@@ -21,6 +20,7 @@ from urllib.parse import unquote_to_bytes
 from chalice.app import Request, Response
 
 from chalicelib import deadline
+from chalicelib.audit import log
 from chalicelib.config import Settings
 from chalicelib.errors import (
     BadRequest,
@@ -34,8 +34,6 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.security.opaque import PAT
-
-log = logging.getLogger("tessera")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"

@@ -6,8 +6,10 @@ handed to the app through ``container.use`` (dependency injection).
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -64,3 +66,17 @@ def client(ctr: Container) -> Iterator[object]:
 
     with Client(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def audit_events(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str, Any]]]:
+    """The audit events (chalicelib.audit) printed on stdout since the last call."""
+
+    def read() -> list[dict[str, Any]]:
+        events = []
+        for line in capsys.readouterr().out.splitlines():
+            if line.startswith("{") and '"logger":"tessera.audit"' in line:
+                events.append(json.loads(line))
+        return events
+
+    return read

@@ -21,14 +21,12 @@ the dropped shards to TTL alone.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.storage.sessions import SessionsRepo
-
-log = logging.getLogger("tessera")
 
 PAGE = 100
 SAFETY_MS = 5_000

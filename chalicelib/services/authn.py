@@ -5,13 +5,13 @@ with brute-force throttling (SPEC §8).
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidClient, InvalidGrant, InvalidRequest
@@ -20,8 +20,6 @@ from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
 from chalicelib.storage.throttle import Counter, ThrottleRepo
-
-log = logging.getLogger("tessera")
 
 CLIENT_AUTH_CHALLENGE = {"WWW-Authenticate": 'Basic realm="tessera", charset="UTF-8"'}
 BAD_CREDENTIALS = "Invalid username or password"
@@ -169,8 +167,10 @@ class PasswordSignIn:
         if blocked or not ok or user is None or not user.active:
             if not blocked:
                 for counter in counters:
-                    self.throttle.record_failure(counter, self.clock.now(),
-                                                 self.settings.login_window_seconds)
+                    counted = self.throttle.record_failure(counter, self.clock.now(),
+                                                           self.settings.login_window_seconds)
+                    if counted.failures == self.settings.login_lockout_failures:
+                        log.info(json.dumps({"event": "lockout", "counter": counter.key}))
             log.info(json.dumps({"event": "signin_failed", "user_known": user is not None,
                                  "blocked": blocked, "source": source}))
             raise InvalidGrant(BAD_CREDENTIALS)

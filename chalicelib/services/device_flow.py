@@ -11,13 +11,13 @@ is single use and no token is issued whose state was not durably written.
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import (
@@ -41,8 +41,6 @@ from chalicelib.storage.devices import (
     device_from_item,
 )
 from chalicelib.storage.throttle import Counter, ThrottleRepo
-
-log = logging.getLogger("tessera")
 
 # SPEC §3: 8 characters of consonants without look-alikes (RFC 8628 §6.1).
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import (
@@ -37,7 +37,6 @@ from chalicelib.storage.pats import Pat, PatsRepo, pat_from_item
 if TYPE_CHECKING:
     from chalicelib.container import Container
 
-log = logging.getLogger("tessera")
 
 MAX_PATS_PER_USER = 100
 MAX_DESCRIPTION = 200

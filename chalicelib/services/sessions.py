@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope
@@ -38,8 +38,6 @@ from chalicelib.security.opaque import (
 from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.throttle import Counter, ThrottleRepo
-
-log = logging.getLogger("tessera")
 
 Transact = Callable[[list[dict[str, Any]]], None]
 

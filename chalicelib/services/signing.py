@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import threading
 from typing import Any, Protocol
 
+from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.security.opaque import random_b62
-
-log = logging.getLogger(__name__)
 
 CURRENT, NEXT, RETIRED = "current", "next", "retired"
 
@@ -126,7 +124,7 @@ class KeyRing:
         from chalicelib.storage.keystore import KeySetExists
 
         current = generate_key(self.alg, now)
-        current["status"] = CURRENT
+        current["status"], current["current_since"] = CURRENT, now
         keyset = {"keys": [current, generate_key(self.alg, now)]}
         try:
             self.store.create(keyset)
@@ -214,13 +212,14 @@ class KeyRing:
             if key["status"] == CURRENT:
                 key["status"], key["retired_at"] = RETIRED, now
             elif key["status"] == NEXT:
-                key["status"] = CURRENT
+                # The next key was created a period ago; its age as current starts now.
+                key["status"], key["current_since"] = CURRENT, now
             elif key["status"] == RETIRED and now - int(key["retired_at"]) > self.retire_seconds:
                 continue
             keys.append(key)
         if not any(k["status"] == CURRENT for k in keys):
             fresh = generate_key(self.alg, now)
-            fresh["status"] = CURRENT
+            fresh["status"], fresh["current_since"] = CURRENT, now
             keys.append(fresh)
         keys.append(generate_key(self.alg, now))
         keyset = {"keys": keys}
@@ -230,6 +229,23 @@ class KeyRing:
         return keyset
 
     def current_age(self) -> int:
+        """Seconds since the current key became current (not since it was created:
+        a promoted key was created, as the next key, one rotation earlier)."""
         state = self._state()
         assert state.current is not None
-        return self.clock.now() - int(state.current["created_at"])
+        return self.clock.now() - current_since(state.keyset)
+
+
+def current_since(keyset: dict[str, Any]) -> int:
+    """When the current key became current.
+
+    Key sets written before ``current_since`` was recorded: the current key took
+    over when the newest retired key was retired, or at creation if none was.
+    """
+    keys = keyset["keys"]
+    current = next(k for k in keys if k["status"] == CURRENT)
+    if current.get("current_since") is not None:
+        return int(current["current_since"])
+    retired = [int(k["retired_at"]) for k in keys
+               if k["status"] == RETIRED and k.get("retired_at") is not None]
+    return max([int(current["created_at"]), *retired])

@@ -2,8 +2,8 @@
 and its cookie, shared by every page, and CSRF tokens.
 
 A web session is an ordinary session item with ``kind="web"``: it lives and dies
-by the same 24 h / 10 h rules, is listed in ``/v1/sessions`` and ends with
-``DELETE /v1/sessions/{id}``. It has no refresh token, so its ``rt_hash``
+by the same 24 h / 10 h rules (every request with the cookie is a use), is listed
+in ``/v1/sessions`` and ends with ``DELETE /v1/sessions/{id}``. It has no refresh token, so its ``rt_hash``
 attribute holds the digest of the cookie token instead (a ``tsw_`` token, whose
 digest can never equal that of a ``tsr_`` refresh token, so refresh rotation can
 never match a web session).
@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chalicelib.audit import log
 from chalicelib.errors import Forbidden
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import WEB_SESSION, digest, random_b62, same_digest
@@ -33,11 +33,11 @@ from chalicelib.storage.sessions import session_from_item
 if TYPE_CHECKING:
     from chalicelib.container import Container
 
-log = logging.getLogger("tessera")
 
 WEB_CLIENT_ID = "tessera-web"   # the client of a browser sign-in session
 ANONYMOUS = "anon"
 SESSION_COOKIE = "tessera_web"  # the sign-in cookie, the same for every page
+TOUCH_EVERY = 60                # seconds: uses closer together than this write once
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,23 @@ class WebSignIn:
         user = self.c.users.get(session.user_id)
         if user is None or not user.active:
             return None
-        return WebSession(cookie, session, user)
+        touched = self._use(session, cookie)
+        if touched is None:
+            return None
+        return WebSession(cookie, touched, user)
+
+    def _use(self, session: Session, cookie: str) -> Session | None:
+        """Every request with the cookie is a use (SPEC §3): the idle deadline moves
+        to ``idle`` after it, never past the 24 h cap. To spare a write per page,
+        a use within ``TOUCH_EVERY`` seconds of the last recorded one is not
+        written, so the deadline is exact to within that much.
+        """
+        now = self.c.clock.now()
+        if now - session.last_used_at < TOUCH_EVERY:
+            return session
+        idle = min(now + self.c.settings.session_idle_seconds, session.expires_at)
+        item = self.c.sessions_repo.touch_web(session.id, digest(cookie), now, idle)
+        return session_from_item(item) if item else None
 
     def sign_out(self, web: WebSession) -> None:
         self.c.sessions.end(web.session.id, reason="web_sign_out")

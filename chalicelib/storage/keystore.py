@@ -3,7 +3,10 @@
 One secret per stage holds the whole key set as JSON::
 
     {"keys": [{"kid", "alg", "status": "current"|"next"|"retired",
-               "created_at", "retired_at", "private_pem", "public_jwk"}]}
+               "created_at", "current_since", "retired_at", "private_pem", "public_jwk"}]}
+
+``current_since`` is when a key became current (its rotation age is measured
+from it); key sets written before it existed lack it.
 """
 
 from __future__ import annotations

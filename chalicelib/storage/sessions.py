@@ -76,6 +76,21 @@ class SessionsRepo:
         item = self.get_item(session_id)
         return session_from_item(item) if item else None
 
+    def touch_web(self, session_id: str, cookie_hash: str, now: int, idle_deadline: int) -> Item | None:
+        """Record a use of a browser sign-in: move its idle deadline (SPEC §3).
+
+        The condition guarantees that only the cookie's own live web session is
+        moved, so an ended, idle or capped session is never revived; None then.
+        """
+        try:
+            return self.table.update(
+                self.key(session_id), "SET last_used_at = :now, idle_deadline = :idle",
+                condition="kind = :web AND rt_hash = :h AND idle_deadline > :now "
+                          "AND expires_at > :now",
+                values={":now": now, ":idle": idle_deadline, ":web": "web", ":h": cookie_hash})
+        except ConditionFailed:
+            return None
+
     def rotate(self, session_id: str, *, presented: str, successor: str, wrap: str,
                fingerprint: str, client_id: str, now: int, idle_deadline: int,
                scopes: tuple[str, ...] = (), max_rotations: int = 2000) -> Item:

@@ -1,3 +1,4 @@
+from chalicelib.container import Container
 from chalicelib.jobs.rotate import rotate_if_due
 
 DAY = 86400
@@ -11,3 +12,31 @@ def test_rotation_job_rotates_only_when_the_key_is_old_enough(ctr, clock):
     clock.advance(DAY)
     report = rotate_if_due(ctr)
     assert report["rotated"] is True and report["current"] != first
+
+
+def test_a_promoted_key_serves_a_full_period_before_the_next_rotation(ctr, clock):
+    ctr.keyring.current_kid()
+    clock.advance(30 * DAY)
+    assert rotate_if_due(ctr)["rotated"] is True
+    promoted = ctr.keyring.current_kid()
+    for _ in range(29):
+        clock.advance(DAY)
+        assert rotate_if_due(ctr)["rotated"] is False
+        assert ctr.keyring.current_kid() == promoted
+    clock.advance(DAY)
+    assert rotate_if_due(ctr)["rotated"] is True
+
+
+def test_a_key_set_without_current_since_measures_from_the_last_retirement(ctr, clock):
+    ctr.keyring.current_kid()
+    clock.advance(30 * DAY)
+    ctr.keyring.rotate()
+    keyset = ctr.keystore.load()
+    for key in keyset["keys"]:
+        key.pop("current_since", None)
+    ctr.keystore.save(keyset)
+    instance = Container(ctr.settings, clock)   # a new Lambda instance reads the stored set
+    clock.advance(DAY)
+    assert rotate_if_due(instance)["rotated"] is False
+    clock.advance(29 * DAY)
+    assert rotate_if_due(instance)["rotated"] is True

@@ -86,13 +86,10 @@ def test_purge_stops_before_its_time_limit_and_the_next_run_finishes(ctr, clock)
     assert first.removed + second.removed == 4 and second.complete
 
 
-def test_purge_logs_one_structured_line(ctr, clock, caplog):
-    import json
-    import logging
-
+def test_purge_logs_one_structured_line(ctr, clock, audit_events):
     make_sessions(ctr, 2)
     clock.advance(10 * HOUR)
-    with caplog.at_level(logging.INFO, logger="tessera"):
-        purge_idle_sessions(ctr.sessions_repo, clock)
-    lines = [json.loads(r.message) for r in caplog.records if '"event": "purge"' in r.message]
+    audit_events()
+    purge_idle_sessions(ctr.sessions_repo, clock)
+    lines = [e for e in audit_events() if e["event"] == "purge"]
     assert len(lines) == 1 and lines[0]["removed"] == 2

@@ -1,11 +1,18 @@
-"""The local runner's pieces that need no server: schedules and their events."""
+"""The local runner's pieces that need no server: schedules, their events, the stop signal."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from chalice import Chalice, Cron, Rate
 
-from devserver import Scheduler, rate_seconds, scheduled_event
+from devserver import Scheduler, StopRequest, rate_seconds, scheduled_event
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeTime:
@@ -122,3 +129,50 @@ def test_scheduled_event_carries_what_eventbridge_sends():
     assert event["time"] == "1970-01-01T00:00:00Z"
     assert {"version", "id", "detail-type", "source", "account", "region", "resources",
             "detail"} <= set(event)
+
+
+# The runner's SIGINT/SIGTERM handler, in a child process: a copy of the signal
+# is delivered at every line the handler runs (as make forwarding the group's
+# SIGTERM can), so a handler that takes a lock, as Event.set() does, deadlocks.
+NESTED_SIGNALS = r"""
+import signal, sys
+from devserver import StopRequest
+
+stop = StopRequest()
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+delivered = []
+
+def mid_handler(frame, event, arg):
+    if event == "line" and len(delivered) < 100:
+        delivered.append(frame.f_code.co_name)
+        signal.raise_signal(signal.SIGINT)
+    return mid_handler
+
+def watch(frame, event, arg):
+    inside = frame.f_code is StopRequest.__call__.__code__ or (
+        frame.f_back is not None and frame.f_back.f_trace is mid_handler)
+    return mid_handler if event == "call" and inside else None
+
+sys.settrace(watch)
+signal.raise_signal(signal.SIGTERM)
+sys.settrace(None)
+stop.wait()
+print(signal.Signals(stop.signum).name, len(delivered) > 0)
+"""
+
+
+def test_a_signal_arriving_inside_the_stop_handler_does_not_deadlock_it():
+    done = subprocess.run([sys.executable, "-c", NESTED_SIGNALS], cwd=ROOT, capture_output=True,
+                          text=True, timeout=20, check=False)
+    assert done.returncode == 0, done.stderr
+    name, nested = done.stdout.split()
+    assert name in ("SIGTERM", "SIGINT") and nested == "True"
+
+
+def test_the_stop_request_keeps_the_first_signal_and_wait_returns_once_set():
+    stop = StopRequest()
+    stop(signal.SIGTERM, None)
+    stop(signal.SIGINT, None)
+    stop.wait()
+    assert stop.signum == signal.SIGTERM
