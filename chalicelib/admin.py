@@ -293,6 +293,9 @@ def _describe(exc: BaseException) -> str | None:
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from chalicelib import audit
+
+    audit.send_to("stderr")   # stdout is the command's answer; audit lines still go out
     try:
         args.run(args, console or Console())
     except KeyboardInterrupt:
@@ -304,6 +307,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             message = f"unexpected {type(exc).__name__}: {exc}"
         print(f"error: {message}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        audit.send_to("stdout")
     return EXIT_OK
 
 

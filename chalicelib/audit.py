@@ -52,11 +52,15 @@ class JsonLines(logging.Formatter):
 
 
 class CurrentStdout(logging.Handler):
-    """Writes each line to ``sys.stdout`` as it is now (Lambda, pytest and runners swap it)."""
+    """Writes each line to ``sys.stdout`` as it is now (Lambda, pytest and runners swap it),
+    or to ``sys.stderr`` in a command whose stdout is its answer (the admin command).
+    """
+
+    stream_name = "stdout"
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = sys.stdout
+            stream = sys.stderr if self.stream_name == "stderr" else sys.stdout
             stream.write(self.format(record) + "\n")
             stream.flush()
         except Exception:
@@ -75,6 +79,13 @@ def _configure() -> logging.Logger:
 
 
 log = _configure()
+
+
+def send_to(stream_name: str) -> None:
+    """Route audit lines to ``stdout`` (the default) or ``stderr``."""
+    for handler in log.handlers:
+        if isinstance(handler, CurrentStdout):
+            handler.stream_name = stream_name
 
 
 def event(name: str, **fields: Any) -> None:

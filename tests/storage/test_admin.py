@@ -26,6 +26,7 @@ def prompts(*answers: str):
 
 
 def run(capsys, *argv: str, console: Console | None = None) -> tuple[int, str, str]:
+    capsys.readouterr()   # what ran before (audit lines of the test's own sign-ins) is not the answer
     status = main(list(argv), console or Console(stdin=io.StringIO("")))
     out, err = capsys.readouterr()
     return status, out, err
