@@ -40,7 +40,7 @@ from chalicelib.storage.devices import (
     DevicesRepo,
     device_from_item,
 )
-from chalicelib.storage.throttle import Counter, ThrottleRepo
+from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
 log = logging.getLogger("tessera")
 
@@ -200,8 +200,9 @@ class DeviceFlow:
 
     def record_wrong_code(self, counters: list[Counter]) -> None:
         now, window = self.clock.now(), self.settings.login_window_seconds
+        limit = Limit(window=window, lock_after=MAX_CODE_FAILURES, lock_seconds=window)
         for counter in counters:
-            self.throttle.record_failure(counter, now, window)
+            self.throttle.record_failure(counter.key, now, limit)
 
     @staticmethod
     def is_pending(request: DeviceRequest) -> bool:

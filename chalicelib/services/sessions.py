@@ -19,6 +19,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope
 from chalicelib.models import Session
 from chalicelib.security.opaque import REFRESH, digest, new_id, same_digest
+from chalicelib.services.authn import BAD_CREDENTIALS
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.throttle import Counter, ThrottleRepo
 
@@ -84,15 +85,19 @@ class Sessions:
 
     def open_after_signin(self, session: Session, secret: str, user_counter: Counter,
                           throttle: ThrottleRepo, transact: Callable[[list[Any]], None]) -> None:
-        """Write a session created by a password sign-in: one write, or, when the
-        user had failures counted, the session and the counter reset in one
-        transaction (so a success always clears the user's failures).
+        """Write a session created by a password sign-in, and clear the user's
+        failures, in one transaction that holds only while no lockout runs: a
+        lockout begun by failures counted during this request's password hash
+        refuses it (SPEC §8), with the answer any failed sign-in gets.
         """
-        if user_counter.failures:
-            transact([self.create_op(session, secret), throttle.op_clear(user_counter.key)])
-            self._log("session_created", session)
-        else:
-            self.create(session, secret)
+        try:
+            transact([self.create_op(session, secret),
+                      throttle.op_clear_unless_locked(user_counter.key, self.clock.now())])
+        except ConditionFailed as locked:
+            log.info(json.dumps({"event": "signin_failed", "user_known": True, "blocked": True,
+                                 "detail": "locked during the password check"}))
+            raise InvalidGrant(BAD_CREDENTIALS) from locked
+        self._log("session_created", session)
 
     # -- refresh -------------------------------------------------------------------
 

@@ -26,8 +26,9 @@ from bench.lambda_http import LambdaDriver
 EXPECTED: dict[str, dict[str, int]] = {
     "discovery": {},
     "jwks": {},
-    # user, both failure counters (and the client when not cached): one batch read; the session
-    "password_grant": {"BatchGetItem": 1, "PutItem": 1},
+    # user, both failure counters (and the client when not cached): one batch read; the
+    # session, written in one transaction with the user's counter, which must not be locked
+    "password_grant": {"BatchGetItem": 1, "TransactWriteItems": 1},
     # the rotation is one conditional UpdateItem, and nothing is read
     "refresh": {"UpdateItem": 1},
     # the request and its user-code reservation, in one transaction
