@@ -45,6 +45,7 @@ from chalice.local import (
     LocalDevServer,
     LocalGateway,
     LocalGatewayException,
+    ThreadedHTTPServer,
 )
 
 HOST = "127.0.0.1"
@@ -130,6 +131,13 @@ class ProblemRequestHandler(ChaliceRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
 
+class BurstHTTPServer(ThreadedHTTPServer):
+    """chalice.local's threaded server with a deeper accept queue: socketserver's
+    default of 5 resets connections when a burst of requests arrives at once."""
+
+    request_queue_size = 128
+
+
 def make_http_server(app: Chalice, port: int, host: str = HOST) -> LocalDevServer:
     """Bind chalice.local's threaded server for ``app`` on ``host:port`` (0: any free port)."""
     if not isinstance(app, LocalChalice):
@@ -139,7 +147,8 @@ def make_http_server(app: Chalice, port: int, host: str = HOST) -> LocalDevServe
         app.__class__ = CustomLocalChalice
     config = Config.create(chalice_stage="local", app_name=app.app_name, lambda_timeout=60,
                            lambda_memory_size=512)
-    return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler)
+    return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler,
+                          server_cls=BurstHTTPServer)
 
 
 # --------------------------------------------------------------------------
@@ -256,10 +265,34 @@ class Scheduler:
 # --------------------------------------------------------------------------
 
 def start_moto() -> tuple[Any, str]:
-    """moto in server mode on 127.0.0.1, a free port, in this process; (server, endpoint)."""
-    from moto.server import ThreadedMotoServer
+    """moto in server mode on 127.0.0.1, a free port, in this process; (server, endpoint).
 
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    Requests are applied one at a time, each whole: DynamoDB applies every
+    request atomically, but moto lets two threads interleave inside one
+    UpdateItem, and simultaneous ``ADD``s to one item would be lost.
+    """
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            dispatch, lock = DomainDispatcherApplication(create_backend_app), threading.Lock()
+
+            def atomic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+                with lock:
+                    return list(dispatch(environ, start_response))
+
+            self._server = make_server(self._ip_address, self._port, atomic, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = AtomicMotoServer(ip_address=HOST, port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"
