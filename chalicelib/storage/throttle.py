@@ -143,9 +143,6 @@ class ThrottleRepo:
                                  names={"#ttl": "ttl"}, values=values)
         return self._counter(name, item, now, limit)
 
-    def op_clear(self, name: str) -> dict[str, Any]:
-        return self.table.op_delete(self.key(name))
-
     def op_clear_unless_locked(self, name: str, now: int) -> dict[str, Any]:
         # Deleted only while no lockout runs: a sign-in whose password check
         # overlapped the failure that locked the account is refused, not opened.
