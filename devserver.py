@@ -361,10 +361,34 @@ class Scheduler:
 # --------------------------------------------------------------------------
 
 def start_moto() -> tuple[Any, str]:
-    """moto in server mode on 127.0.0.1, a free port, in this process; (server, endpoint)."""
-    from moto.server import ThreadedMotoServer
+    """moto in server mode on 127.0.0.1, a free port, in this process; (server, endpoint).
 
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    Requests are applied one at a time, each whole: DynamoDB applies every
+    request atomically, but moto lets two threads interleave inside one
+    UpdateItem, and simultaneous ``ADD``s to one item would be lost.
+    """
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            dispatch, lock = DomainDispatcherApplication(create_backend_app), threading.Lock()
+
+            def atomic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+                with lock:
+                    return list(dispatch(environ, start_response))
+
+            self._server = make_server(self._ip_address, self._port, atomic, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = AtomicMotoServer(ip_address=HOST, port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     return server, f"http://{host}:{port}"

@@ -114,6 +114,10 @@ class Settings:
     login_lockout_failures: int = 10     # then the user/source is locked out
     login_lockout_seconds: int = 900
     login_window_seconds: int = 900
+    # Wrong user codes on /device per window (login_window_seconds) before a 429:
+    # per source, per signed-in user and per issued code, and over all callers.
+    user_code_max_misses: int = 5
+    user_code_global_misses: int = 1000
 
     pat_max_lifetime_days: int = 366     # 0 = no maximum
     pat_allow_no_expiry: bool = False
@@ -167,6 +171,8 @@ class Settings:
             login_lockout_failures=_int(e, "TESSERA_LOGIN_LOCKOUT_FAILURES", 10),
             login_lockout_seconds=_int(e, "TESSERA_LOGIN_LOCKOUT_SECONDS", 900),
             login_window_seconds=_int(e, "TESSERA_LOGIN_WINDOW_SECONDS", 900),
+            user_code_max_misses=_int(e, "TESSERA_USER_CODE_MAX_MISSES", 5),
+            user_code_global_misses=_int(e, "TESSERA_USER_CODE_GLOBAL_MISSES", 1000),
             pat_max_lifetime_days=_int(e, "TESSERA_PAT_MAX_LIFETIME_DAYS", 366),
             pat_allow_no_expiry=_bool(e, "TESSERA_PAT_ALLOW_NO_EXPIRY", False),
             pat_query_param=_bool(e, "TESSERA_PAT_QUERY_PARAM", True),

@@ -19,7 +19,7 @@ from chalicelib.models import Client, User, user_id_for
 from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
-from chalicelib.storage.throttle import Counter, ThrottleRepo
+from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
 CLIENT_AUTH_CHALLENGE = {"WWW-Authenticate": 'Basic realm="tessera", charset="UTF-8"'}
 BAD_CREDENTIALS = "Invalid username or password"
@@ -107,10 +107,11 @@ class PasswordSignIn:
     """Username and password, with counters per user and per source.
 
     Past ``login_max_failures`` failures in the window, attempts closer together
-    than an exponentially growing delay are refused; past
-    ``login_lockout_failures`` everything is refused until the lockout ends.
-    Unknown user, wrong password, disabled and locked account all get the same
-    answer, and all cost one password hash.
+    than an exponentially growing delay are refused; the failure that reaches
+    ``login_lockout_failures`` locks the user (or source) for
+    ``login_lockout_seconds`` from that failure, even when the counting window
+    ends sooner. Unknown user, wrong password, disabled and locked account all
+    get the same answer, and all cost one password hash.
     """
 
     def __init__(self, throttle: ThrottleRepo, clock: Clock, settings: Settings) -> None:
@@ -133,10 +134,16 @@ class PasswordSignIn:
         return (Counter.from_item(keys[0], dict(items.get(keys[0]) or {}), now, window),
                 Counter.from_item(keys[1], dict(items.get(keys[1]) or {}), now, window))
 
+    @property
+    def limit(self) -> Limit:
+        s = self.settings
+        return Limit(window=s.login_window_seconds, lock_after=s.login_lockout_failures,
+                     lock_seconds=s.login_lockout_seconds)
+
     def _blocked(self, counter: Counter) -> bool:
         s, now = self.settings, self.clock.now()
-        if counter.failures >= s.login_lockout_failures:
-            return now < counter.last_failure_at + s.login_lockout_seconds
+        if counter.locked(now):
+            return True
         if counter.failures >= s.login_max_failures:
             delay = 2 ** (counter.failures - s.login_max_failures)
             return now < counter.last_failure_at + delay
@@ -166,12 +173,20 @@ class PasswordSignIn:
         ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
         if blocked or not ok or user is None or not user.active:
             if not blocked:
-                for counter in counters:
-                    counted = self.throttle.record_failure(counter, self.clock.now(),
-                                                           self.settings.login_window_seconds)
-                    if counted.failures == self.settings.login_lockout_failures:
-                        log.info(json.dumps({"event": "lockout", "counter": counter.key}))
+                self._count_failure(counters, source)
             log.info(json.dumps({"event": "signin_failed", "user_known": user is not None,
                                  "blocked": blocked, "source": source}))
             raise InvalidGrant(BAD_CREDENTIALS)
         return user
+
+    def _count_failure(self, counters: tuple[Counter, Counter], source: str) -> None:
+        """One atomic ADD per counter; its returned count, not the one read before
+        the password hash, says whether this failure started a lockout.
+        """
+        now, limit = self.clock.now(), self.limit
+        for before in counters:
+            after = self.throttle.record_failure(before.key, now, limit)
+            if after.locked(now) and not before.locked(now):
+                log.warning(json.dumps({"event": "signin_lockout", "counter": before.key,
+                                        "failures": after.failures, "source": source,
+                                        "until": after.locked_until}))

@@ -40,7 +40,7 @@ from chalicelib.storage.devices import (
     DevicesRepo,
     device_from_item,
 )
-from chalicelib.storage.throttle import Counter, ThrottleRepo
+from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
 # SPEC §3: 8 characters of consonants without look-alikes (RFC 8628 §6.1).
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
@@ -48,9 +48,13 @@ USER_CODE_LEN = 8
 SLOW_DOWN_STEP = 5          # RFC 8628 §3.5: "increased by 5 seconds"
 DRIFT_ALLOWANCE = 0.8       # a poll after 80 % of the interval is on time (clock drift)
 INSERT_ATTEMPTS = 5
-# Wrong user codes on the page, per source and per code, before a 429 (SPEC §8):
-# with 20**8 codes and a few tries per window the space cannot be searched.
-MAX_CODE_FAILURES = 5
+# Counters of wrong user codes on the page (SPEC §8; RFC 8628 §5.1): per source,
+# per signed-in user, over all callers, and per issued code. With 20**8 codes and
+# a few tries per window the space cannot be searched.
+GUESS_SOURCE = "usercode-src#"
+GUESS_USER = "usercode-user#"
+GUESS_CODE = "usercode-code#"
+GUESS_ALL = "usercode-all"
 
 
 def new_user_code() -> str:
@@ -185,27 +189,44 @@ class DeviceFlow:
         self._log("device_authorization_" + status, decided, user_id=user.id)
         return decided
 
-    # -- capping wrong codes (SPEC §8) ----------------------------------------------------
+    # -- capping wrong codes (SPEC §8; RFC 8628 §5.1) ---------------------------------
 
     @staticmethod
-    def guess_keys(source_ip: str, user_code: str) -> list[dict[str, str]]:
-        return [{"pk": "usercode-src#" + source_ip}, {"pk": "usercode-code#" + user_code}]
+    def guess_keys(source_ip: str, user_id: str, user_code: str) -> list[dict[str, str]]:
+        return [{"pk": GUESS_SOURCE + source_ip}, {"pk": GUESS_USER + user_id},
+                {"pk": GUESS_ALL}, {"pk": GUESS_CODE + user_code}]
 
-    def guess_counters(self, source_ip: str, user_code: str,
+    def guess_counters(self, source_ip: str, user_id: str, user_code: str,
                        items: list[dict[str, Any]]) -> list[Counter]:
         found = {i["pk"]: i for i in items}
         now, window = self.clock.now(), self.settings.login_window_seconds
         return [Counter.from_item(k["pk"], found.get(k["pk"]), now, window)
-                for k in self.guess_keys(source_ip, user_code)]
+                for k in self.guess_keys(source_ip, user_id, user_code)]
 
-    @staticmethod
-    def guessing_blocked(counters: list[Counter]) -> bool:
-        return any(c.failures >= MAX_CODE_FAILURES for c in counters)
+    def guess_limit(self, key: str) -> Limit:
+        s = self.settings
+        cap = s.user_code_global_misses if key == GUESS_ALL else s.user_code_max_misses
+        return Limit(window=s.login_window_seconds, lock_after=cap,
+                     lock_seconds=s.login_window_seconds)
 
-    def record_wrong_code(self, counters: list[Counter]) -> None:
-        now, window = self.clock.now(), self.settings.login_window_seconds
+    def guessing_blocked(self, counters: list[Counter]) -> bool:
+        now = self.clock.now()
+        return any(c.locked(now) for c in counters)
+
+    def guessing_retry_after(self, counters: list[Counter]) -> int:
+        """Seconds until the longest of the blocks in ``counters`` ends."""
+        now = self.clock.now()
+        return max([c.locked_until - now for c in counters] + [1])
+
+    def record_wrong_code(self, counters: list[Counter], *, code_issued: bool) -> None:
+        """Count one miss. A code that was never issued gets no counter of its
+        own: misses on it would block it for whoever is issued it later.
+        """
+        now = self.clock.now()
         for counter in counters:
-            self.throttle.record_failure(counter, now, window)
+            if counter.key.startswith(GUESS_CODE) and not code_issued:
+                continue
+            self.throttle.record_failure(counter.key, now, self.guess_limit(counter.key))
 
     @staticmethod
     def is_pending(request: DeviceRequest) -> bool:

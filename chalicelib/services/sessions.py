@@ -158,7 +158,8 @@ class Sessions:
 
         The user's condition (see ``UsersRepo.op_add_session``) makes a sign-in
         that raced a disable, a narrowing or a reset fail here with
-        ``invalid_grant`` (``refusal`` is its description).
+        ``invalid_grant`` (``refusal`` is its description); so does a failing
+        condition of the caller's own writes (a lockout begun meanwhile, say).
         """
         ops = [self.create_op(session, secret),
                self.users.op_add_session(user, session.id, session.expires_at, self.clock.now()),
@@ -172,21 +173,26 @@ class Sessions:
                 # transaction whose first try committed (all or nothing): it is done.
                 self._log("session_created", session)
                 return
-            if lost.item is not None and lost.item.get("id") == user.id and "username" in lost.item:
-                raise InvalidGrant(refusal, detail="user disabled or changed during sign-in"
-                                   ) from lost
-            raise
+            raise InvalidGrant(refusal, detail="user disabled or changed, or locked out, "
+                                               "during sign-in") from lost
         self._log("session_created", session)
 
     def open_after_signin(self, session: Session, secret: str, user: User,
                           user_counter: Counter, throttle: ThrottleRepo, *,
                           refusal: str = "Invalid username or password") -> None:
-        """Open a session made by a password sign-in; when the user had failures
-        counted, the counter reset joins the transaction (so a success always
-        clears the user's failures).
+        """Open a session made by a password sign-in, and clear the user's failures,
+        in one transaction that holds only while the user is unchanged and no lockout
+        runs: a lockout begun by failures counted during this request's password hash
+        refuses it (SPEC §8), with the answer any failed sign-in gets.
         """
-        also = [throttle.op_clear(user_counter.key)] if user_counter.failures else []
-        self.open(session, secret, user, also, refusal=refusal)
+        try:
+            self.open(session, secret, user,
+                      [throttle.op_clear_unless_locked(user_counter.key, self.clock.now())],
+                      refusal=refusal)
+        except InvalidGrant:
+            log.info(json.dumps({"event": "signin_failed", "user_known": True, "blocked": True,
+                                 "detail": "account changed or locked during the password check"}))
+            raise
 
     # -- refresh -------------------------------------------------------------------
 

@@ -152,20 +152,23 @@ def submit(request: Request, c: Container) -> Response:
 
 
 def lookup(visit: Visit, code: str) -> DeviceRequest | None:
-    """The pending request of a user code; every miss counts against the caps."""
-    c, ip = visit.c, source_ip(visit.request)
+    """The pending request of a user code; every miss counts against the caps
+    (per source, per signed-in user, over all callers, and per code if issued).
+    """
+    assert visit.web is not None
+    c, ip, user_id = visit.c, source_ip(visit.request), visit.web.user.id
     flow = c.device_flow
     items = c.batch_get({"devices": [c.devices_repo.code_key(code)],
-                         "throttle": flow.guess_keys(ip, code)})
-    counters = flow.guess_counters(ip, code, items["throttle"])
+                         "throttle": flow.guess_keys(ip, user_id, code)})
+    counters = flow.guess_counters(ip, user_id, code, items["throttle"])
     if flow.guessing_blocked(counters):
         raise TooManyRequests("Too many wrong codes were entered. Wait 15 minutes, then try "
                               "again with the code shown on your device.",
-                              headers={"Retry-After": str(c.settings.login_window_seconds)})
+                              headers={"Retry-After": str(flow.guessing_retry_after(counters))})
     reservation = items["devices"][0] if items["devices"] else None
     found = flow.find(reservation)
     if found is None:
-        flow.record_wrong_code(counters)
+        flow.record_wrong_code(counters, code_issued=reservation is not None)
     return found
 
 

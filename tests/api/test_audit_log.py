@@ -109,6 +109,6 @@ def test_a_lockout_is_logged_once(seeded, ctr, clock, audit_events):
     for _ in range(ctr.settings.login_lockout_failures):
         login(seeded, password="wrong-password")
         clock.advance(20)   # past any slow-down delay, within the counting window
-    lockouts = [e for e in audit_events() if e["event"] == "lockout"]
+    lockouts = [e for e in audit_events() if e["event"] == "signin_lockout"]
     assert len(lockouts) == 2   # the user's counter and the source's
     assert {e["counter"].split("#")[0] for e in lockouts} == {"signin-user", "signin-src"}

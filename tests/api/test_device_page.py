@@ -222,18 +222,73 @@ def test_wrong_codes_are_capped_per_source(client, ctr, started):
     assert "Retry-After" in blocked.headers and "text/html" in blocked.headers["Content-Type"]
 
 
-def test_wrong_codes_are_capped_per_code(client, ctr, started):
-    # Five sources each try the same wrong code once: a sixth source is refused it.
-    flow = ctr.device_flow
+def miss(ctr, flow, source, user_id, code, *, issued=False):
+    """One wrong entry of ``code`` as the page makes it; True when it was refused (429)."""
+    items = ctr.batch_get({"throttle": flow.guess_keys(source, user_id, code)})["throttle"]
+    counters = flow.guess_counters(source, user_id, code, items)
+    if flow.guessing_blocked(counters):
+        return True
+    flow.record_wrong_code(counters, code_issued=issued)
+    return False
 
-    def counters(source):
-        items = ctr.batch_get({"throttle": flow.guess_keys(source, "BCDFGHJK")})["throttle"]
-        return flow.guess_counters(source, "BCDFGHJK", items)
 
+def test_misses_on_an_issued_code_are_capped_per_code(client, ctr, clock, started):
+    # Five sources and users each try the same (now expired) issued code once:
+    # a sixth is refused it.
+    flow, code = ctr.device_flow, started["user_code"].replace("-", "")
+    clock.advance(ctr.settings.device_code_seconds + 1)
     for i in range(5):
-        assert not flow.guessing_blocked(counters(f"10.0.0.{i}"))
-        flow.record_wrong_code(counters(f"10.0.0.{i}"))
-    assert flow.guessing_blocked(counters("10.9.9.9"))
+        assert not miss(ctr, flow, f"10.0.0.{i}", f"user{i}", code, issued=True)
+    assert miss(ctr, flow, "10.9.9.9", "user9", code, issued=True)
+
+
+def test_misses_on_a_code_never_issued_do_not_block_it(client, ctr, started):
+    flow = ctr.device_flow
+    for i in range(8):
+        assert not miss(ctr, flow, f"10.0.0.{i}", f"user{i}", "BCDFGHJK")
+    ctr.device_flow.user_codes = lambda: "BCDFGHJK"
+    issued = body(form(client, "/oauth/device_authorization", client_id=CLI))
+    assert issued["user_code"] == "BCDF-GHJK"
+    page = sign_in_and_continue(Browser(client), issued["user_code"])
+    assert page.status_code == 200 and 'value="approve"' in text(page)
+
+
+def test_wrong_codes_are_capped_per_signed_in_user(client, ctr):
+    # One account guessing from many sources.
+    flow = ctr.device_flow
+    guesses = ["BCDFGHJK", "BCDFGHJL", "BCDFGHJM", "BCDFGHJN", "BCDFGHJP"]
+    for i, guess in enumerate(guesses):
+        assert not miss(ctr, flow, f"10.0.0.{i}", "mallory", guess)
+    assert miss(ctr, flow, "10.0.0.99", "mallory", "BCDFGHJQ")
+    assert not miss(ctr, flow, "10.0.0.99", "someone-else", "BCDFGHJQ")
+
+
+def test_wrong_codes_are_capped_over_all_callers(ctr, clock, settings):
+    # Many accounts from many sources: the global budget ends the search.
+    from dataclasses import replace
+
+    from chalicelib.services.device_flow import DeviceFlow
+
+    flow = DeviceFlow(ctr.devices_repo, clock, replace(settings, user_code_global_misses=20),
+                      ctr.throttle)
+    codes = [f"BCDFGH{a}{b}" for a in "JKLM" for b in "BCDFG"]
+    for i, code in enumerate(codes):
+        assert not miss(ctr, flow, f"10.0.{i}.1", f"user{i}", code)
+    assert miss(ctr, flow, "10.9.9.9", "fresh-user", "LMNPQRST")
+    clock.advance(settings.login_window_seconds)
+    assert not miss(ctr, flow, "10.9.9.9", "fresh-user", "LMNPQRST")
+
+
+def test_a_code_cap_lasts_its_full_term_past_the_window(client, ctr, clock):
+    flow, start = ctr.device_flow, clock.now()
+    assert not miss(ctr, flow, "10.0.0.1", "mallory", "BCDFGHJK")
+    clock.t = start + ctr.settings.login_window_seconds - 1
+    for guess in ["BCDFGHJL", "BCDFGHJM", "BCDFGHJN", "BCDFGHJP"]:   # the fifth miss locks
+        assert not miss(ctr, flow, "10.0.0.1", "mallory", guess)
+    clock.advance(1)   # the window that counted them has ended
+    assert miss(ctr, flow, "10.0.0.1", "mallory", "BCDFGHJQ")
+    clock.advance(ctr.settings.login_window_seconds - 1)
+    assert not miss(ctr, flow, "10.0.0.1", "mallory", "BCDFGHJQ")
 
 
 def test_the_cap_lifts_after_the_window(client, ctr, clock, started):

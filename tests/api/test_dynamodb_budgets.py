@@ -27,7 +27,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "discovery": {},
     "jwks": {},
     # user, both failure counters (and the client when not cached): one batch read; then
-    # one transaction: the session, and its entry on the (still active, unchanged) user
+    # one transaction: the session, its entry on the (still active, unchanged) user, and
+    # (after failures) the user's counter, which must not be locked
     "password_grant": {"BatchGetItem": 1, "TransactWriteItems": 1},
     # the rotation is one conditional UpdateItem, and nothing is read
     "refresh": {"UpdateItem": 1},
