@@ -24,12 +24,14 @@ from chalicelib.config import Settings
 from chalicelib.errors import (
     BadRequest,
     InvalidRequest,
+    NotFound,
     OAuthError,
     PayloadTooLarge,
     StorageUnavailable,
     TemporarilyUnavailable,
     TesseraError,
     Unauthorized,
+    Unprocessable,
     UnsupportedMediaType,
 )
 from chalicelib.security.opaque import PAT
@@ -41,6 +43,8 @@ FORM = "application/x-www-form-urlencoded"
 PROBLEM = "application/problem+json"
 MAX_BODY = 16 * 1024
 RETRY_AFTER_SECONDS = "1"
+# DynamoDB's limit for a sort key (a partition key may have 2,048): no path id is longer.
+MAX_KEY_BYTES = 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
 Headers = dict[str, str | list[str]]
@@ -120,11 +124,15 @@ def oauth_endpoint(fn: F) -> F:
 
 
 def api_endpoint(fn: F) -> F:
-    """Route decorator: errors as RFC 9457 problem JSON."""
+    """Route decorator: errors as RFC 9457 problem JSON; path ids that could name no
+    stored item are 404 before any storage call."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            for value in kwargs.values():
+                if isinstance(value, str) and not storable_key(value):
+                    raise NotFound("No such resource")
             return fn(*args, **kwargs)
         except TesseraError as err:
             return render_problem(err, fn.__name__)
@@ -171,9 +179,28 @@ def media_type(request: Request) -> str:
     return (header(request, "content-type") or "").split(";", 1)[0].strip().lower()
 
 
+def storable(text: str) -> bool:
+    """``text`` encodes as UTF-8: it holds no lone surrogate (RFC 8259 §8.2), which
+    JSON escapes such as ``"\\ud800"`` can produce and DynamoDB cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_key(text: str) -> bool:
+    """``text`` can be a DynamoDB key: not empty, UTF-8, at most ``MAX_KEY_BYTES``."""
+    return bool(text) and storable(text) and len(text.encode("utf-8")) <= MAX_KEY_BYTES
+
+
 def body_bytes(request: Request) -> bytes:
-    raw = request.raw_body
-    data = raw if isinstance(raw, bytes) else (raw or "").encode("utf-8")
+    try:
+        raw = request.raw_body
+        data = raw if isinstance(raw, bytes) else (raw or "").encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A proxy event's text body with a lone surrogate: it has no UTF-8 bytes.
+        raise BadRequest("Request is not valid UTF-8") from exc
     if len(data) > MAX_BODY:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY} bytes")
     return data
@@ -189,8 +216,11 @@ def _decode_utf8(data: bytes, error: type[TesseraError]) -> str:
 def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body, strictly.
 
-    RFC 6749 §3.2: parameters "MUST NOT be included more than once"; the body
-    must be form-encoded (§4.3.2, Appendix B) and UTF-8.
+    RFC 6749 §3.2: parameters "MUST NOT be included more than once", and
+    "parameters sent without a value MUST be treated as if they were omitted
+    from the request" (so ``scope=`` is no scope); the body must be
+    form-encoded (§4.3.2, Appendix B) and UTF-8 (strict UTF-8 decoding lets no
+    surrogate through).
     """
     if media_type(request) != FORM:
         raise error(f"Content-Type must be {FORM}")
@@ -205,10 +235,12 @@ def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest) 
             val = unquote_to_bytes(value.replace("+", " ")).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise error("Parameters must be UTF-8") from exc
-        if key in params:
-            raise error(f"Parameter '{key}' is repeated")
         if "\x00" in key or "\x00" in val:
             raise error("Parameters must not contain NUL characters")
+        if not val:
+            continue
+        if key in params:
+            raise error(f"Parameter '{key}' is repeated")
         params[key] = val
     return params
 
@@ -224,7 +256,23 @@ def parse_json_object(request: Request) -> dict[str, Any]:
         raise BadRequest("Request body is not valid JSON") from exc
     if not isinstance(parsed, dict):
         raise BadRequest("Request body must be a JSON object")
+    _require_storable_strings(parsed)
     return parsed
+
+
+def _require_storable_strings(value: Any) -> None:
+    """422 for any member name or string that cannot be encoded (before any storage call)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and not storable(item):
+            raise Unprocessable("Strings must be valid Unicode: the body holds an unpaired "
+                                "surrogate escape such as \\ud800")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

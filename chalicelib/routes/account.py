@@ -56,7 +56,7 @@ def list_sessions() -> Response:
 def end_session(session_id: str) -> Response:
     principal = caller()
     # Another user's session is indistinguishable from no session.
-    if len(session_id) > 64 or not container().sessions.end_owned(
+    if not account.valid_session_id(session_id) or not container().sessions.end_owned(
             session_id, principal.user.id, reason="ended_by_user"):
         raise NotFound("No such session")
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})

@@ -18,6 +18,7 @@ from chalice import Blueprint, Response
 from chalicelib.container import container
 from chalicelib.http import (
     api_endpoint,
+    body_bytes,
     header,
     issuer_of,
     json_response,
@@ -45,7 +46,7 @@ def caller(*, write: bool) -> Principal:
 def _body() -> dict[str, Any]:
     """A JSON object body; an empty body is an empty object (DELETE, regenerate)."""
     request = bp.current_request
-    if not request.raw_body:
+    if not body_bytes(request):
         return {}
     return parse_json_object(request)
 

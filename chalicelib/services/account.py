@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.models import Session
+from chalicelib.security.opaque import ID_LEN, is_base62
 from chalicelib.services.principals import Principal
+
+
+def valid_session_id(session_id: str) -> bool:
+    """Session ids are ``new_id()`` values: anything else names no session (no read)."""
+    return len(session_id) == ID_LEN and is_base62(session_id)
 
 
 def token_info(p: Principal, now: int) -> dict[str, Any]:
