@@ -22,6 +22,7 @@ from chalice.app import Request, Response
 
 from chalicelib.config import Settings
 from chalicelib.errors import (
+    BASIC_CHALLENGE,
     BadRequest,
     InvalidRequest,
     NotFound,
@@ -33,6 +34,7 @@ from chalicelib.errors import (
     Unauthorized,
     Unprocessable,
     UnsupportedMediaType,
+    bearer_challenge,
 )
 from chalicelib.security.opaque import PAT
 
@@ -47,6 +49,7 @@ RETRY_AFTER_SECONDS = "1"
 MAX_KEY_BYTES = 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 Headers = dict[str, str | list[str]]
 
 
@@ -65,7 +68,7 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 
 def problem_response(status: int, title: str, detail: str,
-                     headers: Mapping[str, str] | None = None,
+                     headers: Mapping[str, str | list[str]] | None = None,
                      extra: Mapping[str, Any] | None = None) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
                             "detail": detail}
@@ -74,10 +77,24 @@ def problem_response(status: int, title: str, detail: str,
     return Response(body=json.dumps(body), status_code=status, headers=out)
 
 
+def _with_challenges(err: TesseraError, default: tuple[str, ...]) -> Headers:
+    """The error's headers plus its ``WWW-Authenticate`` challenges, one field each.
+
+    RFC 9110 §11.6.1: a 401 "MUST send a WWW-Authenticate header field containing at
+    least one challenge"; a 401 raised without one gets ``default``.
+    """
+    headers: Headers = dict(err.headers)
+    challenges = err.challenges or (default if err.status == 401 else ())
+    if challenges and "WWW-Authenticate" not in headers:
+        headers["WWW-Authenticate"] = challenges[0] if len(challenges) == 1 else list(challenges)
+    return headers
+
+
 def oauth_error_response(err: OAuthError) -> Response:
     body: dict[str, Any] = {"error": err.error, "error_description": err.description}
     body.update(err.extra)
-    headers: Headers = {"Content-Type": "application/json", **NO_STORE, **err.headers}
+    headers: Headers = {"Content-Type": "application/json", **NO_STORE,
+                        **_with_challenges(err, (BASIC_CHALLENGE,))}
     return Response(body=json.dumps(body), status_code=err.status, headers=headers)
 
 
@@ -99,7 +116,7 @@ def render_oauth_error(err: TesseraError, path: str = "") -> Response:
 
 def render_problem(err: TesseraError, path: str = "") -> Response:
     _log_error(err, path)
-    headers = dict(err.headers)
+    headers = _with_challenges(err, token_challenges(presented=False))
     if isinstance(err, StorageUnavailable):
         headers["Retry-After"] = RETRY_AFTER_SECONDS
         return problem_response(503, "Service Unavailable",
@@ -344,6 +361,34 @@ def bearer_credential(request: Request) -> str:
         if creds and creds[1]:
             return creds[1]
     raise Unauthorized()
+
+
+def token_challenges(*, presented: bool) -> tuple[str, str]:
+    """The challenges of a 401 where a token is accepted as Bearer or as the Basic
+    password: both schemes, so that clients that wait for a challenge before they
+    send credentials (curl --anyauth, urllib, git, Maven) send them (RFC 9110
+    §11.6.1); ``error="invalid_token"`` only if a token came (RFC 6750 §3.1).
+    """
+    return (bearer_challenge("invalid_token" if presented else None), BASIC_CHALLENGE)
+
+
+def token_presented(request: Request, *, query_param: bool) -> bool:
+    """Whether the request carries a credential: Bearer or Basic with a value, or
+    the ``session`` query parameter where the stage accepts it."""
+    scheme, _, value = (header(request, "authorization") or "").strip().partition(" ")
+    if scheme.lower() in ("bearer", "basic") and value.strip():
+        return True
+    return query_param and "session" in (request.query_params or {})
+
+
+def authenticated(request: Request, resolve: Callable[[str], T], *, query_param: bool) -> T:
+    """``resolve`` applied to the presented token; a 401 carries its challenges."""
+    try:
+        return resolve(presented_token(request, query_param=query_param))
+    except Unauthorized as err:
+        err.challenges = token_challenges(presented=token_presented(request,
+                                                                    query_param=query_param))
+        raise
 
 
 def presented_token(request: Request, *, query_param: bool) -> str:

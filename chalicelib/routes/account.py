@@ -6,7 +6,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import container
 from chalicelib.errors import BadRequest, NotFound
-from chalicelib.http import api_endpoint, issuer_of, json_response, presented_token
+from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
 from chalicelib.services import account
 from chalicelib.services.principals import Principal
 
@@ -16,8 +16,9 @@ ANY = ["*/*"]
 
 def caller() -> Principal:
     request, c = bp.current_request, container()
-    token = presented_token(request, query_param=c.settings.pat_query_param)
-    return c.principals.authenticate(token, issuer_of(request, c.settings))
+    issuer = issuer_of(request, c.settings)
+    return authenticated(request, lambda token: c.principals.authenticate(token, issuer),
+                         query_param=c.settings.pat_query_param)
 
 
 @bp.route("/v1/me", methods=["GET"], content_types=ANY)

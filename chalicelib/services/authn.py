@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import InvalidClient, InvalidGrant, InvalidRequest
+from chalicelib.errors import BASIC_CHALLENGE, InvalidClient, InvalidGrant, InvalidRequest
 from chalicelib.models import Client, User, user_id_for
 from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
@@ -23,7 +23,6 @@ from chalicelib.storage.throttle import Counter, ThrottleRepo
 
 log = logging.getLogger("tessera")
 
-CLIENT_AUTH_CHALLENGE = {"WWW-Authenticate": 'Basic realm="tessera", charset="UTF-8"'}
 BAD_CREDENTIALS = "Invalid username or password"
 # Registered client ids are 1-128 printable characters without spaces
 # (``Identities.create_client``); nothing else can name a client.
@@ -32,7 +31,7 @@ MAX_CLIENT_ID = 128
 
 def client_auth_failed(description: str = "Client authentication failed") -> InvalidClient:
     """RFC 6749 §5.2: invalid_client, 401, naming the scheme the server supports."""
-    return InvalidClient(description, headers=CLIENT_AUTH_CHALLENGE)
+    return InvalidClient(description, challenges=(BASIC_CHALLENGE,))
 
 
 def possible_client_id(client_id: str) -> bool:

@@ -165,7 +165,7 @@ def test_userinfo_without_openid_is_insufficient_scope(client):
 def test_userinfo_bad_token_is_invalid_token_with_challenge(client):
     r = client.http.get("/oauth/userinfo", headers=bearer("nope"))
     assert r.status_code == 401 and body(r)["error"] == "invalid_token"
-    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert 'Bearer realm="tessera", error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
 def test_disabled_user_token_is_refused(client, ctr):
