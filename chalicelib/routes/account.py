@@ -1,4 +1,10 @@
-"""The caller's own account: whoami, token info, logout, sessions (SPEC §2)."""
+"""The caller's own account: whoami, token info, logout, sessions (SPEC §2).
+
+Scope rule: ``/v1/me`` and ``/v1/token-info`` take any valid credential;
+``POST /v1/logout`` takes the access token of a session, whatever its scopes
+(it ends only the session it belongs to); listing and ending sessions need
+``sessions:manage``.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +53,7 @@ def logout() -> Response:
 @api_endpoint
 def list_sessions() -> Response:
     principal = caller()
+    account.require_sessions_scope(principal)
     sessions = container().sessions.list_for_user(principal.user.id)
     current = principal.session.id if principal.session else None
     return json_response({"sessions": [account.session_view(s, current) for s in sessions]})
@@ -56,6 +63,7 @@ def list_sessions() -> Response:
 @api_endpoint
 def end_session(session_id: str) -> Response:
     principal = caller()
+    account.require_sessions_scope(principal)
     # Another user's session is indistinguishable from no session.
     if not account.valid_session_id(session_id) or not container().sessions.end_owned(
             session_id, principal.user.id, reason="ended_by_user"):
