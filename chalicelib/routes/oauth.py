@@ -46,7 +46,8 @@ ANY = ["*/*"]
 def _form(request: Any) -> dict[str, str]:
     params = parse_form(request)
     for name, value in params.items():
-        if len(value) > MAX_PARAM:
+        # A client id of any length is a failed client authentication (ClientCredentials).
+        if len(value) > MAX_PARAM and name != "client_id":
             raise InvalidRequest(f"Parameter '{name}' is too long")
     return params
 

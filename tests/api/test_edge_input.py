@@ -79,8 +79,10 @@ def test_unstorable_basic_client_id_is_invalid_client_and_not_cached(client, ctr
 
 
 @pytest.mark.parametrize("path", OAUTH_ENDPOINTS)
-def test_overlong_form_client_id_is_invalid_client_and_not_cached(client, ctr, dynamo_calls, path):
-    client_id = "c" * 2049
+@pytest.mark.parametrize("length", [129, 2049, 5000])
+def test_overlong_form_client_id_is_invalid_client_and_not_cached(client, ctr, dynamo_calls, path,
+                                                                  length):
+    client_id = "c" * length
     r = form(client, path, client_id=client_id, token="t", grant_type="password",
              username="alice", password="password4alice")
     assert_invalid_client(r)
@@ -89,6 +91,14 @@ def test_overlong_form_client_id_is_invalid_client_and_not_cached(client, ctr, d
 
 
 # -- item 10.2: strings that cannot be encoded ------------------------------------------
+
+@pytest.mark.parametrize("path", OAUTH_ENDPOINTS)
+def test_a_percent_encoded_surrogate_in_a_form_is_invalid_request(client, dynamo_calls, path):
+    r = client.http.post(path, body=b"client_id=" + CLI.encode() + b"&scope=%ED%A0%80",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and body(r)["error"] == "invalid_request"
+    assert dynamo_calls == []
+
 
 def post_json(client: Any, method: str, path: str, token: str, text: str) -> Any:
     return getattr(client.http, method)(path, body=text.encode("ascii"),
