@@ -113,7 +113,7 @@ class World:
     def password_grant(self) -> Request:
         return self.form("/oauth/token", grant_type="password", client_id=self.cli,
                          username=self.username, password=self.password,
-                         scope="openid profile email tokens:read tokens:manage")
+                         scope="openid profile email tokens:read tokens:manage sessions:manage")
 
     def expect(self, request: Request, status: int = 200) -> Response:
         """Send a setup request; it must succeed."""
@@ -143,7 +143,8 @@ class World:
         user = c.identities.find_user(username)
         client = c.clients.get(self.cli)
         session = c.sessions.new_session(user_id=user.id, client_id=self.cli,
-                                         scope="openid profile email", device={"ip": "bench"})
+                                         scope="openid profile email sessions:manage",
+                                         device={"ip": "bench"})
         refresh_token = c.sessions.mint_refresh_token(session)
         c.sessions.create(session, refresh_token)
         return user, client, session, refresh_token

@@ -24,7 +24,7 @@ DEFAULT_API_SETS: dict[str, tuple[str, ...]] = {
 # Every scope the service knows. Clients and users are limited to subsets.
 DEFAULT_SCOPES: tuple[str, ...] = (
     "openid", "profile", "email", "offline_access",
-    "tokens:read", "tokens:manage", "api:read", "api:write",
+    "tokens:read", "tokens:manage", "sessions:manage", "api:read", "api:write",
 )
 
 

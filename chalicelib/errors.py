@@ -10,24 +10,44 @@ optional internal ``detail`` that is logged and never sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
+
+REALM = "tessera"
+# RFC 7617 §2: the Basic challenge; §2.1: credentials are UTF-8.
+BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+
+
+def bearer_challenge(error: str | None = None, scope: str | None = None) -> str:
+    """RFC 6750 §3: the Bearer challenge; ``error`` only when a token was presented (§3.1)."""
+    challenge = f'Bearer realm="{REALM}"'
+    if error:
+        challenge += f', error="{error}"'
+    if scope:
+        challenge += f', scope="{scope}"'
+    return challenge
 
 
 class TesseraError(Exception):
-    """Base of every error the service raises on purpose."""
+    """Base of every error the service raises on purpose.
+
+    ``challenges`` are the ``WWW-Authenticate`` challenges of the answer, one
+    header field each (RFC 9110 §11.6.1): every 401 carries at least one.
+    """
 
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Bad Request"
 
     def __init__(self, description: str = "", *, detail: str = "",
                  headers: Mapping[str, str] | None = None,
-                 extra: Mapping[str, object] | None = None) -> None:
+                 extra: Mapping[str, object] | None = None,
+                 challenges: Iterable[str] = ()) -> None:
         super().__init__(description or self.title)
         self.description = description or self.title
         self.detail = detail
         self.headers: dict[str, str] = dict(headers or {})
         self.extra: dict[str, object] = dict(extra or {})
+        self.challenges: tuple[str, ...] = tuple(challenges)
 
 
 # --------------------------------------------------------------------------

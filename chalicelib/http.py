@@ -23,15 +23,19 @@ from chalicelib import deadline
 from chalicelib.audit import log
 from chalicelib.config import Settings
 from chalicelib.errors import (
+    BASIC_CHALLENGE,
     BadRequest,
     InvalidRequest,
+    NotFound,
     OAuthError,
     PayloadTooLarge,
     StorageUnavailable,
     TemporarilyUnavailable,
     TesseraError,
     Unauthorized,
+    Unprocessable,
     UnsupportedMediaType,
+    bearer_challenge,
 )
 from chalicelib.security.opaque import PAT
 
@@ -40,8 +44,11 @@ FORM = "application/x-www-form-urlencoded"
 PROBLEM = "application/problem+json"
 MAX_BODY = 16 * 1024
 RETRY_AFTER_SECONDS = "1"
+# DynamoDB's limit for a sort key (a partition key may have 2,048): no path id is longer.
+MAX_KEY_BYTES = 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 Headers = dict[str, str | list[str]]
 
 
@@ -60,7 +67,7 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 
 def problem_response(status: int, title: str, detail: str,
-                     headers: Mapping[str, str] | None = None,
+                     headers: Mapping[str, str | list[str]] | None = None,
                      extra: Mapping[str, Any] | None = None) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
                             "detail": detail}
@@ -69,10 +76,24 @@ def problem_response(status: int, title: str, detail: str,
     return Response(body=json.dumps(body), status_code=status, headers=out)
 
 
+def _with_challenges(err: TesseraError, default: tuple[str, ...]) -> Headers:
+    """The error's headers plus its ``WWW-Authenticate`` challenges, one field each.
+
+    RFC 9110 §11.6.1: a 401 "MUST send a WWW-Authenticate header field containing at
+    least one challenge"; a 401 raised without one gets ``default``.
+    """
+    headers: Headers = dict(err.headers)
+    challenges = err.challenges or (default if err.status == 401 else ())
+    if challenges and "WWW-Authenticate" not in headers:
+        headers["WWW-Authenticate"] = challenges[0] if len(challenges) == 1 else list(challenges)
+    return headers
+
+
 def oauth_error_response(err: OAuthError) -> Response:
     body: dict[str, Any] = {"error": err.error, "error_description": err.description}
     body.update(err.extra)
-    headers: Headers = {"Content-Type": "application/json", **NO_STORE, **err.headers}
+    headers: Headers = {"Content-Type": "application/json", **NO_STORE,
+                        **_with_challenges(err, (BASIC_CHALLENGE,))}
     return Response(body=json.dumps(body), status_code=err.status, headers=headers)
 
 
@@ -94,7 +115,7 @@ def render_oauth_error(err: TesseraError, path: str = "") -> Response:
 
 def render_problem(err: TesseraError, path: str = "") -> Response:
     _log_error(err, path)
-    headers = dict(err.headers)
+    headers = _with_challenges(err, token_challenges(presented=False))
     if isinstance(err, StorageUnavailable):
         headers["Retry-After"] = RETRY_AFTER_SECONDS
         return problem_response(503, "Service Unavailable",
@@ -119,11 +140,15 @@ def oauth_endpoint(fn: F) -> F:
 
 
 def api_endpoint(fn: F) -> F:
-    """Route decorator: errors as RFC 9457 problem JSON."""
+    """Route decorator: errors as RFC 9457 problem JSON; path ids that could name no
+    stored item are 404 before any storage call."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            for value in kwargs.values():
+                if isinstance(value, str) and not storable_key(value):
+                    raise NotFound("No such resource")
             return fn(*args, **kwargs)
         except TesseraError as err:
             return render_problem(err, fn.__name__)
@@ -178,9 +203,28 @@ def media_type(request: Request) -> str:
     return (header(request, "content-type") or "").split(";", 1)[0].strip().lower()
 
 
+def storable(text: str) -> bool:
+    """``text`` encodes as UTF-8: it holds no lone surrogate (RFC 8259 §8.2), which
+    JSON escapes such as ``"\\ud800"`` can produce and DynamoDB cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_key(text: str) -> bool:
+    """``text`` can be a DynamoDB key: not empty, UTF-8, at most ``MAX_KEY_BYTES``."""
+    return bool(text) and storable(text) and len(text.encode("utf-8")) <= MAX_KEY_BYTES
+
+
 def body_bytes(request: Request) -> bytes:
-    raw = request.raw_body
-    data = raw if isinstance(raw, bytes) else (raw or "").encode("utf-8")
+    try:
+        raw = request.raw_body
+        data = raw if isinstance(raw, bytes) else (raw or "").encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A proxy event's text body with a lone surrogate: it has no UTF-8 bytes.
+        raise BadRequest("Request is not valid UTF-8") from exc
     if len(data) > MAX_BODY:
         raise PayloadTooLarge(f"Request body exceeds {MAX_BODY} bytes")
     return data
@@ -196,8 +240,11 @@ def _decode_utf8(data: bytes, error: type[TesseraError]) -> str:
 def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body, strictly.
 
-    RFC 6749 §3.2: parameters "MUST NOT be included more than once"; the body
-    must be form-encoded (§4.3.2, Appendix B) and UTF-8.
+    RFC 6749 §3.2: parameters "MUST NOT be included more than once", and
+    "parameters sent without a value MUST be treated as if they were omitted
+    from the request" (so ``scope=`` is no scope); the body must be
+    form-encoded (§4.3.2, Appendix B) and UTF-8 (strict UTF-8 decoding lets no
+    surrogate through).
     """
     if media_type(request) != FORM:
         raise error(f"Content-Type must be {FORM}")
@@ -212,10 +259,12 @@ def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest) 
             val = unquote_to_bytes(value.replace("+", " ")).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise error("Parameters must be UTF-8") from exc
-        if key in params:
-            raise error(f"Parameter '{key}' is repeated")
         if "\x00" in key or "\x00" in val:
             raise error("Parameters must not contain NUL characters")
+        if not val:
+            continue
+        if key in params:
+            raise error(f"Parameter '{key}' is repeated")
         params[key] = val
     return params
 
@@ -231,7 +280,23 @@ def parse_json_object(request: Request) -> dict[str, Any]:
         raise BadRequest("Request body is not valid JSON") from exc
     if not isinstance(parsed, dict):
         raise BadRequest("Request body must be a JSON object")
+    _require_storable_strings(parsed)
     return parsed
+
+
+def _require_storable_strings(value: Any) -> None:
+    """422 for any member name or string that cannot be encoded (before any storage call)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and not storable(item):
+            raise Unprocessable("Strings must be valid Unicode: the body holds an unpaired "
+                                "surrogate escape such as \\ud800")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -303,6 +368,34 @@ def bearer_credential(request: Request) -> str:
         if creds and creds[1]:
             return creds[1]
     raise Unauthorized()
+
+
+def token_challenges(*, presented: bool) -> tuple[str, str]:
+    """The challenges of a 401 where a token is accepted as Bearer or as the Basic
+    password: both schemes, so that clients that wait for a challenge before they
+    send credentials (curl --anyauth, urllib, git, Maven) send them (RFC 9110
+    §11.6.1); ``error="invalid_token"`` only if a token came (RFC 6750 §3.1).
+    """
+    return (bearer_challenge("invalid_token" if presented else None), BASIC_CHALLENGE)
+
+
+def token_presented(request: Request, *, query_param: bool) -> bool:
+    """Whether the request carries a credential: Bearer or Basic with a value, or
+    the ``session`` query parameter where the stage accepts it."""
+    scheme, _, value = (header(request, "authorization") or "").strip().partition(" ")
+    if scheme.lower() in ("bearer", "basic") and value.strip():
+        return True
+    return query_param and "session" in (request.query_params or {})
+
+
+def authenticated(request: Request, resolve: Callable[[str], T], *, query_param: bool) -> T:
+    """``resolve`` applied to the presented token; a 401 carries its challenges."""
+    try:
+        return resolve(presented_token(request, query_param=query_param))
+    except Unauthorized as err:
+        err.challenges = token_challenges(presented=token_presented(request,
+                                                                    query_param=query_param))
+        raise
 
 
 def presented_token(request: Request, *, query_param: bool) -> str:

@@ -1,4 +1,10 @@
-"""The caller's own account: whoami, token info, logout, sessions (SPEC §2)."""
+"""The caller's own account: whoami, token info, logout, sessions (SPEC §2).
+
+Scope rule: ``/v1/me`` and ``/v1/token-info`` take any valid credential;
+``POST /v1/logout`` takes the access token of a session, whatever its scopes
+(it ends only the session it belongs to); listing and ending sessions need
+``sessions:manage``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import container
 from chalicelib.errors import BadRequest, NotFound
-from chalicelib.http import api_endpoint, issuer_of, json_response, presented_token
+from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
 from chalicelib.services import account
 from chalicelib.services.principals import Principal
 
@@ -16,8 +22,9 @@ ANY = ["*/*"]
 
 def caller() -> Principal:
     request, c = bp.current_request, container()
-    token = presented_token(request, query_param=c.settings.pat_query_param)
-    return c.principals.authenticate(token, issuer_of(request, c.settings))
+    issuer = issuer_of(request, c.settings)
+    return authenticated(request, lambda token: c.principals.authenticate(token, issuer),
+                         query_param=c.settings.pat_query_param)
 
 
 @bp.route("/v1/me", methods=["GET"], content_types=ANY)
@@ -46,6 +53,7 @@ def logout() -> Response:
 @api_endpoint
 def list_sessions() -> Response:
     principal = caller()
+    account.require_sessions_scope(principal)
     sessions = container().sessions.list_for_user(principal.user.id)
     current = principal.session.id if principal.session else None
     return json_response({"sessions": [account.session_view(s, current) for s in sessions]})
@@ -55,8 +63,9 @@ def list_sessions() -> Response:
 @api_endpoint
 def end_session(session_id: str) -> Response:
     principal = caller()
+    account.require_sessions_scope(principal)
     # Another user's session is indistinguishable from no session.
-    if len(session_id) > 64 or not container().sessions.end_owned(
+    if not account.valid_session_id(session_id) or not container().sessions.end_owned(
             session_id, principal.user.id, reason="ended_by_user"):
         raise NotFound("No such session")
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})

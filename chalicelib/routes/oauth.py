@@ -22,11 +22,12 @@ from chalicelib.errors import (
     Unauthorized,
     UnauthorizedClient,
     UnsupportedGrantType,
+    bearer_challenge,
 )
 from chalicelib.grants import MAX_PARAM, TokenContext
 from chalicelib.http import (
+    authenticated,
     basic_credentials,
-    bearer_credential,
     header,
     issuer_of,
     json_response,
@@ -45,7 +46,8 @@ ANY = ["*/*"]
 def _form(request: Any) -> dict[str, str]:
     params = parse_form(request)
     for name, value in params.items():
-        if len(value) > MAX_PARAM:
+        # A client id of any length is a failed client authentication (ClientCredentials).
+        if len(value) > MAX_PARAM and name != "client_id":
             raise InvalidRequest(f"Parameter '{name}' is too long")
     return params
 
@@ -133,14 +135,15 @@ def introspect() -> Response:
 @oauth_endpoint
 def userinfo() -> Response:
     request, c = bp.current_request, container()
+    issuer = issuer_of(request, c.settings)
     try:
-        token_value = bearer_credential(request)
-        principal = c.principals.from_access_token(token_value, issuer_of(request, c.settings))
+        principal = authenticated(request, lambda t: c.principals.from_access_token(t, issuer),
+                                  query_param=False)
     except Unauthorized as exc:
-        # RFC 6750 §3: the challenge names the error.
-        raise InvalidToken("The access token is not valid", headers={
-            "WWW-Authenticate": 'Bearer realm="tessera", error="invalid_token"'}) from exc
+        # RFC 6750 §3.1: the challenge names the error only when a token came.
+        raise InvalidToken("The access token is not valid",
+                           challenges=exc.challenges) from exc
     if "openid" not in principal.scopes:
-        raise InsufficientScope("The access token lacks the openid scope", headers={
-            "WWW-Authenticate": 'Bearer realm="tessera", error="insufficient_scope", scope="openid"'})
+        raise InsufficientScope("The access token lacks the openid scope",
+                                challenges=(bearer_challenge("insufficient_scope", "openid"),))
     return json_response(oauth_tokens.userinfo_claims(principal))

@@ -18,11 +18,12 @@ from chalice import Blueprint, Response
 from chalicelib.container import container
 from chalicelib.http import (
     api_endpoint,
+    authenticated,
+    body_bytes,
     header,
     issuer_of,
     json_response,
     parse_json_object,
-    presented_token,
     query_params,
     source_ip,
 )
@@ -36,8 +37,9 @@ NO_CONTENT: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
 
 def caller(*, write: bool) -> Principal:
     request, c = bp.current_request, container()
-    token = presented_token(request, query_param=c.settings.pat_query_param)
-    principal = c.principals.authenticate(token, issuer_of(request, c.settings))
+    issuer = issuer_of(request, c.settings)
+    principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
+                              query_param=c.settings.pat_query_param)
     pats.require_scope(principal, write=write)
     return principal
 
@@ -45,7 +47,7 @@ def caller(*, write: bool) -> Principal:
 def _body() -> dict[str, Any]:
     """A JSON object body; an empty body is an empty object (DELETE, regenerate)."""
     request = bp.current_request
-    if not request.raw_body:
+    if not body_bytes(request):
         return {}
     return parse_json_object(request)
 

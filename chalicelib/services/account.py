@@ -4,8 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.errors import Forbidden, bearer_challenge
 from chalicelib.models import Session
+from chalicelib.security.opaque import ID_LEN, is_base62
 from chalicelib.services.principals import Principal
+
+# Listing the caller's sessions shows where they are signed in (IP, user agent);
+# ending one signs a device out. Both need this scope, as tokens need tokens:*.
+SESSIONS_SCOPE = "sessions:manage"
+
+
+def require_sessions_scope(p: Principal) -> None:
+    """``/v1/sessions`` and ``DELETE /v1/sessions/{id}`` need ``sessions:manage``.
+
+    RFC 6750 §3.1: insufficient_scope is a 403 whose challenge names the scope.
+    """
+    if SESSIONS_SCOPE not in p.scopes:
+        raise Forbidden(f"This credential lacks the {SESSIONS_SCOPE} scope",
+                        challenges=(bearer_challenge("insufficient_scope", SESSIONS_SCOPE),))
+
+
+def valid_session_id(session_id: str) -> bool:
+    """Session ids are ``new_id()`` values: anything else names no session (no read)."""
+    return len(session_id) == ID_LEN and is_base62(session_id)
 
 
 def token_info(p: Principal, now: int) -> dict[str, Any]:

@@ -14,20 +14,30 @@ from urllib.parse import unquote_plus
 from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import InvalidClient, InvalidGrant, InvalidRequest
+from chalicelib.errors import BASIC_CHALLENGE, InvalidClient, InvalidGrant, InvalidRequest
 from chalicelib.models import Client, User, user_id_for
 from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
 from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
-CLIENT_AUTH_CHALLENGE = {"WWW-Authenticate": 'Basic realm="tessera", charset="UTF-8"'}
 BAD_CREDENTIALS = "Invalid username or password"
+# Registered client ids are 1-128 printable characters without spaces
+# (``Identities.create_client``); nothing else can name a client.
+MAX_CLIENT_ID = 128
 
 
 def client_auth_failed(description: str = "Client authentication failed") -> InvalidClient:
     """RFC 6749 §5.2: invalid_client, 401, naming the scheme the server supports."""
-    return InvalidClient(description, headers=CLIENT_AUTH_CHALLENGE)
+    return InvalidClient(description, challenges=(BASIC_CHALLENGE,))
+
+
+def possible_client_id(client_id: str) -> bool:
+    """Whether ``client_id`` could name a registered client. Anything else (empty,
+    too long for a key, unprintable, a lone surrogate) is refused before a lookup,
+    so it never reaches DynamoDB nor the client cache."""
+    return (0 < len(client_id) <= MAX_CLIENT_ID and client_id.isprintable()
+            and " " not in client_id)
 
 
 @dataclass(frozen=True)
@@ -49,12 +59,18 @@ class ClientCredentials:
                 raise InvalidRequest("Use one client authentication method per request")
             if body_id is not None and body_id != client_id:
                 raise InvalidRequest("client_id does not match the Authorization header")
-            return cls(client_id, secret, "client_secret_basic")
+            return cls._checked(client_id, secret, "client_secret_basic")
         if not body_id:
             raise client_auth_failed("Client authentication is required")
         if body_secret is not None:
-            return cls(body_id, body_secret, "client_secret_post")
-        return cls(body_id, None, "none")
+            return cls._checked(body_id, body_secret, "client_secret_post")
+        return cls._checked(body_id, None, "none")
+
+    @classmethod
+    def _checked(cls, client_id: str, secret: str | None, method: str) -> ClientCredentials:
+        if not possible_client_id(client_id):
+            raise client_auth_failed("Unknown client")
+        return cls(client_id, secret, method)
 
 
 class ClientDirectory:

@@ -68,31 +68,38 @@ def _revoke_refresh_token(c: Container, client: Client, token: str) -> None:
 
 
 def introspect(c: Container, token: str, issuer: str) -> dict[str, Any]:
-    """RFC 7662 §2.2: ``{"active": false}`` and nothing else for any bad token."""
+    """RFC 7662 §2.2: ``{"active": false}`` and nothing else for any bad token.
+
+    An active answer names the issuer and the RFC 6749 §7.1 ``token_type``
+    (every Tessera token is a bearer token); which kind of Tessera token it is
+    goes in ``tessera_token_kind``.
+    """
     inactive = {"active": False}
+    found: dict[str, Any] | None = None
     if looks_like_jwt(token):
         try:
-            principal = c.principals.from_access_token(token, issuer)
+            found = _describe_access_token(c.principals.from_access_token(token, issuer))
         except Unauthorized:
             return inactive
-        return _describe_access_token(principal, issuer)
-    if REFRESH.matches(token):
-        return _introspect_refresh_token(c, token, issuer) or inactive
-    for kind in OPAQUE_KINDS:
-        if kind.matches(token):
-            return kind.introspect(c, token) or inactive
-    return inactive
+    elif REFRESH.matches(token):
+        found = _introspect_refresh_token(c, token)
+    else:
+        kind = next((k for k in OPAQUE_KINDS if k.matches(token)), None)
+        found = kind.introspect(c, token) if kind else None
+    if not found:
+        return inactive
+    return {**found, "token_type": "Bearer", "iss": issuer}
 
 
-def _describe_access_token(p: Principal, issuer: str) -> dict[str, Any]:
+def _describe_access_token(p: Principal) -> dict[str, Any]:
     assert p.session is not None
     return {"active": True, "scope": " ".join(sorted(p.scopes)), "client_id": p.client_id,
-            "username": p.user.username, "token_type": "Bearer", "exp": p.expires_at,
-            "iat": p.issued_at, "sub": p.user.id, "iss": issuer, "jti": p.token_id,
-            "sid": p.session.id, "auth_time": p.session.auth_time, "kind": "access_token"}
+            "username": p.user.username, "exp": p.expires_at, "iat": p.issued_at,
+            "sub": p.user.id, "jti": p.token_id, "sid": p.session.id,
+            "auth_time": p.session.auth_time, "tessera_token_kind": "access_token"}
 
 
-def _introspect_refresh_token(c: Container, token: str, issuer: str) -> dict[str, Any] | None:
+def _introspect_refresh_token(c: Container, token: str) -> dict[str, Any] | None:
     session_id = REFRESH.parse(token)
     assert session_id is not None
     item = c.sessions_repo.get_item(session_id)
@@ -106,10 +113,10 @@ def _introspect_refresh_token(c: Container, token: str, issuer: str) -> dict[str
     if user is None or not user.active:
         return None
     return {"active": True, "scope": session.scope, "client_id": session.client_id,
-            "sub": session.user_id, "token_type": "refresh_token", "iss": issuer,
-            "exp": min(session.idle_deadline, session.expires_at),
+            "sub": session.user_id, "exp": min(session.idle_deadline, session.expires_at),
             "iat": int(item.get("rt_rotated_at") or session.created_at),
-            "sid": session.id, "auth_time": session.auth_time, "kind": "refresh_token"}
+            "sid": session.id, "auth_time": session.auth_time,
+            "tessera_token_kind": "refresh_token"}
 
 
 def userinfo_claims(p: Principal) -> dict[str, Any]:

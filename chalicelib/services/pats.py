@@ -447,7 +447,7 @@ def introspect(c: Container, token: str) -> dict[str, Any] | None:
     pat, user = valid
     out: dict[str, Any] = {"active": True, "sub": user.id, "username": user.username,
                            "scope": " ".join(sorted(effective_scopes(pat, user))),
-                           "iat": pat.issued_at, "token_type": "pat", "kind": "pat",
+                           "iat": pat.issued_at, "tessera_token_kind": "pat",
                            "pat_id": pat.id}
     if pat.expires_at is not None:
         out["exp"] = pat.expires_at

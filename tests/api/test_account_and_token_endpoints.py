@@ -165,7 +165,7 @@ def test_userinfo_without_openid_is_insufficient_scope(client):
 def test_userinfo_bad_token_is_invalid_token_with_challenge(client):
     r = client.http.get("/oauth/userinfo", headers=bearer("nope"))
     assert r.status_code == 401 and body(r)["error"] == "invalid_token"
-    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert 'Bearer realm="tessera", error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
 def test_disabled_user_token_is_refused(client, ctr):
@@ -181,3 +181,27 @@ def test_discovery_lists_what_works(client):
     assert doc["token_endpoint"].endswith("/oauth/token")
     for name in ("revocation_endpoint", "introspection_endpoint", "userinfo_endpoint"):
         assert doc[name].startswith("https://tessera.test/")
+
+
+def test_introspection_token_type_is_bearer_and_the_kind_has_its_own_member(client):
+    """RFC 7662 §2.2: token_type is the RFC 6749 §7.1 type; Tessera's kind is separate."""
+    t = tokens(client)
+    access, refresh_info = body(introspect(client, t["access_token"])), \
+        body(introspect(client, t["refresh_token"]))
+    assert (access["token_type"], access["tessera_token_kind"]) == ("Bearer", "access_token")
+    assert (refresh_info["token_type"], refresh_info["tessera_token_kind"]) == \
+        ("Bearer", "refresh_token")
+    assert access["iss"] == refresh_info["iss"] == "https://tessera.test"
+    assert "kind" not in access and "kind" not in refresh_info
+
+
+def test_pat_introspection_names_the_issuer(client):
+    import json
+
+    access = tokens(client)["access_token"]
+    r = client.http.post("/v1/tokens", body=json.dumps(
+        {"description": "ci", "expires_at": "2027-02-15", "scopes": ["api:read"]}).encode(),
+        headers={"Content-Type": "application/json", **bearer(access)})
+    info = body(introspect(client, body(r)["token"]))
+    assert info["active"] is True and info["iss"] == "https://tessera.test"
+    assert (info["token_type"], info["tessera_token_kind"]) == ("Bearer", "pat")

@@ -21,3 +21,15 @@ def test_unsupported_content_type_on_get_is_problem_json(client):
     assert response.status_code == 415
     body = json.loads(response.body)
     assert body["title"] == "Unsupported Media Type" and "Code" not in body
+
+
+def test_a_401_raised_without_a_challenge_still_gets_one():
+    """RFC 9110 §11.6.1: every 401 names a scheme, even where the raise site gave none."""
+    from chalicelib.errors import InvalidClient, Unauthorized
+    from chalicelib.http import render_oauth_error, render_problem
+
+    problem = render_problem(Unauthorized())
+    assert problem.headers["WWW-Authenticate"] == ['Bearer realm="tessera"',
+                                                   'Basic realm="tessera", charset="UTF-8"']
+    oauth = render_oauth_error(InvalidClient("no"))
+    assert oauth.headers["WWW-Authenticate"] == 'Basic realm="tessera", charset="UTF-8"'

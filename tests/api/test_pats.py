@@ -481,7 +481,8 @@ def test_introspection_reports_a_pat(client, alice):
     pat = new_pat(client, alice, scopes=["api:read"])
     r = form(client, "/oauth/introspect", headers=basic(RS, RS_SECRET), token=pat["token"])
     b = body(r)
-    assert b["active"] is True and b["scope"] == "api:read" and b["token_type"] == "pat"
+    assert b["active"] is True and b["scope"] == "api:read" and b["token_type"] == "Bearer"
+    assert b["tessera_token_kind"] == "pat"
     assert b["pat_id"] == pat["id"] and b["exp"] == pat["expires_at_epoch"]
     assert b["sub"] == body(call(client, "get", "/v1/me", alice))["id"]
 
