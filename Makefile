@@ -10,7 +10,7 @@ PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint e2e bench browsers clean
+.PHONY: help venv run test lint e2e fuzz bench browsers clean
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
@@ -18,6 +18,7 @@ help:
 	@echo "make test   lint, type-check and run every test (unit, storage, api, e2e)"
 	@echo "make lint   ruff and mypy only"
 	@echo "make e2e    only the end-to-end tests (real local server over HTTP)"
+	@echo "make fuzz   a long fuzz campaign (20,000 requests in process, 5,000 to the real runner)"
 	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/"
 	@echo "make clean  remove .venv and caches"
 
@@ -51,6 +52,11 @@ test: lint browsers
 
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e
+
+# The fuzz suite of `make test`, with a far larger budget; prints the request
+# count and the status histogram.
+fuzz: $(STAMP)
+	TESSERA_FUZZ_EXAMPLES=20000 TESSERA_FUZZ_LIVE_EXAMPLES=5000 $(PY) -m pytest tests/fuzz
 
 bench: $(STAMP)
 	$(PY) -m bench
