@@ -89,9 +89,15 @@ def is_page(path: str) -> bool:
 
 
 def error_response(status: int, detail: str, path: str,
-                   headers: Mapping[str, str] | None = None) -> tuple[dict[str, str], bytes]:
-    """(headers, body) of an error: an HTML page on the pages, else RFC 9457 problem JSON."""
+                   headers: Mapping[str, str] | None = None, *,
+                   known_route: bool = False) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of an error: an HTML page on the pages, RFC 6749 §5.2 JSON on
+    the OAuth endpoints that exist, else RFC 9457 problem JSON."""
     title = HTTPStatus(status).phrase
+    if known_route and urlsplit(path).path.startswith("/oauth/") and not is_page(path):
+        body = json.dumps({"error": "invalid_request", "error_description": detail}).encode("utf-8")
+        return ({"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache",
+                 **(headers or {})}, body)
     if is_page(path):
         from chalicelib.web.page import message_page
 
@@ -105,8 +111,8 @@ class LocalError(LocalGatewayException):
     """An error the local gateway answers itself, in the documented format."""
 
     def __init__(self, status: int, detail: str, path: str,
-                 headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(*error_response(status, detail, path, headers))
+                 headers: Mapping[str, str] | None = None, *, known_route: bool = False) -> None:
+        super().__init__(*error_response(status, detail, path, headers, known_route=known_route))
         self.CODE = status
 
 
@@ -118,7 +124,7 @@ def method_not_allowed(method: str, path: str, allowed: list[str] | None) -> Loc
     # RFC 9110 §15.5.6: a 405 names the methods the resource supports.
     headers = {"Allow": ", ".join(sorted(allowed))} if allowed else {}
     return LocalError(405, f"{method or 'This method'} is not allowed on {urlsplit(path).path}",
-                      path, headers)
+                      path, headers, known_route=True)
 
 
 class ProblemGateway(LocalGateway):
@@ -165,7 +171,8 @@ class ProblemRequestHandler(ChaliceRequestHandler):
         raw = self.headers.get("content-length", "0") or "0"
         if not raw.strip().isdigit():
             raise LocalError(400, "Content-Length must be a non-negative integer", self.path,
-                             {"Connection": "close"})
+                             {"Connection": "close"},
+                             known_route=self.gateway.allowed_methods(self.path) is not None)
         return super()._parse_payload()
 
     def _generic_handle(self) -> None:
@@ -201,7 +208,9 @@ class ProblemRequestHandler(ChaliceRequestHandler):
                                        self.gateway.allowed_methods(path) if path else None)
             code, headers, body = error.CODE, dict(error.headers), error.body or b""
         else:
-            headers, body = error_response(code, message or HTTPStatus(code).phrase, path)
+            headers, body = error_response(code, message or HTTPStatus(code).phrase, path,
+                                           known_route=bool(path) and
+                                           self.gateway.allowed_methods(path) is not None)
         self.log_error("code %d, message %s", code, message)
         if getattr(self, "request_version", "") in ("", "HTTP/0.9"):
             # An unreadable request line leaves http.server assuming HTTP/0.9,

@@ -169,12 +169,25 @@ def _chalice_error_to_ours(request: Request | None, response: Response) -> Respo
               415: "Unsupported media type",
               500: "An internal error occurred"}.get(status, title)
     headers = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
+    if _is_page(path):
+        from chalicelib.web.page import message_page
+
+        page = message_page(title, detail, status, headers=headers)
+        return page
     if path.startswith("/oauth/"):
         error = "server_error" if status >= 500 else "invalid_request"
         return Response(body=json.dumps({"error": error, "error_description": detail}),
                         status_code=status,
                         headers={"Content-Type": "application/json", **NO_STORE, **headers})
     return problem_response(status, title, detail, headers)
+
+
+_PAGES = ("/device", "/tokens", "/consents", "/oauth/authorize")
+
+
+def _is_page(path: str) -> bool:
+    """The web pages answer errors with HTML pages (SPEC §2)."""
+    return any(path == page or path.startswith(page + "/") for page in _PAGES)
 
 
 def error_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:

@@ -16,6 +16,21 @@ def test_wrong_method_is_problem_json(client):
     assert "Code" not in body and "Message" not in body
 
 
+def test_wrong_method_on_a_page_is_an_html_page(client):
+    """SPEC §8: a 405 on the web pages is an HTML page, in Lambda as in the local runner."""
+    response = client.http.request("PUT", "/tokens", body=b"", headers={})
+    assert response.status_code == 405
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert b"Method Not Allowed" in response.body and b'"Code"' not in response.body
+
+
+def test_wrong_method_on_an_oauth_endpoint_is_oauth_json(client):
+    response = client.http.request("PUT", "/oauth/token", body=b"", headers={})
+    assert response.status_code == 405
+    body = json.loads(response.body)
+    assert body["error"] == "invalid_request" and response.headers["Cache-Control"] == "no-store"
+
+
 def test_unsupported_content_type_on_get_is_problem_json(client):
     response = client.http.get("/.well-known/jwks.json", headers={"Content-Type": "text/csv"})
     assert response.status_code == 415
