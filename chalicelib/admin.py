@@ -131,11 +131,22 @@ def user_show(args: argparse.Namespace, console: Console) -> None:
     _emit(_user_view(user))
 
 
+# A client that signs people in and was given no scopes gets these, not none
+# (a client with no scope could never log anyone in).
+DEFAULT_SIGNIN_SCOPES = ("openid", "profile", "email")
+SIGNIN_GRANTS = frozenset({"password", "urn:ietf:params:oauth:grant-type:device_code",
+                           "authorization_code"})
+
+
 def client_create(args: argparse.Namespace, console: Console) -> None:
+    grants, scopes = _csv(args.grant_types), _csv(args.scopes)
+    if not scopes and SIGNIN_GRANTS & set(grants):
+        scopes = list(DEFAULT_SIGNIN_SCOPES)
     client, secret = container().identities.create_client(
         args.client_id, secret=args.secret, public=args.public, name=args.name or "",
-        grant_types=_csv(args.grant_types), scopes=_csv(args.scopes), introspect=args.introspect)
-    print(f"created {'public' if client.public else 'confidential'} client {client.client_id}")
+        grant_types=grants, scopes=scopes, introspect=args.introspect)
+    print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
+          + (f" with scopes {', '.join(client.scopes)}" if client.scopes else ""))
     if secret is not None and args.secret is None:
         print(f"client_secret: {secret}")
         print("Store this secret now: it is shown once and kept only as a hash.", file=sys.stderr)
@@ -242,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public", action="store_true", help="a public client (no secret)")
     p.add_argument("--secret", help="use this secret instead of generating one")
     p.add_argument("--grant-types", default="", help="comma-separated grant types")
-    p.add_argument("--scopes", default="", help="comma-separated scopes")
+    p.add_argument("--scopes", default="",
+                   help="comma-separated scopes (default for a client that signs people in: "
+                        "openid,profile,email)")
     p.add_argument("--introspect", action="store_true", help="allowed to call /oauth/introspect")
     p.add_argument("--name", help="display name shown on the device approval page")
     p.set_defaults(run=client_create)

@@ -5,23 +5,19 @@ reach no other test; ``throttle_items`` reads its counters from its moto.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.abuse.support import moto_dynamodb, throttle_table
-from tests.e2e.support import LiveServer, start_server
+from tests.e2e.support import LiveServer, running_server
 
 
 @pytest.fixture(scope="module")
 def abuse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("abuse"))
-    yield server
-    status = server.stop(signal.SIGTERM)
-    assert status == 0, f"devserver exited with {status} on SIGTERM:\n{server.log()}"
-    assert "Traceback" not in server.log(), server.log()
+    with running_server(tmp_path_factory.mktemp("abuse")) as server:
+        yield server
 
 
 @pytest.fixture

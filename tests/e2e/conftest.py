@@ -8,23 +8,19 @@ and at the end is stopped with SIGTERM, which must end it with exit status 0.
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.support import LiveServer, start_server
+from tests.e2e.support import LiveServer, running_server
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(tmp_path_factory.mktemp("live"))
-    yield server
-    status = server.stop(signal.SIGTERM)
-    assert status == 0, f"devserver exited with {status} on SIGTERM:\n{server.log()}"
-    assert "Traceback" not in server.log(), server.log()
+    with running_server(tmp_path_factory.mktemp("live")) as server:
+        yield server
 
 
 

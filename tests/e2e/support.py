@@ -6,6 +6,7 @@ URL it bound) and returns once discovery answers; ``http`` sends one request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,3 +113,16 @@ def http(method: str, url: str, *, headers: dict[str, str] | None = None,
             return HttpResponse(response.status, dict(response.headers.items()), response.read())
     except urllib.error.HTTPError as err:
         return HttpResponse(err.code, dict(err.headers.items()), err.read())
+
+
+@contextlib.contextmanager
+def running_server(tmp_dir: Path, *args: str) -> Iterator[LiveServer]:
+    """A real runner for the duration of the block; it must stop on SIGTERM with
+    exit status 0 and no traceback in its output."""
+    server = start_server(tmp_dir, *args)
+    try:
+        yield server
+    finally:
+        status = server.stop(signal.SIGTERM)
+    assert status == 0, f"devserver exited with {status} on SIGTERM:\n{server.log()}"
+    assert "Traceback" not in server.log(), server.log()

@@ -142,6 +142,24 @@ def test_public_client_has_no_secret(ctr, capsys):
     assert ctr.identities.clients.get("cli").public
 
 
+def test_a_sign_in_client_created_without_scopes_can_log_people_in(ctr, capsys, client):
+    """The README's `client create my-cli --public --grant-types password,refresh_token`
+    gives a client that works: without --scopes it gets openid, profile and email."""
+    from tests.api.helpers import login, seed
+
+    seed(ctr)
+    status, out, _ = run(capsys, "client", "create", "my-cli", "--public", "--grant-types",
+                         "password,refresh_token")
+    assert status == 0 and "with scopes openid, profile, email" in out
+    assert ctr.identities.clients.get("my-cli").scopes == ("openid", "profile", "email")
+    assert login(client, client_id="my-cli").status_code == 200
+
+
+def test_a_service_client_without_scopes_gets_none(ctr, capsys):
+    status, _, _ = run(capsys, "client", "create", "svc", "--grant-types", "client_credentials")
+    assert status == 0 and ctr.identities.clients.get("svc").scopes == ()
+
+
 def test_bad_client_settings_are_one_line_errors(ctr, capsys):
     status, _, err = run(capsys, "client", "create", "cli", "--public", "--grant-types", "client_credentials")
     assert status == 1 and err == "error: client_credentials needs a confidential client\n"
