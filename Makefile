@@ -18,7 +18,7 @@ help:
 	@echo "make test   lint, type-check and run every test (unit, storage, api, e2e)"
 	@echo "make lint   ruff and mypy only"
 	@echo "make e2e    only the end-to-end tests (real local server over HTTP)"
-	@echo "make fuzz   a long fuzz campaign (20,000 requests in process, 5,000 to the real runner)"
+	@echo "make fuzz   a long fuzz campaign (5,000 requests in process, 2,000 to the real runner)"
 	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/"
 	@echo "make clean  remove .venv and caches"
 
@@ -56,7 +56,7 @@ e2e: $(STAMP)
 # The fuzz suite of `make test`, with a far larger budget; prints the request
 # count and the status histogram.
 fuzz: $(STAMP)
-	TESSERA_FUZZ_EXAMPLES=20000 TESSERA_FUZZ_LIVE_EXAMPLES=5000 $(PY) -m pytest tests/fuzz
+	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 $(PY) -m pytest tests/fuzz
 
 bench: $(STAMP)
 	$(PY) -m bench
