@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(PHASES), help=f"phases to run ({','.join(PHASES)})")
     p.add_argument("--quick", action="store_true",
                    help="3 cold runs, 30 iterations, purge over 1,000 and 10,000 only")
+    p.add_argument("--baseline", metavar="REV",
+                   help="also cold-start a git revision as packaged, in the same runs (before/after)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results (default %(default)s)")
     args = p.parse_args(argv)
     if args.quick:
@@ -88,9 +90,17 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
         phase = time.perf_counter()
         if "cold" in args.phases:
             log(f"cold start: {args.runs} runs of each variant")
+            def first_refresh() -> dict[str, Any]:
+                # A refresh token is single use: a new session for every cold start.
+                return driver.event(world.form("/oauth/token", grant_type="refresh_token",
+                                               client_id=world.cli,
+                                               refresh_token=world.fresh_session()["refresh_token"]))
+
             events = {"/v1/me": driver.event(Request("GET", "/v1/me", world.bearer(world.access_token))),
+                      "refresh": first_refresh,
                       "discovery": driver.event(Request("GET", "/.well-known/openid-configuration"))}
-            results["cold"] = coldstart.measure(aws_environment(moto.endpoint), events, args.runs, log)
+            results["cold"] = coldstart.measure(aws_environment(moto.endpoint), events, args.runs, log,
+                                                baseline=args.baseline)
             phase = _phase_done(results, "cold", phase)
         if "cpu" in args.phases:
             log(f"CPU per warm request: {args.iterations} requests per endpoint")

@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,20 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).resolve().parent / "cold_child.py"
 
 
-def function_tree(dst: Path, *, bytecode: bool) -> Path:
-    """``/var/task`` of the deployed function, optionally with byte code."""
+def function_tree(dst: Path, *, bytecode: bool, revision: str | None = None) -> Path:
+    """``/var/task`` of the deployed function, optionally with byte code; of the working
+    tree, or of a git ``revision`` (the same run's baseline, to compare before and after)."""
     import chalice
 
     dst.mkdir(parents=True)
-    shutil.copy2(ROOT / "app.py", dst / "app.py")
-    shutil.copytree(ROOT / "chalicelib", dst / "chalicelib",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if revision is None:
+        shutil.copy2(ROOT / "app.py", dst / "app.py")
+        shutil.copytree(ROOT / "chalicelib", dst / "chalicelib",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    else:
+        archive = subprocess.run(["git", "archive", revision, "app.py", "chalicelib"], cwd=ROOT,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dst)], input=archive, check=True)
     (dst / "chalice").mkdir()
     runtime = Path(chalice.__file__).parent
     for name in ("__init__.py", "app.py"):
@@ -53,8 +60,10 @@ class Variant:
     name: str              # key in JSON
     label: str
     mode: str              # floor | floor+jwt | floor+secretsmanager | app
-    tree: str              # source | bytecode
-    event: dict[str, Any] | None = None
+    tree: str              # source | bytecode | baseline
+    # The first request's event, or a function making a new one per run (a refresh
+    # token is single use).
+    event: dict[str, Any] | Callable[[], dict[str, Any]] | None = None
 
 
 def run_child(variant: Variant, trees: dict[str, Path], env: dict[str, str],
@@ -63,7 +72,8 @@ def run_child(variant: Variant, trees: dict[str, Path], env: dict[str, str],
     if importtime:
         cmd += ["-X", "importtime"]
     cmd += [str(CHILD), str(trees[variant.tree]), variant.mode]
-    done = subprocess.run(cmd, input=json.dumps({"event": variant.event}), capture_output=True,
+    event = variant.event() if callable(variant.event) else variant.event
+    done = subprocess.run(cmd, input=json.dumps({"event": event}), capture_output=True,
                           text=True, env=env, cwd=trees[variant.tree], check=False, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"cold-start child {variant.name} failed:\n{done.stderr[-3000:]}")
@@ -113,9 +123,10 @@ def parse_importtime(stderr: str, top: int = 10) -> dict[str, Any]:
     }
 
 
-def measure(aws_env: dict[str, str], events: dict[str, dict[str, Any]], runs: int,
-            log: Any = print) -> dict[str, Any]:
-    """Cold starts of every variant, ``runs`` times each, interleaved."""
+def measure(aws_env: dict[str, str], events: dict[str, Any], runs: int,
+            log: Any = print, baseline: str | None = None) -> dict[str, Any]:
+    """Cold starts of every variant, ``runs`` times each, interleaved; with ``baseline``
+    (a git revision), the same requests against that revision as packaged too."""
     variants = [Variant("floor", "floor: import boto3 + boto3.client('dynamodb')", "floor", "source"),
                 Variant("floor+jwt", "floor + import jwt (PyJWT, cryptography)", "floor+jwt", "source"),
                 Variant("floor+secretsmanager", "floor + boto3.client('secretsmanager')",
@@ -124,11 +135,17 @@ def measure(aws_env: dict[str, str], events: dict[str, dict[str, Any]], runs: in
         for request, event in events.items():
             variants.append(Variant(f"{request}_{tree}", f"import app + first {request} ({tree_label})",
                                     "app", tree, event))
+    if baseline:
+        for request, event in events.items():
+            variants.append(Variant(f"{request}_baseline", f"import app + first {request} "
+                                    f"(as packaged, at {baseline})", "app", "baseline", event))
     env = child_environment(aws_env)
     results: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="tessera-bench-task-") as tmp:
         trees = {"source": function_tree(Path(tmp) / "source", bytecode=False),
                  "bytecode": function_tree(Path(tmp) / "bytecode", bytecode=True)}
+        if baseline:
+            trees["baseline"] = function_tree(Path(tmp) / "baseline", bytecode=True, revision=baseline)
         for variant in variants:      # one unmeasured run each: the page cache is warm for all
             run_child(variant, trees, env)
         for i in range(runs):
