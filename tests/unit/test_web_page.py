@@ -3,7 +3,8 @@
 import pytest
 
 from chalicelib.services.web_signin import csrf_ok, csrf_token, new_browser_secret
-from chalicelib.web.page import cookies_must_be_secure, esc, set_cookie
+from chalicelib.web.browser import cookies_must_be_secure, set_cookie
+from chalicelib.web.page import esc
 
 
 @pytest.mark.parametrize("issuer", ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"])
