@@ -219,7 +219,7 @@ class TokensPage:
                 f'{esc(" ".join(issued.pat.scopes))}</p></section>'
                 f'<p><a class="button secondary" href="{visit.path("/tokens")}">'
                 'Back to your tokens</a></p>')
-        return visit.page(Layout("New token", script=True), main,
+        return visit.page(Layout("New token", wide=True, script=True), main,
                           201 if what != "Regenerated" else 200)
 
     def edit_page(self, visit: Visit, web: WebSession, pat: Pat, *, error: str = "",
