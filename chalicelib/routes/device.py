@@ -5,13 +5,14 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib import grants
-from chalicelib.container import container
+from chalicelib.container import Container, container
 from chalicelib.errors import UnauthorizedClient
 from chalicelib.grants.device_code import GRANT_TYPE
 from chalicelib.http import header, issuer_of, json_response, oauth_endpoint, source_ip
 from chalicelib.routes.oauth import client_request
+from chalicelib.routes.page_visit import serve
 from chalicelib.services.device_flow import display_user_code
-from chalicelib.web import device_page
+from chalicelib.web.device_page import DevicePage
 from chalicelib.web.page import page_endpoint
 
 bp = Blueprint(__name__)
@@ -41,13 +42,19 @@ def device_authorization() -> Response:
     })
 
 
+def _page(c: Container) -> DevicePage:
+    return DevicePage(c.device_flow, c.client_directory, c.devices_repo, c.batch_get)
+
+
 @bp.route("/device", methods=["GET"], content_types=ANY)
 @page_endpoint
 def device_get() -> Response:
-    return device_page.show(bp.current_request, container())
+    c = container()
+    return serve(bp.current_request, c, _page(c).show)
 
 
 @bp.route("/device", methods=["POST"], content_types=ANY)
 @page_endpoint
 def device_post() -> Response:
-    return device_page.submit(bp.current_request, container())
+    c = container()
+    return serve(bp.current_request, c, _page(c).submit, form=True)

@@ -9,42 +9,22 @@ Every POST carries a CSRF token; wrong codes are capped per source and per code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from chalice.app import Request, Response
+from chalice.app import Response
 
-from chalicelib.container import Container
-from chalicelib.errors import (
-    BadRequest,
-    ConditionFailed,
-    Forbidden,
-    InvalidGrant,
-    TooManyRequests,
-)
+from chalicelib.errors import BadRequest, ConditionFailed, InvalidGrant, TooManyRequests
 from chalicelib.grants import MAX_PARAM
-from chalicelib.http import header, issuer_of, parse_form, query_params, source_ip
 from chalicelib.models import Client
-from chalicelib.services.device_flow import display_user_code, normalise_user_code
-from chalicelib.services.web_signin import (
-    ANONYMOUS,
-    SESSION_COOKIE,
-    WebSession,
-    csrf_ok,
-    csrf_token,
-    new_browser_secret,
-)
-from chalicelib.storage.devices import DeviceRequest
-from chalicelib.web.page import (
-    cookies_must_be_secure,
-    esc,
-    message_page,
-    page_response,
-    parse_cookies,
-    set_cookie,
-)
+from chalicelib.services.authn import ClientDirectory
+from chalicelib.services.device_flow import DeviceFlow, display_user_code, normalise_user_code
+from chalicelib.storage.devices import DeviceRequest, DevicesRepo
+from chalicelib.web.browser import Visit
+from chalicelib.web.page import esc
 
-BROWSER_COOKIE = "tessera_csrf"
+BatchGet = Callable[[dict[str, list[dict[str, Any]]]], dict[str, list[dict[str, Any]]]]
 
 SCOPE_TEXT = {
     "openid": "Confirm who you are",
@@ -61,142 +41,96 @@ BAD_CODE = "That code is not valid or has expired. Check the code shown on your 
 MALFORMED_CODE = "A code has 8 letters, like WDJB-MJHT. Check the code shown on your device."
 
 
-@dataclass
-class Visit:
-    """One request to the page: who is signed in, the browser's CSRF secret, cookies to set."""
+@dataclass(frozen=True)
+class DevicePage:
+    """``GET /device`` and ``POST /device``, given the flow and where codes and clients live."""
 
-    request: Request
-    c: Container
-    secure: bool
-    browser_secret: str
-    web: WebSession | None
-    cookies: list[str] = field(default_factory=list)
+    flow: DeviceFlow
+    clients: ClientDirectory
+    devices: DevicesRepo
+    batch_get: BatchGet
 
-    @classmethod
-    def open(cls, request: Request, c: Container) -> Visit:
-        jar = parse_cookies(request)
-        secure = cookies_must_be_secure(issuer_of(request, c.settings))
-        secret = jar.get(BROWSER_COOKIE, "")
-        visit = cls(request, c, secure, secret, c.web_signin.current(jar.get(SESSION_COOKIE)))
-        if len(secret) != 22 or not secret.isalnum():
-            visit.browser_secret = new_browser_secret()
-            visit.cookies.append(set_cookie(BROWSER_COOKIE, visit.browser_secret, secure=secure))
-        return visit
+    def show(self, visit: Visit) -> Response:
+        raw = visit.request.query.get("user_code", "")[:MAX_PARAM]
+        prefilled = normalise_user_code(raw) if raw else None
+        return entry(visit, display_user_code(prefilled) if prefilled else raw, confirm=bool(raw))
 
-    @property
-    def session_id(self) -> str:
-        return self.web.session.id if self.web else ANONYMOUS
+    def submit(self, visit: Visit) -> Response:
+        form = visit.request.form
+        if any(len(v) > MAX_PARAM for values in form.fields.values() for v in values):
+            raise BadRequest("A field is too long")
+        visit.check_csrf()
+        action = form.one("action", "continue")
+        if action not in ("continue", "approve", "deny"):
+            raise BadRequest("Unknown action")
+        typed = form.one("user_code")
+        if visit.web is None:
+            username, password = form.one("username"), form.one("password")
+            if action != "continue" or not username or not password:
+                return entry(visit, typed, error="Sign in with your username and password.",
+                             status=401)
+            try:
+                visit.sign_in(username, password)
+            except InvalidGrant as failed:
+                return entry(visit, typed, error=failed.description, status=401)
+        code = normalise_user_code(typed)
+        if code is None:
+            return entry(visit, typed, error=MALFORMED_CODE, status=400)
+        found = self.lookup(visit, code)
+        if found is None:
+            return entry(visit, typed, error=BAD_CODE, status=400)
+        if not self.flow.is_pending(found):
+            return visit.message("Code already used",
+                                 "This code has already been approved or denied. Start again on "
+                                 "your device to get a new code.", 409)
+        client = self.clients.get(found.client_id)
+        if action == "continue":
+            return confirm(visit, found, client)
+        return self.decide(visit, found, client, approve=action == "approve")
 
-    def csrf(self) -> str:
-        return csrf_token(self.browser_secret, self.session_id)
+    def lookup(self, visit: Visit, code: str) -> DeviceRequest | None:
+        """The pending request of a user code; every miss counts against the caps
+        (per source, per signed-in user, over all callers, and per code if issued).
+        """
+        assert visit.web is not None
+        flow, ip, user_id = self.flow, visit.request.source_ip, visit.web.user.id
+        items = self.batch_get({"devices": [self.devices.code_key(code)],
+                                "throttle": flow.guess_keys(ip, user_id, code)})
+        counters = flow.guess_counters(ip, user_id, code, items["throttle"])
+        if flow.guessing_blocked(counters):
+            raise TooManyRequests("Too many wrong codes were entered. Wait 15 minutes, then try "
+                                  "again with the code shown on your device.",
+                                  headers={"Retry-After": str(flow.guessing_retry_after(counters))})
+        reservation = items["devices"][0] if items["devices"] else None
+        found = flow.find(reservation)
+        if found is None:
+            flow.record_wrong_code(counters, code_issued=reservation is not None)
+        return found
 
-    def check_csrf(self, presented: str) -> None:
-        if not csrf_ok(self.browser_secret, self.session_id, presented):
-            raise Forbidden("This form has expired or did not come from this site. "
-                            "Go back, reload the page and try again.",
-                            detail="csrf token mismatch")
-
-    def sign_in(self, username: str, password: str) -> None:
-        ua = (header(self.request, "user-agent") or "")[:256]
-        self.web = self.c.web_signin.sign_in(username, password, source_ip(self.request), ua)
-        self.cookies.append(set_cookie(SESSION_COOKIE, self.web.cookie, secure=self.secure))
-
-    def page(self, title: str, main: str, status: int = 200,
-             headers: dict[str, str] | None = None) -> Response:
-        return page_response(title, main, status, cookies=self.cookies, headers=headers)
-
-
-# --------------------------------------------------------------------------
-# GET and POST
-# --------------------------------------------------------------------------
-
-def show(request: Request, c: Container) -> Response:
-    visit = Visit.open(request, c)
-    raw = query_params(request).get("user_code", "")[:MAX_PARAM]
-    prefilled = normalise_user_code(raw) if raw else None
-    return entry(visit, display_user_code(prefilled) if prefilled else raw, confirm=bool(raw))
-
-
-def submit(request: Request, c: Container) -> Response:
-    form = parse_form(request, error=BadRequest)
-    if any(len(v) > MAX_PARAM for v in form.values()):
-        raise BadRequest("A field is too long")
-    visit = Visit.open(request, c)
-    visit.check_csrf(form.get("csrf", ""))
-    action = form.get("action", "continue")
-    if action not in ("continue", "approve", "deny"):
-        raise BadRequest("Unknown action")
-    typed = form.get("user_code", "")
-    if visit.web is None:
-        username, password = form.get("username", ""), form.get("password", "")
-        if action != "continue" or not username or not password:
-            return entry(visit, typed, error="Sign in with your username and password.",
-                         status=401)
+    def decide(self, visit: Visit, found: DeviceRequest, client: Client | None, *,
+               approve: bool) -> Response:
+        assert visit.web is not None
+        user, name = visit.web.user, client_name(client, found)
         try:
-            visit.sign_in(username, password)
-        except InvalidGrant as failed:
-            return entry(visit, typed, error=failed.description, status=401)
-    code = normalise_user_code(typed)
-    if code is None:
-        return entry(visit, typed, error=MALFORMED_CODE, status=400)
-    found = lookup(visit, code)
-    if found is None:
-        return entry(visit, typed, error=BAD_CODE, status=400)
-    if not c.device_flow.is_pending(found):
-        return message_page("Code already used",
-                            "This code has already been approved or denied. Start again on "
-                            "your device to get a new code.", 409, cookies=visit.cookies)
-    client = c.client_directory.get(found.client_id)
-    if action == "continue":
-        return confirm(visit, found, client)
-    return decide(visit, found, client, approve=action == "approve")
-
-
-def lookup(visit: Visit, code: str) -> DeviceRequest | None:
-    """The pending request of a user code; every miss counts against the caps
-    (per source, per signed-in user, over all callers, and per code if issued).
-    """
-    assert visit.web is not None
-    c, ip, user_id = visit.c, source_ip(visit.request), visit.web.user.id
-    flow = c.device_flow
-    items = c.batch_get({"devices": [c.devices_repo.code_key(code)],
-                         "throttle": flow.guess_keys(ip, user_id, code)})
-    counters = flow.guess_counters(ip, user_id, code, items["throttle"])
-    if flow.guessing_blocked(counters):
-        raise TooManyRequests("Too many wrong codes were entered. Wait 15 minutes, then try "
-                              "again with the code shown on your device.",
-                              headers={"Retry-After": str(flow.guessing_retry_after(counters))})
-    reservation = items["devices"][0] if items["devices"] else None
-    found = flow.find(reservation)
-    if found is None:
-        flow.record_wrong_code(counters, code_issued=reservation is not None)
-    return found
-
-
-def decide(visit: Visit, found: DeviceRequest, client: Client | None, *, approve: bool) -> Response:
-    assert visit.web is not None
-    flow, user, name = visit.c.device_flow, visit.web.user, client_name(client, found)
-    try:
+            if approve:
+                granted = " ".join(s for s in found.scope.split() if user.allows(s))
+                if found.scope and not granted:
+                    return visit.message("Cannot approve", "Your account does not hold any of "
+                                         "the permissions this application asks for.", 403)
+                self.flow.approve(found, user, granted, auth_time=visit.web.session.auth_time)
+            else:
+                self.flow.deny(found, user)
+        except ConditionFailed:
+            return visit.message("Code already used", "This request was already decided or has "
+                                 "expired. Start again on your device.", 409)
         if approve:
-            granted = " ".join(s for s in found.scope.split() if user.allows(s))
-            if found.scope and not granted:
-                return message_page("Cannot approve", "Your account does not hold any of the "
-                                    "permissions this application asks for.", 403,
-                                    cookies=visit.cookies)
-            flow.approve(found, user, granted, auth_time=visit.web.session.auth_time)
-        else:
-            flow.deny(found, user)
-    except ConditionFailed:
-        return message_page("Code already used", "This request was already decided or has "
-                            "expired. Start again on your device.", 409, cookies=visit.cookies)
-    if approve:
-        main = (f"<h1>Device approved</h1><p class=\"ok\" role=\"status\">{esc(name)} is now "
-                "signed in to your account. Return to your device; it will finish on its own."
-                "</p><p>You can close this page.</p>")
-        return visit.page("Device approved", main)
-    main = (f"<h1>Request denied</h1><p class=\"ok\" role=\"status\">{esc(name)} was not given "
-            "access to your account.</p><p>You can close this page.</p>")
-    return visit.page("Request denied", main)
+            main = (f"<h1>Device approved</h1><p class=\"ok\" role=\"status\">{esc(name)} is now "
+                    "signed in to your account. Return to your device; it will finish on its own."
+                    "</p><p>You can close this page.</p>")
+            return visit.page("Device approved", main)
+        main = (f"<h1>Request denied</h1><p class=\"ok\" role=\"status\">{esc(name)} was not "
+                "given access to your account.</p><p>You can close this page.</p>")
+        return visit.page("Request denied", main)
 
 
 # --------------------------------------------------------------------------
@@ -205,10 +139,6 @@ def decide(visit: Visit, found: DeviceRequest, client: Client | None, *, approve
 
 def client_name(client: Client | None, found: DeviceRequest) -> str:
     return (client.name if client and client.name else found.client_id)
-
-
-def _hidden(visit: Visit) -> str:
-    return f"<input type=\"hidden\" name=\"csrf\" value=\"{esc(visit.csrf())}\">"
 
 
 def entry(visit: Visit, typed: str, *, confirm: bool = False, error: str = "",
@@ -223,7 +153,7 @@ def entry(visit: Visit, typed: str, *, confirm: bool = False, error: str = "",
         parts.append("<p>Enter the code shown on your device.</p>")
     described = ' aria-describedby="form-error code-hint"' if error else ' aria-describedby="code-hint"'
     parts.append(
-        "<form method=\"post\" action=\"/device\">" + _hidden(visit)
+        f"<form method=\"post\" action=\"{esc(visit.path('/device'))}\">" + visit.hidden_csrf()
         + "<label for=\"user_code\">Code from your device</label>"
         + f"<input id=\"user_code\" name=\"user_code\" class=\"code\" value=\"{esc(typed)}\" "
         "autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" "
@@ -243,8 +173,6 @@ def entry(visit: Visit, typed: str, *, confirm: bool = False, error: str = "",
             "autocomplete=\"current-password\" required></fieldset>")
     parts.append("<div class=\"actions\"><button type=\"submit\" name=\"action\" "
                  "value=\"continue\">Continue</button></div></form>")
-    if visit.web is not None:
-        parts.append(f"<p class=\"who\">Signed in as {esc(visit.web.user.username)}.</p>")
     return visit.page("Connect a device", "".join(parts), status)
 
 
@@ -268,12 +196,11 @@ def confirm(visit: Visit, found: DeviceRequest, client: Client | None) -> Respon
         f"<dt>Device software</dt><dd>{esc(device.get('user_agent') or 'unknown')}</dd>"
         f"<dt>Started at</dt><dd>{esc(started)}</dd>"
         "</dl>"
-        "<form method=\"post\" action=\"/device\">" + _hidden(visit)
+        f"<form method=\"post\" action=\"{esc(visit.path('/device'))}\">" + visit.hidden_csrf()
         + f"<input type=\"hidden\" name=\"user_code\" value=\"{esc(found.user_code)}\">"
         "<div class=\"actions\">"
         "<button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>"
         "<button type=\"submit\" name=\"action\" value=\"deny\" class=\"secondary\">Deny</button>"
         "</div></form>"
-        f"<p class=\"who\">Signed in as {esc(visit.web.user.username)}.</p>"
     )
     return visit.page("Approve device", main)

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from chalicelib.config import Settings
 from tests.api.helpers import CLI, body, form, seed
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -103,6 +104,15 @@ def test_style_nonce_matches_the_policy(client, started):
     assert f'<style nonce="{nonce}">' in text(page)
 
 
+@pytest.mark.parametrize("settings", [Settings(issuer="https://api.example.com/dev",
+                                                table_prefix="test-",
+                                                keys_secret_name="test/signing-keys")])
+def test_forms_post_under_the_stage_path(client, started):
+    # Behind an API Gateway stage the service lives under /dev: so must the form.
+    html = text(client.http.get("/device"))
+    assert 'action="/dev/device"' in html and 'action="/device"' not in html
+
+
 def test_prefilled_code_asks_the_person_to_check_it(client, started):
     page = client.http.get(f"/device?user_code={started['user_code']}")
     html = text(page)
@@ -150,7 +160,7 @@ def test_a_signed_in_browser_does_not_sign_in_again(client, ctr, started):
     browser = Browser(client)
     sign_in_and_continue(browser, "BCDF-GHJK")   # signs in; the code is wrong
     page = browser.get("/device")
-    assert 'name="password"' not in text(page) and "Signed in as alice" in text(page)
+    assert 'name="password"' not in text(page) and "Signed in as <strong>alice</strong>" in text(page)
     page = browser.post(user_code=started["user_code"], action="continue")
     assert page.status_code == 200 and 'value="approve"' in text(page)
 

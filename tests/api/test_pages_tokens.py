@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.api.helpers import bearer, seed
 
+ROOT = Path(__file__).resolve().parents[2]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -65,7 +67,7 @@ def sign_in(browser: Browser, password: str = "password4alice") -> Any:
 def test_sign_in_generate_use_and_remove(browser, client):
     page = browser.get("/tokens")
     assert page.status_code == 200 and b"Sign in" in page.body
-    for name, value in [("Content-Security-Policy", "script-src 'self'"), ("X-Frame-Options", "DENY"),
+    for name, value in [("Content-Security-Policy", "default-src 'none'"), ("X-Frame-Options", "DENY"),
                         ("Cache-Control", "no-store")]:
         assert value in page.headers[name]
     r = sign_in(browser)
@@ -163,10 +165,60 @@ def test_another_users_token_is_not_found_on_the_page(browser, client, ctr):
     assert b"alice-token" in browser.get("/tokens").body
 
 
-def test_assets_are_files_and_unknown_ones_404(browser):
-    js = browser.get("/tokens/assets/tokens.js")
-    assert js.status_code == 200 and js.headers["Content-Type"].startswith("text/javascript")
-    assert browser.get("/tokens/assets/nope.js").status_code == 404
+def nonce(page: Any) -> str:
+    return re.search(r"style-src 'nonce-([^']+)'", page.headers["Content-Security-Policy"]).group(1)
+
+
+def stylesheet(page: Any) -> str:
+    return re.search(r'<style nonce="([^"]+)">(.*?)</style>', page.body.decode(), re.S).group(2)
+
+
+def test_device_and_tokens_pages_share_one_layout_and_stylesheet(browser):
+    site_css = (ROOT / "chalicelib" / "web" / "static" / "site.css").read_text(encoding="utf-8")
+    device, tokens = browser.get("/device"), browser.get("/tokens")
+    for page in (device, tokens):
+        assert stylesheet(page) == site_css
+        assert f'<style nonce="{nonce(page)}">' in page.body.decode()
+        assert b'<header class="site"><span class="brand">Tessera</span>' in page.body
+        assert b"<link" not in page.body
+    sign_in(browser)
+    for page in (browser.get("/device"), browser.get("/tokens")):
+        assert stylesheet(page) == site_css
+        assert b"Signed in as <strong>alice</strong>" in page.body
+
+
+def test_only_pages_that_enhance_carry_the_script_and_its_nonce(browser):
+    for path in ("/tokens", "/device"):
+        page = browser.get(path)
+        assert b"<script" not in page.body
+        assert "script-src" not in page.headers["Content-Security-Policy"]
+    sign_in(browser)
+    dash = browser.get("/tokens")
+    csp = dash.headers["Content-Security-Policy"]
+    assert f"script-src 'nonce-{nonce(dash)}'" in csp and "'self'" not in csp.split("form-action")[0]
+    assert f'<script nonce="{nonce(dash)}">' in dash.body.decode()
+    assert b"<script src" not in dash.body
+
+
+def test_a_device_page_sign_in_holds_on_the_tokens_page_and_signs_out_from_the_bar(browser):
+    first = browser.get("/device")
+    signed = browser.post("/device", {"csrf": csrf(first), "user_code": "BCDF-GHJK",
+                                      "username": "alice", "password": "password4alice"})
+    assert b"Signed in as <strong>alice</strong>" in signed.body
+    assert b"Signed in as" in browser.get("/tokens").body
+    bar = re.search(r'<form method="post" action="([^"]+)"><input type="hidden" name="csrf" '
+                    r'value="([^"]+)"><button class="link" type="submit">Sign out', signed.body.decode())
+    out = browser.post(bar.group(1), {"csrf": bar.group(2)})
+    assert out.status_code == 303
+    assert b'name="password"' in browser.get("/device").body
+    assert b"Sign in to manage your tokens" in browser.get("/tokens").body
+
+
+def test_an_error_page_keeps_the_layout_and_a_way_back(browser):
+    sign_in(browser)
+    missing = browser.get("/tokens/AAAAAAAAAAAAAAAA/edit")
+    assert missing.status_code == 404 and missing.headers["Content-Type"].startswith("text/html")
+    assert b"Back to your tokens" in missing.body and b"Signed in as" in missing.body
 
 
 def test_sign_out_ends_the_web_session(browser):

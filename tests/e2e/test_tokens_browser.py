@@ -94,3 +94,65 @@ def test_generate_use_regenerate_and_remove_in_the_browser(pats_server, chromium
     finally:
         for context in browser.contexts:
             context.close()
+
+
+VIEWPORTS = [({"width": 1280, "height": 800}, "1280x800"), ({"width": 390, "height": 844}, "390x844")]
+
+
+def test_device_and_tokens_pages_share_one_look_at_both_sizes(pats_server, chromium):
+    """SPEC §7: one layout and stylesheet, readable at 390 px (nothing wider than the screen).
+
+    Screenshots of both pages, signed out and signed in, at both sizes.
+    """
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for viewport, label in VIEWPORTS:
+        context = chromium.new_context(viewport=viewport)
+        try:
+            page = context.new_page()
+            looks = {}
+            for state in ("signed-out", "signed-in"):
+                if state == "signed-in":
+                    page.goto(pats_server + "/tokens")
+                    page.fill("#username", "alice")
+                    page.fill("#password", "password4alice")
+                    page.click("button[type=submit]")
+                    page.wait_for_selector("text=Signed in as")
+                for path in ("/device", "/tokens"):
+                    page.goto(pats_server + path)
+                    bar = page.locator("header.site")
+                    looks[(state, path)] = tuple(bar.evaluate(
+                        "e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).fontFamily]"))
+                    assert ("Signed in as alice" in bar.inner_text()) == (state == "signed-in")
+                    width = page.evaluate("document.documentElement.scrollWidth")
+                    assert width <= viewport["width"], f"{path} {state} is {width}px wide at {label}"
+                    name = path.strip("/")
+                    page.screenshot(path=str(SHOTS / f"layout-{name}-{state}-{label}.png"),
+                                    full_page=True)
+            assert len(set(looks.values())) == 1, looks
+        finally:
+            context.close()
+
+
+def test_tokens_page_works_without_javascript(pats_server, chromium):
+    context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(pats_server + "/tokens")
+        page.fill("#username", "alice")
+        page.fill("#password", "password4alice")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Signed in as")
+        page.fill("#description", "no script")
+        page.select_option("#api_set", "marketplace")
+        page.click("#generate-form button[type=submit]")
+        page.wait_for_selector("#secret-token")
+        assert not page.is_visible("#copy-button")   # the enhancement only
+        token = page.input_value("#secret-token")
+        assert me(pats_server, token)[0] == 200
+        page.click("text=Back to your tokens")
+        page.check("input[name=ids]")
+        page.click("button:has-text('Remove selected')")
+        page.wait_for_selector("text=Removed 1 token")
+        assert me(pats_server, token)[0] == 401
+    finally:
+        context.close()

@@ -1,5 +1,6 @@
-// Progressive enhancement for /tokens: a Copy button for the one-time secret,
-// and "select all" for the remove checkboxes. Everything works without it.
+// The one script of the web pages, and optional: every page works without it
+// (SPEC §7). On /tokens it adds a Copy button for the one-time secret, "select
+// all" for the remove checkboxes, and greys out custom scopes when an API set is chosen.
 (function () {
   "use strict";
   var button = document.getElementById("copy-button");

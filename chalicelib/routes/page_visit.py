@@ -1,0 +1,57 @@
+"""The edge of the web pages: a Chalice request parsed, once, into a ``Visit``.
+
+Below this module the pages see typed values (``web.browser.PageRequest``), never
+the Chalice request; page routes are one line: open the visit, call the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from chalice.app import Request, Response
+
+from chalicelib.container import Container
+from chalicelib.errors import BadRequest, TesseraError
+from chalicelib.http import FORM, body_bytes, header, issuer_of, media_type, query_params, source_ip
+from chalicelib.web.browser import Form, PageRequest, Visit, parse_cookies
+
+
+def parse_page_form(request: Request) -> Form:
+    """A page's form body: form-encoded UTF-8, no NUL; a name may repeat (checkboxes)."""
+    if media_type(request) != FORM:
+        raise BadRequest(f"Content-Type must be {FORM}")
+    try:
+        text = body_bytes(request).decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("The form is not valid UTF-8") from exc
+    fields: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise BadRequest("Form fields must not contain NUL characters")
+        fields.setdefault(name, []).append(value)
+    return Form({name: tuple(values) for name, values in fields.items()})
+
+
+def page_request(request: Request, c: Container, *, form: bool = False) -> PageRequest:
+    return PageRequest(issuer=issuer_of(request, c.settings),
+                       cookies=parse_cookies(header(request, "cookie")),
+                       source_ip=source_ip(request),
+                       user_agent=header(request, "user-agent") or "",
+                       query=query_params(request),
+                       form=parse_page_form(request) if form else Form())
+
+
+def serve(request: Request, c: Container, handle: Callable[[Visit], Response], *,
+          form: bool = False, link: tuple[str, str] | None = None) -> Response:
+    """Parse the request, open the visit, let ``handle`` answer; an error it raises
+    becomes an HTML page of this visit (its cookies, who is signed in, ``link`` on).
+    A request that does not parse never opens a visit: ``page_endpoint`` renders it.
+    """
+    parsed = page_request(request, c, form=form)
+    visit = Visit.open(parsed, c.web_signin, c.settings.session_max_seconds)
+    try:
+        return handle(visit)
+    except TesseraError as err:
+        return visit.error_page(err, request.path, link)
