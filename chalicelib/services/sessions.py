@@ -13,12 +13,10 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
@@ -75,6 +73,11 @@ def fingerprint(token_digest: str) -> str:
 
 
 def _sealer(previous_token: str) -> AESGCM:
+    # Imported here: only a rotation seals or opens, and /v1/me's cold start needs neither.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     # The previous token carries 128 random bits; HKDF (RFC 5869) makes a key of them.
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                info=_WRAP_INFO).derive(previous_token.encode("ascii"))
@@ -94,6 +97,8 @@ def wrap_successor(previous_token: str, successor: str, session_id: str) -> str:
 
 def unwrap_successor(previous_token: str, wrapped: str, session_id: str) -> str | None:
     """The successor sealed by ``wrap_successor``; None if the wrap does not open."""
+    from cryptography.exceptions import InvalidTag
+
     try:
         raw = base64.urlsafe_b64decode(wrapped.encode("ascii"))
         plain = _sealer(previous_token).decrypt(raw[:_NONCE_LEN], raw[_NONCE_LEN:],

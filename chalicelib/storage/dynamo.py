@@ -17,10 +17,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -413,7 +413,7 @@ def transact(client: Any, operations: list[dict[str, Any]], *,
     """
     def send() -> Any:
         return client.transact_write_items(TransactItems=operations,
-                                           ClientRequestToken=str(uuid.uuid4()))
+                                           ClientRequestToken=os.urandom(16).hex())
 
     _attempts(send, "TransactWriteItems", backoff)
 
