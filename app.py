@@ -35,4 +35,5 @@ def rotate_signing_keys(event: Any) -> dict[str, object]:
     from chalicelib.container import container
     from chalicelib.jobs.rotate import rotate_if_due
 
-    return rotate_if_due(container())
+    c = container()
+    return rotate_if_due(c.keyring, c.settings)

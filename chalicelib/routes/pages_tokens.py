@@ -137,9 +137,9 @@ def _signed_in_post() -> tuple[WebSession, dict[str, list[str]]] | None:
 
 
 def _confirm(c: Container, web: WebSession, form: Mapping[str, list[str]]) -> None:
-    pats.Confirmation(c).require(web.user, password=_one(form, "password") or None,
-                                 signed_in_at=web.session.created_at,
-                                 source=source_ip(bp.current_request))
+    c.confirmation.require(web.user, password=_one(form, "password") or None,
+                           signed_in_at=web.session.created_at,
+                           source=source_ip(bp.current_request))
 
 
 def _origin() -> dict[str, str]:

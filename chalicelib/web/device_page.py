@@ -14,7 +14,6 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib.container import Container
 from chalicelib.errors import (
     BadRequest,
     ConditionFailed,
@@ -43,6 +42,7 @@ from chalicelib.web.page import (
     parse_cookies,
     set_cookie,
 )
+from chalicelib.web.services import PageServices
 
 BROWSER_COOKIE = "tessera_csrf"
 
@@ -66,14 +66,14 @@ class Visit:
     """One request to the page: who is signed in, the browser's CSRF secret, cookies to set."""
 
     request: Request
-    c: Container
+    c: PageServices
     secure: bool
     browser_secret: str
     web: WebSession | None
     cookies: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, request: Request, c: Container) -> Visit:
+    def open(cls, request: Request, c: PageServices) -> Visit:
         jar = parse_cookies(request)
         secure = cookies_must_be_secure(issuer_of(request, c.settings))
         secret = jar.get(BROWSER_COOKIE, "")
@@ -110,14 +110,14 @@ class Visit:
 # GET and POST
 # --------------------------------------------------------------------------
 
-def show(request: Request, c: Container) -> Response:
+def show(request: Request, c: PageServices) -> Response:
     visit = Visit.open(request, c)
     raw = query_params(request).get("user_code", "")[:MAX_PARAM]
     prefilled = normalise_user_code(raw) if raw else None
     return entry(visit, display_user_code(prefilled) if prefilled else raw, confirm=bool(raw))
 
 
-def submit(request: Request, c: Container) -> Response:
+def submit(request: Request, c: PageServices) -> Response:
     form = parse_form(request, error=BadRequest)
     if any(len(v) > MAX_PARAM for v in form.values()):
         raise BadRequest("A field is too long")
