@@ -45,7 +45,7 @@ MAX_PARAM = 4096
 
 class GrantDeps:
     """The services a grant may use. Each is given as a zero-argument callable and
-    called on first use (the container's are built once per process)."""
+    called on first use (the composition root builds each once per process)."""
 
     def __init__(self, *, sessions: Callable[[], Sessions],
                  token_issuer: Callable[[], TokenIssuer],

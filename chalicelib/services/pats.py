@@ -1,9 +1,9 @@
 """Personal access tokens (SPEC §4, §5): policy, lifecycle, validation.
 
-``PatCredentials`` is how a PAT is used: the container hands its ``resolve`` to
-``Principals`` (so ``/v1/me`` and friends accept PATs) and its ``opaque_kind()``
-to ``OAuthTokens`` (RFC 7009 revocation, RFC 7662 introspection). Nothing here
-touches AWS at import.
+``PatCredentials`` is how a PAT is used: the composition root hands its
+``resolve`` to ``Principals`` (so ``/v1/me`` and friends accept PATs) and its
+``opaque_kind()`` to ``OAuthTokens`` (RFC 7009 revocation, RFC 7662
+introspection). Nothing here touches AWS at import.
 """
 
 from __future__ import annotations

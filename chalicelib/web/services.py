@@ -1,6 +1,6 @@
 """What the pages may use, as a protocol: the route hands in the composition
-root, typed as this, so nothing in ``web/`` imports the container (STYLE: only
-``app.py`` and ``routes/`` touch it) and mypy checks that the root provides it.
+root typed as this, so nothing in ``web/`` imports it (STYLE: only ``app.py``
+and ``routes/`` do) and mypy checks that the root provides all of it.
 """
 
 from __future__ import annotations
