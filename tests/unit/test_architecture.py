@@ -96,6 +96,23 @@ def test_only_entry_points_import_the_container():
     assert users == []
 
 
+# STYLE: routes -> grants/services -> storage; errors and config at the bottom.
+BELOW_ROUTES = ("chalicelib.services", "chalicelib.grants", "chalicelib.storage", "chalicelib.jobs",
+                "chalicelib.security")
+EDGE = ("chalicelib.routes", "chalicelib.web", "chalicelib.http", "chalicelib.admin", CONTAINER)
+
+
+def test_dependencies_point_one_way():
+    graph = import_graph()
+    upward = sorted(
+        (name, dep) for name, deps in graph.items() for dep in deps
+        if (name.startswith(BELOW_ROUTES) and dep.startswith(EDGE))
+        or (name.startswith("chalicelib.services") and dep.startswith("chalicelib.grants"))
+        or (name.startswith("chalicelib.storage")
+            and dep.startswith(("chalicelib.services", "chalicelib.grants"))))
+    assert upward == []
+
+
 def test_the_walk_sees_cycles_and_container_imports(tmp_path):
     """The two rules above would pass on a walk that finds nothing: check it finds both."""
     pkg = tmp_path / "chalicelib"
