@@ -7,10 +7,12 @@ from chalice import Chalice, Rate
 
 from chalicelib.http import error_middleware
 from chalicelib.routes import account, device, oauth, pages_tokens, tokens, wellknown
+from chalicelib.web.errors import page_error_middleware
 
 app = Chalice(app_name="tessera")
 app.api.binary_types.append("application/x-www-form-urlencoded")
 app.register_middleware(error_middleware, "http")
+app.register_middleware(page_error_middleware, "http")   # inner: pages answer HTML
 app.register_blueprint(wellknown.bp)
 app.register_blueprint(oauth.bp)
 app.register_blueprint(account.bp)
@@ -35,4 +37,5 @@ def rotate_signing_keys(event: Any) -> dict[str, object]:
     from chalicelib.container import container
     from chalicelib.jobs.rotate import rotate_if_due
 
-    return rotate_if_due(container())
+    c = container()
+    return rotate_if_due(c.keyring, c.settings)

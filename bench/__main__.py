@@ -105,6 +105,7 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
         if "cpu" in args.phases:
             log(f"CPU per warm request: {args.iterations} requests per endpoint")
             user = c.users.get(user_id_for(world.username))
+            assert user is not None, "the demo seed's user"
             scrypt = cpu.scrypt_verification(world.password, user.password_hash)
             results["cpu"] = cpu.measure(world, driver, c.dynamodb(), CASES, args.iterations,
                                          args.costly_iterations, {"password_grant": scrypt}, log)

@@ -1,7 +1,11 @@
 """The composition root: builds stores and services lazily, once per process.
 
-Nothing here runs at import. Tests install their own container (a fake clock,
-moto-backed clients) with ``use()`` and drop it with ``reset()``.
+Only ``app.py``, ``routes/`` and the command-line entry points use it; every
+service below gets its collaborators in its constructor and never sees the
+container. Nothing here runs at import, and a property imports its service's
+module only when first read, so a route loads only what it uses (cold start).
+Tests install their own container (a fake clock, moto-backed clients) with
+``use()`` and drop it with ``reset()``.
 """
 
 from __future__ import annotations
@@ -9,71 +13,90 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock, SystemClock
 from chalicelib.config import Settings, get_settings
-from chalicelib.storage.dynamo import Table, aws_client
+from chalicelib.storage.dynamo import Item, Table, aws_client
+from chalicelib.storage.tables import Key, Tables
+
+if TYPE_CHECKING:
+    from chalicelib.services.authn import ClientDirectory, PasswordSignIn
+    from chalicelib.services.device_flow import DeviceFlow
+    from chalicelib.services.identities import Identities
+    from chalicelib.services.oauth_tokens import OAuthTokens
+    from chalicelib.services.pats import Confirmation, PatCredentials, Pats
+    from chalicelib.services.principals import Principals
+    from chalicelib.services.sessions import Sessions
+    from chalicelib.services.signing import KeyRing
+    from chalicelib.services.tokens import TokenIssuer
+    from chalicelib.services.web_signin import WebSignIn
+    from chalicelib.storage.devices import DevicesRepo
+    from chalicelib.storage.identities import ClientsRepo, UsersRepo
+    from chalicelib.storage.keystore import SecretsManagerKeyStore
+    from chalicelib.storage.pats import PatsRepo
+    from chalicelib.storage.sessions import SessionsRepo
+    from chalicelib.storage.throttle import ThrottleRepo
+
+# An AWS service name -> its client (boto3 clients are untyped).
+ClientFactory = Callable[[str], Any]
 
 
 class Container:
     def __init__(self, settings: Settings | None = None, clock: Clock | None = None,
-                 client_factory: Callable[[str], Any] | None = None) -> None:
+                 client_factory: ClientFactory | None = None) -> None:
         self.settings = settings or get_settings()
         self.clock: Clock = clock or SystemClock()
         self._client_factory = client_factory or aws_client
+        self.tables = Tables(self.settings.table, self.dynamodb)
 
     def dynamodb(self) -> Any:
         return self._client_factory("dynamodb")
 
     def table(self, kind: str) -> Table:
-        return Table(self.settings.table(kind), self.dynamodb)
+        return self.tables.table(kind)
+
+    def transact(self, operations: list[dict[str, Any]]) -> None:
+        self.tables.transact(operations)
+
+    def batch_get(self, requests: dict[str, list[Key]]) -> dict[str, list[Item]]:
+        """Items of several tables (by logical name) in one BatchGetItem round trip."""
+        return self.tables.batch_get(requests)
 
     # -- storage ----------------------------------------------------------------
 
     @cached_property
-    def users(self) -> Any:
+    def users(self) -> UsersRepo:
         from chalicelib.storage.identities import UsersRepo
         return UsersRepo(self.table("users"))
 
     @cached_property
-    def clients(self) -> Any:
+    def clients(self) -> ClientsRepo:
         from chalicelib.storage.identities import ClientsRepo
         return ClientsRepo(self.table("clients"))
 
     @cached_property
-    def sessions_repo(self) -> Any:
+    def sessions_repo(self) -> SessionsRepo:
         from chalicelib.storage.sessions import SessionsRepo
         return SessionsRepo(self.table("sessions"), self.settings.purge_shards)
 
     @cached_property
-    def throttle(self) -> Any:
+    def throttle(self) -> ThrottleRepo:
         from chalicelib.storage.throttle import ThrottleRepo
         return ThrottleRepo(self.table("throttle"))
 
     @cached_property
-    def devices_repo(self) -> Any:
+    def devices_repo(self) -> DevicesRepo:
         from chalicelib.storage.devices import DevicesRepo
         return DevicesRepo(self.table("devices"))
 
     @cached_property
-    def pats_repo(self) -> Any:
+    def pats_repo(self) -> PatsRepo:
         from chalicelib.storage.pats import PatsRepo
         return PatsRepo(self.table("tokens"))
 
-    def transact(self, operations: list[dict[str, Any]]) -> None:
-        from chalicelib.storage.dynamo import transact
-        transact(self.dynamodb(), operations)
-
-    def batch_get(self, requests: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-        """Items of several tables (by logical name) in one BatchGetItem round trip."""
-        from chalicelib.storage.dynamo import batch_get
-        physical = {self.settings.table(kind): keys for kind, keys in requests.items() if keys}
-        found = batch_get(self.dynamodb(), physical) if physical else {}
-        return {kind: found.get(self.settings.table(kind), []) for kind in requests}
-
     @cached_property
-    def keystore(self) -> Any:
+    def keystore(self) -> SecretsManagerKeyStore:
         from chalicelib.storage.keystore import SecretsManagerKeyStore
         return SecretsManagerKeyStore(self.settings.keys_secret_name,
                                       lambda: self._client_factory("secretsmanager"))
@@ -81,57 +104,81 @@ class Container:
     # -- services ---------------------------------------------------------------
 
     @cached_property
-    def keyring(self) -> Any:
+    def keyring(self) -> KeyRing:
         from chalicelib.services.signing import KeyRing
         s = self.settings
         return KeyRing(self.keystore, self.clock, alg=s.signing_alg,
                        cache_seconds=s.key_cache_seconds, retire_seconds=s.key_retire_seconds)
 
     @cached_property
-    def sessions(self) -> Any:
+    def sessions(self) -> Sessions:
         from chalicelib.services.sessions import Sessions
         return Sessions(self.sessions_repo, self.clock, self.settings, users=self.users,
                         transact=self.transact)
 
     @cached_property
-    def issuer(self) -> Any:
+    def issuer(self) -> TokenIssuer:
         from chalicelib.services.tokens import TokenIssuer
         return TokenIssuer(self.keyring, self.clock, self.settings)
 
     @cached_property
-    def client_directory(self) -> Any:
+    def client_directory(self) -> ClientDirectory:
         from chalicelib.services.authn import ClientDirectory
         return ClientDirectory(self.clients, self.clock)
 
     @cached_property
-    def password_signin(self) -> Any:
+    def password_signin(self) -> PasswordSignIn:
         from chalicelib.services.authn import PasswordSignIn
         return PasswordSignIn(self.throttle, self.clock, self.settings)
 
     @cached_property
-    def principals(self) -> Any:
-        from chalicelib.services.principals import Principals
-        return Principals(self)
+    def pat_credentials(self) -> PatCredentials:
+        from chalicelib.services.pats import PatCredentials
+        return PatCredentials(self.pats_repo, self.clock, self.settings, users=self.users,
+                              batch_get=self.batch_get)
 
     @cached_property
-    def device_flow(self) -> Any:
+    def principals(self) -> Principals:
+        from chalicelib.services.principals import Principals
+        # Bearer credentials other than access tokens, tried in this order.
+        return Principals(self.keyring, self.clock, self.settings,
+                          sessions=self.sessions_repo, users=self.users,
+                          batch_get=self.batch_get, resolvers=(self.pat_credentials.resolve,))
+
+    @cached_property
+    def oauth_tokens(self) -> OAuthTokens:
+        from chalicelib.services.oauth_tokens import OAuthTokens
+        return OAuthTokens(self.principals, lambda: self.sessions, self.clock,
+                           sessions_repo=self.sessions_repo, users=self.users,
+                           kinds=(self.pat_credentials.opaque_kind(),))
+
+    @cached_property
+    def device_flow(self) -> DeviceFlow:
         from chalicelib.services.device_flow import DeviceFlow
         return DeviceFlow(self.devices_repo, self.clock, self.settings, self.throttle)
 
     @cached_property
-    def web_signin(self) -> Any:
+    def web_signin(self) -> WebSignIn:
         from chalicelib.services.web_signin import WebSignIn
-        return WebSignIn(self)
+        return WebSignIn(lambda: self.sessions, self.password_signin, self.clock, self.settings,
+                         sessions_repo=self.sessions_repo, users=self.users,
+                         throttle=self.throttle, batch_get=self.batch_get)
 
     @cached_property
-    def identities(self) -> Any:
+    def identities(self) -> Identities:
         from chalicelib.services.identities import Identities
         return Identities(self.users, self.clients, self.clock, self.settings)
 
     @cached_property
-    def pats(self) -> Any:
+    def pats(self) -> Pats:
         from chalicelib.services.pats import Pats
         return Pats(self.pats_repo, self.clock, self.settings)
+
+    @cached_property
+    def confirmation(self) -> Confirmation:
+        from chalicelib.services.pats import Confirmation
+        return Confirmation(self.password_signin, self.clock, self.settings,
+                            batch_get=self.batch_get)
 
 
 _lock = threading.Lock()

@@ -3,8 +3,8 @@
 Errors are rendered here and nowhere else: RFC 6749 §5.2 JSON with
 ``Cache-Control: no-store`` on the OAuth endpoints, RFC 9457 problem JSON
 elsewhere, HTML for the web pages. Chalice's own ``{"Code", "Message"}`` bodies
-(405, 415, 500) are re-rendered by ``error_middleware`` so they never reach a
-client.
+(405, 415, 500) are re-rendered by ``error_middleware`` (on the pages by
+``web.errors``) so they never reach a client.
 """
 
 from __future__ import annotations
@@ -156,11 +156,12 @@ def api_endpoint(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _chalice_error_to_ours(request: Request | None, response: Response) -> Response:
+def chalice_error(response: Response) -> tuple[int, str, str, dict[str, str]] | None:
+    """Status, title, detail and ``Allow`` header of an error Chalice answered itself
+    (a ``{"Code", "Message"}`` body: 405, 415, 500); None for any other response."""
     body = response.body
     if not (isinstance(body, dict) and set(body) == {"Code", "Message"}):
-        return response
-    path = request.path if request is not None else ""
+        return None
     status = response.status_code
     titles = {405: "Method Not Allowed", 415: "Unsupported Media Type", 400: "Bad Request",
               500: "Internal Server Error"}
@@ -169,25 +170,22 @@ def _chalice_error_to_ours(request: Request | None, response: Response) -> Respo
               415: "Unsupported media type",
               500: "An internal error occurred"}.get(status, title)
     headers = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
-    if _is_page(path):
-        from chalicelib.web.page import message_page
+    return status, title, detail, headers
 
-        page = message_page(title, detail, status, headers=headers)
-        return page
+
+def _chalice_error_to_ours(request: Request | None, response: Response) -> Response:
+    """The web pages answer theirs as HTML (``web.errors``, an inner middleware)."""
+    found = chalice_error(response)
+    if found is None:
+        return response
+    status, title, detail, headers = found
+    path = request.path if request is not None else ""
     if path.startswith("/oauth/"):
         error = "server_error" if status >= 500 else "invalid_request"
         return Response(body=json.dumps({"error": error, "error_description": detail}),
                         status_code=status,
                         headers={"Content-Type": "application/json", **NO_STORE, **headers})
     return problem_response(status, title, detail, headers)
-
-
-_PAGES = ("/device", "/tokens", "/consents", "/oauth/authorize")
-
-
-def _is_page(path: str) -> bool:
-    """The web pages answer errors with HTML pages (SPEC §2)."""
-    return any(path == page or path.startswith(page + "/") for page in _PAGES)
 
 
 def error_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:

@@ -8,6 +8,10 @@ Every grant module exports:
 * ``handle(ctx, client, params, items) -> dict``: validate the request, then
   create the RFC 6749 §5.1 token response.
 
+A grant gets its collaborators from ``ctx.deps`` (``GrantDeps``), which the token
+endpoint builds from the composition root; each is built on first use, so a
+refresh never builds what only the password grant needs (cold start).
+
 The token endpoint dispatches here; an unknown grant type is
 ``unsupported_grant_type`` (RFC 6749 §5.2), never an ``if`` chain.
 """
@@ -15,14 +19,22 @@ The token endpoint dispatches here; an unknown grant type is
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
-from chalicelib.container import Container
 from chalicelib.errors import InvalidRequest, InvalidScope
 from chalicelib.models import Client
+
+if TYPE_CHECKING:
+    from chalicelib.services.authn import PasswordSignIn
+    from chalicelib.services.device_flow import DeviceFlow
+    from chalicelib.services.sessions import Sessions
+    from chalicelib.services.tokens import TokenIssuer
+    from chalicelib.storage.identities import UsersRepo
+    from chalicelib.storage.throttle import ThrottleRepo
 
 _MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code")
 
@@ -31,15 +43,55 @@ _SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
 MAX_PARAM = 4096
 
 
-@dataclass
+class GrantDeps:
+    """The services a grant may use. Each is given as a zero-argument callable and
+    called on first use (the composition root builds each once per process)."""
+
+    def __init__(self, *, sessions: Callable[[], Sessions],
+                 token_issuer: Callable[[], TokenIssuer],
+                 password_signin: Callable[[], PasswordSignIn],
+                 device_flow: Callable[[], DeviceFlow], users: Callable[[], UsersRepo],
+                 throttle: Callable[[], ThrottleRepo]) -> None:
+        self._sessions = sessions
+        self._token_issuer = token_issuer
+        self._password_signin = password_signin
+        self._device_flow = device_flow
+        self._users = users
+        self._throttle = throttle
+
+    @property
+    def sessions(self) -> Sessions:
+        return self._sessions()
+
+    @property
+    def token_issuer(self) -> TokenIssuer:
+        return self._token_issuer()
+
+    @property
+    def password_signin(self) -> PasswordSignIn:
+        return self._password_signin()
+
+    @property
+    def device_flow(self) -> DeviceFlow:
+        return self._device_flow()
+
+    @property
+    def users(self) -> UsersRepo:
+        return self._users()
+
+    @property
+    def throttle(self) -> ThrottleRepo:
+        return self._throttle()
+
+
+@dataclass(frozen=True)
 class TokenContext:
     """What a grant needs besides its parameters."""
 
-    c: Container
+    deps: GrantDeps
     issuer: str
     source_ip: str
     user_agent: str
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)

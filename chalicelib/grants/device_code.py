@@ -27,9 +27,9 @@ def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[s
 def handle(ctx: TokenContext, client: Client, params: dict[str, str],
            items: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     # 1. validate the request: pending, slow_down, denied, expired, foreign (RFC 8628 §3.5)
-    flow = ctx.c.device_flow
+    flow = ctx.deps.device_flow
     request = flow.poll(client.client_id, required(params, "device_code"))
-    user = ctx.c.users.get(request.user_id)
+    user = ctx.deps.users.get(request.user_id)
     if user is None or not user.active:
         raise InvalidGrant(INACTIVE, detail="user gone")
     # The approval granted scopes the user held then; mint only what they still hold.
@@ -40,7 +40,7 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # 2. create the response: a new session exactly as the password grant makes one,
     # written in the same transaction that spends the code (RFC 8628 §3.5 single use).
     # auth_time (OIDC Core §2) is when the person signed in to approve, not now.
-    sessions = ctx.c.sessions
+    sessions = ctx.deps.sessions
     session = sessions.new_session(user_id=user.id, client_id=client.client_id, scope=scope,
                                    device={"ip": ctx.source_ip, "user_agent": ctx.user_agent},
                                    auth_time=request.auth_time or None)
@@ -53,6 +53,6 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
         # very session: the tokens are still ours to deliver (single use holds).
         if not DevicesRepo.consumed_by(lost.item, session.id):
             raise InvalidGrant("Invalid device code", detail="device code already used") from lost
-    return ctx.c.issuer.session_response(issuer=ctx.issuer, user=user, client=client,
-                                         session=session, refresh_token=refresh_token,
-                                         scope=session.scope)
+    return ctx.deps.token_issuer.session_response(
+        issuer=ctx.issuer, user=user, client=client, session=session,
+        refresh_token=refresh_token, scope=session.scope)

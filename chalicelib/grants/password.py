@@ -20,7 +20,7 @@ GRANT_TYPE = "password"
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:
     username = required(params, "username")
     required(params, "password")
-    return ctx.c.password_signin.reads(username, ctx.source_ip)
+    return ctx.deps.password_signin.reads(username, ctx.source_ip)
 
 
 def handle(ctx: TokenContext, client: Client, params: dict[str, str],
@@ -28,18 +28,19 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # 1. validate the request (RFC 6749 §4.3.2)
     username, password = required(params, "username"), required(params, "password")
     scopes = scope_for_client(client, parse_scope(params.get("scope")))
-    user, user_counter = ctx.c.password_signin.check(username, password, ctx.source_ip, items)
+    signin = ctx.deps.password_signin
+    user, user_counter = signin.check(username, password, ctx.source_ip, items)
     granted = tuple(s for s in scopes if user.allows(s))
     if not granted:
         raise InvalidScope("None of the requested scopes is available to this user")
     # 2. create the response: a new session, written once (RFC 6749 §4.3.3); its
     # scope is bounded by the client's and the user's current rights
-    sessions = ctx.c.sessions
+    sessions = ctx.deps.sessions
     session = sessions.new_session(user_id=user.id, client_id=client.client_id,
                                    scope=" ".join(granted),
                                    device={"ip": ctx.source_ip, "user_agent": ctx.user_agent})
     refresh_token = sessions.mint_refresh_token(session)
-    sessions.open_after_signin(session, refresh_token, user, user_counter, ctx.c.throttle)
-    return ctx.c.issuer.session_response(issuer=ctx.issuer, user=user, client=client,
-                                         session=session, refresh_token=refresh_token,
-                                         scope=session.scope)
+    sessions.open_after_signin(session, refresh_token, user, user_counter, ctx.deps.throttle)
+    return ctx.deps.token_issuer.session_response(
+        issuer=ctx.issuer, user=user, client=client, session=session,
+        refresh_token=refresh_token, scope=session.scope)

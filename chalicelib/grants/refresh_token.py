@@ -29,10 +29,10 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # 2. rotate, then answer
     # RFC 6749 §6: no scope beyond the session's grant, on every path (a rotation,
     # a grace-window retry); the session's grant follows its user's rights.
-    rotation = ctx.c.sessions.rotate(token, client.client_id, requested or ())
+    rotation = ctx.deps.sessions.rotate(token, client.client_id, requested or ())
     session = rotation.session
     # OIDC Core §12.2: a refresh response "might not contain an id_token"; leaving
     # it out keeps the grant at one write and no read (no user profile needed).
-    return ctx.c.issuer.session_response(issuer=ctx.issuer, user=None, client=client,
-                                         session=session, refresh_token=rotation.refresh_token,
-                                         scope=rotation.scope)
+    return ctx.deps.token_issuer.session_response(
+        issuer=ctx.issuer, user=None, client=client, session=session,
+        refresh_token=rotation.refresh_token, scope=rotation.scope)

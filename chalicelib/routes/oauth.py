@@ -24,7 +24,7 @@ from chalicelib.errors import (
     UnsupportedGrantType,
     bearer_challenge,
 )
-from chalicelib.grants import MAX_PARAM, TokenContext
+from chalicelib.grants import MAX_PARAM, GrantDeps, TokenContext
 from chalicelib.http import (
     authenticated,
     basic_credentials,
@@ -72,6 +72,14 @@ def _client(c: Container, creds: ClientCredentials,
     return directory.authenticate(creds, client)
 
 
+def grant_deps(c: Container) -> GrantDeps:
+    """What a grant may use, from the composition root; each built on first use."""
+    return GrantDeps(sessions=lambda: c.sessions, token_issuer=lambda: c.issuer,
+                     password_signin=lambda: c.password_signin,
+                     device_flow=lambda: c.device_flow, users=lambda: c.users,
+                     throttle=lambda: c.throttle)
+
+
 def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:
     """The shared first steps of the OAuth endpoints: parse the form, authenticate the client."""
     params = _form(request)
@@ -90,7 +98,8 @@ def token() -> Response:
     grant = grants.registry().get(grant_type)
     if grant is None:
         raise UnsupportedGrantType(f"Unsupported grant_type '{grant_type}'")
-    ctx = TokenContext(c=c, issuer=issuer_of(request, c.settings), source_ip=source_ip(request),
+    ctx = TokenContext(deps=grant_deps(c), issuer=issuer_of(request, c.settings),
+                       source_ip=source_ip(request),
                        user_agent=(header(request, "user-agent") or "")[:256])
     reads = grant.prefetch(ctx, params)
     known, _ = c.client_directory.cached(creds.client_id)
@@ -111,7 +120,7 @@ def revoke() -> Response:
     token_value = params.get("token")
     if not token_value:
         raise InvalidRequest("Missing required parameter 'token'")
-    oauth_tokens.revoke(c, client, token_value, issuer_of(request, c.settings))
+    c.oauth_tokens.revoke(client, token_value, issuer_of(request, c.settings))
     # RFC 7009 §2.2: 200 whether or not the token was known.
     return json_response({})
 
@@ -128,7 +137,7 @@ def introspect() -> Response:
     token_value = params.get("token")
     if not token_value:
         raise InvalidRequest("Missing required parameter 'token'")
-    return json_response(oauth_tokens.introspect(c, token_value, issuer_of(request, c.settings)))
+    return json_response(c.oauth_tokens.introspect(token_value, issuer_of(request, c.settings)))
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"], content_types=ANY)

@@ -6,7 +6,6 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import Container, container
 from chalicelib.routes.page_visit import serve
-from chalicelib.services import pats
 from chalicelib.web.page import page_endpoint
 from chalicelib.web.tokens_page import TokensPage
 
@@ -16,7 +15,7 @@ BACK = ("/tokens", "Back to your tokens")
 
 
 def _page(c: Container) -> TokensPage:
-    return TokensPage(c.pats, pats.Confirmation(c), c.clock, c.settings)
+    return TokensPage(c.pats, c.confirmation, c.clock, c.settings)
 
 
 @bp.route("/tokens", methods=["GET"], content_types=ANY)

@@ -56,9 +56,9 @@ def _confirm(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     """Checks the re-authentication of a change; returns the body without the password."""
     password = body.pop("password", None)
     signed_in_at = principal.session.auth_time if principal.session is not None else None
-    pats.Confirmation(container()).require(principal.user, password=password,
-                                           signed_in_at=signed_in_at,
-                                           source=source_ip(bp.current_request))
+    container().confirmation.require(principal.user, password=password,
+                                     signed_in_at=signed_in_at,
+                                     source=source_ip(bp.current_request))
     return body
 
 

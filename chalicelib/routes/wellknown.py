@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
+from chalicelib import grants
 from chalicelib.container import container
 from chalicelib.http import api_endpoint, issuer_of, json_response
+from chalicelib.routes import endpoints
 from chalicelib.services.discovery import metadata_json
 
 bp = Blueprint(__name__)
@@ -17,8 +19,9 @@ PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 @api_endpoint
 def openid_configuration() -> Response:
     c = container()
-    return json_response(metadata_json(issuer_of(bp.current_request, c.settings), c.settings),
-                         headers=PUBLIC_CACHE, no_store=False)
+    document = metadata_json(issuer_of(bp.current_request, c.settings), c.settings,
+                             tuple(grants.registry()), tuple(endpoints().items()))
+    return json_response(document, headers=PUBLIC_CACHE, no_store=False)
 
 
 @bp.route("/.well-known/jwks.json", methods=["GET"])

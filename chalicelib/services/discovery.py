@@ -1,7 +1,7 @@
 """OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414 §2).
 
-Lists exactly what works: the grant types come from the grant registry, and an
-endpoint appears only once its route exists.
+Lists exactly what works: the route passes the grant types of the grant
+registry and the endpoints whose routes exist.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from chalicelib.config import Settings
 
 
 @lru_cache(maxsize=8)
-def metadata_json(issuer: str, settings: Settings) -> str:
-    """The discovery document for one issuer, built once and kept as text."""
-    from chalicelib.grants import registry
+def metadata_json(issuer: str, settings: Settings, grant_types: tuple[str, ...],
+                  endpoints: tuple[tuple[str, str], ...]) -> str:
+    """The discovery document for one issuer, built once and kept as text.
 
-    grants = sorted(registry())
+    ``endpoints``: (metadata name, path) of each endpoint that exists.
+    """
+    grants = sorted(grant_types)
     auth_methods = ["client_secret_basic", "client_secret_post", "none"]
     doc: dict[str, object] = {
         "issuer": issuer,
@@ -34,9 +36,7 @@ def metadata_json(issuer: str, settings: Settings) -> str:
         doc["token_endpoint"] = f"{issuer}/oauth/token"
         doc["grant_types_supported"] = grants
         doc["token_endpoint_auth_methods_supported"] = auth_methods
-    from chalicelib.routes import endpoints
-
-    for name, path in endpoints().items():
+    for name, path in endpoints:
         doc[name] = f"{issuer}{path}"
         if name in ("revocation_endpoint", "introspection_endpoint"):
             doc[name.replace("_endpoint", "_endpoint_auth_methods_supported")] = (

@@ -1,23 +1,25 @@
 """Revocation (RFC 7009) and introspection (RFC 7662) across token kinds.
 
 Access tokens (JWT) and refresh tokens are handled here; other opaque kinds
-(PATs, role keys) plug in through ``OPAQUE_KINDS``.
+(PATs, role keys) plug in as ``OpaqueKind`` values given to ``OAuthTokens``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.clock import Clock
 from chalicelib.errors import InvalidRequest, Unauthorized
 from chalicelib.models import Client
 from chalicelib.security.opaque import REFRESH, digest
-from chalicelib.services.principals import Principal, looks_like_jwt
-from chalicelib.storage.sessions import session_from_item
+from chalicelib.services.principals import Principal, Principals, looks_like_jwt
+from chalicelib.storage.identities import UsersRepo
+from chalicelib.storage.sessions import SessionsRepo, session_from_item
 
 if TYPE_CHECKING:
-    from chalicelib.container import Container
+    from chalicelib.services.sessions import Sessions
 
 NOT_YOURS = "The client is not authorized to revoke the presented token"
 
@@ -27,68 +29,95 @@ class OpaqueKind:
     """How one opaque token kind is recognised, revoked and introspected."""
 
     matches: Callable[[str], bool]
-    revoke: Callable[[Container, Client, str], None]
-    introspect: Callable[[Container, str], dict[str, Any] | None]
+    revoke: Callable[[Client, str], None]
+    introspect: Callable[[str], dict[str, Any] | None]
 
 
-OPAQUE_KINDS: list[OpaqueKind] = []
+class OAuthTokens:
+    """``sessions`` is called on first need: introspecting an access token or a PAT
+    must not load the refresh-token machinery (cold start, SPEC §9)."""
 
+    def __init__(self, principals: Principals, sessions: Callable[[], Sessions], clock: Clock, *,
+                 sessions_repo: SessionsRepo, users: UsersRepo,
+                 kinds: Sequence[OpaqueKind] = ()) -> None:
+        self.principals = principals
+        self._sessions = sessions
+        self.clock = clock
+        self.sessions_repo = sessions_repo
+        self.users = users
+        self.kinds = tuple(kinds)
 
-def revoke(c: Container, client: Client, token: str, issuer: str) -> None:
-    if looks_like_jwt(token):
-        _revoke_access_token(c, client, token, issuer)
-    elif REFRESH.matches(token):
-        _revoke_refresh_token(c, client, token)
-    else:
-        for kind in OPAQUE_KINDS:
-            if kind.matches(token):
-                kind.revoke(c, client, token)
-                return
+    def revoke(self, client: Client, token: str, issuer: str) -> None:
+        if looks_like_jwt(token):
+            self._revoke_access_token(client, token, issuer)
+        elif REFRESH.matches(token):
+            self._revoke_refresh_token(client, token)
+        else:
+            for kind in self.kinds:
+                if kind.matches(token):
+                    kind.revoke(client, token)
+                    return
 
-
-def _revoke_access_token(c: Container, client: Client, token: str, issuer: str) -> None:
-    """Revoking an access token ends the session it belongs to."""
-    try:
-        claims = c.principals.verify_access_token(token, issuer)
-    except Unauthorized:
-        return  # invalid or expired: nothing to revoke (RFC 7009 §2.2)
-    if claims.get("client_id") != client.client_id:
-        raise InvalidRequest(NOT_YOURS)
-    if isinstance(claims.get("sid"), str):
-        c.sessions.end(claims["sid"], reason="access_token_revoked")
-
-
-def _revoke_refresh_token(c: Container, client: Client, token: str) -> None:
-    session_id = REFRESH.parse(token)
-    assert session_id is not None
-    kept = c.sessions_repo.delete_if_current(session_id, digest(token), client.client_id)
-    if kept and kept.get("rt_hash") == digest(token):
-        # The token is current but was issued to another client.
-        raise InvalidRequest(NOT_YOURS)
-
-
-def introspect(c: Container, token: str, issuer: str) -> dict[str, Any]:
-    """RFC 7662 §2.2: ``{"active": false}`` and nothing else for any bad token.
-
-    An active answer names the issuer and the RFC 6749 §7.1 ``token_type``
-    (every Tessera token is a bearer token); which kind of Tessera token it is
-    goes in ``tessera_token_kind``.
-    """
-    inactive = {"active": False}
-    found: dict[str, Any] | None = None
-    if looks_like_jwt(token):
+    def _revoke_access_token(self, client: Client, token: str, issuer: str) -> None:
+        """Revoking an access token ends the session it belongs to."""
         try:
-            found = _describe_access_token(c.principals.from_access_token(token, issuer))
+            claims = self.principals.verify_access_token(token, issuer)
         except Unauthorized:
+            return  # invalid or expired: nothing to revoke (RFC 7009 §2.2)
+        if claims.get("client_id") != client.client_id:
+            raise InvalidRequest(NOT_YOURS)
+        if isinstance(claims.get("sid"), str):
+            self._sessions().end(claims["sid"], reason="access_token_revoked")
+
+    def _revoke_refresh_token(self, client: Client, token: str) -> None:
+        session_id = REFRESH.parse(token)
+        assert session_id is not None
+        kept = self.sessions_repo.delete_if_current(session_id, digest(token), client.client_id)
+        if kept and kept.get("rt_hash") == digest(token):
+            # The token is current but was issued to another client.
+            raise InvalidRequest(NOT_YOURS)
+
+    def introspect(self, token: str, issuer: str) -> dict[str, Any]:
+        """RFC 7662 §2.2: ``{"active": false}`` and nothing else for any bad token.
+
+        An active answer names the issuer and the RFC 6749 §7.1 ``token_type``
+        (every Tessera token is a bearer token); which kind of Tessera token it is
+        goes in ``tessera_token_kind``.
+        """
+        inactive = {"active": False}
+        found: dict[str, Any] | None = None
+        if looks_like_jwt(token):
+            try:
+                found = _describe_access_token(self.principals.from_access_token(token, issuer))
+            except Unauthorized:
+                return inactive
+        elif REFRESH.matches(token):
+            found = self._introspect_refresh_token(token)
+        else:
+            kind = next((k for k in self.kinds if k.matches(token)), None)
+            found = kind.introspect(token) if kind else None
+        if not found:
             return inactive
-    elif REFRESH.matches(token):
-        found = _introspect_refresh_token(c, token)
-    else:
-        kind = next((k for k in OPAQUE_KINDS if k.matches(token)), None)
-        found = kind.introspect(c, token) if kind else None
-    if not found:
-        return inactive
-    return {**found, "token_type": "Bearer", "iss": issuer}
+        return {**found, "token_type": "Bearer", "iss": issuer}
+
+    def _introspect_refresh_token(self, token: str) -> dict[str, Any] | None:
+        session_id = REFRESH.parse(token)
+        assert session_id is not None
+        item = self.sessions_repo.get_item(session_id)
+        if not item or not self._sessions().refresh_token_is_current(item, token):
+            return None
+        session = session_from_item(item)
+        if not session.alive(self.clock.now()):
+            return None
+        # A disabled user's refresh token is inactive even before their sessions end.
+        user = self.users.get(session.user_id)
+        if user is None or not user.active:
+            return None
+        return {"active": True, "scope": session.scope, "client_id": session.client_id,
+                "sub": session.user_id, "exp": min(session.idle_deadline, session.expires_at),
+                "iat": int(item.get("rt_rotated_at") or session.created_at),
+                "sid": session.id, "auth_time": session.auth_time,
+                "tessera_token_kind": "refresh_token"}
 
 
 def _describe_access_token(p: Principal) -> dict[str, Any]:
@@ -97,26 +126,6 @@ def _describe_access_token(p: Principal) -> dict[str, Any]:
             "username": p.user.username, "exp": p.expires_at, "iat": p.issued_at,
             "sub": p.user.id, "jti": p.token_id, "sid": p.session.id,
             "auth_time": p.session.auth_time, "tessera_token_kind": "access_token"}
-
-
-def _introspect_refresh_token(c: Container, token: str) -> dict[str, Any] | None:
-    session_id = REFRESH.parse(token)
-    assert session_id is not None
-    item = c.sessions_repo.get_item(session_id)
-    if not item or not c.sessions.refresh_token_is_current(item, token):
-        return None
-    session = session_from_item(item)
-    if not session.alive(c.clock.now()):
-        return None
-    # A disabled user's refresh token is inactive even before their sessions end.
-    user = c.users.get(session.user_id)
-    if user is None or not user.active:
-        return None
-    return {"active": True, "scope": session.scope, "client_id": session.client_id,
-            "sub": session.user_id, "exp": min(session.idle_deadline, session.expires_at),
-            "iat": int(item.get("rt_rotated_at") or session.created_at),
-            "sid": session.id, "auth_time": session.auth_time,
-            "tessera_token_kind": "refresh_token"}
 
 
 def userinfo_claims(p: Principal) -> dict[str, Any]:

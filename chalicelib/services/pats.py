@@ -1,8 +1,8 @@
 """Personal access tokens (SPEC §4, §5): policy, lifecycle, validation.
 
-Importing this module registers PATs with the credential resolvers of
-``services.principals`` (so ``/v1/me`` and friends accept them) and with the
-opaque kinds of ``services.oauth_tokens`` (RFC 7009 revocation, RFC 7662
+``PatCredentials`` is how a PAT is used: the composition root hands its
+``resolve`` to ``Principals`` (so ``/v1/me`` and friends accept PATs) and its
+``opaque_kind()`` to ``OAuthTokens`` (RFC 7009 revocation, RFC 7662
 introspection). Nothing here touches AWS at import.
 """
 
@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
@@ -29,14 +29,12 @@ from chalicelib.errors import (
 )
 from chalicelib.models import Client, User
 from chalicelib.security.opaque import ID_LEN, PAT, digest, is_base62, new_id, same_digest
-from chalicelib.services.oauth_tokens import OPAQUE_KINDS, OpaqueKind
-from chalicelib.services.principals import Principal, Principals
-from chalicelib.storage.identities import user_from_item
+from chalicelib.services.authn import PasswordSignIn
+from chalicelib.services.oauth_tokens import OpaqueKind
+from chalicelib.services.principals import Principal
+from chalicelib.storage.identities import UsersRepo, user_from_item
 from chalicelib.storage.pats import Pat, PatsRepo, pat_from_item
-
-if TYPE_CHECKING:
-    from chalicelib.container import Container
-
+from chalicelib.storage.tables import BatchGet
 
 MAX_PATS_PER_USER = 100
 MAX_DESCRIPTION = 200
@@ -228,8 +226,12 @@ class Confirmation:
     ``recent_signin_seconds``. Password checks share the sign-in throttle.
     """
 
-    def __init__(self, c: Container) -> None:
-        self.c = c
+    def __init__(self, password_signin: PasswordSignIn, clock: Clock, settings: Settings, *,
+                 batch_get: BatchGet) -> None:
+        self.password_signin = password_signin
+        self.clock = clock
+        self.settings = settings
+        self.batch_get = batch_get
 
     def require(self, user: User, *, password: object, signed_in_at: int | None,
                 source: str) -> None:
@@ -238,17 +240,17 @@ class Confirmation:
                 raise Unprocessable("password must be a string")
             self._check_password(user, password, source)
             return
-        recent = self.c.settings.recent_signin_seconds
-        if signed_in_at is not None and self.c.clock.now() - signed_in_at < recent:
+        recent = self.settings.recent_signin_seconds
+        if signed_in_at is not None and self.clock.now() - signed_in_at < recent:
             return
         raise Forbidden(f"Confirm this change with your password (field 'password'), or sign in "
                         f"again: the sign-in must be younger than {recent // 60} minutes")
 
     def _check_password(self, user: User, password: str, source: str) -> None:
-        signin = self.c.password_signin
+        signin = self.password_signin
         keys = [{"pk": signin.user_counter_key(user.username)},
                 {"pk": signin.source_counter_key(source)}]
-        items = {i["pk"]: i for i in self.c.batch_get({"throttle": keys})["throttle"]}
+        items = {i["pk"]: i for i in self.batch_get({"throttle": keys})["throttle"]}
         try:
             signin.verify(user.username, password, source, user,
                           signin.counters(user.username, source, items))
@@ -392,28 +394,77 @@ class Pats:
 # using a PAT: one strongly consistent round trip (SPEC §9)
 # --------------------------------------------------------------------------
 
-def validate(c: Container, token: str) -> tuple[Pat, User] | None:
-    """The PAT and its owner if ``token`` is a live PAT, else None.
+class PatCredentials:
+    """Using a PAT: recognise it, check it, and revoke it when asked."""
 
-    A malformed token or bad checksum costs no read; otherwise one BatchGetItem
-    reads the PAT and its owner. Expiry is checked here (TTL is lazy).
-    """
-    locator = PAT.parse(token)
-    if locator is None:
-        return None
-    owner, pat_id = locator[:ID_LEN], locator[ID_LEN:]
-    found = c.batch_get({"tokens": [PatsRepo.key(owner, pat_id)], "users": [c.users.key(owner)]})
-    if not found["tokens"] or not found["users"] or found["tokens"][0].get("kind") != "pat":
-        return None
-    pat, user = pat_from_item(found["tokens"][0]), user_from_item(found["users"][0])
-    now = c.clock.now()
-    if not same_digest(pat.token_hash, digest(token)) or pat.state(now) != "active" \
-            or not user.active:
-        return None
-    resolution = c.settings.pat_last_used_resolution
-    if pat.last_used_at is None or pat.last_used_at <= now - resolution:
-        c.pats_repo.touch(owner, pat_id, now, resolution)
-    return pat, user
+    def __init__(self, repo: PatsRepo, clock: Clock, settings: Settings, *, users: UsersRepo,
+                 batch_get: BatchGet) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.settings = settings
+        self.users = users
+        self.batch_get = batch_get
+
+    def validate(self, token: str) -> tuple[Pat, User] | None:
+        """The PAT and its owner if ``token`` is a live PAT, else None.
+
+        A malformed token or bad checksum costs no read; otherwise one BatchGetItem
+        reads the PAT and its owner. Expiry is checked here (TTL is lazy).
+        """
+        locator = PAT.parse(token)
+        if locator is None:
+            return None
+        owner, pat_id = locator[:ID_LEN], locator[ID_LEN:]
+        found = self.batch_get({"tokens": [PatsRepo.key(owner, pat_id)],
+                                "users": [self.users.key(owner)]})
+        if not found["tokens"] or not found["users"] or found["tokens"][0].get("kind") != "pat":
+            return None
+        pat, user = pat_from_item(found["tokens"][0]), user_from_item(found["users"][0])
+        now = self.clock.now()
+        if not same_digest(pat.token_hash, digest(token)) or pat.state(now) != "active" \
+                or not user.active:
+            return None
+        resolution = self.settings.pat_last_used_resolution
+        if pat.last_used_at is None or pat.last_used_at <= now - resolution:
+            self.repo.touch(owner, pat_id, now, resolution)
+        return pat, user
+
+    def resolve(self, token: str, issuer: str) -> Principal | None:
+        """A ``Principals`` resolver: None for non-PATs, 401 for dead PATs."""
+        if not token.startswith(PAT.prefix):
+            return None
+        valid = self.validate(token)
+        if valid is None:
+            raise Unauthorized(detail="PAT malformed, unknown, expired, revoked or owner disabled")
+        return principal_for(*valid)
+
+    def introspect(self, token: str) -> dict[str, Any] | None:
+        """RFC 7662 §2.2 for a PAT."""
+        valid = self.validate(token)
+        if valid is None:
+            return None
+        pat, user = valid
+        out: dict[str, Any] = {"active": True, "sub": user.id, "username": user.username,
+                               "scope": " ".join(sorted(effective_scopes(pat, user))),
+                               "iat": pat.issued_at, "tessera_token_kind": "pat",
+                               "pat_id": pat.id}
+        if pat.expires_at is not None:
+            out["exp"] = pat.expires_at
+        return out
+
+    def revoke(self, client: Client, token: str) -> None:
+        """RFC 7009 §2.1: whoever holds a PAT may revoke it; unknown tokens are fine."""
+        locator = PAT.parse(token)
+        if locator is None:
+            return
+        owner, pat_id = locator[:ID_LEN], locator[ID_LEN:]
+        if self.repo.revoke(owner, pat_id, digest(token), self.clock.now()):
+            log.info(json.dumps({"event": "pat_revoked", "owner": owner, "pat_id": pat_id,
+                                 "client_id": client.client_id}))
+
+    def opaque_kind(self) -> OpaqueKind:
+        """PATs as one of the opaque kinds of RFC 7009 revocation and RFC 7662 introspection."""
+        return OpaqueKind(matches=PAT.matches, revoke=self.revoke, introspect=self.introspect)
 
 
 def effective_scopes(pat: Pat, user: User) -> frozenset[str]:
@@ -427,49 +478,3 @@ def principal_for(pat: Pat, user: User) -> Principal:
                      details={"id": pat.id, "description": pat.description,
                               "expires_on": pat.expires_on, "api_set": pat.api_set,
                               "last_used_at": pat.last_used_at})
-
-
-def resolve(c: Container, token: str, issuer: str) -> Principal | None:
-    """A ``Principals`` resolver: None for non-PATs, 401 for dead PATs."""
-    if not token.startswith(PAT.prefix):
-        return None
-    valid = validate(c, token)
-    if valid is None:
-        raise Unauthorized(detail="PAT malformed, unknown, expired, revoked or owner disabled")
-    return principal_for(*valid)
-
-
-def introspect(c: Container, token: str) -> dict[str, Any] | None:
-    """RFC 7662 §2.2 for a PAT."""
-    valid = validate(c, token)
-    if valid is None:
-        return None
-    pat, user = valid
-    out: dict[str, Any] = {"active": True, "sub": user.id, "username": user.username,
-                           "scope": " ".join(sorted(effective_scopes(pat, user))),
-                           "iat": pat.issued_at, "tessera_token_kind": "pat",
-                           "pat_id": pat.id}
-    if pat.expires_at is not None:
-        out["exp"] = pat.expires_at
-    return out
-
-
-def revoke(c: Container, client: Client, token: str) -> None:
-    """RFC 7009 §2.1: whoever holds a PAT may revoke it; unknown tokens are fine."""
-    locator = PAT.parse(token)
-    if locator is None:
-        return
-    owner, pat_id = locator[:ID_LEN], locator[ID_LEN:]
-    if c.pats_repo.revoke(owner, pat_id, digest(token), c.clock.now()):
-        log.info(json.dumps({"event": "pat_revoked", "owner": owner, "pat_id": pat_id,
-                             "client_id": client.client_id}))
-
-
-def _register() -> None:
-    if resolve not in Principals.resolvers:
-        Principals.resolvers.append(resolve)
-    if not any(k.revoke is revoke for k in OPAQUE_KINDS):
-        OPAQUE_KINDS.append(OpaqueKind(matches=PAT.matches, revoke=revoke, introspect=introspect))
-
-
-_register()

@@ -7,19 +7,19 @@ expires. Other credential kinds (PATs, role keys) plug in as resolvers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
 from chalicelib.errors import Unauthorized
 from chalicelib.models import Session, User
-from chalicelib.services.signing import InvalidJWT
-from chalicelib.services.tokens import ACCESS_TOKEN_TYP
-from chalicelib.storage.identities import user_from_item
-from chalicelib.storage.sessions import session_from_item
-
-if TYPE_CHECKING:
-    from chalicelib.container import Container
+from chalicelib.services.signing import InvalidJWT, KeyRing
+from chalicelib.services.tokens import ACCESS_TOKEN_TYP, audience
+from chalicelib.storage.identities import UsersRepo, user_from_item
+from chalicelib.storage.sessions import SessionsRepo, session_from_item
+from chalicelib.storage.tables import BatchGet
 
 
 @dataclass
@@ -39,22 +39,29 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2 and token.startswith("ey")
 
 
-Resolver = Callable[["Container", str, str], "Principal | None"]
+# An opaque credential kind (PATs, role keys): (token, issuer) -> its Principal,
+# None when the token is not of its kind, Unauthorized when it is but is dead.
+Resolver = Callable[[str, str], "Principal | None"]
 
 
 class Principals:
-    # Resolvers for opaque credential kinds: (container, token, issuer) -> Principal.
-    resolvers: ClassVar[list[Resolver]] = []
-
-    def __init__(self, c: Container) -> None:
-        self.c = c
+    def __init__(self, keyring: KeyRing, clock: Clock, settings: Settings, *,
+                 sessions: SessionsRepo, users: UsersRepo, batch_get: BatchGet,
+                 resolvers: Sequence[Resolver] = ()) -> None:
+        self.keyring = keyring
+        self.clock = clock
+        self.settings = settings
+        self.sessions = sessions
+        self.users = users
+        self.batch_get = batch_get
+        self.resolvers = tuple(resolvers)
 
     def verify_access_token(self, token: str, issuer: str) -> dict[str, Any]:
         """RFC 9068 §4 validation: typ at+jwt, signature, iss, aud, exp."""
         try:
-            return self.c.keyring.verify(token, issuer=issuer, typ=ACCESS_TOKEN_TYP,
-                                         audience=self.c.issuer.audience(issuer),
-                                         required=("sub", "client_id", "jti"))
+            return self.keyring.verify(token, issuer=issuer, typ=ACCESS_TOKEN_TYP,
+                                       audience=audience(self.settings, issuer),
+                                       required=("sub", "client_id", "jti"))
         except InvalidJWT as exc:
             raise Unauthorized(detail=str(exc)) from exc
 
@@ -63,9 +70,9 @@ class Principals:
         sid, sub = claims.get("sid"), str(claims["sub"])
         if not isinstance(sid, str):
             raise Unauthorized(detail="access token without session")
-        found = self.c.batch_get({"sessions": [self.c.sessions_repo.key(sid)],
-                                  "users": [self.c.users.key(sub)]})
-        now = self.c.clock.now()
+        # One round trip for both (SPEC §9): a session that ended refuses its tokens.
+        found = self.batch_get({"sessions": [self.sessions.key(sid)], "users": [self.users.key(sub)]})
+        now = self.clock.now()
         if not found["sessions"] or not found["users"]:
             raise Unauthorized(detail="session or user gone")
         session = session_from_item(found["sessions"][0])
@@ -82,7 +89,7 @@ class Principals:
         if looks_like_jwt(token):
             return self.from_access_token(token, issuer)
         for resolve in self.resolvers:
-            principal = resolve(self.c, token, issuer)
+            principal = resolve(token, issuer)
             if principal is not None:
                 return principal
         raise Unauthorized(detail="unrecognised credential")

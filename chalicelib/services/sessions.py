@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +35,8 @@ from chalicelib.security.opaque import (
 )
 from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
+from chalicelib.storage.tables import Transact
 from chalicelib.storage.throttle import Counter, ThrottleRepo
-
-Transact = Callable[[list[dict[str, Any]]], None]
 
 # A session id is 10 random base62 characters (~59 bits; ids are unguessable,
 # not secret) then the session's cap in 6: a refresh token names its session, so

@@ -13,6 +13,11 @@ from chalicelib.services.signing import KeyRing
 ACCESS_TOKEN_TYP = "at+jwt"   # RFC 9068 §2.1
 
 
+def audience(settings: Settings, issuer: str) -> str:
+    """RFC 9068 §2.2 ``aud`` of access tokens: the configured resource, else the issuer."""
+    return settings.audience or issuer
+
+
 class TokenIssuer:
     def __init__(self, keyring: KeyRing, clock: Clock, settings: Settings) -> None:
         self.keyring = keyring
@@ -20,7 +25,7 @@ class TokenIssuer:
         self.settings = settings
 
     def audience(self, issuer: str) -> str:
-        return self.settings.audience or issuer
+        return audience(self.settings, issuer)
 
     def access_token(self, *, issuer: str, subject: str, client_id: str, scope: str,
                      session_id: str | None, auth_time: int | None,

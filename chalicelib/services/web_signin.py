@@ -21,17 +21,24 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.audit import log
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
 from chalicelib.errors import Forbidden
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import WEB_SESSION, digest, random_b62, same_digest
-from chalicelib.storage.sessions import session_from_item
+from chalicelib.services.authn import PasswordSignIn
+from chalicelib.storage.identities import UsersRepo
+from chalicelib.storage.sessions import SessionsRepo, session_from_item
+from chalicelib.storage.tables import BatchGet
+from chalicelib.storage.throttle import ThrottleRepo
 
 if TYPE_CHECKING:
-    from chalicelib.container import Container
+    from chalicelib.services.sessions import Sessions
 
 
 WEB_CLIENT_ID = "tessera-web"   # the client of a browser sign-in session
@@ -82,24 +89,35 @@ def check_csrf(expected: str | None, presented: str | None) -> None:
 
 
 class WebSignIn:
-    def __init__(self, c: Container) -> None:
-        self.c = c
+    """``sessions`` is called on first need (signing in or out): showing a page to
+    a signed-in browser needs only the repositories."""
+
+    def __init__(self, sessions: Callable[[], Sessions], password_signin: PasswordSignIn,
+                 clock: Clock, settings: Settings, *, sessions_repo: SessionsRepo,
+                 users: UsersRepo, throttle: ThrottleRepo, batch_get: BatchGet) -> None:
+        self._sessions = sessions
+        self.password_signin = password_signin
+        self.clock = clock
+        self.settings = settings
+        self.sessions_repo = sessions_repo
+        self.users = users
+        self.throttle = throttle
+        self.batch_get = batch_get
 
     def sign_in(self, username: str, password: str, source_ip: str, user_agent: str) -> WebSession:
         """Verify the password (throttled, identical failures) and open a web session.
 
         One BatchGetItem (user and counters) and one write, like the password grant.
         """
-        c = self.c
-        items = c.batch_get(c.password_signin.reads(username, source_ip))
-        user, user_counter = c.password_signin.check(username, password, source_ip, items)
-        sessions = c.sessions
+        items = self.batch_get(self.password_signin.reads(username, source_ip))
+        user, user_counter = self.password_signin.check(username, password, source_ip, items)
+        sessions = self._sessions()
         session = sessions.new_session(user_id=user.id, client_id=WEB_CLIENT_ID, scope="",
                                        device={"ip": source_ip, "user_agent": user_agent[:256]},
                                        kind="web")
         cookie = WEB_SESSION.mint(session.id)
         # The cookie digest goes where a refresh token's would (see the module docstring).
-        sessions.open_after_signin(session, cookie, user, user_counter, c.throttle)
+        sessions.open_after_signin(session, cookie, user, user_counter, self.throttle)
         return WebSession(cookie, session, user)
 
     def current(self, cookie: str | None) -> WebSession | None:
@@ -107,15 +125,15 @@ class WebSignIn:
         session_id = WEB_SESSION.parse(cookie or "")
         if session_id is None or cookie is None:
             return None
-        item = self.c.sessions_repo.get_item(session_id)
+        item = self.sessions_repo.get_item(session_id)
         if not item or item.get("kind") != "web":
             return None
         session = session_from_item(item)
-        if not session.alive(self.c.clock.now()):
+        if not session.alive(self.clock.now()):
             return None
         if not same_digest(str(item.get("rt_hash") or ""), digest(cookie)):
             return None
-        user = self.c.users.get(session.user_id)
+        user = self.users.get(session.user_id)
         if user is None or not user.active:
             return None
         touched = self._use(session, cookie)
@@ -129,13 +147,13 @@ class WebSignIn:
         a use within ``TOUCH_EVERY`` seconds of the last recorded one is not
         written, so the deadline is exact to within that much.
         """
-        now = self.c.clock.now()
+        now = self.clock.now()
         if now - session.last_used_at < TOUCH_EVERY:
             return session
-        idle = min(now + self.c.settings.session_idle_seconds, session.expires_at)
-        item = self.c.sessions_repo.touch_web(session.id, digest(cookie), now, idle)
+        idle = min(now + self.settings.session_idle_seconds, session.expires_at)
+        item = self.sessions_repo.touch_web(session.id, digest(cookie), now, idle)
         return session_from_item(item) if item else None
 
     def sign_out(self, web: WebSession) -> None:
-        self.c.sessions.end(web.session.id, reason="web_sign_out")
+        self._sessions().end(web.session.id, reason="web_sign_out")
         log.info(json.dumps({"event": "web_sign_out", "sid": web.session.id}))

@@ -12,7 +12,6 @@ import pytest
 
 from chalicelib.errors import Conflict
 from chalicelib.security.opaque import digest
-from chalicelib.services.pats import validate
 from chalicelib.storage.dynamo import aws_client
 from chalicelib.storage.pats import COUNTER_ID, PatsRepo
 from tests.api.helpers import seed
@@ -115,7 +114,7 @@ def test_parallel_regenerations_leave_exactly_one_working_secret(ctr, alice):
     losers = [value for kind, value in results if kind == "error"]
     assert winners and all(isinstance(e, Conflict) for e in losers)
     assert stored(ctr, alice.id) == 1
-    working = [t for t in [issued.token, *winners] if validate(ctr, t) is not None]
+    working = [t for t in [issued.token, *winners] if ctr.pat_credentials.validate(t) is not None]
     assert len(working) == 1
     assert ctr.pats_repo.get(alice.id, issued.pat.id).token_hash == digest(working[0])
     assert ctr.pats_repo.get(alice.id, issued.pat.id).regenerated_at is not None

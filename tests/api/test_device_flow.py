@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.errors import TesseraError
 from chalicelib.grants import TokenContext, registry
+from chalicelib.routes.oauth import grant_deps
 from chalicelib.security.opaque import DEVICE_CODE
 from chalicelib.services.device_flow import USER_CODE_ALPHABET, normalise_user_code
 from tests.api.helpers import CLI, RS, RS_SECRET, basic, bearer, body, form, seed
@@ -246,8 +247,8 @@ def test_concurrent_polls_of_an_approved_code_give_exactly_one_token_response(se
     barrier = threading.Barrier(8)
 
     def one_poll() -> None:
-        ctx = TokenContext(c=ctr, issuer="https://tessera.test", source_ip="10.0.0.1",
-                           user_agent="test")
+        ctx = TokenContext(deps=grant_deps(ctr), issuer="https://tessera.test",
+                           source_ip="10.0.0.1", user_agent="test")
         barrier.wait()
         try:
             results.append(grant.handle(ctx, cli, {"device_code": got["device_code"]}, {}))
