@@ -1,0 +1,90 @@
+"""The JSON API's edge: pydantic models, 422 field errors and the OpenAPI document
+(SPEC §2, §9; issue "one shape")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.api.helpers import bearer, body, seed, tokens
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def alice(client: Any, ctr: Any) -> str:
+    seed(ctr)
+    return str(tokens(client)["access_token"])
+
+
+def post(client: Any, path: str, token: str, payload: Any, method: str = "post") -> Any:
+    return getattr(client.http, method)(path, body=json.dumps(payload).encode(),
+                                        headers={**JSON, **bearer(token)})
+
+
+# -- 422: one entry per field error (RFC 9457 §3) ---------------------------------------
+
+def test_a_bad_pat_body_lists_each_field_error(client, alice):
+    r = post(client, "/v1/tokens", alice, {"description": "", "expires_at": "15/02/2027",
+                                           "scopes": "api:read", "color": "red", "size": 1})
+    assert r.status_code == 422 and r.headers["Content-Type"] == "application/problem+json"
+    b = body(r)
+    assert (b["type"], b["title"], b["status"]) == ("about:blank", "Unprocessable Content", 422)
+    assert sorted(b["errors"], key=lambda e: e["pointer"]) == [
+        {"detail": "Unknown field: color", "pointer": "#/color"},
+        {"detail": "description must not be empty", "pointer": "#/description"},
+        {"detail": "expires_at must be a date as YYYY-MM-DD, or null", "pointer": "#/expires_at"},
+        {"detail": "scopes must be a list of strings", "pointer": "#/scopes"},
+        {"detail": "Unknown field: size", "pointer": "#/size"},
+    ]
+    assert b["detail"].startswith("Unknown fields: color, size; ")
+    assert "description must not be empty" in b["detail"]
+
+
+def test_a_rule_of_the_whole_body_points_at_the_body(client, alice):
+    r = post(client, "/v1/tokens", alice, {"description": "d", "scopes": ["api:read"],
+                                           "api_set": "ide-plugins"})
+    assert body(r)["errors"] == [{"detail": "Give either scopes or api_set, not both",
+                                  "pointer": "#"}]
+
+
+def test_a_missing_member_is_named(client, alice):
+    r = post(client, "/v1/tokens/remove", alice, {})
+    assert body(r)["errors"] == [{"detail": "ids is required: a list of token ids",
+                                  "pointer": "#/ids"}]
+
+
+def test_pointers_escape_member_names(client, alice):
+    """RFC 6901 §3 and §6: ``~`` and ``/`` escaped, then percent-encoded as a fragment."""
+    r = post(client, "/v1/tokens", alice, {"description": "d", "api_set": "ide-plugins",
+                                           "a/b~c d": 1})
+    assert body(r)["errors"] == [{"detail": "Unknown field: a/b~c d", "pointer": "#/a~1b~0c%20d"}]
+
+
+def test_bad_query_parameters_are_named_as_parameters(client, alice):
+    r = client.http.get("/v1/tokens?state=gone&sort=asc", headers=bearer(alice))
+    assert r.status_code == 422
+    b = body(r)
+    assert sorted(b["errors"], key=lambda e: e["parameter"]) == [
+        {"detail": "Unknown query parameter: sort", "parameter": "sort"},
+        {"detail": "state must be one of: active, expired, revoked", "parameter": "state"},
+    ]
+    assert b["detail"] == "Unknown query parameters: sort; state must be one of: active, " \
+                          "expired, revoked"
+
+
+def test_a_rule_of_the_service_is_one_error_of_the_request(client, alice):
+    """Rules that need the stage or the owner (known scopes) are checked by the service:
+    their 422 has the same shape, one entry without a place."""
+    r = post(client, "/v1/tokens", alice, {"description": "d", "scopes": ["nope"]})
+    b = body(r)
+    assert r.status_code == 422 and b["errors"] == [{"detail": "Unknown scopes: nope"}]
+    assert b["detail"] == "Unknown scopes: nope"
+
+
+def test_a_type_is_never_coerced(client, alice):
+    r = post(client, "/v1/tokens", alice, {"description": "d", "api_set": 1})
+    assert body(r)["errors"] == [{"detail": "api_set must be the name of an API set "
+                                            "(GET /v1/scopes)", "pointer": "#/api_set"}]
