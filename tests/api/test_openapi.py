@@ -88,3 +88,58 @@ def test_a_type_is_never_coerced(client, alice):
     r = post(client, "/v1/tokens", alice, {"description": "d", "api_set": 1})
     assert body(r)["errors"] == [{"detail": "api_set must be the name of an API set "
                                             "(GET /v1/scopes)", "pointer": "#/api_set"}]
+
+
+# -- SPEC §9: pydantic stays off the cold path ------------------------------------------
+
+COLD_PATH = """
+import json, sys
+from moto import mock_aws
+from chalice.test import Client
+from chalicelib import container
+from chalicelib.clock import FakeClock
+from chalicelib.config import Settings
+from chalicelib.storage.schema import create_tables
+from tests.api.helpers import CLI, RS, RS_SECRET, basic, bearer, form, refresh, seed, tokens
+
+with mock_aws():
+    settings = Settings(issuer="https://tessera.test", table_prefix="test-",
+                        keys_secret_name="test/signing-keys")
+    c = container.Container(settings, FakeClock())
+    create_tables(c.dynamodb(), settings.table_prefix)
+    seed(c)
+    container.use(c)
+    import app
+    with Client(app.app) as client:
+        grant = tokens(client)
+        statuses = [
+            client.http.get("/v1/me", headers=bearer(grant["access_token"])).status_code,
+            refresh(client, grant["refresh_token"]).status_code,
+            form(client, "/oauth/introspect", headers=basic(RS, RS_SECRET),
+                 token=grant["access_token"]).status_code,
+            client.http.get("/.well-known/jwks.json").status_code,
+        ]
+print(json.dumps({"statuses": statuses,
+                  "loaded": sorted(m for m in sys.modules
+                                   if m.split(".")[0] == "pydantic"
+                                   or m in ("chalicelib.api_models", "chalicelib.openapi"))}))
+"""
+
+
+def test_the_token_endpoint_jwt_checks_and_introspection_never_import_pydantic():
+    """A fresh interpreter imports the app, signs in, calls /v1/me, refreshes and
+    introspects: neither pydantic nor the models nor the OpenAPI document is loaded."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run([sys.executable, "-c", COLD_PATH], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"statuses": [200, 200, 200, 200], "loaded": []}
