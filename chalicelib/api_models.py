@@ -243,7 +243,7 @@ class PatFilters(Body):
 class View(BaseModel):
     """A response body: exactly these members."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_defaults)
 
 
 class ScopeCatalog(View):
@@ -310,10 +310,11 @@ class TokenInfo(View):
     expires_in: int | None
     scopes: list[str]
     client_id: str | None
-    session_id: str | None = None
-    session_issued_at: int | None = None
-    idle_deadline: int | None = None
-    session_expires_at: int | None = None
+    # Present for the access token of a session only.
+    session_id: str | SkipJsonSchema[None] = None
+    session_issued_at: int | SkipJsonSchema[None] = None
+    idle_deadline: int | SkipJsonSchema[None] = None
+    session_expires_at: int | SkipJsonSchema[None] = None
 
 
 class SessionView(View):
@@ -347,11 +348,11 @@ class FieldError(BaseModel):
     Pointer (RFC 6901) into the body as a URI fragment, ``parameter`` a query
     parameter; neither when the error concerns the request as a whole."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_defaults)
 
     detail: str
-    pointer: str | None = None
-    parameter: str | None = None
+    pointer: str | SkipJsonSchema[None] = None
+    parameter: str | SkipJsonSchema[None] = None
 
 
 class ValidationProblem(Problem):

@@ -143,3 +143,69 @@ def test_the_token_endpoint_jwt_checks_and_introspection_never_import_pydantic()
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out == {"statuses": [200, 200, 200, 200], "loaded": []}
+
+
+# -- the OpenAPI document -------------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def served(client: Any) -> dict[str, Any]:
+    r = client.http.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+    return dict(body(r))
+
+
+def test_the_served_document_is_valid_openapi_3_1(client):
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation import OpenAPIV31SpecValidator
+
+    doc = served(client)
+    assert doc["openapi"] == "3.1.0"
+    validate(doc, cls=OpenAPIV31SpecValidator)
+    assert doc["servers"] == [{"url": "https://tessera.test"}]
+
+
+def test_every_v1_route_is_documented_and_nothing_else(client):
+    from app import app
+
+    routes = {(path, method.lower()) for path, methods in app.routes.items()
+              if path.startswith("/v1/") for method in methods}
+    documented = {(path, method) for path, item in served(client)["paths"].items()
+                  for method in item}
+    assert documented == routes
+
+
+def test_every_documented_operation_has_its_schemas_and_security(client):
+    doc = served(client)
+    schemes = set(doc["components"]["securitySchemes"])
+    assert {"bearerJWT", "pat", "basic"} <= schemes
+    assert doc["components"]["securitySchemes"]["bearerJWT"]["bearerFormat"] == "JWT"
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            ok = [s for s in op["responses"] if s.startswith("2")]
+            assert len(ok) == 1, (method, path)
+            if path != "/v1/scopes":
+                assert op["security"] and {"401", "503"} <= set(op["responses"]), (method, path)
+                assert {name for req in op["security"] for name in req} <= schemes
+            if "requestBody" in op:
+                assert "422" in op["responses"]
+                assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    problem = doc["components"]["responses"]["UnprocessableContent"]["content"]
+    assert problem["application/problem+json"]["schema"]["$ref"].endswith("/ValidationProblem")
+
+
+def test_the_committed_document_is_current():
+    """Regenerate with ``python -m chalicelib.openapi > docs/openapi.json``."""
+    from chalicelib import openapi
+
+    committed = (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == openapi.render(openapi.document()), \
+        "docs/openapi.json is stale: run python -m chalicelib.openapi > docs/openapi.json"
+
+
+def test_the_served_document_is_the_committed_one_with_its_server(client):
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    doc = served(client)
+    doc.pop("servers")
+    assert doc == committed
