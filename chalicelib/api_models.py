@@ -195,7 +195,7 @@ class PatRemoveMany(Confirmed):
         min_length=1, max_length=pats.MAX_BULK, description="a list of token ids")]
 
 
-class Confirmation(Confirmed):
+class PatConfirm(Confirmed):
     """The body of ``DELETE /v1/tokens/{pat_id}`` and ``.../regenerate``: empty, or the
     owner's password."""
 

@@ -134,10 +134,10 @@ def edit_token(pat_id: str) -> Response:
 @bp.route("/v1/tokens/{pat_id}", methods=["DELETE"], content_types=ANY)
 @api_endpoint
 def remove_token(pat_id: str) -> Response:
-    from chalicelib.api_models import Confirmation
+    from chalicelib.api_models import PatConfirm
 
     principal, c = caller(write=True), container()
-    confirmed(principal, Confirmation, optional=True)
+    confirmed(principal, PatConfirm, optional=True)
     c.pats.remove(principal.user, pat_id)
     return Response(body="", status_code=204, headers=NO_CONTENT)
 
@@ -145,10 +145,10 @@ def remove_token(pat_id: str) -> Response:
 @bp.route("/v1/tokens/{pat_id}/regenerate", methods=["POST"], content_types=ANY)
 @api_endpoint
 def regenerate_token(pat_id: str) -> Response:
-    from chalicelib.api_models import Confirmation
+    from chalicelib.api_models import PatConfirm
 
     principal, c = caller(write=True), container()
-    confirmed(principal, Confirmation, optional=True)
+    confirmed(principal, PatConfirm, optional=True)
     issued = c.pats.regenerate(principal.user, pat_id)
     return json_response(pats.issued_view(issued, c.clock.now()))
 
