@@ -2,7 +2,10 @@
 
 Errors are rendered here and nowhere else: RFC 6749 §5.2 JSON with
 ``Cache-Control: no-store`` on the OAuth endpoints, RFC 9457 problem JSON
-elsewhere, HTML for the web pages. Chalice's own ``{"Code", "Message"}`` bodies
+elsewhere (a 422 lists each field error in an ``errors`` member), HTML for the
+web pages. JSON bodies and queries of ``/v1/*`` are validated into pydantic
+models (``chalicelib.api_models``); pydantic is imported on the first such
+request only (SPEC §9). Chalice's own ``{"Code", "Message"}`` bodies
 (405, 415, 500) are re-rendered by ``error_middleware`` (on the pages by
 ``web.errors``) so they never reach a client.
 """
@@ -14,8 +17,8 @@ import binascii
 import functools
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-from urllib.parse import unquote_to_bytes
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import quote, unquote_to_bytes
 
 from chalice.app import Request, Response
 
@@ -39,6 +42,9 @@ from chalicelib.errors import (
 )
 from chalicelib.security.opaque import PAT
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"
 PROBLEM = "application/problem+json"
@@ -49,6 +55,7 @@ MAX_KEY_BYTES = 1024
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+M = TypeVar("M", bound="BaseModel")
 Headers = dict[str, str | list[str]]
 
 
@@ -123,7 +130,11 @@ def render_problem(err: TesseraError, path: str = "") -> Response:
     if isinstance(err, OAuthError):
         # An OAuth-flavoured error raised under /v1: keep its status, speak problem JSON.
         return problem_response(err.status, err.title, err.description, headers)
-    return problem_response(err.status, err.title, err.description, headers, err.extra)
+    extra = err.extra
+    if err.status == 422 and "errors" not in extra:
+        # Every 422 has the same shape: a rule of the service is one error of the request.
+        extra = {**extra, "errors": [{"detail": err.description}]}
+    return problem_response(err.status, err.title, err.description, headers, extra)
 
 
 def oauth_endpoint(fn: F) -> F:
@@ -293,6 +304,77 @@ def parse_json_object(request: Request) -> dict[str, Any]:
         raise BadRequest("Request body must be a JSON object")
     _require_storable_strings(parsed)
     return parsed
+
+
+def parse_body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    """A JSON object body validated into ``model``; ``optional``: no body is ``{}``
+    (DELETE, regenerate)."""
+    data = {} if optional and not body_bytes(request) else parse_json_object(request)
+    return validated(model, data, "body")
+
+
+def parse_query(request: Request, model: type[M], *, credential: str | None = None) -> M:
+    """The query parameters validated into ``model``; ``credential`` names a parameter
+    that carries a token (RFC 6750 §2.3) and is no filter."""
+    params = query_params(request)
+    params.pop(credential or "", None)
+    return validated(model, params, "query")
+
+
+def validated(model: type[M], data: Mapping[str, Any], where: Literal["body", "query"]) -> M:
+    from pydantic import ValidationError  # here, not at import: SPEC §9
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, where, model) from exc
+
+
+def validation_error(exc: ValidationError, where: Literal["body", "query"],
+                     model: type[BaseModel] | None = None) -> Unprocessable:
+    """A 422 whose ``errors`` member has one entry per field error (RFC 9457 §3).
+
+    An entry names its place with ``pointer``, a JSON Pointer into the body as a
+    URI fragment (RFC 6901 §6), or ``parameter`` for the query; an error of the
+    request as a whole names neither. ``detail`` joins the entries' details.
+    """
+    noun = "fields" if where == "body" else "query parameters"
+    entries: list[dict[str, str]] = []
+    unknown: list[str] = []
+    details: list[str] = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = error["loc"]
+        name = str(loc[0]) if loc else ""
+        if error["type"] == "extra_forbidden":
+            unknown.append(name)
+            detail = f"Unknown {noun[:-1]}: {name}"
+        elif error["type"] == "missing":
+            field = model.model_fields.get(name) if model is not None else None
+            hint = field.description if field is not None else None
+            detail = f"{name} is required" + (f": {hint}" if hint else "")
+        elif error["type"] == "tessera":
+            detail = error["msg"]   # our own rules carry the whole message
+        else:
+            detail = f"{name}: {error['msg']}" if name else error["msg"]
+        if error["type"] != "extra_forbidden":
+            details.append(detail)
+        entry = {"detail": detail}
+        if where == "query" and name:
+            entry["parameter"] = name
+        elif where == "body":
+            entry["pointer"] = _pointer([name, *(p for p in loc[1:] if isinstance(p, int))]
+                                        if loc else [])
+        entries.append(entry)
+    if unknown:
+        details.insert(0, f"Unknown {noun}: {', '.join(unknown)}")
+    return Unprocessable("; ".join(details), extra={"errors": entries})
+
+
+def _pointer(parts: list[object]) -> str:
+    """RFC 6901: ``~`` and ``/`` escaped in each token (§3), percent-encoded as a
+    URI fragment (§6); ``#`` alone is the whole body."""
+    tokens = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return "#" + "".join("/" + quote(t, safe="~!$&'()*+,;=:@-._") for t in tokens)
 
 
 def _require_storable_strings(value: Any) -> None:

@@ -7,11 +7,15 @@ password in the body (``"password"``) or a sign-in younger than ten minutes.
 Bulk remove is ``POST /v1/tokens/remove`` with ``{"ids": [...]}`` (a DELETE
 with a body is dropped by some proxies); it answers which ids were removed and
 which were not found (another user's ids are "not found").
+
+Bodies and the list's query are parsed at the edge into the models of
+``chalicelib.api_models`` (imported in the routes, not here: SPEC §9); services
+get the validated members, never the request.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from chalice import Blueprint, Response
 
@@ -19,17 +23,20 @@ from chalicelib.container import container
 from chalicelib.http import (
     api_endpoint,
     authenticated,
-    body_bytes,
     header,
     issuer_of,
     json_response,
-    parse_json_object,
-    query_params,
+    parse_body,
+    parse_query,
     source_ip,
 )
 from chalicelib.services import pats
 from chalicelib.services.principals import Principal
 
+if TYPE_CHECKING:
+    from chalicelib.api_models import Confirmed
+
+B = TypeVar("B", bound="Confirmed")
 bp = Blueprint(__name__)
 ANY = ["*/*"]
 NO_CONTENT: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
@@ -44,19 +51,12 @@ def caller(*, write: bool) -> Principal:
     return principal
 
 
-def _body() -> dict[str, Any]:
-    """A JSON object body; an empty body is an empty object (DELETE, regenerate)."""
-    request = bp.current_request
-    if not body_bytes(request):
-        return {}
-    return parse_json_object(request)
-
-
-def _confirm(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
-    """Checks the re-authentication of a change; returns the body without the password."""
-    password = body.pop("password", None)
+def confirmed(principal: Principal, model: type[B], *, optional: bool = False) -> B:
+    """The body as ``model``, once the change is confirmed (SPEC §5): the owner's
+    password in it, or a recent sign-in."""
+    body = parse_body(bp.current_request, model, optional=optional)
     signed_in_at = principal.session.auth_time if principal.session is not None else None
-    container().confirmation.require(principal.user, password=password,
+    container().confirmation.require(principal.user, password=body.password,
                                      signed_in_at=signed_in_at,
                                      source=source_ip(bp.current_request))
     return body
@@ -80,17 +80,24 @@ def scopes() -> Response:
 @bp.route("/v1/tokens", methods=["POST"], content_types=ANY)
 @api_endpoint
 def generate() -> Response:
+    from chalicelib.api_models import PatCreate
+
     principal, c = caller(write=True), container()
-    body = _confirm(principal, parse_json_object(bp.current_request))
-    issued = c.pats.generate(principal.user, body, _origin(principal))
+    body = confirmed(principal, PatCreate)
+    issued = c.pats.generate(principal.user, body.given("password"), _origin(principal))
     return json_response(pats.issued_view(issued, c.clock.now()), status=201)
 
 
 @bp.route("/v1/tokens", methods=["GET"], content_types=ANY)
 @api_endpoint
 def list_tokens() -> Response:
+    from chalicelib.api_models import PatFilters
+
     principal, c = caller(write=False), container()
-    filters = pats.parse_filters(query_params(bp.current_request))
+    # A PAT in the ``session`` parameter is the credential, not a filter.
+    query = parse_query(bp.current_request, PatFilters,
+                        credential="session" if c.settings.pat_query_param else None)
+    filters = pats.parse_filters(query.given())
     now = c.clock.now()
     return json_response({"tokens": [pats.view(p, now) for p in c.pats.find(principal.user, filters)]})
 
@@ -98,10 +105,11 @@ def list_tokens() -> Response:
 @bp.route("/v1/tokens/remove", methods=["POST"], content_types=ANY)
 @api_endpoint
 def remove_many() -> Response:
+    from chalicelib.api_models import PatRemoveMany
+
     principal, c = caller(write=True), container()
-    body = _confirm(principal, parse_json_object(bp.current_request))
-    pats.only_fields(body, {"ids"})
-    removed, missing = c.pats.remove_many(principal.user, body.get("ids"))
+    body = confirmed(principal, PatRemoveMany)
+    removed, missing = c.pats.remove_many(principal.user, body.ids)
     return json_response({"removed": removed, "not_found": missing})
 
 
@@ -115,17 +123,21 @@ def get_token(pat_id: str) -> Response:
 @bp.route("/v1/tokens/{pat_id}", methods=["PATCH"], content_types=ANY)
 @api_endpoint
 def edit_token(pat_id: str) -> Response:
+    from chalicelib.api_models import PatEdit
+
     principal, c = caller(write=True), container()
-    body = _confirm(principal, parse_json_object(bp.current_request))
-    return json_response(pats.view(c.pats.edit(principal.user, pat_id, body), c.clock.now()))
+    body = confirmed(principal, PatEdit)
+    edited = c.pats.edit(principal.user, pat_id, body.given("password"))
+    return json_response(pats.view(edited, c.clock.now()))
 
 
 @bp.route("/v1/tokens/{pat_id}", methods=["DELETE"], content_types=ANY)
 @api_endpoint
 def remove_token(pat_id: str) -> Response:
+    from chalicelib.api_models import PatConfirm
+
     principal, c = caller(write=True), container()
-    body = _confirm(principal, _body())
-    pats.only_fields(body, set())
+    confirmed(principal, PatConfirm, optional=True)
     c.pats.remove(principal.user, pat_id)
     return Response(body="", status_code=204, headers=NO_CONTENT)
 
@@ -133,9 +145,10 @@ def remove_token(pat_id: str) -> Response:
 @bp.route("/v1/tokens/{pat_id}/regenerate", methods=["POST"], content_types=ANY)
 @api_endpoint
 def regenerate_token(pat_id: str) -> Response:
+    from chalicelib.api_models import PatConfirm
+
     principal, c = caller(write=True), container()
-    body = _confirm(principal, _body())
-    pats.only_fields(body, set())
+    confirmed(principal, PatConfirm, optional=True)
     issued = c.pats.regenerate(principal.user, pat_id)
     return json_response(pats.issued_view(issued, c.clock.now()))
 
@@ -143,7 +156,9 @@ def regenerate_token(pat_id: str) -> Response:
 @bp.route("/v1/tokens/{pat_id}/copy", methods=["POST"], content_types=ANY)
 @api_endpoint
 def copy_token(pat_id: str) -> Response:
+    from chalicelib.api_models import PatCopy
+
     principal, c = caller(write=True), container()
-    body = _confirm(principal, _body())
-    issued = c.pats.copy(principal.user, pat_id, body, _origin(principal))
+    body = confirmed(principal, PatCopy, optional=True)
+    issued = c.pats.copy(principal.user, pat_id, body.given("password"), _origin(principal))
     return json_response(pats.issued_view(issued, c.clock.now()), status=201)

@@ -1,4 +1,5 @@
-"""Discovery (OIDC Discovery, RFC 8414) and the JWK Set (RFC 7517)."""
+"""Discovery (OIDC Discovery, RFC 8414), the JWK Set (RFC 7517) and the OpenAPI
+document of the JSON API (SPEC §2)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,13 @@ def openid_configuration() -> Response:
 @api_endpoint
 def jwks() -> Response:
     return json_response(container().keyring.jwks_json(), headers=PUBLIC_CACHE, no_store=False)
+
+
+@bp.route("/openapi.json", methods=["GET"])
+@api_endpoint
+def openapi() -> Response:
+    from chalicelib import openapi as spec  # here, not at import: SPEC §9
+
+    c = container()
+    return json_response(spec.served(issuer_of(bp.current_request, c.settings)),
+                         headers=PUBLIC_CACHE, no_store=False)

@@ -502,3 +502,12 @@ def test_revocation_revokes_a_pat_and_is_200_for_unknown_ones(client, alice):
         assert r.status_code == 200
     assert body(call(client, "get", "/v1/me", pat["token"])) == UNAUTHORIZED
     assert body(call(client, "get", f"/v1/tokens/{pat['id']}", alice))["state"] == "revoked"
+
+
+def test_a_pat_in_the_session_parameter_is_no_list_filter(client, alice):
+    """RFC 6750 §2.3: the ``session`` parameter carries the credential; the list does
+    not take it for an unknown filter."""
+    reader = new_pat(client, alice, scopes=["tokens:read"])
+    r = client.http.get(f"/v1/tokens?session={reader['token']}&state=active")
+    assert r.status_code == 200, r.body
+    assert [t["id"] for t in body(r)["tokens"]] == [reader["id"]]

@@ -1,0 +1,361 @@
+"""Request and response models of the JSON API (``/v1/*``, SPEC §2, §5), pydantic v2.
+
+A route parses its body or query into one of these at the edge and hands the
+service typed values; ``chalicelib.openapi`` builds the OpenAPI 3.1 document from
+the same classes. Rules that need the stage's settings or the caller (known
+scopes, the expiry window, the owner's rights) stay in ``services.pats``; rules of
+shape (types, lengths, dates, unknown members) live here, with the messages the
+API has always used.
+
+SPEC §9: only the routes that parse JSON import this module, lazily, so the token
+endpoint, JWT verification and introspection never import pydantic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from chalicelib.errors import Unprocessable
+from chalicelib.services import pats
+
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_DATE = re.compile(DATE_PATTERN)
+# Control characters are refused in a description (C0 and DEL).
+NO_CONTROL_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
+
+
+def invalid(message: str) -> PydanticCustomError:
+    """A field error whose message is ``message`` as written (no pydantic prefix)."""
+    return PydanticCustomError("tessera", "{reason}", {"reason": message})
+
+
+def _rule(check: Callable[[Any], Any]) -> BeforeValidator:
+    return BeforeValidator(check)
+
+
+def _description(value: object) -> str:
+    if not isinstance(value, str):
+        raise invalid("description must be a string")
+    text = value.strip()
+    if not text:
+        raise invalid("description must not be empty")
+    if len(text) > pats.MAX_DESCRIPTION:
+        raise invalid(f"description must be at most {pats.MAX_DESCRIPTION} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise invalid("description must not contain control characters")
+    return text
+
+
+def _expiry(value: object) -> object:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise invalid("expires_at must be a date as YYYY-MM-DD, or null")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise invalid("expires_at is not a valid calendar date") from exc
+    return value
+
+
+def _scopes(value: object) -> object:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise invalid("scopes must be a list of strings")
+    if not value:
+        raise invalid("scopes must not be empty")
+    return value
+
+
+def _api_set(value: object) -> object:
+    if value is not None and not isinstance(value, str):
+        raise invalid("api_set must be the name of an API set (GET /v1/scopes)")
+    return value
+
+
+def _password(value: object) -> object:
+    if value is not None and not isinstance(value, str):
+        raise invalid("password must be a string")
+    return value
+
+
+def _ids(value: object) -> object:
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise invalid("ids must be a list of token ids")
+    if not value:
+        raise invalid("ids must not be empty")
+    if len(value) > pats.MAX_BULK:
+        raise invalid(f"At most {pats.MAX_BULK} ids per request")
+    return value
+
+
+Description = Annotated[str, Field(
+    min_length=1, max_length=pats.MAX_DESCRIPTION, pattern=NO_CONTROL_PATTERN,
+    description="What the token is for; surrounding white space is dropped."),
+    _rule(_description)]
+# May be omitted, never null: the schema shows a string only.
+NewDescription = Annotated[
+    Annotated[str, Field(min_length=1, max_length=pats.MAX_DESCRIPTION,
+                         pattern=NO_CONTROL_PATTERN)] | SkipJsonSchema[None],
+    _rule(_description), Field(description="A new description; omitted: unchanged.")]
+ExpiryDate = Annotated[str, Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"})]
+Expiry = Annotated[ExpiryDate | None, _rule(_expiry), Field(
+    description="The token stops at 00:00 UTC that day; null for no expiry where the stage "
+                "allows it. Omitted on create: 30 days (or the stage's maximum).")]
+Scopes = Annotated[Annotated[list[str], Field(min_length=1)] | None, _rule(_scopes), Field(
+    description="Explicit scopes (GET /v1/scopes); give either scopes or api_set.")]
+ApiSet = Annotated[str | None, _rule(_api_set), Field(
+    description="A named API set of the stage's catalog (GET /v1/scopes).")]
+Password = Annotated[str | None, _rule(_password), Field(
+    description="The owner's password: needed for a change unless the sign-in is younger "
+                "than ten minutes (SPEC §5).", json_schema_extra={"writeOnly": True})]
+
+
+def _no_null_defaults(schema: dict[str, Any]) -> None:
+    """An omitted member is absent, not null: the schema shows no ``default: null``
+    (a member that may not be null would otherwise document one)."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", ...) is None:
+            del prop["default"]
+
+
+class Body(BaseModel):
+    """A JSON request body: every member known, no coercion of types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
+
+    def given(self, *exclude: str) -> dict[str, Any]:
+        """The members the client sent (absent differs from null), less ``exclude``."""
+        return {name: getattr(self, name) for name in self.model_fields_set
+                if name not in exclude}
+
+
+class Confirmed(Body):
+    """A change: it may carry the owner's password (SPEC §5)."""
+
+    password: Password = None
+
+
+def _not_both(scopes: object, api_set: object) -> None:
+    if scopes is not None and api_set is not None:
+        raise invalid("Give either scopes or api_set, not both")
+
+
+class PatCreate(Confirmed):
+    """``POST /v1/tokens``: a new PAT."""
+
+    description: Description
+    expires_at: Expiry = None
+    scopes: Scopes = None
+    api_set: ApiSet = None
+
+    @model_validator(mode="after")
+    def _scopes_xor_api_set(self) -> PatCreate:
+        _not_both(self.scopes, self.api_set)
+        if self.scopes is None and self.api_set is None:
+            raise invalid("Give scopes (a list) or api_set (a name from GET /v1/scopes)")
+        return self
+
+
+class PatEdit(Confirmed):
+    """``PATCH /v1/tokens/{pat_id}``: the settings to change, at least one."""
+
+    description: NewDescription = None
+    expires_at: Expiry = None
+    scopes: Scopes = None
+    api_set: ApiSet = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> PatEdit:
+        _not_both(self.scopes, self.api_set)
+        if not self.given("password"):
+            raise invalid("Nothing to change: give description, expires_at, scopes or api_set")
+        return self
+
+
+class PatCopy(Confirmed):
+    """``POST /v1/tokens/{pat_id}/copy``: optional overrides of the copy's settings."""
+
+    description: NewDescription = None
+    expires_at: Expiry = None
+
+
+class PatRemoveMany(Confirmed):
+    """``POST /v1/tokens/remove``: ids of the caller's tokens (another user's are not found)."""
+
+    ids: Annotated[list[str], _rule(_ids), Field(
+        min_length=1, max_length=pats.MAX_BULK, description="a list of token ids")]
+
+
+class PatConfirm(Confirmed):
+    """The body of ``DELETE /v1/tokens/{pat_id}`` and ``.../regenerate``: empty, or the
+    owner's password."""
+
+
+def _time_filter(value: object, info: ValidationInfo) -> object:
+    name = info.field_name or "filter"
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            pats.parse_time_filter(name, value)
+            return value
+    except Unprocessable as exc:
+        raise invalid(exc.description) from exc
+    raise invalid(f"{name} must be epoch seconds or a date as YYYY-MM-DD")
+
+
+def _state(value: object) -> object:
+    if value is not None and value not in pats.STATES:
+        raise invalid(f"state must be one of: {', '.join(pats.STATES)}")
+    return value
+
+
+TimeFilter = Annotated[
+    Annotated[str, Field(pattern=r"^(\d{1,12}|\d{4}-\d{2}-\d{2})$")] | SkipJsonSchema[None],
+    _rule(_time_filter), Field(description="Epoch seconds, or a date (00:00 UTC that day).")]
+
+
+class PatFilters(Body):
+    """The query of ``GET /v1/tokens``. A never-used token matches ``last_used_before``
+    and not ``last_used_after``."""
+
+    state: Annotated[Literal["active", "expired", "revoked"] | SkipJsonSchema[None],
+                     _rule(_state)] = None
+    created_before: TimeFilter = None
+    created_after: TimeFilter = None
+    last_used_before: TimeFilter = None
+    last_used_after: TimeFilter = None
+
+
+# --------------------------------------------------------------------------
+# responses
+# --------------------------------------------------------------------------
+
+class View(BaseModel):
+    """A response body: exactly these members."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_defaults)
+
+
+class ScopeCatalog(View):
+    scopes: list[str]
+    api_sets: dict[str, list[str]]
+
+
+class PatView(View):
+    """A PAT as the API shows it: never the secret, only its prefix and last four."""
+
+    id: str
+    description: str
+    prefix: str
+    last_four: str
+    hint: str
+    created_at: int
+    expires_at: ExpiryDate | None
+    expires_at_epoch: int | None
+    last_used_at: int | None
+    scopes: list[str]
+    api_set: str | None
+    state: Literal["active", "expired", "revoked"]
+    regenerated_at: int | None
+    revoked_at: int | None
+    created_from: dict[str, str]
+
+
+class IssuedPat(PatView):
+    """A PAT with its secret: the only answer that carries it (SPEC §4)."""
+
+    token: str
+    note: str
+
+
+class PatList(View):
+    tokens: list[PatView]
+
+
+class RemovedPats(View):
+    removed: list[str]
+    not_found: list[str]
+
+
+class Profile(View):
+    """``/v1/me``: whoami."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    email: str
+    firstname: str
+    lastname: str
+    active: bool
+
+
+class TokenInfo(View):
+    """``/v1/token-info``: the presented token; session or PAT members by kind."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    issued_at: int
+    expires_at: int | None
+    expires_in: int | None
+    scopes: list[str]
+    client_id: str | None
+    # Present for the access token of a session only.
+    session_id: str | SkipJsonSchema[None] = None
+    session_issued_at: int | SkipJsonSchema[None] = None
+    idle_deadline: int | SkipJsonSchema[None] = None
+    session_expires_at: int | SkipJsonSchema[None] = None
+
+
+class SessionView(View):
+    id: str
+    client_id: str
+    created_at: int
+    last_used_at: int
+    idle_deadline: int
+    expires_at: int
+    device: dict[str, str]
+    current: bool
+
+
+class SessionList(View):
+    sessions: list[SessionView]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="always about:blank: the status says it all")
+    title: str
+    status: int
+    detail: str
+
+
+class FieldError(BaseModel):
+    """One field error (RFC 9457 §3's ``errors`` example): ``pointer`` is a JSON
+    Pointer (RFC 6901) into the body as a URI fragment, ``parameter`` a query
+    parameter; neither when the error concerns the request as a whole."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_null_defaults)
+
+    detail: str
+    pointer: str | SkipJsonSchema[None] = None
+    parameter: str | SkipJsonSchema[None] = None
+
+
+class ValidationProblem(Problem):
+    """A 422: the problem plus an ``errors`` extension member (RFC 9457 §3.2)."""
+
+    errors: list[FieldError] = Field(min_length=1)

@@ -1,0 +1,251 @@
+"""The OpenAPI 3.1 document of the JSON API (``/v1/*``, SPEC §2), built from the
+pydantic models that validate its requests (``chalicelib.api_models``).
+
+Served at ``GET /openapi.json`` (with the stage's issuer as its server) and
+committed as ``docs/openapi.json``; regenerate the committed copy with
+
+    python -m chalicelib.openapi > docs/openapi.json
+
+SPEC §9: only the ``/openapi.json`` route imports this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from chalicelib import api_models as m
+
+SCHEMAS = "#/components/schemas/"
+TOKENS, ACCOUNT, CATALOG = "Personal access tokens", "Account", "Catalog"
+
+# Every problem status of the JSON API, as RFC 9110 names it.
+PROBLEMS = {
+    400: ("BadRequest", "The request is malformed: not JSON, not an object, a repeated query "
+                        "parameter, or a token presented twice."),
+    401: ("Unauthorized", "No valid credential. The `WWW-Authenticate` challenges name the "
+                          "schemes (RFC 9110 §11.6.1, RFC 6750 §3)."),
+    403: ("Forbidden", "The credential lacks the scope, or the change is not confirmed: give "
+                       "the owner's `password` or sign in again (SPEC §5)."),
+    404: ("NotFound", "No such resource of the caller (another user's is not found either)."),
+    409: ("Conflict", "The change conflicts with the resource's state (cap reached, revoked, "
+                      "expired, changed meanwhile)."),
+    413: ("PayloadTooLarge", "The body exceeds 16 KiB."),
+    415: ("UnsupportedMediaType", "The body is not `application/json`."),
+    422: ("UnprocessableContent", "The body or query breaks a rule: `errors` lists each field "
+                                  "error (RFC 9457 §3)."),
+    503: ("ServiceUnavailable", "Storage is throttled or unreachable: retry after "
+                                "`Retry-After` seconds."),
+}
+
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "bearerJWT": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                  "description": "An RFC 9068 access token from `/oauth/token`."},
+    "pat": {"type": "http", "scheme": "bearer", "bearerFormat": "PAT",
+            "description": "A personal access token (`tsp_…`, SPEC §4)."},
+    "basic": {"type": "http", "scheme": "basic",
+              "description": "Any user name, and a PAT or access token as the password "
+                             "(RFC 7617)."},
+    "patQuery": {"type": "apiKey", "in": "query", "name": "session",
+                 "description": "A PAT in the `session` query parameter, where the stage "
+                                "allows it; never together with an Authorization header."},
+}
+ANY_CREDENTIAL: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route of ``/v1/*``: what it takes, what it answers, which problems it may give."""
+
+    method: str
+    path: str
+    operation_id: str
+    tag: str
+    summary: str
+    ok: int = 200
+    response: type[BaseModel] | None = None     # None: no content
+    body: type[BaseModel] | None = None
+    body_optional: bool = False
+    query: type[BaseModel] | None = None
+    authenticated: bool = True
+    problems: tuple[int, ...] = ()
+    description: str = ""
+
+    def statuses(self) -> list[int]:
+        found = set(self.problems)
+        if self.authenticated:
+            found |= {400, 401, 503}
+        if self.body is not None:
+            found |= {400, 413, 415, 422}
+        if self.query is not None:
+            found |= {400, 422}
+        if "{" in self.path:
+            found.add(404)
+        return sorted(found)
+
+
+MANAGE = "Needs `tokens:manage` and a confirmed change (the owner's `password` in the body, " \
+         "or a sign-in younger than ten minutes)."
+READ = "Needs `tokens:read` or `tokens:manage`."
+SESSIONS = "Needs `sessions:manage`."
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "/v1/scopes", "scopes", CATALOG, "The stage's scopes and API sets",
+              response=m.ScopeCatalog, authenticated=False),
+    Operation("post", "/v1/tokens", "generate", TOKENS, "Generate a PAT; its secret is in this "
+              "answer only", ok=201, response=m.IssuedPat, body=m.PatCreate,
+              problems=(403, 409), description=MANAGE),
+    Operation("get", "/v1/tokens", "list_tokens", TOKENS, "The caller's PATs, newest first",
+              response=m.PatList, query=m.PatFilters, problems=(403,), description=READ),
+    Operation("post", "/v1/tokens/remove", "remove_many", TOKENS, "Remove many PATs",
+              response=m.RemovedPats, body=m.PatRemoveMany, problems=(403,),
+              description=MANAGE),
+    Operation("get", "/v1/tokens/{pat_id}", "get_token", TOKENS, "One PAT",
+              response=m.PatView, problems=(403,), description=READ),
+    Operation("patch", "/v1/tokens/{pat_id}", "edit_token", TOKENS,
+              "Edit a PAT's description, expiry or scopes", response=m.PatView,
+              body=m.PatEdit, problems=(403, 409), description=MANAGE),
+    Operation("delete", "/v1/tokens/{pat_id}", "remove_token", TOKENS, "Remove a PAT", ok=204,
+              body=m.PatConfirm, body_optional=True, problems=(403,), description=MANAGE),
+    Operation("post", "/v1/tokens/{pat_id}/regenerate", "regenerate_token", TOKENS,
+              "A new secret for a PAT; the old one stops at once", response=m.IssuedPat,
+              body=m.PatConfirm, body_optional=True, problems=(403, 409),
+              description=MANAGE),
+    Operation("post", "/v1/tokens/{pat_id}/copy", "copy_token", TOKENS,
+              "A new PAT with the settings of another", ok=201, response=m.IssuedPat,
+              body=m.PatCopy, body_optional=True, problems=(403, 409), description=MANAGE),
+    Operation("get", "/v1/me", "me", ACCOUNT, "Who am I", response=m.Profile,
+              description="Any valid credential."),
+    Operation("get", "/v1/token-info", "token_info", ACCOUNT, "About the presented token",
+              response=m.TokenInfo, description="Any valid credential."),
+    Operation("post", "/v1/logout", "logout", ACCOUNT, "End the caller's session", ok=204,
+              description="The access token of a session, whatever its scopes; a credential "
+                          "without a session (a PAT) is a 400."),
+    Operation("get", "/v1/sessions", "list_sessions", ACCOUNT, "The caller's live sessions",
+              response=m.SessionList, problems=(403,), description=SESSIONS),
+    Operation("delete", "/v1/sessions/{session_id}", "end_session", ACCOUNT, "End a session",
+              ok=204, problems=(403,), description=SESSIONS),
+)
+
+PATH_PARAMETERS = {
+    "pat_id": "The PAT's id (16 base62 characters).",
+    "session_id": "The session's id (16 base62 characters).",
+}
+
+
+def _schemas() -> tuple[dict[str, str], dict[str, Any]]:
+    """Component schemas of every model, requests as validated, answers as serialized."""
+    requests: set[type[BaseModel]] = set()
+    answers: set[type[BaseModel]] = {m.Problem, m.ValidationProblem}
+    for op in OPERATIONS:
+        requests |= {model for model in (op.body, op.query) if model is not None}
+        answers |= {op.response} if op.response is not None else set()
+    validation: JsonSchemaMode = "validation"
+    serialization: JsonSchemaMode = "serialization"
+    pairs = [(model, validation) for model in sorted(requests, key=lambda x: x.__name__)]
+    pairs += [(model, serialization) for model in sorted(answers, key=lambda x: x.__name__)]
+    keys, top = models_json_schema(pairs, ref_template=SCHEMAS + "{model}")
+    refs = {model.__name__: keys[(model, mode)]["$ref"] for model, mode in pairs}
+    return refs, top.get("$defs", {})
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        prop.pop("title", None)
+        text = prop.pop("description", "")
+        out.append({"name": name, "in": "query", "required": False, "schema": prop,
+                    **({"description": text} if text else {})})
+    return out
+
+
+def _responses(op: Operation, refs: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if op.response is None:
+        out[str(op.ok)] = {"description": "Done; no content."}
+    else:
+        out[str(op.ok)] = {"description": "OK", "content": {
+            "application/json": {"schema": {"$ref": refs[op.response.__name__]}}}}
+    for status in op.statuses():
+        out[str(status)] = {"$ref": f"#/components/responses/{PROBLEMS[status][0]}"}
+    return out
+
+
+def _operation(op: Operation, refs: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op.operation_id, "tags": [op.tag],
+                           "summary": op.summary}
+    if op.description:
+        out["description"] = op.description
+    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+               "description": text} for name, text in PATH_PARAMETERS.items()
+              if "{" + name + "}" in op.path]
+    if op.query is not None:
+        params += _query_parameters(op.query)
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = {"required": not op.body_optional, "content": {
+            "application/json": {"schema": {"$ref": refs[op.body.__name__]}}}}
+    out["responses"] = _responses(op, refs)
+    out["security"] = ANY_CREDENTIAL if op.authenticated else []
+    return out
+
+
+def _problem_responses(refs: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status, (name, text) in PROBLEMS.items():
+        model = m.ValidationProblem if status == 422 else m.Problem
+        response: dict[str, Any] = {"description": text, "content": {
+            "application/problem+json": {"schema": {"$ref": refs[model.__name__]}}}}
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": {
+                "description": "One challenge per field: Bearer and Basic.",
+                "schema": {"type": "string"}}}
+        if status == 503:
+            response["headers"] = {"Retry-After": {"description": "Seconds to wait.",
+                                                   "schema": {"type": "string"}}}
+        out[name] = response
+    return out
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The document without ``servers``: the same for every stage."""
+    refs, schemas = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Tessera JSON API", "version": "1",
+                 "description": "Personal access tokens and the caller's account (SPEC §2, "
+                                "§5). Errors are RFC 9457 problem JSON. The OAuth 2 and "
+                                "OpenID Connect endpoints are described by "
+                                "`/.well-known/openid-configuration`."},
+        "tags": [{"name": TOKENS}, {"name": ACCOUNT}, {"name": CATALOG}],
+        "paths": paths,
+        "components": {"schemas": schemas, "responses": _problem_responses(refs),
+                       "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def render(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def served(issuer: str) -> str:
+    """The document as ``GET /openapi.json`` serves it: the stage's issuer is its server."""
+    return json.dumps({**document(), "servers": [{"url": issuer}]}, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render(document()))

@@ -1,0 +1,211 @@
+"""The JSON API's edge: pydantic models, 422 field errors and the OpenAPI document
+(SPEC §2, §9; issue "one shape")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.api.helpers import bearer, body, seed, tokens
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def alice(client: Any, ctr: Any) -> str:
+    seed(ctr)
+    return str(tokens(client)["access_token"])
+
+
+def post(client: Any, path: str, token: str, payload: Any, method: str = "post") -> Any:
+    return getattr(client.http, method)(path, body=json.dumps(payload).encode(),
+                                        headers={**JSON, **bearer(token)})
+
+
+# -- 422: one entry per field error (RFC 9457 §3) ---------------------------------------
+
+def test_a_bad_pat_body_lists_each_field_error(client, alice):
+    r = post(client, "/v1/tokens", alice, {"description": "", "expires_at": "15/02/2027",
+                                           "scopes": "api:read", "color": "red", "size": 1})
+    assert r.status_code == 422 and r.headers["Content-Type"] == "application/problem+json"
+    b = body(r)
+    assert (b["type"], b["title"], b["status"]) == ("about:blank", "Unprocessable Content", 422)
+    assert sorted(b["errors"], key=lambda e: e["pointer"]) == [
+        {"detail": "Unknown field: color", "pointer": "#/color"},
+        {"detail": "description must not be empty", "pointer": "#/description"},
+        {"detail": "expires_at must be a date as YYYY-MM-DD, or null", "pointer": "#/expires_at"},
+        {"detail": "scopes must be a list of strings", "pointer": "#/scopes"},
+        {"detail": "Unknown field: size", "pointer": "#/size"},
+    ]
+    assert b["detail"].startswith("Unknown fields: color, size; ")
+    assert "description must not be empty" in b["detail"]
+
+
+def test_a_rule_of_the_whole_body_points_at_the_body(client, alice):
+    r = post(client, "/v1/tokens", alice, {"description": "d", "scopes": ["api:read"],
+                                           "api_set": "ide-plugins"})
+    assert body(r)["errors"] == [{"detail": "Give either scopes or api_set, not both",
+                                  "pointer": "#"}]
+
+
+def test_a_missing_member_is_named(client, alice):
+    r = post(client, "/v1/tokens/remove", alice, {})
+    assert body(r)["errors"] == [{"detail": "ids is required: a list of token ids",
+                                  "pointer": "#/ids"}]
+
+
+def test_pointers_escape_member_names(client, alice):
+    """RFC 6901 §3 and §6: ``~`` and ``/`` escaped, then percent-encoded as a fragment."""
+    r = post(client, "/v1/tokens", alice, {"description": "d", "api_set": "ide-plugins",
+                                           "a/b~c d": 1})
+    assert body(r)["errors"] == [{"detail": "Unknown field: a/b~c d", "pointer": "#/a~1b~0c%20d"}]
+
+
+def test_bad_query_parameters_are_named_as_parameters(client, alice):
+    r = client.http.get("/v1/tokens?state=gone&sort=asc", headers=bearer(alice))
+    assert r.status_code == 422
+    b = body(r)
+    assert sorted(b["errors"], key=lambda e: e["parameter"]) == [
+        {"detail": "Unknown query parameter: sort", "parameter": "sort"},
+        {"detail": "state must be one of: active, expired, revoked", "parameter": "state"},
+    ]
+    assert b["detail"] == "Unknown query parameters: sort; state must be one of: active, " \
+                          "expired, revoked"
+
+
+def test_a_rule_of_the_service_is_one_error_of_the_request(client, alice):
+    """Rules that need the stage or the owner (known scopes) are checked by the service:
+    their 422 has the same shape, one entry without a place."""
+    r = post(client, "/v1/tokens", alice, {"description": "d", "scopes": ["nope"]})
+    b = body(r)
+    assert r.status_code == 422 and b["errors"] == [{"detail": "Unknown scopes: nope"}]
+    assert b["detail"] == "Unknown scopes: nope"
+
+
+def test_a_type_is_never_coerced(client, alice):
+    r = post(client, "/v1/tokens", alice, {"description": "d", "api_set": 1})
+    assert body(r)["errors"] == [{"detail": "api_set must be the name of an API set "
+                                            "(GET /v1/scopes)", "pointer": "#/api_set"}]
+
+
+# -- SPEC §9: pydantic stays off the cold path ------------------------------------------
+
+COLD_PATH = """
+import json, sys
+from moto import mock_aws
+from chalice.test import Client
+from chalicelib import container
+from chalicelib.clock import FakeClock
+from chalicelib.config import Settings
+from chalicelib.storage.schema import create_tables
+from tests.api.helpers import CLI, RS, RS_SECRET, basic, bearer, form, refresh, seed, tokens
+
+with mock_aws():
+    settings = Settings(issuer="https://tessera.test", table_prefix="test-",
+                        keys_secret_name="test/signing-keys")
+    c = container.Container(settings, FakeClock())
+    create_tables(c.dynamodb(), settings.table_prefix)
+    seed(c)
+    container.use(c)
+    import app
+    with Client(app.app) as client:
+        grant = tokens(client)
+        statuses = [
+            client.http.get("/v1/me", headers=bearer(grant["access_token"])).status_code,
+            refresh(client, grant["refresh_token"]).status_code,
+            form(client, "/oauth/introspect", headers=basic(RS, RS_SECRET),
+                 token=grant["access_token"]).status_code,
+            client.http.get("/.well-known/jwks.json").status_code,
+        ]
+print(json.dumps({"statuses": statuses,
+                  "loaded": sorted(m for m in sys.modules
+                                   if m.split(".")[0] == "pydantic"
+                                   or m in ("chalicelib.api_models", "chalicelib.openapi"))}))
+"""
+
+
+def test_the_token_endpoint_jwt_checks_and_introspection_never_import_pydantic():
+    """A fresh interpreter imports the app, signs in, calls /v1/me, refreshes and
+    introspects: neither pydantic nor the models nor the OpenAPI document is loaded."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run([sys.executable, "-c", COLD_PATH], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"statuses": [200, 200, 200, 200], "loaded": []}
+
+
+# -- the OpenAPI document -------------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def served(client: Any) -> dict[str, Any]:
+    r = client.http.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+    return dict(body(r))
+
+
+def test_the_served_document_is_valid_openapi_3_1(client):
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation import OpenAPIV31SpecValidator
+
+    doc = served(client)
+    assert doc["openapi"] == "3.1.0"
+    validate(doc, cls=OpenAPIV31SpecValidator)
+    assert doc["servers"] == [{"url": "https://tessera.test"}]
+
+
+def test_every_v1_route_is_documented_and_nothing_else(client):
+    from app import app
+
+    routes = {(path, method.lower()) for path, methods in app.routes.items()
+              if path.startswith("/v1/") for method in methods}
+    documented = {(path, method) for path, item in served(client)["paths"].items()
+                  for method in item}
+    assert documented == routes
+
+
+def test_every_documented_operation_has_its_schemas_and_security(client):
+    doc = served(client)
+    schemes = set(doc["components"]["securitySchemes"])
+    assert {"bearerJWT", "pat", "basic"} <= schemes
+    assert doc["components"]["securitySchemes"]["bearerJWT"]["bearerFormat"] == "JWT"
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            ok = [s for s in op["responses"] if s.startswith("2")]
+            assert len(ok) == 1, (method, path)
+            if path != "/v1/scopes":
+                assert op["security"] and {"401", "503"} <= set(op["responses"]), (method, path)
+                assert {name for req in op["security"] for name in req} <= schemes
+            if "requestBody" in op:
+                assert "422" in op["responses"]
+                assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    problem = doc["components"]["responses"]["UnprocessableContent"]["content"]
+    assert problem["application/problem+json"]["schema"]["$ref"].endswith("/ValidationProblem")
+
+
+def test_the_committed_document_is_current():
+    """Regenerate with ``python -m chalicelib.openapi > docs/openapi.json``."""
+    from chalicelib import openapi
+
+    committed = (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == openapi.render(openapi.document()), \
+        "docs/openapi.json is stale: run python -m chalicelib.openapi > docs/openapi.json"
+
+
+def test_the_served_document_is_the_committed_one_with_its_server(client):
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    doc = served(client)
+    doc.pop("servers")
+    assert doc == committed
