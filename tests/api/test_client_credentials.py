@@ -157,6 +157,17 @@ def test_me_refuses_a_client_token_with_a_403_problem(client):
     assert "names no user" in body(r)["detail"]
 
 
+@pytest.mark.parametrize("method,path", [("GET", "/v1/token-info"), ("POST", "/v1/logout"),
+                                         ("GET", "/v1/sessions"), ("GET", "/v1/tokens")])
+def test_every_user_endpoint_refuses_a_client_token_with_a_documented_403(client, method, path):
+    token = granted(client_token(client, SERVICE, SERVICE_SECRET))["access_token"]
+    r = client.http.request(method, path, headers=bearer(token))
+    assert r.status_code == 403, r.body
+    assert r.headers["Content-Type"] == "application/problem+json"
+    doc = body(client.http.get("/openapi.json"))
+    assert "403" in doc["paths"][path][method.lower()]["responses"]
+
+
 def test_userinfo_refuses_a_client_token_as_invalid_token(client):
     token = granted(client_token(client))["access_token"]
     r = client.http.get("/oauth/userinfo", headers=bearer(token))
