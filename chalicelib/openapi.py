@@ -94,6 +94,7 @@ MANAGE = "Needs `tokens:manage` and a confirmed change (the owner's `password` i
          "or a sign-in younger than ten minutes)."
 READ = "Needs `tokens:read` or `tokens:manage`."
 SESSIONS = "Needs `sessions:manage`."
+CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/scopes", "scopes", CATALOG, "The stage's scopes and API sets",
@@ -121,12 +122,14 @@ OPERATIONS: tuple[Operation, ...] = (
               "A new PAT with the settings of another", ok=201, response=m.IssuedPat,
               body=m.PatCopy, body_optional=True, problems=(403, 409), description=MANAGE),
     Operation("get", "/v1/me", "me", ACCOUNT, "Who am I", response=m.Profile,
-              description="Any valid credential."),
+              problems=(403,), description=f"Any valid credential of a user. {CLIENT_TOKEN}"),
     Operation("get", "/v1/token-info", "token_info", ACCOUNT, "About the presented token",
-              response=m.TokenInfo, description="Any valid credential."),
+              response=m.TokenInfo, problems=(403,),
+              description=f"Any valid credential of a user. {CLIENT_TOKEN}"),
     Operation("post", "/v1/logout", "logout", ACCOUNT, "End the caller's session", ok=204,
+              problems=(403,),
               description="The access token of a session, whatever its scopes; a credential "
-                          "without a session (a PAT) is a 400."),
+                          f"without a session (a PAT) is a 400. {CLIENT_TOKEN}"),
     Operation("get", "/v1/sessions", "list_sessions", ACCOUNT, "The caller's live sessions",
               response=m.SessionList, problems=(403,), description=SESSIONS),
     Operation("delete", "/v1/sessions/{session_id}", "end_session", ACCOUNT, "End a session",

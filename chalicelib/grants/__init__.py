@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.identities import UsersRepo
     from chalicelib.storage.throttle import ThrottleRepo
 
-_MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code")
+_MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code", "client_credentials")
 
 # RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E
 _SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}

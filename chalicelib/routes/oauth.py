@@ -16,6 +16,7 @@ from chalice import Blueprint, Response
 from chalicelib import grants
 from chalicelib.container import Container, container
 from chalicelib.errors import (
+    Forbidden,
     InsufficientScope,
     InvalidRequest,
     InvalidToken,
@@ -152,6 +153,11 @@ def userinfo() -> Response:
         # RFC 6750 §3.1: the challenge names the error only when a token came.
         raise InvalidToken("The access token is not valid",
                            challenges=exc.challenges) from exc
+    except Forbidden as exc:
+        # OIDC Core §5.3: UserInfo returns claims about an end-user; a client
+        # credentials token (RFC 6749 §4.4) has none, so it is not valid here.
+        raise InvalidToken("A client credentials token names no end-user",
+                           challenges=(bearer_challenge("invalid_token"),)) from exc
     if "openid" not in principal.scopes:
         raise InsufficientScope("The access token lacks the openid scope",
                                 challenges=(bearer_challenge("insufficient_scope", "openid"),))

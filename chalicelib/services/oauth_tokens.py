@@ -14,7 +14,12 @@ from chalicelib.clock import Clock
 from chalicelib.errors import InvalidRequest, Unauthorized
 from chalicelib.models import Client
 from chalicelib.security.opaque import REFRESH, digest
-from chalicelib.services.principals import Principal, Principals, looks_like_jwt
+from chalicelib.services.principals import (
+    Principal,
+    Principals,
+    is_client_token,
+    looks_like_jwt,
+)
 from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 
@@ -88,7 +93,9 @@ class OAuthTokens:
         found: dict[str, Any] | None = None
         if looks_like_jwt(token):
             try:
-                found = _describe_access_token(self.principals.from_access_token(token, issuer))
+                claims = self.principals.verify_access_token(token, issuer)
+                found = (_describe_client_token(claims) if is_client_token(claims)
+                         else _describe_access_token(self.principals.from_claims(claims)))
             except Unauthorized:
                 return inactive
         elif REFRESH.matches(token):
@@ -126,6 +133,15 @@ def _describe_access_token(p: Principal) -> dict[str, Any]:
             "username": p.user.username, "exp": p.expires_at, "iat": p.issued_at,
             "sub": p.user.id, "jti": p.token_id, "sid": p.session.id,
             "auth_time": p.session.auth_time, "tessera_token_kind": "access_token"}
+
+
+def _describe_client_token(claims: dict[str, Any]) -> dict[str, Any]:
+    """A client credentials token (RFC 6749 §4.4): verified offline, no session
+    behind it, so active until it expires (RFC 7662 §2.2)."""
+    return {"active": True, "scope": str(claims.get("scope", "")),
+            "client_id": str(claims["client_id"]), "sub": str(claims["sub"]),
+            "exp": int(claims["exp"]), "iat": int(claims["iat"]), "jti": str(claims["jti"]),
+            "tessera_token_kind": "client_access_token"}
 
 
 def userinfo_claims(p: Principal) -> dict[str, Any]:

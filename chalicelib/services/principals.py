@@ -2,7 +2,8 @@
 
 An access token (JWT) is verified offline, then its session and user are read
 in one round trip: a token whose session has ended is refused even before it
-expires. Other credential kinds (PATs, role keys) plug in as resolvers.
+expires. A client credentials token names no user: the endpoints of a user refuse
+it with a 403. Other credential kinds (PATs, role keys) plug in as resolvers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import Unauthorized
+from chalicelib.errors import Forbidden, Unauthorized
 from chalicelib.models import Session, User
 from chalicelib.services.signing import InvalidJWT, KeyRing
 from chalicelib.services.tokens import ACCESS_TOKEN_TYP, audience
@@ -33,6 +34,15 @@ class Principal:
     expires_at: int | None = None
     token_id: str = ""              # jti, PAT id, ...
     details: dict[str, Any] = field(default_factory=dict)
+
+
+NO_USER = "This endpoint needs a user's token; a client credentials token names no user"
+
+
+def is_client_token(claims: dict[str, Any]) -> bool:
+    """A token a client got for itself (RFC 6749 §4.4): RFC 9068 §2.2 gives it the
+    client's id as ``sub``; it belongs to no session, so it has no ``sid``."""
+    return "sid" not in claims and claims.get("sub") == claims.get("client_id")
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -66,7 +76,12 @@ class Principals:
             raise Unauthorized(detail=str(exc)) from exc
 
     def from_access_token(self, token: str, issuer: str) -> Principal:
-        claims = self.verify_access_token(token, issuer)
+        return self.from_claims(self.verify_access_token(token, issuer))
+
+    def from_claims(self, claims: dict[str, Any]) -> Principal:
+        """The user behind verified access-token claims (``verify_access_token``)."""
+        if is_client_token(claims):
+            raise Forbidden(NO_USER, detail="client credentials token")
         sid, sub = claims.get("sid"), str(claims["sub"])
         if not isinstance(sid, str):
             raise Unauthorized(detail="access token without session")

@@ -80,3 +80,22 @@ class TokenIssuer:
             body["id_token"] = self.id_token(issuer=issuer, user=user, client=client,
                                              session=session, scope=scopes)
         return body
+
+    def client_response(self, *, issuer: str, client: Client, scope: str) -> dict[str, Any]:
+        """The RFC 6749 §4.4.3 token response of a client acting for itself.
+
+        RFC 9068 §2.2: with no resource owner, ``sub`` is the client's own id; no
+        session, so no ``sid``; and "A refresh token SHOULD NOT be included".
+        """
+        lifetime = self.settings.client_token_seconds
+        body: dict[str, Any] = {
+            "access_token": self.access_token(issuer=issuer, subject=client.client_id,
+                                              client_id=client.client_id, scope=scope,
+                                              session_id=None, auth_time=None,
+                                              lifetime=lifetime),
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+        }
+        if scope:
+            body["scope"] = scope
+        return body

@@ -40,6 +40,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     # the poll (its condition fails: not pending, ALL_OLD says approved), the user,
     # then the code spent, the session created and recorded on the user in one transaction
     "device_poll_approved": {"UpdateItem": 1, "GetItem": 1, "TransactWriteItems": 1},
+    # a service client's own token (RFC 6749 §4.4): the client is cached like any
+    # other, the JWT needs no state, so nothing is read or written once warm
+    "client_credentials": {},
     # a JWT is verified offline; its session and user are one batch read
     "introspect_jwt": {"BatchGetItem": 1},
     # the session, then its user (a disabled user's refresh token is inactive)

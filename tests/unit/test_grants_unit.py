@@ -70,3 +70,36 @@ def test_every_grant_module_has_the_same_shape():
     for grant_type, module in registry().items():
         assert module.GRANT_TYPE == grant_type
         assert callable(module.prefetch) and callable(module.handle)
+
+
+class FakeClientIssuer:
+    def client_response(self, **kw: Any) -> dict[str, Any]:
+        return {"sub": kw["client"].client_id, "scope": kw["scope"]}
+
+
+def client_credentials_context() -> TokenContext:
+    deps = GrantDeps(sessions=unused("the session service"), token_issuer=FakeClientIssuer,
+                     password_signin=unused("the password sign-in"),
+                     device_flow=unused("the device flow"), users=unused("the users table"),
+                     throttle=unused("the throttle table"))
+    return TokenContext(deps=deps, issuer=ISSUER, source_ip="10.0.0.1", user_agent="test")
+
+
+SERVICE = Client("svc", secret_hash="sha256$salt$hex", grant_types=("client_credentials",),
+                 scopes=("api:read", "api:write"))
+
+
+def test_client_credentials_uses_only_the_token_issuer_and_reads_nothing():
+    grant = registry()["client_credentials"]
+    ctx = client_credentials_context()
+    assert grant.prefetch(ctx, {}) == {}
+    assert grant.handle(ctx, SERVICE, {"scope": "api:write"}, {}) == {
+        "sub": "svc", "scope": "api:write"}
+
+
+def test_client_credentials_refuses_a_public_client_even_if_registered_for_it():
+    from chalicelib.errors import InvalidClient
+
+    public = Client("pub", grant_types=("client_credentials",), scopes=("api:read",))
+    with pytest.raises(InvalidClient):
+        registry()["client_credentials"].handle(client_credentials_context(), public, {}, {})
