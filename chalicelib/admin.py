@@ -1,6 +1,7 @@
 """The operator's admin command: users, clients, tables, signing keys, seed files.
 
     python -m chalicelib.admin user create alice --email alice@example.com
+    python -m chalicelib.admin user grant-permission alice 'data:get@urn:tessera:data:bob.shared'
     python -m chalicelib.admin client create my-api --grant-types client_credentials --introspect
     python -m chalicelib.admin seed seeds/demo.json
 
@@ -24,6 +25,7 @@ from typing import Any, TextIO
 from chalicelib.container import container
 from chalicelib.errors import StorageUnavailable, TesseraError
 from chalicelib.models import Client, User
+from chalicelib.security.permissions import covers
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -66,7 +68,7 @@ def _user_view(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "email": user.email,
             "firstname": user.firstname, "lastname": user.lastname, "active": user.active,
             "scopes": list(user.scopes) if user.scopes is not None else None,
-            "created_at": user.created_at}
+            "permissions": list(user.permissions), "created_at": user.created_at}
 
 
 def _client_view(client: Client) -> dict[str, Any]:
@@ -122,6 +124,21 @@ def user_set_scopes(args: argparse.Namespace, console: Console) -> None:
     held = "all scopes" if user.scopes is None else ", ".join(user.scopes) or "no scopes"
     print(f"user {user.username} now holds {held}; narrowed {narrowed} session(s), "
           f"ended {ended}")
+
+
+def user_change_permission(args: argparse.Namespace, console: Console) -> None:
+    identities = container().identities
+    if args.action == "grant-permission":
+        user = identities.grant_permission(args.username, args.permission)
+    else:
+        user = identities.revoke_permission(args.username, args.permission)
+    held = ", ".join(user.permissions) or "no permissions"
+    print(f"user {user.username} now holds {held}")
+    if args.action == "revoke-permission":
+        still = [right for right in user.permissions if covers(right, args.permission)]
+        if still:
+            print(f"note: {args.permission} is still covered by {', '.join(still)}",
+                  file=sys.stderr)
 
 
 def user_show(args: argparse.Namespace, console: Console) -> None:
@@ -215,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                "a local moto server.")
     areas = parser.add_subparsers(dest="area", required=True, metavar="{user,client,tables,keys,seed}")
 
-    user = areas.add_parser("user", help="create, enable, disable, show users; set passwords")
+    user = areas.add_parser("user", help="create, enable, disable, show users; set passwords, "
+                                         "scopes and permissions")
     user_cmds = user.add_subparsers(dest="action", required=True)
     p = user_cmds.add_parser("create", help="create a user (prompts for the password)")
     p.add_argument("username")
@@ -242,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--scopes", help="comma-separated scopes")
     group.add_argument("--all", action="store_true", help="every scope of the stage")
     p.set_defaults(run=user_set_scopes)
+    for action, what in (("grant-permission", "add a right (action@resource, SPEC §6)"),
+                         ("revoke-permission", "remove a right (the default one too)")):
+        p = user_cmds.add_parser(action, help=what)
+        p.add_argument("username")
+        p.add_argument("permission", help="e.g. data:get@urn:tessera:data:alice.workspace")
+        p.set_defaults(run=user_change_permission)
     p = user_cmds.add_parser("show", help="print a user as JSON")
     p.add_argument("username")
     p.set_defaults(run=user_show)

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from chalicelib.security.opaque import ALPHABET
+from chalicelib.security.permissions import default_rights
 
 
 def normalise_username(username: str) -> str:
@@ -47,6 +48,19 @@ class User:
     # narrowed scopes, a password reset that ends sessions): a session is created
     # only if the version is still the one the sign-in read.
     version: int = 0
+    # Rights (SPEC §6), kept as what was granted on top of the default
+    # (``*@urn:tessera:*:<username>.*``) and whether the default was revoked, so
+    # that granting and revoking are each one atomic update with no read.
+    granted_permissions: tuple[str, ...] = ()
+    default_permission_revoked: bool = False
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        """The user's rights: the default unless revoked, and every grant."""
+        held = set(self.granted_permissions)
+        if not self.default_permission_revoked:
+            held.update(default_rights(self.username))
+        return tuple(sorted(held))
 
     def profile(self) -> dict[str, object]:
         """The whoami view (SPEC §2 ``/v1/me``)."""

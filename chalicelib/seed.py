@@ -3,7 +3,7 @@
 The document is the JSON shape of SPEC §7::
 
     {"users":   [{"username", "password", "email"?, "firstname"?, "lastname"?,
-                  "scopes"?, "active"?}],
+                  "scopes"?, "active"?, "permissions"?}],
      "clients": [{"client_id", "public"?, "client_secret"?, "name"?,
                   "grant_types"?, "scopes"?, "introspect"?}]}
 
@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.errors import Conflict, ProblemError
+from chalicelib.security.permissions import InvalidPermission
+from chalicelib.security.permissions import parse as parse_permission
 from chalicelib.services.identities import Identities
 
-USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname", "scopes", "active"})
+USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname", "scopes", "active",
+                         "permissions"})
 CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "grant_types", "scopes",
                            "introspect"})
 SECTIONS = ("users", "clients")
@@ -105,6 +108,11 @@ def _check_shape(data: Any) -> None:
         for key in ("email", "firstname", "lastname"):
             _str(user, key, where)
         _str_list(user, "scopes", where)
+        for permission in _str_list(user, "permissions", where) or ():
+            try:
+                parse_permission(permission)
+            except InvalidPermission as exc:
+                raise SeedError(f"{where}: invalid permission: {exc}") from exc
         _bool(user, "active", where, True)
     for i, client in enumerate(_entries(data, "clients")):
         where = f"clients[{i}]"
@@ -138,7 +146,9 @@ def load_seed(identities: Identities, data: Any) -> SeedReport:
             identities.create_user(
                 username, user["password"], email=_str(user, "email", where),
                 firstname=_str(user, "firstname", where), lastname=_str(user, "lastname", where),
-                scopes=_str_list(user, "scopes", where))
+                scopes=_str_list(user, "scopes", where),
+                # The user's rights exactly (SPEC §6); absent: the default.
+                permissions=_str_list(user, "permissions", where))
         except Conflict:
             report.skipped_users.append(username)
             continue

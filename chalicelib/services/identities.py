@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
 from chalicelib.models import Client, User, normalise_username, user_id_for
 from chalicelib.security.passwords import hash_password
+from chalicelib.security.permissions import InvalidPermission, default_rights, parse
 from chalicelib.storage.identities import ClientsRepo, UsersRepo
 
 KNOWN_GRANTS = (
@@ -37,6 +38,14 @@ def verify_client_secret(secret: str, encoded: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+def canonical_permission(permission: str) -> str:
+    """The permission as stored (SPEC §6), or BadRequest saying what is wrong."""
+    try:
+        return parse(permission).format()
+    except InvalidPermission as exc:
+        raise BadRequest(f"invalid permission: {exc}") from exc
+
+
 def _valid_username(username: str) -> bool:
     name = normalise_username(username)
     return 1 <= len(name) <= 64 and all(c.isalnum() or c in "._-@" for c in name) and name.isascii()
@@ -54,7 +63,9 @@ class Identities:
 
     def create_user(self, username: str, password: str, *, email: str = "",
                     firstname: str = "", lastname: str = "",
-                    scopes: Iterable[str] | None = None) -> User:
+                    scopes: Iterable[str] | None = None,
+                    permissions: Iterable[str] | None = None) -> User:
+        """``permissions``: the user's rights exactly (None: the default of SPEC §6)."""
         if not _valid_username(username):
             raise BadRequest("username must be 1-64 characters of letters, digits and ._-@")
         if len(password) < 8:
@@ -62,11 +73,15 @@ class Identities:
         unknown = set(scopes or ()) - set(self.settings.scopes)
         if unknown:
             raise BadRequest(f"unknown scopes: {', '.join(sorted(unknown))}")
+        rights = None if permissions is None else {canonical_permission(p) for p in permissions}
+        default = set(default_rights(normalise_username(username)))
         user = User(id=user_id_for(username), username=normalise_username(username), email=email,
                     firstname=firstname, lastname=lastname, active=True,
                     password_hash=hash_password(password),
                     scopes=tuple(sorted(scopes)) if scopes is not None else None,
-                    created_at=self.clock.now())
+                    created_at=self.clock.now(),
+                    granted_permissions=tuple(sorted((rights or set()) - default)),
+                    default_permission_revoked=rights is not None and not default <= rights)
         try:
             self.users.create(user)
         except ConditionFailed as exc:
@@ -105,6 +120,23 @@ class Identities:
             raise BadRequest(f"unknown scopes: {', '.join(sorted(unknown))}")
         try:
             return self.users.set_scopes(user_id_for(username), chosen)
+        except ConditionFailed as exc:
+            raise NotFound(f"no user {username}") from exc
+
+    def grant_permission(self, username: str, permission: str) -> User:
+        """Add a right (SPEC §6) to a user; returns the user as now stored."""
+        return self._change_permission(username, permission, self.users.grant_permission)
+
+    def revoke_permission(self, username: str, permission: str) -> User:
+        """Remove a right from a user (the default one too); returns the user."""
+        return self._change_permission(username, permission, self.users.revoke_permission)
+
+    def _change_permission(self, username: str, permission: str,
+                           change: Callable[..., User]) -> User:
+        canonical = canonical_permission(permission)
+        is_default = canonical in default_rights(normalise_username(username))
+        try:
+            return change(user_id_for(username), canonical, is_default=is_default)
         except ConditionFailed as exc:
             raise NotFound(f"no user {username}") from exc
 

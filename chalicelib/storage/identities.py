@@ -34,6 +34,9 @@ def user_from_item(item: Item) -> User:
         sessions={str(k): int(v) for k, v in sessions.items()} if isinstance(sessions, dict)
         else None,
         version=int(item.get("version") or 0),
+        # Absent on items from before rights existed: the default only.
+        granted_permissions=tuple(sorted(item.get("granted_permissions") or ())),
+        default_permission_revoked=bool(item.get("default_permission_revoked", False)),
     )
 
 
@@ -46,6 +49,11 @@ def user_to_item(user: User) -> Item:
     }
     if user.scopes is not None:
         item["scopes"] = list(user.scopes)
+    if user.granted_permissions:
+        # A string set (DynamoDB has no empty set: absent means none).
+        item["granted_permissions"] = set(user.granted_permissions)
+    if user.default_permission_revoked:
+        item["default_permission_revoked"] = True
     return item
 
 
@@ -125,6 +133,42 @@ class UsersRepo:
             expression, values[":s"] = "SET scopes = :s ADD #ver :one", sorted(scopes)
         item = self.table.update(self.key(user_id), expression, condition="attribute_exists(id)",
                                  names={"#ver": "version"}, values=values)
+        assert item is not None
+        return user_from_item(item)
+
+    def grant_permission(self, user_id: str, permission: str, *, is_default: bool) -> User:
+        """Add one right; returns the user as it now is.
+
+        One UpdateItem, no read: ``ADD`` to a string set is idempotent and
+        leaves concurrent grants and revocations of other rights alone. The
+        default right is held unless revoked, so granting it clears that mark.
+        attribute_exists: granting to an unknown user fails instead of creating one.
+        """
+        expression = "ADD #granted :p" + (" REMOVE #revoked" if is_default else "")
+        names = {"#granted": "granted_permissions"}
+        if is_default:
+            names["#revoked"] = "default_permission_revoked"
+        item = self.table.update(self.key(user_id), expression, condition="attribute_exists(id)",
+                                 names=names, values={":p": {permission}})
+        assert item is not None
+        return user_from_item(item)
+
+    def revoke_permission(self, user_id: str, permission: str, *, is_default: bool) -> User:
+        """Remove one right; returns the user as it now is.
+
+        One UpdateItem, no read: ``DELETE`` from a string set is idempotent;
+        revoking the default also marks it revoked, since it is held implicitly.
+        attribute_exists: revoking from an unknown user fails instead of creating one.
+        """
+        names = {"#granted": "granted_permissions"}
+        values: dict[str, Any] = {":p": {permission}}
+        expression = "DELETE #granted :p"
+        if is_default:
+            expression = "SET #revoked = :true " + expression
+            names["#revoked"] = "default_permission_revoked"
+            values[":true"] = True
+        item = self.table.update(self.key(user_id), expression, condition="attribute_exists(id)",
+                                 names=names, values=values)
         assert item is not None
         return user_from_item(item)
 

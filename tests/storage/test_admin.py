@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,109 @@ def test_disabling_a_user_ends_their_sessions_so_refresh_fails(ctr, capsys):
     assert status == 0 and out == "disabled user carol; ended 1 session(s)\n"
     with pytest.raises(InvalidGrant):
         ctr.sessions.rotate(token, "cli")
+
+
+# -- rights (SPEC §6) --------------------------------------------------------------
+
+DEFAULT_BOB = "*@urn:tessera:*:bob.*"
+
+
+class Requests:
+    """Records the DynamoDB requests of the container's client (botocore event hook)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.seen = client, []
+
+    def _record(self, params, model, **_) -> None:
+        self.seen.append((model.name, dict(params)))
+
+    def __enter__(self) -> Requests:
+        self.client.meta.events.register("before-parameter-build.dynamodb", self._record,
+                                         unique_id="admin-requests")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.meta.events.unregister("before-parameter-build.dynamodb",
+                                           unique_id="admin-requests")
+
+
+def test_a_new_user_holds_the_default_right_over_their_own_namespace(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    assert json.loads(run(capsys, "user", "show", "bob")[1])["permissions"] == [DEFAULT_BOB]
+    # Nothing is stored for the default: items written before rights existed read the same.
+    item = ctr.identities.users.table.get({"id": ctr.identities.find_user("bob").id})
+    assert "granted_permissions" not in item and "default_permission_revoked" not in item
+
+
+def test_grant_and_revoke_permission_change_only_that_right(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    shared = "data:get@urn:tessera:data:alice.shared"
+    status, out, _ = run(capsys, "user", "grant-permission", "bob", shared)
+    assert status == 0 and out == f"user bob now holds {DEFAULT_BOB}, {shared}\n"
+    assert run(capsys, "user", "grant-permission", "bob", shared)[0] == 0     # again: harmless
+    assert json.loads(run(capsys, "user", "show", "bob")[1])["permissions"] == [DEFAULT_BOB, shared]
+
+    status, out, _ = run(capsys, "user", "revoke-permission", "bob", DEFAULT_BOB)
+    assert status == 0 and out == f"user bob now holds {shared}\n"
+    status, out, _ = run(capsys, "user", "revoke-permission", "bob", shared)
+    assert status == 0 and out == "user bob now holds no permissions\n"
+    assert ctr.identities.find_user("bob").permissions == ()
+
+    run(capsys, "user", "grant-permission", "bob", DEFAULT_BOB)                # the default comes back
+    assert ctr.identities.find_user("bob").permissions == (DEFAULT_BOB,)
+
+
+def test_revoking_a_right_still_covered_by_another_says_so(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    status, _, err = run(capsys, "user", "revoke-permission", "bob",
+                         "data:get@urn:tessera:data:bob.files")
+    assert status == 0
+    assert err == f"note: data:get@urn:tessera:data:bob.files is still covered by {DEFAULT_BOB}\n"
+
+
+def test_a_permission_change_is_one_conditional_update_and_no_read(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    for action, permission in (("grant-permission", "data:get@urn:tessera:data:x.y"),
+                               ("revoke-permission", "data:get@urn:tessera:data:x.y"),
+                               ("revoke-permission", DEFAULT_BOB),
+                               ("grant-permission", DEFAULT_BOB)):
+        with Requests(ctr.dynamodb()) as requests:
+            assert run(capsys, "user", action, "bob", permission)[0] == 0
+        assert [name for name, _ in requests.seen] == ["UpdateItem"]
+        assert requests.seen[0][1]["ConditionExpression"] == "attribute_exists(id)"
+
+
+def test_concurrent_grants_and_revocations_lose_no_update(ctr):
+    from tests.concurrency import atomic_container, run_together
+
+    identities = atomic_container(ctr).identities
+    identities.create_user("bob", "correct-horse")
+    identities.grant_permission("bob", "data:get@urn:tessera:data:old.0")
+    granted = iter(f"data:get@urn:tessera:data:new.{i}" for i in range(20))
+    lock = threading.Lock()
+
+    def work() -> None:
+        with lock:
+            permission = next(granted)
+        identities.grant_permission("bob", permission)
+        identities.revoke_permission("bob", "data:get@urn:tessera:data:old.0")
+
+    assert all(status == "ok" for status, _ in run_together(20, work))
+    held = set(ctr.identities.find_user("bob").permissions)
+    assert held == {DEFAULT_BOB} | {f"data:get@urn:tessera:data:new.{i}" for i in range(20)}
+
+
+@pytest.mark.parametrize("permission", ["data:get", "da*ta:get@urn:x:y", "data:get@arn:x:y"])
+def test_an_invalid_permission_is_a_one_line_error_and_changes_nothing(ctr, capsys, permission):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    status, out, err = run(capsys, "user", "grant-permission", "bob", permission)
+    assert status == 1 and out == "" and err.startswith("error: invalid permission: ")
+    assert err.count("\n") == 1
+    assert ctr.identities.find_user("bob").permissions == (DEFAULT_BOB,)
+
+
+@pytest.mark.parametrize("action", ["grant-permission", "revoke-permission"])
+def test_a_permission_change_for_an_unknown_user_creates_nobody(ctr, capsys, action):
+    status, out, err = run(capsys, "user", action, "nobody", "data:get@urn:tessera:data:x.y")
+    assert status == 1 and out == "" and err == "error: no user nobody\n"
+    assert ctr.identities.find_user("nobody") is None

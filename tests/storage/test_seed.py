@@ -77,3 +77,40 @@ def test_shape_errors_write_nothing(ctr):
         load_seed(ctr.identities, {"users": [{"username": "ok", "password": "password4ok"},
                                              {"username": "bad"}]})
     assert ctr.identities.find_user("ok") is None
+
+
+def test_a_seeded_user_without_permissions_holds_the_default(ctr):
+    load_seed(ctr.identities, DEMO)
+    assert ctr.identities.find_user("alice").permissions == ("*@urn:tessera:*:alice.*",)
+
+
+def test_seeded_permissions_are_exactly_the_users_rights(ctr):
+    load_seed(ctr.identities, {"users": [
+        {"username": "bob", "password": "password4bob",
+         "permissions": ["data:get@urn:tessera:data:alice.shared", "registry:*@urn:tessera:*"]},
+        {"username": "carol", "password": "password4carol",
+         "permissions": ["*@urn:tessera:*:carol.*", "data:get@urn:tessera:data:bob.x"]},
+        {"username": "dave", "password": "password4dave", "permissions": []},
+    ]})
+    find = ctr.identities.find_user
+    assert find("bob").permissions == ("data:get@urn:tessera:data:alice.shared",
+                                       "registry:*@urn:tessera:*")
+    assert find("carol").permissions == ("*@urn:tessera:*:carol.*",
+                                         "data:get@urn:tessera:data:bob.x")
+    assert find("dave").permissions == ()
+    # Granting and revoking work on seeded rights like on any other.
+    ctr.identities.grant_permission("dave", "*@urn:tessera:*:dave.*")
+    assert find("dave").permissions == ("*@urn:tessera:*:dave.*",)
+
+
+@pytest.mark.parametrize(("permissions", "message"), [
+    ("data:get@urn:x:y", "users[1]: 'permissions' must be a list of strings"),
+    (["data:get@urn:x:y", "data*:get@urn:x:y"], "users[1]: invalid permission: action: bad segment"),
+])
+def test_a_bad_permission_in_a_seed_is_named_and_nothing_is_written(ctr, permissions, message):
+    with pytest.raises(SeedError) as exc:
+        load_seed(ctr.identities, {"users": [
+            {"username": "ok", "password": "password4ok"},
+            {"username": "bob", "password": "password4bob", "permissions": permissions}]})
+    assert str(exc.value).startswith(message)
+    assert ctr.identities.find_user("ok") is None and ctr.identities.find_user("bob") is None
