@@ -42,10 +42,12 @@ def test_thirty_simultaneous_wrong_passwords_lock_the_account(abuse_server, thro
 
     items = throttle_items()
     user, source = items["signin-user#" + user_id_for("alice")], items["signin-src#127.0.0.1"]
-    # The same requests count on both counters (a request that read them as
-    # already blocked counts on neither), so a lost update shows as a difference.
-    # Nearly all of the 30 read the counters before any finished its hash.
-    assert LOCKOUT_FAILURES <= user["failures"] == source["failures"] <= THREADS
+    # Nearly all of the 30 read the counters before any finished its hash, so both
+    # counters reach the lockout (before issue 9 Z, 30 failures counted as 2). How
+    # many past it count depends on when each request reads: exact counting under
+    # concurrency is asserted by the next test, with the request's timing taken out.
+    assert LOCKOUT_FAILURES <= user["failures"] <= THREADS
+    assert LOCKOUT_FAILURES <= source["failures"] <= THREADS
     assert user["locked_until"] >= user["window_start"] + LOCKOUT_SECONDS
 
     right = password_grant(abuse_server, "password4alice")
