@@ -47,8 +47,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collected no tests; like every non-zero status, that fails the target.
+# Two workers (this machine has two cores), each test file kept on one worker so
+# that a module's fixtures (a runner of its own) are started once.
 test: lint browsers
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e
@@ -56,7 +58,7 @@ e2e: $(STAMP)
 # The fuzz suite of `make test`, with a far larger budget; prints the request
 # count and the status histogram.
 fuzz: $(STAMP)
-	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 $(PY) -m pytest tests/fuzz
+	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 $(PY) -m pytest -p no:xdist tests/fuzz
 
 bench: $(STAMP)
 	$(PY) -m bench
