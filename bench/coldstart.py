@@ -8,7 +8,8 @@ without byte code is compiled on every cold start). Two layouts are measured:
 * ``as packaged``: with byte code (what deploys);
 * ``without byte code``: the same sources only, to show what the byte code saves.
 
-Runs are interleaved (floor, then each variant) so that drift hits all alike.
+Runs are interleaved, each run starting at the next variant, so that drift and a
+child's place in the round hit all alike.
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ def measure(aws_env: dict[str, str], events: dict[str, Any], runs: int,
         for variant in variants:      # one unmeasured run each: the page cache is warm for all
             run_child(variant, trees, env)
         for i in range(runs):
-            for variant in variants:
+            # Each run starts at the next variant: a child's place in the round moves its
+            # time (the first of a round runs slower here), so every variant takes every place.
+            shift = i % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
                 results[variant.name].append(run_child(variant, trees, env))
             log(f"  cold start run {i + 1}/{runs}")
         first_app = next(v for v in variants if v.mode == "app" and v.tree == "source")
