@@ -8,11 +8,9 @@ attribute holds the digest of the cookie token instead (a ``tsw_`` token, whose
 digest can never equal that of a ``tsr_`` refresh token, so refresh rotation can
 never match a web session).
 
-CSRF: a form carries either HMAC(browser secret, session id), where the browser
-secret is a random value in its own HttpOnly cookie (the ``/device`` page), or a
-token derived from the session cookie after sign-in and a double-submit cookie
-before it (the ``/tokens`` page). A cross-site page can read neither cookie, so
-it can compute neither token.
+CSRF: every form of every page carries HMAC(browser secret, session id), where the
+browser secret is a random value in its own HttpOnly cookie (``web.browser``). A
+cross-site page cannot read that cookie, so it cannot compute the token.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,7 +25,6 @@ from typing import TYPE_CHECKING
 from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import Forbidden
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import WEB_SESSION, digest, random_b62, same_digest
 from chalicelib.services.authn import PasswordSignIn
@@ -53,11 +49,6 @@ class WebSession:
     session: Session
     user: User
 
-    @property
-    def csrf(self) -> str:
-        """A CSRF token bound to this sign-in (see ``csrf_for``)."""
-        return csrf_for(self.cookie)
-
 
 def new_browser_secret() -> str:
     return random_b62(22)
@@ -72,20 +63,6 @@ def csrf_ok(browser_secret: str, session_id: str, presented: str) -> bool:
     if not browser_secret or not presented:
         return False
     return same_digest(csrf_token(browser_secret, session_id), presented)
-
-
-def csrf_for(cookie: str) -> str:
-    """A token only the holder of the sign-in cookie can compute."""
-    return hashlib.sha256(b"tessera-csrf:" + cookie.encode("ascii")).hexdigest()[:40]
-
-
-def new_csrf() -> str:
-    return secrets.token_hex(20)
-
-
-def check_csrf(expected: str | None, presented: str | None) -> None:
-    if not expected or not presented or not hmac.compare_digest(expected.encode(), presented.encode()):
-        raise Forbidden("The form expired or did not come from this page; reload and try again")
 
 
 class WebSignIn:
