@@ -72,7 +72,6 @@ log = logging.getLogger("devserver")
 # --------------------------------------------------------------------------
 
 # The web pages (SPEC §7): their errors are HTML pages, every other error problem JSON.
-PAGE_PATHS = ("/device", "/tokens", "/consents", "/oauth/authorize")
 # socketserver listens with a backlog of 5, which resets connections beyond a
 # handful of simultaneous clients; this holds a burst of well over 64.
 LISTEN_BACKLOG = 128
@@ -84,8 +83,10 @@ def problem_body(status: int, title: str, detail: str) -> bytes:
 
 
 def is_page(path: str) -> bool:
-    path = urlsplit(path).path
-    return any(path == page or path.startswith(page + "/") for page in PAGE_PATHS)
+    """A web page's path (with or without a query): its errors are HTML pages."""
+    from chalicelib.web.errors import is_page as page_path
+
+    return page_path(urlsplit(path).path)
 
 
 def error_response(status: int, detail: str, path: str,
