@@ -8,6 +8,17 @@ from dataclasses import dataclass, field
 from chalicelib.security.opaque import ALPHABET
 from chalicelib.security.permissions import default_rights
 
+# A client id is 1-128 printable characters without spaces: ``create_client`` registers
+# nothing else, and client authentication refuses anything else before a lookup.
+MAX_CLIENT_ID = 128
+
+
+def possible_client_id(client_id: str) -> bool:
+    """Whether ``client_id`` could name a client. Anything else (empty, too long for a
+    key, unprintable, a lone surrogate) never reaches DynamoDB nor the client cache."""
+    return (0 < len(client_id) <= MAX_CLIENT_ID and client_id.isprintable()
+            and " " not in client_id)
+
 
 def normalise_username(username: str) -> str:
     return username.strip().lower()

@@ -15,29 +15,17 @@ from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BASIC_CHALLENGE, InvalidClient, InvalidGrant, InvalidRequest
-from chalicelib.models import Client, User, user_id_for
+from chalicelib.models import Client, User, possible_client_id, user_id_for
 from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
 from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
 BAD_CREDENTIALS = "Invalid username or password"
-# Registered client ids are 1-128 printable characters without spaces
-# (``Identities.create_client``); nothing else can name a client.
-MAX_CLIENT_ID = 128
-
 
 def client_auth_failed(description: str = "Client authentication failed") -> InvalidClient:
     """RFC 6749 §5.2: invalid_client, 401, naming the scheme the server supports."""
     return InvalidClient(description, challenges=(BASIC_CHALLENGE,))
-
-
-def possible_client_id(client_id: str) -> bool:
-    """Whether ``client_id`` could name a registered client. Anything else (empty,
-    too long for a key, unprintable, a lone surrogate) is refused before a lookup,
-    so it never reaches DynamoDB nor the client cache."""
-    return (0 < len(client_id) <= MAX_CLIENT_ID and client_id.isprintable()
-            and " " not in client_id)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
-from chalicelib.models import Client, User, normalise_username, user_id_for
+from chalicelib.models import MAX_CLIENT_ID, Client, User, normalise_username, possible_client_id, user_id_for
 from chalicelib.security.passwords import hash_password
 from chalicelib.security.permissions import InvalidPermission, default_rights, parse
 from chalicelib.storage.identities import ClientsRepo, UsersRepo
@@ -146,8 +146,8 @@ class Identities:
                       name: str = "", grant_types: Iterable[str] = (),
                       scopes: Iterable[str] = (), introspect: bool = False) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once) if confidential."""
-        if not client_id or len(client_id) > 128 or not client_id.isprintable() or " " in client_id:
-            raise BadRequest("client_id must be 1-128 printable characters without spaces")
+        if not possible_client_id(client_id):
+            raise BadRequest(f"client_id must be 1-{MAX_CLIENT_ID} printable characters without spaces")
         grants = tuple(grant_types)
         unknown = set(grants) - set(KNOWN_GRANTS)
         if unknown:
