@@ -91,6 +91,8 @@ class Settings:
     # Access tokens of the client credentials grant (RFC 6749 §4.4): no refresh
     # token comes with them, so they live longer than a session's.
     client_token_seconds: int = 3600
+    # Role tokens (role key client_credentials, federation), SPEC §6: 1 h.
+    role_token_seconds: int = 3600
     refresh_grace_seconds: int = 30
     # Refreshes one session may make (one every 43 s for 24 h); bounds the item size.
     session_max_rotations: int = 2000
@@ -159,6 +161,7 @@ class Settings:
             session_idle_seconds=_int(e, "TESSERA_SESSION_IDLE_SECONDS", 10 * 3600),
             access_token_seconds=_int(e, "TESSERA_ACCESS_TOKEN_SECONDS", 300),
             client_token_seconds=_int(e, "TESSERA_CLIENT_TOKEN_SECONDS", 3600),
+            role_token_seconds=_int(e, "TESSERA_ROLE_TOKEN_SECONDS", 3600),
             refresh_grace_seconds=_int(e, "TESSERA_REFRESH_GRACE_SECONDS", 30),
             session_max_rotations=_int(e, "TESSERA_SESSION_MAX_ROTATIONS", 2000),
             device_code_seconds=_int(e, "TESSERA_DEVICE_CODE_SECONDS", 300),

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.identities import ClientsRepo, UsersRepo
     from chalicelib.storage.keystore import SecretsManagerKeyStore
     from chalicelib.storage.pats import PatsRepo
+    from chalicelib.storage.roles import RolesRepo
     from chalicelib.storage.sessions import SessionsRepo
     from chalicelib.storage.throttle import ThrottleRepo
 
@@ -94,6 +95,11 @@ class Container:
     def pats_repo(self) -> PatsRepo:
         from chalicelib.storage.pats import PatsRepo
         return PatsRepo(self.table("tokens"))
+
+    @cached_property
+    def roles_repo(self) -> RolesRepo:
+        from chalicelib.storage.roles import RolesRepo
+        return RolesRepo(self.table("roles"))
 
     @cached_property
     def keystore(self) -> SecretsManagerKeyStore:

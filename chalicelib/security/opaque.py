@@ -114,7 +114,21 @@ PAT = TokenKind("tsp_", locator_len=2 * ID_LEN)
 REFRESH = TokenKind("tsr_", locator_len=ID_LEN)
 # Device codes are keyed by their digest; nothing to locate.
 DEVICE_CODE = TokenKind("tsd_")
-# Role-key secrets (the access part of the pair locates the key).
-ROLE_KEY_SECRET = TokenKind("tsk_")
+# Role-key secrets name the role's owner and the role (``storage.roles``): validating
+# a key reads the role and its owner in one round trip (SPEC §9).
+ROLE_KEY_SECRET = TokenKind("tsk_", locator_len=2 * ID_LEN)
+# The public half of a role key: ``tka_`` + 16 base62 characters (SPEC §4), not a
+# secret, so it carries no checksum; the secret's checksum is checked before any read.
+ROLE_KEY_ACCESS_PREFIX = "tka_"
+
+
+def new_role_key_access_id() -> str:
+    return ROLE_KEY_ACCESS_PREFIX + new_id()
+
+
+def is_role_key_access_id(text: str) -> bool:
+    body = text[len(ROLE_KEY_ACCESS_PREFIX):]
+    return (text.startswith(ROLE_KEY_ACCESS_PREFIX) and len(body) == ID_LEN
+            and is_base62(body))
 # Browser sign-in cookie of the web pages; names its session.
 WEB_SESSION = TokenKind("tsw_", locator_len=ID_LEN)

@@ -81,6 +81,30 @@ class TokenIssuer:
                                              session=session, scope=scopes)
         return body
 
+    def role_response(self, *, issuer: str, role_name: str, owner_id: str, client_id: str,
+                      permissions: tuple[str, ...], scope: str,
+                      act: dict[str, str] | None = None) -> dict[str, Any]:
+        """The token response of a role (SPEC §6): a 1 h RFC 9068 JWT whose ``sub``
+        is ``role:<name>``, naming the role, its owner and its effective
+        permissions; ``act`` (RFC 8693 §4.1) records who acts as the role. No
+        refresh token: a role key or a job token is presented again instead."""
+        lifetime = self.settings.role_token_seconds
+        extra: dict[str, Any] = {"role": role_name, "owner": owner_id,
+                                 "permissions": list(permissions)}
+        if act:
+            extra["act"] = dict(act)
+        body: dict[str, Any] = {
+            "access_token": self.access_token(issuer=issuer, subject=f"role:{role_name}",
+                                              client_id=client_id, scope=scope,
+                                              session_id=None, auth_time=None,
+                                              lifetime=lifetime, extra=extra),
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+        }
+        if scope:
+            body["scope"] = scope
+        return body
+
     def client_response(self, *, issuer: str, client: Client, scope: str) -> dict[str, Any]:
         """The RFC 6749 §4.4.3 token response of a client acting for itself.
 

@@ -77,6 +77,12 @@ TABLES: dict[str, dict[str, Any]] = {
         "AttributeDefinitions": [_s("owner"), _s("id")],
         "KeySchema": [_hash("owner"), _range("id")],
     },
+    # Roles (SPEC §6) under their owner; each item holds the role's policies,
+    # trust policies and keys (``storage/roles.py``).
+    "roles": {
+        "AttributeDefinitions": [_s("owner"), _s("id")],
+        "KeySchema": [_hash("owner"), _range("id")],
+    },
     # Device authorization requests: "dc#<digest of device_code>" holds the
     # state, "uc#<user code>" reserves the user code among live ones.
     "devices": {

@@ -1,0 +1,262 @@
+"""The ``roles`` table (SPEC §6): one item per role, holding its policies, its trust
+policies and its keys.
+
+A role lives under its owner (pk ``owner`` = the owner's user id) at
+``id = role_id_for(name)``, a fixed-length digest of its name. A role key's
+secret carries ``owner id + role id`` as its locator (``security.opaque.ROLE_KEY``),
+so validating a key is one BatchGetItem of the role and its owner (SPEC §9: one
+read), and the owner's *current* rights are in hand at every use.
+
+Keys, policies and trust policies are maps inside the role item, so:
+
+* deleting the role deletes every key with it, in one write;
+* removing a key is one conditional update, and every later (strongly
+  consistent) read sees it gone, so no request validated after the removal's
+  answer succeeds;
+* a role recreated under the same name is a new item (new ``created_at``): keys
+  and tokens of the old one find their key id missing or their ``iat`` older.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.errors import ConditionFailed
+from chalicelib.models import user_id_for
+from chalicelib.security.opaque import ALPHABET, ID_LEN
+from chalicelib.storage.dynamo import Item, Table
+
+# SPEC §6: ``<username>.<name>``, lowercase letters, digits and dashes.
+ROLE_NAME = re.compile(r"^([a-z0-9][a-z0-9_.-]{0,63})\.([a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")
+MAX_ROLE_NAME = 128
+
+
+def role_id_for(name: str) -> str:
+    """The role's key within its owner's partition: 16 base62 characters of
+    SHA-256 of its name (fixed length, so a key's locator can name it)."""
+    n = int.from_bytes(hashlib.sha256(("tessera:role:" + name).encode("utf-8")).digest()[:12],
+                       "big")
+    out = []
+    for _ in range(ID_LEN):
+        n, r = divmod(n, 62)
+        out.append(ALPHABET[r])
+    return "".join(out)
+
+
+def split_role_name(name: str) -> tuple[str, str] | None:
+    """(owner username, short name) of a well-formed role name, else None."""
+    if len(name) > MAX_ROLE_NAME:
+        return None
+    m = ROLE_NAME.match(name)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def owner_id_of(name: str) -> str | None:
+    """The user id of the role's owner, derived from the name (no read)."""
+    parts = split_role_name(name)
+    return user_id_for(parts[0]) if parts else None
+
+
+@dataclass(frozen=True)
+class RoleKey:
+    """A role key as stored: never the secret, only its digest."""
+
+    id: str                     # the public access id, ``tka_…``
+    secret_hash: str
+    description: str
+    created_at: int
+    last_used_at: int | None = None
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    """Which external OIDC tokens may act as the role (SPEC §6 federation)."""
+
+    id: str
+    issuer: str
+    audience: str
+    subject: str                # exact, or a prefix ending with ``*``
+    claims: dict[str, str] = field(default_factory=dict)
+    created_at: int = 0
+
+    def view(self) -> dict[str, Any]:
+        return {"id": self.id, "issuer": self.issuer, "audience": self.audience,
+                "subject": self.subject, "claims": dict(self.claims),
+                "created_at": self.created_at}
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    owner: str                  # the owner's user id
+    description: str
+    created_at: int
+    policies: dict[str, str] = field(default_factory=dict)        # id -> permission
+    trust: dict[str, TrustPolicy] = field(default_factory=dict)    # id -> policy
+    keys: dict[str, RoleKey] = field(default_factory=dict)         # access id -> key
+
+    @property
+    def id(self) -> str:
+        return role_id_for(self.name)
+
+
+def _key_from(key_id: str, raw: dict[str, Any]) -> RoleKey:
+    last = raw.get("last_used_at")
+    return RoleKey(id=key_id, secret_hash=str(raw.get("secret_hash", "")),
+                   description=str(raw.get("description", "")),
+                   created_at=int(raw.get("created_at", 0)),
+                   last_used_at=None if last is None else int(last))
+
+
+def _trust_from(trust_id: str, raw: dict[str, Any]) -> TrustPolicy:
+    return TrustPolicy(id=trust_id, issuer=str(raw["issuer"]), audience=str(raw["audience"]),
+                       subject=str(raw["subject"]),
+                       claims={str(k): str(v) for k, v in (raw.get("claims") or {}).items()},
+                       created_at=int(raw.get("created_at", 0)))
+
+
+def role_from_item(item: Item) -> Role:
+    return Role(
+        name=item["name"], owner=item["owner"], description=item.get("description", ""),
+        created_at=int(item["created_at"]),
+        policies={str(k): str(v) for k, v in (item.get("policies") or {}).items()},
+        trust={k: _trust_from(k, v) for k, v in (item.get("trust") or {}).items()},
+        keys={k: _key_from(k, v) for k, v in (item.get("keys") or {}).items()},
+    )
+
+
+class RolesRepo:
+    """Roles of every owner. Reads are strongly consistent."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    @staticmethod
+    def key(owner: str, role_id: str) -> dict[str, str]:
+        return {"owner": owner, "id": role_id}
+
+    @classmethod
+    def key_for_name(cls, name: str) -> dict[str, str] | None:
+        owner = owner_id_of(name)
+        return None if owner is None else cls.key(owner, role_id_for(name))
+
+    # -- reads -------------------------------------------------------------------
+
+    def get(self, name: str) -> Role | None:
+        key = self.key_for_name(name)
+        if key is None:
+            return None
+        item = self.table.get(key)
+        return role_from_item(item) if item and item.get("name") == name else None
+
+    def list(self, owner: str) -> list[Role]:
+        items = self.table.query_all("#o = :o", names={"#o": "owner"}, values={":o": owner},
+                                     consistent=True)
+        return sorted((role_from_item(i) for i in items), key=lambda r: r.name)
+
+    # -- writes ------------------------------------------------------------------
+
+    def create(self, role: Role) -> None:
+        """Store a new role; ``ConditionFailed`` if one of that name exists."""
+        item: Item = {"owner": role.owner, "id": role.id, "name": role.name,
+                      "description": role.description, "created_at": role.created_at,
+                      "policies": dict(role.policies),
+                      "trust": {t.id: _trust_item(t) for t in role.trust.values()},
+                      "keys": {k.id: _key_item(k) for k in role.keys.values()}}
+        # attribute_not_exists: a role name is taken once; a concurrent create of
+        # the same name loses. (A retried create after a lost answer reports the
+        # role as existing; the caller then reads it back.)
+        self.table.put(item, condition="attribute_not_exists(id)")
+
+    def delete(self, name: str) -> Role | None:
+        """Remove the role with all its keys; the removed role, or None if absent."""
+        key = self.key_for_name(name)
+        if key is None:
+            return None
+        try:
+            # attribute_exists: a missing role is reported, not "deleted" twice.
+            old = self.table.delete(key, condition="attribute_exists(id) AND #n = :n",
+                                    names={"#n": "name"}, values={":n": name})
+        except ConditionFailed:
+            return None
+        return role_from_item(old) if old else None
+
+    def _update_entry(self, name: str, expression: str, condition: str,
+                      names: dict[str, str], values: dict[str, Any]) -> Role | None:
+        """One conditional update of the role; None when the role (or, per the
+        condition, the entry) is absent."""
+        key = self.key_for_name(name)
+        if key is None:
+            return None
+        try:
+            item = self.table.update(key, expression,
+                                     condition=f"attribute_exists(id) AND #name = :name AND ({condition})",
+                                     names={"#name": "name", **names},
+                                     values={":name": name, **values})
+        except ConditionFailed:
+            return None
+        return role_from_item(item) if item else None
+
+    def add_policy(self, name: str, policy_id: str, permission: str, cap: int) -> Role | None:
+        # The entry is new and the role holds fewer than ``cap`` policies: size()
+        # of a map counts its entries, so the cap holds under concurrent adds.
+        return self._update_entry(
+            name, "SET #m.#id = :p", "attribute_not_exists(#m.#id) AND size(#m) < :cap",
+            {"#m": "policies", "#id": policy_id}, {":p": permission, ":cap": cap})
+
+    def remove_policy(self, name: str, policy_id: str) -> Role | None:
+        # attribute_exists: removing a policy that is not there is a 404, not a no-op.
+        return self._update_entry(name, "REMOVE #m.#id", "attribute_exists(#m.#id)",
+                                  {"#m": "policies", "#id": policy_id}, {})
+
+    def add_trust(self, name: str, trust: TrustPolicy, cap: int) -> Role | None:
+        return self._update_entry(
+            name, "SET #m.#id = :t", "attribute_not_exists(#m.#id) AND size(#m) < :cap",
+            {"#m": "trust", "#id": trust.id}, {":t": _trust_item(trust), ":cap": cap})
+
+    def remove_trust(self, name: str, trust_id: str) -> Role | None:
+        return self._update_entry(name, "REMOVE #m.#id", "attribute_exists(#m.#id)",
+                                  {"#m": "trust", "#id": trust_id}, {})
+
+    def add_key(self, name: str, key: RoleKey, cap: int) -> Role | None:
+        return self._update_entry(
+            name, "SET #m.#id = :k", "attribute_not_exists(#m.#id) AND size(#m) < :cap",
+            {"#m": "keys", "#id": key.id}, {":k": _key_item(key), ":cap": cap})
+
+    def remove_key(self, name: str, key_id: str) -> Role | None:
+        # After this answer, every strongly consistent read of the role lacks the
+        # key: no request validated later succeeds with it.
+        return self._update_entry(name, "REMOVE #m.#id", "attribute_exists(#m.#id)",
+                                  {"#m": "keys", "#id": key_id}, {})
+
+    def touch_key(self, owner: str, role_id: str, key_id: str, now: int, resolution: int) -> bool:
+        """Record a use of the key, at most once per ``resolution`` seconds (SPEC §6:
+        ``last_used_at`` without a write per request). False when nothing was written."""
+        try:
+            # The key still exists (a touch never recreates a removed key) and its
+            # last use is older than the resolution.
+            self.table.update(
+                self.key(owner, role_id), "SET #k.#id.#u = :now",
+                condition="attribute_exists(#k.#id) AND (attribute_not_exists(#k.#id.#u) "
+                          "OR #k.#id.#u < :stale)",
+                names={"#k": "keys", "#id": key_id, "#u": "last_used_at"},
+                values={":now": now, ":stale": now - resolution}, returns="NONE")
+        except ConditionFailed:
+            return False
+        return True
+
+
+def _key_item(key: RoleKey) -> dict[str, Any]:
+    out: dict[str, Any] = {"secret_hash": key.secret_hash, "description": key.description,
+                           "created_at": key.created_at}
+    if key.last_used_at is not None:
+        out["last_used_at"] = key.last_used_at
+    return out
+
+
+def _trust_item(t: TrustPolicy) -> dict[str, Any]:
+    return {"issuer": t.issuer, "audience": t.audience, "subject": t.subject,
+            "claims": dict(t.claims), "created_at": t.created_at}
