@@ -19,15 +19,19 @@ help:
 	@echo "make lint   ruff and mypy only"
 	@echo "make e2e    only the end-to-end tests (real local server over HTTP)"
 	@echo "make fuzz   a long fuzz campaign (5,000 requests in process, 2,000 to the real runner)"
-	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/"
+	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/,"
+	@echo "            then the tessera CLI's start-up times (python -m bench.cli_startup)"
 	@echo "make clean  remove .venv and caches"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when a requirements file changed since the last install.
-$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+# Reinstall only when a requirements file changed since the last install. The
+# tessera CLI (cli/) is installed editable from this checkout, as a plain path
+# entry (compat mode: no import hook, so `tessera` starts fast); .venv/bin/tessera.
+$(STAMP): requirements.txt requirements-dev.txt cli/pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -e cli --config-settings editable_mode=compat
 	@touch $@
 
 venv: $(STAMP)
@@ -62,6 +66,7 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+	$(PY) -m bench.cli_startup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build

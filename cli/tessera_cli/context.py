@@ -33,14 +33,17 @@ def warn(message: str) -> None:
 class App:
     def __init__(self, server: str | None = None, token: str | None = None,
                  transport: httpx.BaseTransport | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.directory = config_dir()
         self.config = Config(self.directory)
         self.store = CredentialStore(self.directory, self.config, warn)
         self.server_option = server
         self.override = token.strip() if token and token.strip() else None
         self.transport = transport
-        self.clock = clock
+        self.clock = clock  # wall time: token expiry
+        self.monotonic, self.sleep = monotonic, sleep  # the device flow's polling
         self._http: Http | None = None
 
     @property

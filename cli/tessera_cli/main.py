@@ -93,7 +93,8 @@ def login(server: str | None, no_browser: bool, scopes: str | None, client_id: s
         click.echo(f"Waiting for approval (the code expires {relative(started.expires_in)})...",
                    err=True)
         try:
-            tokens = oauth.wait_for_approval(app.http, found, client_id, started)
+            tokens = oauth.wait_for_approval(app.http, found, client_id, started,
+                                             clock=app.monotonic, sleep=app.sleep)
         except LoginEnded as exc:
             raise CliError(str(exc)) from exc
         except PollFailed as exc:

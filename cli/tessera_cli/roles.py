@@ -255,7 +255,8 @@ def trust_add(app: App, name: str, issuer: str, subject: str, audience: str,
 def trust_list(app: App, name: str, as_json: bool) -> None:
     """The trust policies of role NAME."""
     answer = app.api("GET", _path(name, "trust"))
-    policies = answer.get("trust", answer.get("policies", [])) if isinstance(answer, dict) else answer
+    policies: list[dict[str, Any]] = (answer.get("trust") or answer.get("policies") or []
+                                      if isinstance(answer, dict) else answer)
     if as_json:
         emit_json(policies)
         return
