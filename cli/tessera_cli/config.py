@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -28,6 +29,8 @@ def config_dir() -> Path:
     xdg = os.environ.get("XDG_CONFIG_HOME")
     if xdg:
         return Path(xdg) / APP
+    if sys.platform.startswith("linux"):  # what platformdirs answers there, without importing it
+        return Path.home() / ".config" / APP
     from platformdirs import user_config_dir
 
     return Path(user_config_dir(APP, appauthor=False))

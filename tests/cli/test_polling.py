@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
-
 from tessera_cli.polling import LoginEnded, PollFailed, PollSchedule, Transient, poll_until_done
 
 
@@ -55,7 +55,7 @@ def run(clock: Clock, answers: list[Any], interval: int = 5, expires_in: int = 3
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_polls_after_the_interval_plus_a_pad_until_approved():

@@ -6,10 +6,10 @@ import json
 import stat
 
 import pytest
-
 from tessera_cli.config import Config
 from tessera_cli.errors import NotLoggedIn
 from tessera_cli.store import SERVICE, Credentials, CredentialStore
+
 from tests.cli.fakes import MemoryKeyring, press_ctrl_c
 
 SERVER = "https://tessera.example.com"

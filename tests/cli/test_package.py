@@ -1,0 +1,56 @@
+"""The CLI package's shape: HTTP only (never the server's code), and a start that
+imports no slow library (the start-up budget is measured by ``bench.cli_startup``;
+this guards the reason it holds)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import tessera_cli
+
+PACKAGE = Path(tessera_cli.__file__).resolve().parent
+SLOW = ("httpx", "pydantic", "keyring", "anyio", "platformdirs")
+
+
+def test_the_cli_never_imports_the_servers_code():
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] in ("chalicelib", "app", "chalice") for n in names), path
+
+
+def _modules_after(code: str, env_extra: dict[str, str] | None = None) -> set[str]:
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys, json\n"
+                          "print(json.dumps(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True, env=env)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_starting_the_cli_imports_no_http_client_model_library_or_keyring():
+    loaded = _modules_after("import tessera_cli.main")
+    assert not {m.split(".")[0] for m in loaded} & set(SLOW)
+
+
+def test_token_show_from_the_file_store_imports_none_of_them(tmp_path):
+    home = tmp_path / "tessera"
+    home.mkdir()
+    server = "https://tessera.example.com"
+    (home / "config.json").write_text(json.dumps({"current": server,
+                                                  "servers": {server: {"store": "file"}}}))
+    (home / "credentials.json").write_text(json.dumps({server: {
+        "server": server, "client_id": "c", "token_endpoint": f"{server}/oauth/token",
+        "revocation_endpoint": None, "access_token": "at", "refresh_token": "tsr_x",
+        "expires_at": 4_000_000_000, "scope": ""}}))
+    code = ("import sys\nfrom tessera_cli.main import cli\n"
+            "try:\n    cli(['token', 'show'], prog_name='tessera')\nexcept SystemExit as e:\n"
+            "    assert e.code == 0, e.code")
+    loaded = _modules_after(code, {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert not {m.split(".")[0] for m in loaded} & set(SLOW)
