@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,17 +57,26 @@ def _environments(home: Path) -> dict[str, dict[str, str]]:
     }
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _time(argv: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
-    times = []
+    """Wall time of each run, and its CPU time (user + system of the child), which a
+    busy machine inflates less than the wall time."""
+    times, cpu = [], []
     for _ in range(runs + 1):  # the first run warms the page cache and is not counted
-        started = time.perf_counter()
+        cpu_before, started = _children_cpu(), time.perf_counter()
         done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, check=False)
         times.append(time.perf_counter() - started)
+        cpu.append(_children_cpu() - cpu_before)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.decode(errors='replace')}")
-    times = sorted(times[1:])
+    times, cpu = sorted(times[1:]), cpu[1:]
     return {"median_ms": statistics.median(times) * 1000, "min_ms": times[0] * 1000,
-            "p90_ms": times[min(len(times) - 1, int(len(times) * 0.9))] * 1000}
+            "p90_ms": times[min(len(times) - 1, int(len(times) * 0.9))] * 1000,
+            "cpu_ms": statistics.median(cpu) * 1000}
 
 
 def measure(runs: int = 20) -> dict[str, Any]:
@@ -89,14 +99,16 @@ def measure(runs: int = 20) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> list[str]:
     lines = [f"### CLI start-up ({results['runs']} runs each, wall time in ms)", "",
-             "| command | median | p90 | min | budget |", "|---|---:|---:|---:|---|"]
+             "| command | median | p90 | min | CPU (median) | budget |", "|---|---:|---:|---:|---:|---|"]
     for row in results["rows"]:
         within = row["median_ms"] <= results["budget_ms"]
         verdict = ("ok" if within else "**MISS**") if row["budgeted"] else ""
         lines.append(f"| {row['label']} | {row['median_ms']:.0f} | {row['p90_ms']:.0f} | "
-                     f"{row['min_ms']:.0f} | {verdict} |")
-    lines += ["", f"Budget: median under {results['budget_ms']:.0f} ms (issue 14). `token show` prints "
-              "a stored, unexpired token without a network call.", ""]
+                     f"{row['min_ms']:.0f} | {row['cpu_ms']:.0f} | {verdict} |")
+    lines += ["", f"Budget: median wall time under {results['budget_ms']:.0f} ms (issue 14). `token show` "
+              "prints a stored, unexpired token without a network call. CPU is the child's user + "
+              "system time: on a busy machine the wall time grows with the wait for a core, the CPU "
+              "time much less.", ""]
     return lines
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import string
 from typing import Any
 from urllib.parse import quote
 
@@ -153,6 +152,8 @@ def render_key(created: dict[str, Any], template: str | None, fmt: str) -> str:
 def _check_template(template: str | None) -> None:
     if template is None:
         return
+    import string
+
     for _, field, _, _ in string.Formatter().parse(template):
         if field is not None and field not in KEY_FIELDS:
             raise UsageProblem(f"--format-template: unknown field {{{field}}} (fields: "

@@ -136,6 +136,18 @@ def test_token_info_says_when_the_token_expires_in_words(cli):
     assert re.search(r"^Originally issued at\s+\d{4}-\d\d-\d\d ", out, re.M)
 
 
+def test_sessions_list_marks_the_clis_own_session(cli):
+    sessions = json.loads(cli.ok("sessions", "list", "--json"))
+    (current,) = [s for s in sessions if s["current"]]
+    assert current["client_id"] == "cf83e1357eefb8bd"
+    assert current["device"]["user_agent"].startswith("tessera-cli/")
+
+
+def test_consents_list_answers_a_json_list(cli):
+    # alice has consented to no app in this module: the list is there, and empty.
+    assert json.loads(cli.ok("consents", "list", "--json")) == []
+
+
 def test_token_refresh_rotates_the_refresh_token(cli):
     before = cli.stored()["refresh_token"]
     cli.ok("token", "refresh")
