@@ -9,11 +9,11 @@ from urllib.parse import quote
 import click
 
 from tessera_cli.context import App
-from tessera_cli.options import json_option, with_app
+from tessera_cli.options import Ordered, json_option, with_app
 from tessera_cli.output import emit_json, table, when
 
 
-@click.group()
+@click.group(cls=Ordered)
 def sessions() -> None:
     """Your sign-in sessions: list them, end one."""
 
@@ -45,7 +45,7 @@ def sessions_end(app: App, session_id: str) -> None:
     click.echo(f"Ended session {session_id}.")
 
 
-@click.group()
+@click.group(cls=Ordered)
 def consents() -> None:
     """Apps you allowed to act for you."""
 

@@ -20,13 +20,13 @@ import click
 
 from tessera_cli.context import App
 from tessera_cli.errors import CliError, UsageProblem
-from tessera_cli.options import make_app, server_option
+from tessera_cli.options import Ordered, make_app, server_option
 
 GITHUB_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 GITHUB_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 
 
-@click.group()
+@click.group(cls=Ordered)
 def job() -> None:
     """Inside CI: a role token from the job's OIDC token."""
 
@@ -69,7 +69,14 @@ def job_oidc_token(app: App, token_file: Path | None, audience: str) -> str:
               help="The audience asked of GitHub Actions' token endpoint.")
 def job_token(server: str | None, role: str, header: bool, oidc_token_file: Path | None,
               audience: str) -> None:
-    """Print a role token (1 h) for this CI job, from the job's OIDC token."""
+    """Print a role token (1 h) for this CI job, from the job's OIDC token.
+
+    \b
+    The job's token comes from, first found:
+      --oidc-token-file PATH
+      TESSERA_OIDC_TOKEN   (GitLab: id_tokens: TESSERA_OIDC_TOKEN: aud: tessera)
+      GitHub Actions       (the job needs `permissions: id-token: write`)
+    """
     from tessera_cli import oauth
 
     app = make_app(server, None)

@@ -11,18 +11,11 @@ import click
 from tessera_cli import __version__, account, job, pats, roles
 from tessera_cli.context import App, warn
 from tessera_cli.errors import CliError
-from tessera_cli.options import json_option, make_app, server_option, with_app
+from tessera_cli.options import Ordered, json_option, make_app, server_option, with_app
 from tessera_cli.output import emit_json, pairs, relative, when
 
 # The demo stage's public CLI client (SPEC §7); another deployment names its own.
 CLI_CLIENT_ID = "cf83e1357eefb8bd"
-
-
-class Ordered(click.Group):
-    """Lists commands in the order a person meets them, not alphabetically."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
 
 
 @click.group(cls=Ordered, context_settings={"help_option_names": ["-h", "--help"],
@@ -156,7 +149,7 @@ def whoami(app: App, as_json: bool) -> None:
     pairs(rows)
 
 
-@cli.group()
+@cli.group(cls=Ordered)
 def token() -> None:
     """Show, refresh and describe the current access token."""
 

@@ -13,6 +13,13 @@ from tessera_cli.context import App
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+class Ordered(click.Group):
+    """Lists commands in the order a person meets them, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
 server_option = click.option(
     "--server", envvar="TESSERA_SERVER", metavar="URL", show_envvar=True,
     help="The Tessera server (default: the server of your last login).")

@@ -12,14 +12,14 @@ import click
 
 from tessera_cli.context import App
 from tessera_cli.errors import CliError
-from tessera_cli.options import json_option, password_stdin_option, read_password_stdin, with_app
+from tessera_cli.options import Ordered, json_option, password_stdin_option, read_password_stdin, with_app
 from tessera_cli.output import emit_json, pairs, table, when
 
 COLUMNS = [("id", "ID"), ("description", "DESCRIPTION"), ("hint", "TOKEN"), ("rights", "SCOPES"),
            ("expires_at", "EXPIRES"), ("last_used", "LAST USED"), ("state", "STATE")]
 
 
-@click.group()
+@click.group(cls=Ordered)
 def pat() -> None:
     """Personal access tokens (create, list, revoke, ...)."""
 

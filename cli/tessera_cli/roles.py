@@ -11,7 +11,7 @@ import click
 
 from tessera_cli.context import App
 from tessera_cli.errors import UsageProblem
-from tessera_cli.options import json_option, password_stdin_option, read_password_stdin, with_app
+from tessera_cli.options import Ordered, json_option, password_stdin_option, read_password_stdin, with_app
 from tessera_cli.output import emit_json, pairs, table, when
 
 KEY_FIELDS = ("id", "access", "secret", "token")
@@ -21,7 +21,7 @@ def _path(name: str, *rest: str) -> str:
     return "/".join([f"/v1/roles/{quote(name, safe='')}", *(quote(p, safe="") for p in rest)])
 
 
-@click.group()
+@click.group(cls=Ordered)
 def role() -> None:
     """Roles such as alice.ci: policies, keys, trust."""
 
@@ -84,7 +84,7 @@ def delete(app: App, name: str) -> None:
 
 # -- policies --------------------------------------------------------------
 
-@role.group()
+@role.group(cls=Ordered)
 def policy() -> None:
     """A role's policies (permissions such as data:get@urn:tessera:data:alice.*)."""
 
@@ -129,7 +129,7 @@ def policy_remove(app: App, name: str, policy_id: str) -> None:
 
 # -- keys ------------------------------------------------------------------
 
-@role.group()
+@role.group(cls=Ordered)
 def key() -> None:
     """A role's keys (tka_…:tsk_…), for scripts and docker login."""
 
@@ -212,7 +212,7 @@ def key_revoke(app: App, name: str, key_id: str) -> None:
 
 # -- trust -----------------------------------------------------------------
 
-@role.group()
+@role.group(cls=Ordered)
 def trust() -> None:
     """Which CI jobs (by their OIDC token) may get a token of the role."""
 
