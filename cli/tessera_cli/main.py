@@ -95,7 +95,10 @@ def login(server: str | None, no_browser: bool, scopes: str | None, client_id: s
         if not tokens.refresh_token:
             warn("the server gave no refresh token: you will need to log in again when "
                  "the access token expires")
-        app.store.save(oauth.credentials(target, client_id, found, tokens, app.clock()))
+        try:
+            app.store.save(oauth.credentials(target, client_id, found, tokens, app.clock()))
+        except KeyboardInterrupt:
+            pass  # held off until the login was stored whole (store.save): it is complete
     except KeyboardInterrupt:
         click.echo("\nLogin cancelled; nothing was stored.", err=True)
         sys.exit(130)
