@@ -196,8 +196,8 @@ def key_list(app: App, name: str, as_json: bool) -> None:
         return
     rows = [{**k, "created": when(k.get("created_at")), "used": when(k.get("last_used_at")) or "never"}
             for k in keys]
-    table(rows, [("id", "ID"), ("access", "ACCESS"), ("description", "DESCRIPTION"),
-                 ("created", "CREATED"), ("used", "LAST USED")], "No keys.")
+    table(rows, [("id", "ID"), ("description", "DESCRIPTION"), ("created", "CREATED"),
+                 ("used", "LAST USED")], "No keys.")
 
 
 @key.command("revoke")

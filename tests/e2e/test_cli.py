@@ -176,7 +176,7 @@ def test_a_role_key_made_with_a_format_template_is_a_working_credential(cli):
     me = json.loads(cli.ok("whoami", "--json", env={"TESSERA_TOKEN": token}))
     assert me["role"] == ROLE
     keys = json.loads(cli.ok("role", "key", "list", ROLE, "--json"))
-    assert [k["access"] for k in keys] == [token.split(":")[0]]
+    assert [k["id"] for k in keys] == [token.split(":")[0]]  # a key's id is its access id
     assert "secret" not in keys[0]
     cli.ok("role", "key", "revoke", ROLE, keys[0]["id"])
     assert cli.run("whoami", env={"TESSERA_TOKEN": token}).returncode == 4
