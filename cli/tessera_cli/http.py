@@ -53,7 +53,8 @@ def error_message(response: httpx.Response) -> str:
             for item in body.get("errors") or []:
                 if isinstance(item, dict) and isinstance(item.get("detail"), str):
                     where = item.get("pointer") or item.get("parameter")
-                    parts.append(f"{where.lstrip('#/')}: {item['detail']}" if where else item["detail"])
+                    if item["detail"] != body["detail"]:
+                        parts.append(f"{where.lstrip('#/')}: {item['detail']}" if where else item["detail"])
             return "; ".join(dict.fromkeys(parts))
         if isinstance(body.get("error"), str):
             return str(body.get("error_description") or body["error"])

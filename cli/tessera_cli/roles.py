@@ -15,6 +15,7 @@ from tessera_cli.options import Ordered, json_option, password_stdin_option, rea
 from tessera_cli.output import emit_json, pairs, table, when
 
 KEY_FIELDS = ("id", "access", "secret", "token")
+DEFAULT_KEY_DESCRIPTION = "made with tessera role key new"
 
 
 def _path(name: str, *rest: str) -> str:
@@ -29,11 +30,12 @@ def role() -> None:
 @role.command("new")
 @with_app
 @click.argument("name")
-@click.option("--description", "-d", default="", help="What the role is for.")
+@click.option("--description", "-d", help="What the role is for.")
 @json_option
-def new(app: App, name: str, description: str, as_json: bool) -> None:
+def new(app: App, name: str, description: str | None, as_json: bool) -> None:
     """Create a role NAME (<your username>.<name>, e.g. alice.ci)."""
-    created = app.api("POST", "/v1/roles", body={"name": name, "description": description})
+    body = {"name": name} if description is None else {"name": name, "description": description}
+    created = app.api("POST", "/v1/roles", body=body)
     if as_json:
         emit_json(created)
     else:
@@ -163,7 +165,8 @@ def _check_template(template: str | None) -> None:
 @key.command("new")
 @with_app
 @click.argument("name")
-@click.option("--description", "-d", default="", help="What the key is for.")
+@click.option("--description", "-d", default=DEFAULT_KEY_DESCRIPTION, show_default=True,
+              help="What the key is for.")
 @click.option("--format-template", "template", metavar="TEMPLATE",
               help="Print the key through this template, e.g. '{access}:{secret}' "
                    "(fields {id} {access} {secret} {token}).")
