@@ -37,8 +37,10 @@ def _credentials() -> dict[str, Any]:
 
 
 def _environments(home: Path) -> dict[str, dict[str, str]]:
+    # As a person runs it: byte code is cached after the first (uncounted) run, even
+    # where this shell says PYTHONDONTWRITEBYTECODE.
     base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("TESSERA_", "PYTHON_KEYRING", "XDG_CONFIG"))}
+            if not k.startswith(("TESSERA_", "PYTHON_KEYRING", "XDG_CONFIG", "PYTHONDONTWRITEBYTECODE"))}
     creds = _credentials()
     file_dir, ring_dir = home / "file", home / "keyring"
     for directory, store in ((file_dir, "file"), (ring_dir, "keyring")):

@@ -114,9 +114,16 @@ class Config:
         entry = self.data.get("servers", {}).get(server)
         return entry.get("store") if isinstance(entry, dict) else None
 
-    def remember(self, server: str, store: str) -> None:
+    def backend(self, server: str) -> str | None:
+        """The keyring backend (module.Class) that holds the server's login."""
+        entry = self.data.get("servers", {}).get(server)
+        value = entry.get("backend") if isinstance(entry, dict) else None
+        return value if isinstance(value, str) else None
+
+    def remember(self, server: str, store: str, backend: str | None = None) -> None:
         self.data["current"] = server
-        self.data.setdefault("servers", {})[server] = {"store": store}
+        entry = {"store": store} if backend is None else {"store": store, "backend": backend}
+        self.data.setdefault("servers", {})[server] = entry
         self.save()
 
     def forget(self, server: str) -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tessera_cli.config import Config, no_interrupt, read_json, write_private
@@ -83,11 +85,10 @@ class CredentialStore:
             text = read_json(self.file).get(server)
             return None if text is None else Credentials.from_dict(text)
         if where == KEYRING:
-            import keyring
             from keyring.errors import KeyringError
 
             try:
-                secret = keyring.get_password(SERVICE, server)
+                secret = self._keyring(server).get_password(SERVICE, server)
             except KeyringError as exc:
                 raise NotLoggedIn(f"cannot read the keyring ({exc}); run `tessera login`") from exc
             if secret is None:
@@ -104,7 +105,8 @@ class CredentialStore:
         config that points at them are written. Answers ``keyring`` or ``file``."""
         with no_interrupt():
             where = self.config.location(creds.server)
-            if where != FILE and self._keyring_set(creds):
+            backend = None if where == FILE else self._keyring_set(creds)
+            if backend is not None:
                 where = KEYRING
                 self._file_delete(creds.server)
             else:
@@ -114,32 +116,53 @@ class CredentialStore:
                 stored[creds.server] = json.loads(creds.to_json())
                 write_private(self.file, json.dumps(stored, indent=2, sort_keys=True) + "\n")
                 where = FILE
-            self.config.remember(creds.server, where)
+            self.config.remember(creds.server, where, backend)
         return where
 
     def delete(self, server: str) -> None:
         with no_interrupt():
             if self.config.location(server) == KEYRING:
-                import keyring
                 from keyring.errors import KeyringError
 
                 with contextlib.suppress(KeyringError):
-                    keyring.delete_password(SERVICE, server)
+                    self._keyring(server).delete_password(SERVICE, server)
             self._file_delete(server)
             self.config.forget(server)
 
-    def _keyring_set(self, creds: Credentials) -> bool:
+    def _keyring(self, server: str) -> ModuleType:
+        """keyring, with the backend that stored this login when it is one of keyring's
+        own: that skips the discovery of every installed backend (entry points, a D-Bus
+        probe each), the slow part of a desktop's ``token show``. ``PYTHON_KEYRING_BACKEND``
+        and keyring's configuration file still win at the next login."""
+        import keyring
+
+        name = self.config.backend(server)
+        if name and name.startswith("keyring.backends.") and not os.environ.get("PYTHON_KEYRING_BACKEND"):
+            from keyring.core import load_keyring
+
+            try:
+                backend = load_keyring(name)
+            except Exception:  # a backend that no longer loads: discovery as usual
+                backend = None
+            if backend is not None:
+                keyring.set_keyring(backend)
+        return keyring
+
+    def _keyring_set(self, creds: Credentials) -> str | None:
+        """Store in the keyring; answers the backend's class name, or ``None`` where
+        there is no keyring or it refused."""
         import keyring
         from keyring.backends.fail import Keyring as NoKeyring
         from keyring.errors import KeyringError
 
-        if isinstance(keyring.get_keyring(), NoKeyring):
-            return False
+        backend = keyring.get_keyring()
+        if isinstance(backend, NoKeyring):
+            return None
         try:
             keyring.set_password(SERVICE, creds.server, creds.to_json())
         except KeyringError:  # NoKeyringError, a locked or refusing backend
-            return False
-        return True
+            return None
+        return f"{type(backend).__module__}.{type(backend).__qualname__}"
 
     def _file_delete(self, server: str) -> None:
         stored = read_json(self.file)

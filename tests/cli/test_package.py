@@ -27,7 +27,8 @@ def test_the_cli_never_imports_the_servers_code():
 def _modules_after(code: str, env_extra: dict[str, str] | None = None) -> set[str]:
     import os
 
-    env = {**os.environ, **(env_extra or {})}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    env.update(env_extra or {})
     out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys, json\n"
                           "print(json.dumps(sorted(sys.modules)))"],
                          capture_output=True, text=True, check=True, env=env)
@@ -54,3 +55,20 @@ def test_token_show_from_the_file_store_imports_none_of_them(tmp_path):
             "    assert e.code == 0, e.code")
     loaded = _modules_after(code, {"XDG_CONFIG_HOME": str(tmp_path)})
     assert not {m.split(".")[0] for m in loaded} & set(SLOW)
+
+
+def test_a_keyring_login_is_read_through_the_backend_that_stored_it_without_discovery(tmp_path):
+    # keyring's null backend holds nothing: token show says to log in (exit 4),
+    # and no other backend module was imported, which discovery would have done.
+    home = tmp_path / "tessera"
+    home.mkdir()
+    server = "https://tessera.example.com"
+    (home / "config.json").write_text(json.dumps({"current": server, "servers": {
+        server: {"store": "keyring", "backend": "keyring.backends.null.Keyring"}}}))
+    code = ("from tessera_cli.main import cli\n"
+            "try:\n    cli(['token', 'show'], prog_name='tessera')\nexcept SystemExit as e:\n"
+            "    assert e.code == 4, e.code")
+    loaded = _modules_after(code, {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert "keyring.backends.null" in loaded
+    assert not {"keyring.backends.SecretService", "keyring.backends.kwallet",
+                "keyring.backends.chainer"} & loaded

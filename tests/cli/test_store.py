@@ -34,7 +34,9 @@ def test_a_login_goes_to_the_keyring_under_the_server_url(config_home, memory_ke
     assert warnings == []
     # A new process (a new store) finds it through the config.
     assert store(config_home).load(SERVER) == creds()
-    assert json.loads((config_home / "config.json").read_text())["current"] == SERVER
+    config = json.loads((config_home / "config.json").read_text())
+    assert config["current"] == SERVER
+    assert config["servers"][SERVER] == {"store": "keyring", "backend": "tests.cli.fakes.MemoryKeyring"}
 
 
 def test_logins_to_two_servers_are_kept_apart(config_home, memory_keyring):
