@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
 
 import click
 
-from tessera_cli import __version__, account, job, pats, roles
+from tessera_cli import __version__
 from tessera_cli.context import App, warn
 from tessera_cli.errors import CliError
 from tessera_cli.options import Ordered, json_option, make_app, server_option, with_app
@@ -18,7 +19,38 @@ from tessera_cli.output import emit_json, pairs, relative, when
 CLI_CLIENT_ID = "cf83e1357eefb8bd"
 
 
-@click.group(cls=Ordered, context_settings={"help_option_names": ["-h", "--help"],
+# The command groups a plain login does not need are imported when used (click's
+# "lazily loading subcommands"): name -> (module, attribute, the line `--help` shows,
+# which a test keeps equal to the group's own).
+LAZY = {
+    "pat": ("tessera_cli.pats", "pat", "Personal access tokens (create, list, revoke, ...)."),
+    "role": ("tessera_cli.roles", "role", "Roles such as alice.ci: policies, keys, trust."),
+    "sessions": ("tessera_cli.account", "sessions", "Your sign-in sessions: list them, end one."),
+    "consents": ("tessera_cli.account", "consents", "Apps you allowed to act for you."),
+    "job": ("tessera_cli.job", "job", "Inside CI: a role token from the job's OIDC token."),
+}
+
+
+class Root(Ordered):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.commands, *(name for name in LAZY if name not in self.commands)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY and name not in self.commands:
+            module, attribute, _ = LAZY[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, with the lazy groups' lines taken from ``LAZY`` (no import)."""
+        rows = [(name, self.commands[name].get_short_help_str(limit=formatter.width - 20)
+                 if name in self.commands else LAZY[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"],
                                             "max_content_width": 100})
 @click.version_option(__version__, prog_name="tessera")
 def cli() -> None:
@@ -219,10 +251,6 @@ def token_info(app: App, as_json: bool) -> None:
     rows += [(key.replace("_", " ").capitalize(), value) for key, value in sorted(info.items())
              if key not in shown]
     pairs(rows)
-
-
-for group in (pats.pat, roles.role, account.sessions, account.consents, job.job):
-    cli.add_command(group)
 
 
 def main() -> None:

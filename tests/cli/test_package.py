@@ -72,3 +72,18 @@ def test_a_keyring_login_is_read_through_the_backend_that_stored_it_without_disc
     assert "keyring.backends.null" in loaded
     assert not {"keyring.backends.SecretService", "keyring.backends.kwallet",
                 "keyring.backends.chainer"} & loaded
+
+
+def test_help_lists_the_lazy_groups_with_their_own_lines_without_importing_them():
+    import importlib
+
+    from tessera_cli.main import LAZY
+
+    for name, (module, attribute, line) in LAZY.items():
+        group = getattr(importlib.import_module(module), attribute)
+        assert group.get_short_help_str(limit=200) == line, name
+    code = ("from tessera_cli.main import cli\n"
+            "try:\n    cli(['--help'], prog_name='tessera')\nexcept SystemExit as e:\n"
+            "    assert e.code == 0, e.code")
+    loaded = _modules_after(code)
+    assert not {module for module, _, _ in LAZY.values()} & loaded
