@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from tessera_cli.errors import NotLoggedIn, UsageProblem
+from tessera_cli.errors import CliError, NotLoggedIn, UsageProblem
 
 APP = "tessera"
 CONFIG_FILE = "config.json"
@@ -67,12 +67,14 @@ def write_private(path: Path, text: str) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; a missing or damaged file reads as empty, so the
+    next login writes a good one (a damaged login reads as no login)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):
         return {}
-    except (OSError, ValueError) as exc:
-        raise NotLoggedIn(f"cannot read {path} ({exc}); run `tessera login` again") from exc
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
     return data if isinstance(data, dict) else {}
 
 

@@ -117,3 +117,12 @@ def test_expiry_is_judged_with_a_margin_for_the_request_in_flight():
     c = creds(expires_at=1000)
     assert not c.expired(969)
     assert c.expired(970)
+
+
+def test_a_damaged_credentials_file_reads_as_no_login_and_the_next_login_replaces_it(config_home, no_keyring):
+    s = store(config_home)
+    s.save(creds())
+    (config_home / "credentials.json").write_text("{half")
+    assert store(config_home).load(SERVER) is None
+    store(config_home).save(creds(access="at-2"))
+    assert store(config_home).load(SERVER).access_token == "at-2"
