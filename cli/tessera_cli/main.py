@@ -120,9 +120,7 @@ def login(server: str | None, no_browser: bool, scopes: str | None, client_id: s
         try:
             tokens = oauth.wait_for_approval(app.http, found, client_id, started,
                                              clock=app.monotonic, sleep=app.sleep)
-        except LoginEnded as exc:
-            raise CliError(str(exc)) from exc
-        except PollFailed as exc:
+        except (LoginEnded, PollFailed) as exc:
             raise CliError(str(exc)) from exc
         if not tokens.refresh_token:
             warn("the server gave no refresh token: you will need to log in again when "

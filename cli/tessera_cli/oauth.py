@@ -31,8 +31,9 @@ def discover(http: Http, server: str) -> Discovery:
 def start_device_login(http: Http, found: Discovery, client_id: str, scope: str) -> DeviceAuthorization:
     if not found.device_authorization_endpoint:
         raise CliError("the server does not offer the device flow")
-    response = http.send("POST", found.device_authorization_endpoint,
-                         data={"client_id": client_id, "scope": scope})
+    # No scope: the server grants every scope the client is registered for.
+    data = {"client_id": client_id, "scope": scope} if scope else {"client_id": client_id}
+    response = http.send("POST", found.device_authorization_endpoint, data=data)
     if response.status_code != 200:
         raise CliError(f"cannot start the login: {error_message(response)}")
     return parse(DeviceAuthorization, json_of(response), "device authorization")

@@ -102,6 +102,20 @@ def test_login_prints_the_url_and_code_polls_and_stores_the_tokens(config_home, 
     assert creds.expires_at == int(NOW) + 300
 
 
+def test_login_without_scopes_asks_for_none_so_the_client_gets_all_of_its_own(config_home, memory_keyring):
+    fake = Fake({("GET", "/.well-known/openid-configuration"): (200, DISCOVERY),
+                 ("POST", "/oauth/device_authorization"): (200, {
+                     "device_code": "tsd_x", "user_code": "CGAX-GSVT",
+                     "verification_uri": f"{SERVER}/device", "expires_in": 300}),
+                 ("POST", "/oauth/token"): (200, {"access_token": "at", "token_type": "Bearer",
+                                                  "refresh_token": "tsr_x"})})
+    result = invoke(fake, "login", "--server", SERVER, "--no-browser")
+    assert result.exit_code == 0, result.output
+    assert form(fake.sent("POST", "/oauth/device_authorization")[0]) == {"client_id": "cf83e1357eefb8bd"}
+    # No interval in the answer: RFC 8628 §3.2's default of 5 s, plus the pad.
+    assert f"{SERVER}/device\n" in result.stderr
+
+
 def test_login_denied_in_the_browser_stores_nothing(config_home, memory_keyring):
     fake = Fake({("GET", "/.well-known/openid-configuration"): (200, DISCOVERY),
                  ("POST", "/oauth/device_authorization"): (200, {
