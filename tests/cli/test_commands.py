@@ -112,8 +112,7 @@ def test_login_without_scopes_asks_for_none_so_the_client_gets_all_of_its_own(co
     result = invoke(fake, "login", "--server", SERVER, "--no-browser")
     assert result.exit_code == 0, result.output
     assert form(fake.sent("POST", "/oauth/device_authorization")[0]) == {"client_id": "cf83e1357eefb8bd"}
-    # No interval in the answer: RFC 8628 §3.2's default of 5 s, plus the pad.
-    assert f"{SERVER}/device\n" in result.stderr
+    assert f"{SERVER}/device\n" in result.stderr  # no verification_uri_complete: the plain URI
 
 
 def test_login_denied_in_the_browser_stores_nothing(config_home, memory_keyring):
