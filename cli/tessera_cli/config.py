@@ -79,6 +79,25 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def file_lock(directory: Path) -> Iterator[None]:
+    """One writer at a time in ``directory`` (POSIX ``flock``): two commands refreshing
+    or logging in at once each re-read the files under the lock, so neither drops the
+    other's change. Where ``fcntl`` does not exist (Windows) writes are not serialised."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
 def no_interrupt() -> Iterator[None]:
     """Ctrl-C waits until the block is done: stored credentials and the config that
     points at them are written together or not at all."""
@@ -121,6 +140,9 @@ class Config:
         entry = self.data.get("servers", {}).get(server)
         value = entry.get("backend") if isinstance(entry, dict) else None
         return value if isinstance(value, str) else None
+
+    def reload(self) -> None:
+        self.data = read_json(self.path)
 
     def remember(self, server: str, store: str, backend: str | None = None) -> None:
         self.data["current"] = server

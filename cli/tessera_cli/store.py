@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tessera_cli.config import Config, no_interrupt, read_json, write_private
+from tessera_cli.config import Config, file_lock, no_interrupt, read_json, write_private
 from tessera_cli.errors import NotLoggedIn
 
 SERVICE = "tessera"
@@ -103,7 +103,8 @@ class CredentialStore:
         """Store ``creds`` where the last login of the server put them, else in the
         keyring, else in the file; Ctrl-C waits until both the credentials and the
         config that points at them are written. Answers ``keyring`` or ``file``."""
-        with no_interrupt():
+        with no_interrupt(), file_lock(self.file.parent):
+            self.config.reload()
             where = self.config.location(creds.server)
             backend = None if where == FILE else self._keyring_set(creds)
             if backend is not None:
@@ -120,7 +121,8 @@ class CredentialStore:
         return where
 
     def delete(self, server: str) -> None:
-        with no_interrupt():
+        with no_interrupt(), file_lock(self.file.parent):
+            self.config.reload()
             if self.config.location(server) == KEYRING:
                 from keyring.errors import KeyringError
 

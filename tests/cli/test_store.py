@@ -126,3 +126,13 @@ def test_a_damaged_credentials_file_reads_as_no_login_and_the_next_login_replace
     assert store(config_home).load(SERVER) is None
     store(config_home).save(creds(access="at-2"))
     assert store(config_home).load(SERVER).access_token == "at-2"
+
+
+def test_two_commands_saving_at_once_keep_each_others_logins(config_home, no_keyring):
+    # Both read the config before either wrote (two processes started together).
+    first, second = store(config_home), store(config_home)
+    first.save(creds(access="a"))
+    second.save(creds("http://127.0.0.1:8000", access="b"))
+    again = store(config_home)
+    assert again.load(SERVER).access_token == "a"
+    assert again.load("http://127.0.0.1:8000").access_token == "b"
