@@ -104,8 +104,11 @@ class App:
         if (response.status_code == 403 and password is None and body is not None
                 and CONFIRM_HINT in error_message(response)):
             password = ask_password()
-            if password is not None:
-                response = self._send(method, path, body, params, password)
+            if password is None:
+                raise CliError("this change needs your password: pass it with --password-stdin, "
+                               "or run `tessera login` again (a sign-in younger than 10 minutes "
+                               "needs none)")
+            response = self._send(method, path, body, params, password)
         if response.status_code == 401:
             source = "TESSERA_TOKEN / --token" if self.override else "your login"
             hint = "" if self.override else "; run `tessera login`"

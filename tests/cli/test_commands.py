@@ -249,6 +249,17 @@ def test_a_change_that_needs_the_password_sends_it_from_stdin(config_home, memor
     assert json.loads(fake.requests[0].content) == {"password": "hunter2"}
 
 
+def test_a_change_that_needs_the_password_says_how_to_give_it_when_there_is_no_terminal(
+        config_home, memory_keyring):
+    stored(config_home)
+    fake = Fake({("DELETE", "/v1/tokens/p1"): (403, {
+        "type": "about:blank", "title": "Forbidden", "status": 403,
+        "detail": "Confirm this change with your password (field 'password'), or sign in again"})})
+    result = invoke(fake, "pat", "revoke", "p1")
+    assert result.exit_code == 1
+    assert "--password-stdin" in result.stderr and len(fake.requests) == 1
+
+
 def test_a_problem_answer_is_one_line_with_its_field_errors(config_home, memory_keyring):
     stored(config_home)
     fake = Fake({("POST", "/v1/tokens"): (422, {
