@@ -52,7 +52,8 @@ def consents() -> None:
 
 def _consent_rows(answer: Any) -> list[dict[str, Any]]:
     found = answer.get("consents", []) if isinstance(answer, dict) else answer
-    return [{**c, "granted": when(c.get("granted_at") or c.get("created_at"))} for c in found]
+    return [{**c, "granted": when(c.get("created_at")), "changed": when(c.get("updated_at"))}
+            for c in found]
 
 
 @consents.command("list")
@@ -64,8 +65,8 @@ def consents_list(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(answer.get("consents", answer) if isinstance(answer, dict) else answer)
         return
-    table(_consent_rows(answer), [("client_id", "CLIENT"), ("name", "NAME"), ("scopes", "SCOPES"),
-                                  ("granted", "GRANTED")], "No consents.")
+    table(_consent_rows(answer), [("client_id", "CLIENT"), ("client_name", "NAME"), ("scopes", "SCOPES"),
+                                  ("granted", "GRANTED"), ("changed", "CHANGED")], "No consents.")
 
 
 @consents.command("revoke")

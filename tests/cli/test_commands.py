@@ -318,6 +318,21 @@ def test_role_commands_follow_the_roles_api(config_home, memory_keyring):
                        "subject": "repo:acme/app:*", "claims": {"repository_owner": "acme"}}]
 
 
+def test_consents_list_shows_each_app_and_revoke_withdraws_one(config_home, memory_keyring):
+    stored(config_home)
+    consent = {"client_id": "console", "client_name": "Console", "scopes": ["openid", "profile"],
+               "created_at": 0, "updated_at": 60}
+    fake = Fake({("GET", "/v1/consents"): (200, {"consents": [consent]}),
+                 ("DELETE", "/v1/consents/console"): (204, None)})
+    listed = invoke(fake, "consents", "list")
+    assert listed.stdout.splitlines() == [
+        "CLIENT   NAME     SCOPES          GRANTED                  CHANGED",
+        "console  Console  openid profile  1970-01-01 00:00:00 UTC  1970-01-01 00:01:00 UTC"]
+    assert json.loads(invoke(fake, "consents", "list", "--json").stdout) == [consent]
+    revoked = invoke(fake, "consents", "revoke", "console")
+    assert revoked.exit_code == 0 and revoked.stdout == "Withdrew consent for console.\n"
+
+
 # -- logout --------------------------------------------------------------------
 
 def test_logout_revokes_the_refresh_token_then_deletes_the_login(config_home, memory_keyring):
