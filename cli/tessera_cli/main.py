@@ -246,8 +246,9 @@ def token_info(app: App, as_json: bool) -> None:
     rows.append(("Client", info.get("client_id")))
     shown = {"type", "issued_at", "expires_at", "expires_in", "session_issued_at", "idle_deadline",
              "session_expires_at", "scopes", "client_id"}
-    rows += [(key.replace("_", " ").capitalize(), value) for key, value in sorted(info.items())
-             if key not in shown]
+    rows += [(key.replace("_", " ").capitalize(),
+              when(value) if key.endswith("_at") and isinstance(value, int) else value)
+             for key, value in sorted(info.items()) if key not in shown]
     pairs(rows)
 
 
