@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import time
 
 import click
 
@@ -230,7 +229,7 @@ def token_info(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(info)
         return
-    now = time.time()
+    now = app.clock()
     rows: list[tuple[str, object]] = [("Type", info.get("type"))]
     rows.append(("Issued at", when(info.get("issued_at"))))
     expires_at = info.get("expires_at")

@@ -199,6 +199,23 @@ def test_whoami_prints_a_table_and_json(config_home, memory_keyring):
     assert json.loads(invoke(fake, "whoami", "--json").stdout) == ME
 
 
+def test_token_info_reads_as_words_and_utc_times(config_home, memory_keyring):
+    stored(config_home)
+    issued = int(NOW) - 60
+    info = {"type": "access_token", "issued_at": issued, "expires_at": issued + 300, "expires_in": 240,
+            "scopes": ["openid", "profile"], "client_id": "cli", "session_id": "s1",
+            "session_issued_at": issued - 3600, "idle_deadline": issued + 36000,
+            "session_expires_at": issued + 86400, "last_used_at": 0}
+    result = invoke(Fake({("GET", "/v1/token-info"): (200, info)}), "token", "info")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "Expires in             in 4 minutes" in lines
+    assert "Originally issued at   2027-01-15 06:59:00 UTC" in lines
+    assert "Session idle deadline  2027-01-15 17:59:00 UTC (in 10 hours)" in lines
+    assert "Last used at           1970-01-01 00:00:00 UTC" in lines
+    assert "Scopes                 openid profile" in lines
+
+
 def test_the_override_token_is_sent_instead_of_the_login(config_home, memory_keyring):
     stored(config_home)
     fake = Fake({("GET", "/v1/me"): (200, ME)})
