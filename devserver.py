@@ -416,6 +416,8 @@ def local_environment(env: MutableMapping[str, str], aws_endpoint: str, issuer: 
         "AWS_EC2_METADATA_DISABLED": "true",
         "TESSERA_ISSUER": issuer,
         "TESSERA_STAGE": env.get("TESSERA_STAGE") or "local",
+        # A local OIDC issuer (a CI stand-in) serves plain HTTP on a loopback address.
+        "TESSERA_FEDERATION_ALLOW_HTTP": env.get("TESSERA_FEDERATION_ALLOW_HTTP") or "true",
     }
     env.update(settings)
     return settings

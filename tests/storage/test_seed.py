@@ -24,7 +24,8 @@ def test_demo_seed_creates_the_spec_demo_account(ctr):
     assert set(cli.grant_types) == {"password", "refresh_token",
                                     "urn:ietf:params:oauth:grant-type:device_code"}
     assert set(cli.scopes) == {"openid", "profile", "email", "offline_access", "tokens:read",
-                               "tokens:manage", "sessions:manage", "api:read", "api:write"}
+                               "tokens:manage", "roles:manage", "sessions:manage", "api:read",
+                               "api:write"}
 
     rs = ctr.identities.clients.get("resource-server")
     assert rs.introspect and rs.grant_types == ("client_credentials",)
