@@ -434,7 +434,7 @@ def prepare_storage(seed_file: Path | None) -> list[str]:
     if seed_file is None:
         return ["no seed file loaded"]
     data = json.loads(seed_file.read_text(encoding="utf-8"))
-    return load_seed(c.identities, data).lines()
+    return load_seed(c.identities, data, c.roles).lines()
 
 
 # --------------------------------------------------------------------------

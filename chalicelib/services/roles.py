@@ -261,6 +261,10 @@ class IssuedKey:
 NO_ROLE = "No such role"
 
 
+class RoleNameTaken(Conflict):
+    """The owner has a role of that name already (a 409, as any conflict)."""
+
+
 class Roles:
     """The owner's roles. Every method takes the acting owner first; a name that is
     not theirs is ``NotFound`` before any read."""
@@ -307,7 +311,7 @@ class Roles:
         try:
             self.repo.create(role, cap)
         except RoleExists as exc:
-            raise Conflict(f"You already have a role named {name}") from exc
+            raise RoleNameTaken(f"You already have a role named {name}") from exc
         except LimitReached as exc:
             raise Conflict(f"You already have the maximum of {cap} roles; remove some "
                            "first") from exc
@@ -331,14 +335,20 @@ class Roles:
 
     # -- policies -----------------------------------------------------------------
 
+    def policy_for(self, owner: User, permission: object) -> str:
+        """The canonical permission, if the owner may put it in a role: one of their
+        own permissions covers it (SPEC §6), else 403."""
+        wanted = check_permission(permission)
+        if not any(covers(right, wanted) for right in owner.permissions):
+            raise Forbidden(f"{owner.username} does not hold {wanted}: a role's policy must be "
+                            "covered by one of its owner's permissions")
+        return wanted
+
     def add_policy(self, owner: User, name: str, permission: object) -> tuple[str, str]:
         """(id, canonical permission). Adding a permission the role already has
         changes nothing and answers the same."""
         self.own(owner, name)
-        wanted = check_permission(permission)
-        if not any(covers(right, wanted) for right in owner.permissions):
-            raise Forbidden(f"You do not hold {wanted}: a role's policy must be covered by one "
-                            "of your own permissions")
+        wanted = self.policy_for(owner, permission)
         policy_id = policy_id_for(wanted)
         cap = self.settings.max_policies_per_role
         try:
@@ -392,19 +402,23 @@ class Roles:
 
     # -- trust --------------------------------------------------------------------
 
-    def add_trust(self, owner: User, name: str, body: Mapping[str, Any]) -> TrustPolicy:
-        """A trust policy from ``{issuer, audience, subject, claims?}``. Adding one the
-        role already has changes nothing and answers the existing one."""
-        self.own(owner, name)
+    def trust_for(self, body: Mapping[str, Any]) -> TrustPolicy:
+        """A trust policy from ``{issuer, audience, subject, claims?}``, checked."""
         unknown = sorted(set(body) - {"issuer", "audience", "subject", "claims"})
         if unknown:
             raise Unprocessable(f"Unknown fields: {', '.join(unknown)}")
         issuer = check_issuer(body.get("issuer"), allow_http=self.settings.federation_allow_http)
         audience, subject = check_audience(body.get("audience")), check_subject(body.get("subject"))
         claims = check_claims(body.get("claims"))
-        trust = TrustPolicy(id=trust_id_for(issuer, audience, subject, claims), issuer=issuer,
-                            audience=audience, subject=subject, claims=claims,
-                            created_at=self.clock.now())
+        return TrustPolicy(id=trust_id_for(issuer, audience, subject, claims), issuer=issuer,
+                           audience=audience, subject=subject, claims=claims,
+                           created_at=self.clock.now())
+
+    def add_trust(self, owner: User, name: str, body: Mapping[str, Any]) -> TrustPolicy:
+        """Add a trust policy (``trust_for``). Adding one the role already has
+        changes nothing and answers the existing one."""
+        self.own(owner, name)
+        trust = self.trust_for(body)
         cap = self.settings.max_trust_per_role
         try:
             role = self.repo.add_trust(name, trust, cap)
@@ -413,8 +427,9 @@ class Roles:
                            "some first") from exc
         if role is None:
             raise NotFound(NO_ROLE)
-        event("role_trust_added", owner=owner.id, role=name, trust_id=trust.id, issuer=issuer,
-              audience=audience, subject=subject, claims=sorted(claims))
+        event("role_trust_added", owner=owner.id, role=name, trust_id=trust.id,
+              issuer=trust.issuer, audience=trust.audience, subject=trust.subject,
+              claims=sorted(trust.claims))
         return role.trust.get(trust.id, trust)
 
     def remove_trust(self, owner: User, name: str, trust_id: str) -> None:

@@ -252,7 +252,7 @@ def test_a_permission_is_stored_in_its_canonical_spelling(client, alice, role):
 def test_a_policy_the_owner_does_not_hold_is_403(client, alice, role):
     for permission in ("data:get@urn:tessera:data:bob.workspace", "*", "data:get@urn:tessera:*:*"):
         assert_problem(call(client, "post", "/v1/roles/alice.ci/policies", alice,
-                            {"permission": permission}), 403, "You do not hold")
+                            {"permission": permission}), 403, "alice does not hold")
     assert len(body(call(client, "get", "/v1/roles/alice.ci", alice))["policies"]) == 1
 
 
