@@ -10,12 +10,14 @@ and no refresh token comes with it (RFC 6749 §4.4.3).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.grants import TokenContext, parse_scope, scope_for_client
 from chalicelib.models import Client
 from chalicelib.services.authn import client_auth_failed
-from chalicelib.services.role_credentials import RoleKeyClient, granted_permissions, scopes_of
+
+if TYPE_CHECKING:
+    from chalicelib.services.role_credentials import RoleKeyClient
 
 GRANT_TYPE = "client_credentials"
 
@@ -30,6 +32,10 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # type MUST only be used by confidential clients", which authenticate (§3.2.1).
     if client.public:
         raise client_auth_failed("The client credentials grant requires client authentication")
+    # Here, not at import: the registry loads every grant, and a refresh or password
+    # grant must not pay for the role machinery (cold start, SPEC §9).
+    from chalicelib.services.role_credentials import RoleKeyClient
+
     if isinstance(client, RoleKeyClient) and client.active is not None:
         return _role_token(ctx, client, params)
     # RFC 6749 §3.3: requested ∩ registered, anything else invalid_scope; none
@@ -43,6 +49,8 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
 def _role_token(ctx: TokenContext, client: RoleKeyClient, params: dict[str, str]) -> dict[str, Any]:
     """SPEC §6: a 1 h role token whose permissions are the role's policies ∩ its
     owner's current rights, narrowed to a requested scope (its actions)."""
+    from chalicelib.services.role_credentials import granted_permissions, scopes_of
+
     active = client.active
     assert active is not None
     permissions = granted_permissions(active.permissions, parse_scope(params.get("scope")))

@@ -16,7 +16,7 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BASIC_CHALLENGE, InvalidClient, InvalidGrant, InvalidRequest
 from chalicelib.models import Client, User, possible_client_id, user_id_for
-from chalicelib.security.opaque import ROLE_KEY_ACCESS_PREFIX
+from chalicelib.security.opaque import looks_like_role_key
 from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
@@ -60,7 +60,7 @@ class ClientCredentials:
         """Whether the client id claims to be a role key's access id (``tka_…``, SPEC
         §6): such a client is authenticated by ``RoleCredentials`` (a malformed one
         with no read), never looked up in the clients table."""
-        return self.client_id.startswith(ROLE_KEY_ACCESS_PREFIX)
+        return looks_like_role_key(self.client_id)
 
     @classmethod
     def _checked(cls, client_id: str, secret: str | None, method: str) -> ClientCredentials:

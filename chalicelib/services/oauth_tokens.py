@@ -42,6 +42,13 @@ class OpaqueKind:
     introspect: Callable[[str], dict[str, Any] | None]
 
 
+def lazy_kind(matches: Callable[[str], bool], build: Callable[[], OpaqueKind]) -> OpaqueKind:
+    """An opaque kind whose service is built on the first token of its kind, so that
+    introspecting other kinds does not load it (cold start, SPEC §9)."""
+    return OpaqueKind(matches=matches, revoke=lambda client, token: build().revoke(client, token),
+                      introspect=lambda token: build().introspect(token))
+
+
 class OAuthTokens:
     """``sessions`` is called on first need: introspecting an access token or a PAT
     must not load the refresh-token machinery (cold start, SPEC §9)."""

@@ -42,10 +42,10 @@ from chalicelib.errors import InvalidScope, Unauthorized
 from chalicelib.models import Client, User
 from chalicelib.security.opaque import (
     ID_LEN,
-    ROLE_KEY_ACCESS_PREFIX,
     ROLE_KEY_SECRET,
     digest,
     is_role_key_access_id,
+    looks_like_role_key,
     same_digest,
 )
 from chalicelib.security.permissions import intersect
@@ -212,7 +212,7 @@ class RoleCredentials:
 
     def resolve(self, token: str, issuer: str) -> Principal | None:
         """A ``Principals`` resolver: None for non role keys, 401 for dead ones."""
-        if not token.startswith(ROLE_KEY_ACCESS_PREFIX):
+        if not looks_like_role_key(token):
             return None
         active = self.validate(token)
         if active is None or active.key is None:
@@ -290,5 +290,5 @@ class RoleCredentials:
 
     def opaque_kind(self) -> OpaqueKind:
         """Role keys as one of the opaque kinds of revocation and introspection."""
-        return OpaqueKind(matches=lambda token: token.startswith(ROLE_KEY_ACCESS_PREFIX),
-                          revoke=self.revoke, introspect=self.introspect)
+        return OpaqueKind(matches=looks_like_role_key, revoke=self.revoke,
+                          introspect=self.introspect)

@@ -166,3 +166,30 @@ def test_a_role_token_is_never_taken_for_a_client_token():
     ("any", "tsp_x", "tsp_x")])
 def test_the_token_of_basic_credentials(user_name, password, token):
     assert basic_token(user_name, password) == token
+
+
+def test_the_grants_and_a_sessions_principals_do_not_load_the_role_machinery():
+    """Cold start (SPEC §9): the grant registry, ``Principals`` and ``OAuthTokens``
+    load ``role_credentials`` only when a role key or role token comes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, app\n"
+        "from chalicelib import grants\n"
+        "from chalicelib.clock import FakeClock\n"
+        "from chalicelib.config import Settings\n"
+        "from chalicelib.container import Container\n"
+        "def no_aws(service):\n"
+        "    raise AssertionError(service)\n"
+        "grants.registry()\n"
+        "c = Container(Settings(issuer='https://t'), FakeClock(), client_factory=no_aws)\n"
+        "c.principals, c.oauth_tokens\n"
+        "print('chalicelib.services.role_credentials' in sys.modules, 'role_credentials' in vars(c))\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}, check=True,
+                         timeout=60)
+    assert out.stdout.split() == ["False", "False"]
