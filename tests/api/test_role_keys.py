@@ -500,3 +500,21 @@ def test_last_used_at_is_recorded_at_most_every_ten_minutes(client, ctr, role, k
     clock.advance(2)
     granted(role_token(client, key))
     assert last_used() == clock.now()
+
+
+# -- the contract -----------------------------------------------------------------------------
+
+def test_the_openapi_document_describes_a_role_principal(client, key):
+    from chalicelib import api_models
+
+    doc = body(client.http.get("/openapi.json"))
+    schemas = doc["components"]["schemas"]
+    profile = next(v for k, v in schemas.items() if k.startswith("Profile"))
+    assert {"role", "owner_id"} <= set(profile["properties"])
+    assert not {"role", "owner_id"} & set(profile.get("required", []))
+    assert "roleKey" in doc["components"]["securitySchemes"]
+    # the answers are what the models say
+    api_models.Profile.model_validate(body(me(client, bearer(key.token))))
+    info = api_models.TokenInfo.model_validate(
+        body(client.http.get("/v1/token-info", headers=bearer(key.token))))
+    assert info.role == "alice.ci" and info.permissions == [READ_ALICE, WRITE_SHARED]
