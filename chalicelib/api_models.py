@@ -423,7 +423,9 @@ class TrustList(View):
 
 
 class Profile(View):
-    """``/v1/me``: whoami."""
+    """``/v1/me``: whoami. For a role principal (a role key or role token, SPEC §6)
+    ``id`` is ``role:<name>``, the names and email are empty, and ``role`` and
+    ``owner_id`` name the role and its owner's user id."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -432,10 +434,13 @@ class Profile(View):
     firstname: str
     lastname: str
     active: bool
+    # Present for a role principal only.
+    role: str | SkipJsonSchema[None] = None
+    owner_id: str | SkipJsonSchema[None] = None
 
 
 class TokenInfo(View):
-    """``/v1/token-info``: the presented token; session or PAT members by kind."""
+    """``/v1/token-info``: the presented token; session, PAT or role members by kind."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -450,6 +455,11 @@ class TokenInfo(View):
     session_issued_at: int | SkipJsonSchema[None] = None
     idle_deadline: int | SkipJsonSchema[None] = None
     session_expires_at: int | SkipJsonSchema[None] = None
+    # Present for a role key (``type`` role_key) or role token (``role_token``) only:
+    # the role, its owner's user id, and the permissions in force now.
+    role: str | SkipJsonSchema[None] = None
+    owner: str | SkipJsonSchema[None] = None
+    permissions: list[str] | SkipJsonSchema[None] = None
 
 
 class SessionView(View):

@@ -50,9 +50,12 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
                   "description": "An RFC 9068 access token from `/oauth/token`."},
     "pat": {"type": "http", "scheme": "bearer", "bearerFormat": "PAT",
             "description": "A personal access token (`tsp_…`, SPEC §4)."},
+    "roleKey": {"type": "http", "scheme": "bearer", "bearerFormat": "role key",
+                "description": "A role key `tka_…:tsk_…` (SPEC §6): the caller is the role."},
     "basic": {"type": "http", "scheme": "basic",
-              "description": "Any user name, and a PAT or access token as the password "
-                             "(RFC 7617)."},
+              "description": "Any user name, and a PAT, role key (`tka_…:tsk_…`) or access "
+                             "token as the password; or a role key's access id `tka_…` as the "
+                             "user name and its secret `tsk_…` as the password (RFC 7617)."},
     "patQuery": {"type": "apiKey", "in": "query", "name": "session",
                  "description": "A PAT in the `session` query parameter, where the stage "
                                 "allows it; never together with an Authorization header."},
@@ -92,13 +95,15 @@ class Operation:
 
 
 MANAGE = "Needs `tokens:manage` and a confirmed change (the owner's `password` in the body, " \
-         "or a sign-in younger than ten minutes)."
-READ = "Needs `tokens:read` or `tokens:manage`."
-SESSIONS = "Needs `sessions:manage`."
+         "or a sign-in younger than ten minutes). A role key or role token never holds it: 403."
+READ = "Needs `tokens:read` or `tokens:manage`; a role key or role token holds neither: 403."
+SESSIONS = "Needs `sessions:manage`; a role key or role token never holds it: 403."
 ROLE = "Needs `roles:manage`. Another user's role is not found (404), like a missing one."
 ROLE_KEY = f"{ROLE} Also a confirmed change (the owner's `password` in the body, or a sign-in " \
            "younger than ten minutes). The secret is in this answer only."
 CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
+ROLE_PRINCIPAL = ("A role key or role token (SPEC §6) answers for its role: `id` is `role:<name>`, with "
+        "`role` and `owner_id`.")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/scopes", "scopes", CATALOG, "The stage's scopes and API sets",
@@ -164,14 +169,17 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/v1/roles/{name}/trust/{trust_id}", "remove_trust", ROLES,
               "Remove a trust policy", ok=204, problems=(403,), description=ROLE),
     Operation("get", "/v1/me", "me", ACCOUNT, "Who am I", response=m.Profile,
-              problems=(403,), description=f"Any valid credential of a user. {CLIENT_TOKEN}"),
+              problems=(403,),
+              description=f"Any valid credential of a user or a role. {ROLE_PRINCIPAL} {CLIENT_TOKEN}"),
     Operation("get", "/v1/token-info", "token_info", ACCOUNT, "About the presented token",
               response=m.TokenInfo, problems=(403,),
-              description=f"Any valid credential of a user. {CLIENT_TOKEN}"),
+              description="Any valid credential of a user or a role; for a role key "
+                          "(`type` role_key) or role token (role_token) also `role`, `owner` "
+                          f"and `permissions`. {CLIENT_TOKEN}"),
     Operation("post", "/v1/logout", "logout", ACCOUNT, "End the caller's session", ok=204,
               problems=(403,),
               description="The access token of a session, whatever its scopes; a credential "
-                          f"without a session (a PAT) is a 400. {CLIENT_TOKEN}"),
+                          f"without a session (a PAT, a role key or role token) is a 400. {CLIENT_TOKEN}"),
     Operation("get", "/v1/sessions", "list_sessions", ACCOUNT, "The caller's live sessions",
               response=m.SessionList, problems=(403,), description=SESSIONS),
     Operation("delete", "/v1/sessions/{session_id}", "end_session", ACCOUNT, "End a session",

@@ -331,6 +331,22 @@ class RolesRepo:
         # key: no request validated later succeeds with it.
         return self._remove_entry(name, "keys", key_id)
 
+    def revoke_key(self, owner: str, role_id: str, key_id: str, secret_hash: str) -> Role | None:
+        """Remove the key whose secret hashes to ``secret_hash`` (RFC 7009: the
+        holder revokes it); the role as it is after, or None if no such key."""
+        try:
+            # Only the holder of the secret removes the key: a made-up secret with
+            # a valid checksum names the key but does not match its hash. After
+            # this answer every strongly consistent read of the role lacks the key.
+            item = self.table.update(
+                self.key(owner, role_id), "REMOVE #k.#id",
+                condition="attribute_exists(#k.#id) AND #k.#id.#h = :h",
+                names={"#k": "keys", "#id": key_id, "#h": "secret_hash"},
+                values={":h": secret_hash})
+        except ConditionFailed:
+            return None
+        return role_from_item(item) if item else None
+
     def touch_key(self, owner: str, role_id: str, key_id: str, now: int, resolution: int) -> bool:
         """Record a use of the key, at most once per ``resolution`` seconds (SPEC §6:
         ``last_used_at`` without a write per request). False when nothing was written."""
