@@ -9,7 +9,6 @@ documented format of its area: RFC 6749 §5.2 JSON with ``no-store`` under
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,7 +31,9 @@ def area(path: str, routes: frozenset[str] = frozenset()) -> str:
     Under /oauth/ only the endpoints that exist speak RFC 6749; a path no route
     matches is a plain 404 in problem JSON, like any other unknown resource.
     """
-    bare = re.sub("/+", "/", path.split("?", 1)[0])   # //oauth/token routes as /oauth/token
+    # Repeated slashes reach no route: the gateway reads "//oauth/token" as a network
+    # location ("oauth") and a path ("/token"), so it is a plain 404 in problem JSON.
+    bare = path.split("?", 1)[0]
     if bare == "/oauth/authorize" or bare.startswith("/oauth/logout"):
         return "page"
     if bare.startswith(OAUTH_PREFIX) and bare in routes:
