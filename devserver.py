@@ -416,6 +416,8 @@ def local_environment(env: MutableMapping[str, str], aws_endpoint: str, issuer: 
         "AWS_EC2_METADATA_DISABLED": "true",
         "TESSERA_ISSUER": issuer,
         "TESSERA_STAGE": env.get("TESSERA_STAGE") or "local",
+        # CI federation against a local OIDC issuer on 127.0.0.1 (SPEC §6).
+        "TESSERA_FEDERATION_ALLOW_HTTP": env.get("TESSERA_FEDERATION_ALLOW_HTTP") or "true",
     }
     env.update(settings)
     return settings
