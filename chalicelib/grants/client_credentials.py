@@ -15,6 +15,7 @@ from chalicelib.models import Client
 from chalicelib.services.authn import client_auth_failed
 
 GRANT_TYPE = "client_credentials"
+ANONYMOUS = False
 
 
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:
