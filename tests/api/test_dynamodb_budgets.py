@@ -64,6 +64,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     # a PAT and its owner: one batch read (last_used_at is written at most every 10 minutes)
     "me_pat": {"BatchGetItem": 1},
     "introspect_pat": {"BatchGetItem": 1},
+    # SPEC §9: the role and its owner in one batch read, the replay guard on the job
+    # token's jti one conditional put (the issuer's keys are cached per instance)
+    "token_exchange": {"BatchGetItem": 1, "PutItem": 1},
 }
 
 QUERY_ALLOWED = {"sessions_list"}
