@@ -376,7 +376,7 @@ PAT_CASES: list[Case] = [
 # CI federation (SPEC §6): a job token exchanged for a role token, the issuer's keys cached.
 FEDERATION_CASES: list[Case] = [
     Case("token_exchange", "POST /oauth/token token-exchange (CI job token, keys cached)",
-         lambda w: w.job_token_exchange(), cpu_budget_ms=3.0),
+         lambda w: w.job_token_exchange(), cpu_budget_ms=2.0),
 ]
 
 CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *FEDERATION_CASES]
