@@ -269,13 +269,13 @@ class IssuerKeys:
             if found is not None:
                 return found
             if now < entry.checked_at + s.federation_negative_cache_seconds:
-                raise Refused(f"unknown kid {kid!r} (refetched less than "
+                raise Refused(f"unknown kid {kid!r:.80} (refetched less than "
                               f"{s.federation_negative_cache_seconds} s ago)")
             entry.checked_at = now      # one refetch per period, even if it fails
         entry = self._load(issuer, now)
         found = entry.find(kid)
         if found is None:
-            raise Refused(f"unknown kid {kid!r}")
+            raise Refused(f"unknown kid {kid!r:.80}")
         return found
 
     def remember(self, issuer: str, jwks: Mapping[str, Any]) -> None:
@@ -408,12 +408,12 @@ class JobTokenVerifier:
             raise Refused("issuer not trusted by the role")
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALGORITHMS:
-            raise Refused(f"algorithm {alg!r} not accepted")
+            raise Refused(f"algorithm {alg!r:.40} not accepted")
         if kid is not None and not isinstance(kid, str):
             raise Refused("kid is not a string")
         jwk = self.keys.key(issuer, kid)
         if not jwk.verifies(alg):
-            raise Refused(f"key {kid!r} is not a {alg} key")
+            raise Refused(f"key {kid!r:.80} is not a {alg} key")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, jwk.key, algorithms=[alg], issuer=issuer,

@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib import deadline
 from chalicelib.clock import FakeClock
+from chalicelib.config import Settings
 from chalicelib.errors import StorageUnavailable
 from chalicelib.services.federation import (
     FetchFailed,
@@ -378,3 +379,20 @@ def test_a_role_tokens_scopes_are_its_distinct_actions_sorted():
     assert role_scopes(["data:put@urn:tessera:data:a.x", "data:get@urn:tessera:data:a.y",
                         "data:get@urn:tessera:data:a.z"]) == ("data:get", "data:put")
     assert role_scopes([]) == ()
+
+
+def test_the_federation_settings_and_their_defaults():
+    defaults = Settings.from_env({})
+    assert defaults.federation_allow_http is False
+    assert (defaults.federation_jwks_cache_seconds, defaults.federation_negative_cache_seconds,
+            defaults.federation_fetch_timeout_ms, defaults.federation_max_document_bytes) == (
+        600, 30, 3000, 65536)
+    local = Settings.from_env({"TESSERA_FEDERATION_ALLOW_HTTP": "true",
+                               "TESSERA_FEDERATION_JWKS_CACHE_SECONDS": "60",
+                               "TESSERA_FEDERATION_NEGATIVE_CACHE_SECONDS": "5",
+                               "TESSERA_FEDERATION_FETCH_TIMEOUT_MS": "1500",
+                               "TESSERA_FEDERATION_MAX_DOCUMENT_BYTES": "4096"})
+    assert local.federation_allow_http is True
+    assert (local.federation_jwks_cache_seconds, local.federation_negative_cache_seconds,
+            local.federation_fetch_timeout_ms, local.federation_max_document_bytes) == (
+        60, 5, 1500, 4096)
