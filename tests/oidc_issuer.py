@@ -90,7 +90,7 @@ class OidcIssuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 issuer.requests.append(self.path)
                 document = issuer.documents().get(self.path)
                 status = 503 if issuer.down else 200 if document is not None else 404

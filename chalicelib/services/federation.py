@@ -282,6 +282,7 @@ class IssuerKeys:
         """Install an issuer's JWK Set as if just fetched (the benchmark's warm cache)."""
         now = self.clock.now()
         self._keys[issuer] = _Keys(_parse_jwks(dict(jwks)), now, now)
+        self._failed.pop(issuer, None)
 
     def _load(self, issuer: str, now: int) -> _Keys:
         with self._lock:

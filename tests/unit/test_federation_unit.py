@@ -279,7 +279,7 @@ class _Server:
         routes_ = routes
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 status, headers, data = routes_.get(self.path, (404, {}, b"{}"))
                 self.send_response(status)
                 for k, v in headers.items():
