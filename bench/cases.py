@@ -40,6 +40,13 @@ ROLE_SHORT_NAME = "bench"
 ROLE_POLICY = "data:get@urn:tessera:data:{username}.*"
 # How long the world reuses one role token (it lives an hour).
 ROLE_TOKEN_REUSE_SECONDS = 1800
+# CI federation: a role of the demo user that trusts a CI issuer whose keys the
+# instance already holds (SPEC §9 "once the issuer's keys are cached"); the issuer
+# is never contacted, its name cannot resolve.
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+CI_ISSUER = "https://ci.bench.invalid"
+CI_SUBJECT = "repo:acme/app:ref:refs/heads/main"
+CI_ROLE_NAME = "ci"
 
 
 def load_demo_seed(c: Any) -> dict[str, Any]:
@@ -85,6 +92,7 @@ class World:
         self._pat: str | None = None
         self._role_key: tuple[str, str] | None = None
         self._role_token: tuple[int, str] | None = None
+        self._ci_key: Any = None
 
     # -- requests --------------------------------------------------------------------
 
@@ -158,6 +166,52 @@ class World:
             token = self.expect(self.role_client_credentials()).json()["access_token"]
             self._role_token = (now, str(token))
         return self._role_token[1]
+
+    @property
+    def ci_role(self) -> str:
+        return f"{self.username}.{CI_ROLE_NAME}"
+
+    def job_token_exchange(self) -> Request:
+        """A CI job's token exchange for the demo user's CI role. The role and the
+        issuer's keys are set up once; each request carries a new job token (a
+        job token is single use)."""
+        import jwt
+
+        from chalicelib.security.opaque import random_b62
+
+        if self._ci_key is None:
+            self._ci_key = self._ci_setup()
+        now = self.c.clock.now()
+        claims = {"iss": CI_ISSUER, "sub": CI_SUBJECT, "aud": "tessera", "iat": now,
+                  "nbf": now, "exp": now + 300, "jti": random_b62(22),
+                  "repository": "acme/app", "repository_owner": "acme"}
+        # Keep the cached keys fresh however long the run (what a warm instance has).
+        self.c.issuer_keys.remember(CI_ISSUER, {"keys": [self._ci_key[1]]})
+        token = jwt.encode(claims, self._ci_key[0], algorithm="ES256",
+                           headers={"kid": self._ci_key[1]["kid"]})
+        return self.form("/oauth/token", grant_type=TOKEN_EXCHANGE, subject_token=token,
+                         subject_token_type="urn:ietf:params:oauth:token-type:id_token",
+                         audience=f"urn:tessera:role:{self.ci_role}")
+
+    def _ci_setup(self) -> tuple[Any, dict[str, Any]]:
+        """The CI issuer's key pair, and the role that trusts it (created if absent)."""
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from chalicelib.storage.roles import Role, TrustPolicy, owner_id_of
+
+        private = ec.generate_private_key(ec.SECP256R1())
+        jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(private.public_key(), as_dict=True),
+               "kid": "bench-ci", "alg": "ES256", "use": "sig"}
+        roles, name = self.c.roles_repo, self.ci_role
+        if roles.get(name) is None:
+            policy = TrustPolicy(id="bench", issuer=CI_ISSUER, audience="tessera",
+                                 subject=CI_SUBJECT, claims={"repository_owner": "acme"})
+            roles.create(Role(name=name, owner=str(owner_id_of(name)), description="bench CI",
+                              created_at=self.c.clock.now(),
+                              policies={"p": f"data:get@urn:tessera:data:{self.username}.*"},
+                              trust={policy.id: policy}))
+        return private, jwk
 
     def get(self, path: str, token: str | None = None) -> Request:
         return Request("GET", path, self.bearer(token) if token else {})
@@ -386,7 +440,14 @@ ROLE_CASES: list[Case] = [
     Case("me_role_token", "GET /v1/me (role token)", lambda w: w.get("/v1/me", w.role_token())),
 ]
 
-CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *ROLE_CASES]
+
+# CI federation (SPEC §6): a job token exchanged for a role token, the issuer's keys cached.
+FEDERATION_CASES: list[Case] = [
+    Case("token_exchange", "POST /oauth/token token-exchange (CI job token, keys cached)",
+         lambda w: w.job_token_exchange(), cpu_budget_ms=2.0),
+]
+
+CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *ROLE_CASES, *FEDERATION_CASES]
 
 
 def case(name: str) -> Case:

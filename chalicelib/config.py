@@ -135,10 +135,6 @@ class Settings:
     max_policies_per_role: int = 50
     max_keys_per_role: int = 10
     max_trust_per_role: int = 20
-    # Trust policies and the federation exchange accept a plain-HTTP OIDC issuer on
-    # a loopback host (a local test issuer) only when this is on: the local runner
-    # and the tests turn it on, deployed stages never do.
-    federation_allow_http: bool = False
 
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     api_sets: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_API_SETS), hash=False)
@@ -152,6 +148,21 @@ class Settings:
     dynamodb_max_attempts: int = 3
     # Time kept back from the invocation's deadline to render a 503 and return.
     deadline_reserve_ms: int = 1000
+
+    # CI federation (SPEC §6): an issuer's discovery and JWKS are fetched over
+    # HTTPS; plain HTTP only for a loopback issuer, and only where this is on
+    # (the local runner and the tests, never a deployed stage). Trust policies
+    # accept a plain-HTTP loopback issuer under the same rule.
+    federation_allow_http: bool = False
+    # How long an instance keeps an issuer's keys, and how long it remembers a
+    # failed fetch (so a flood of bad tokens does not hammer the issuer; also the
+    # least time between two refetches for a key id it does not know).
+    federation_jwks_cache_seconds: int = 600
+    federation_negative_cache_seconds: int = 30
+    # One HTTP request to an issuer: at most this long (and never past the
+    # invocation's deadline), at most this many bytes.
+    federation_fetch_timeout_ms: int = 3000
+    federation_max_document_bytes: int = 64 * 1024
 
     def table(self, kind: str) -> str:
         """Physical name of one of the tables of ``storage.schema`` for this stage."""
@@ -198,12 +209,18 @@ class Settings:
             max_policies_per_role=_int(e, "TESSERA_MAX_POLICIES_PER_ROLE", 50),
             max_keys_per_role=_int(e, "TESSERA_MAX_KEYS_PER_ROLE", 10),
             max_trust_per_role=_int(e, "TESSERA_MAX_TRUST_PER_ROLE", 20),
-            federation_allow_http=_bool(e, "TESSERA_FEDERATION_ALLOW_HTTP", False),
             api_sets=_api_sets(e),
             dynamodb_connect_timeout_ms=_int(e, "TESSERA_DYNAMODB_CONNECT_TIMEOUT_MS", 1000),
             dynamodb_read_timeout_ms=_int(e, "TESSERA_DYNAMODB_READ_TIMEOUT_MS", 2000),
             dynamodb_max_attempts=_int(e, "TESSERA_DYNAMODB_MAX_ATTEMPTS", 3),
             deadline_reserve_ms=_int(e, "TESSERA_DEADLINE_RESERVE_MS", 1000),
+            federation_allow_http=_bool(e, "TESSERA_FEDERATION_ALLOW_HTTP", False),
+            federation_jwks_cache_seconds=_int(e, "TESSERA_FEDERATION_JWKS_CACHE_SECONDS", 600),
+            federation_negative_cache_seconds=_int(e, "TESSERA_FEDERATION_NEGATIVE_CACHE_SECONDS",
+                                                   30),
+            federation_fetch_timeout_ms=_int(e, "TESSERA_FEDERATION_FETCH_TIMEOUT_MS", 3000),
+            federation_max_document_bytes=_int(e, "TESSERA_FEDERATION_MAX_DOCUMENT_BYTES",
+                                               64 * 1024),
         )
 
 

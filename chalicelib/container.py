@@ -23,6 +23,7 @@ from chalicelib.storage.tables import Key, Tables
 if TYPE_CHECKING:
     from chalicelib.services.authn import ClientDirectory, PasswordSignIn
     from chalicelib.services.device_flow import DeviceFlow
+    from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
     from chalicelib.services.oauth_tokens import OAuthTokens
     from chalicelib.services.pats import Confirmation, PatCredentials, Pats
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.identities import ClientsRepo, UsersRepo
     from chalicelib.storage.keystore import SecretsManagerKeyStore
     from chalicelib.storage.pats import PatsRepo
+    from chalicelib.storage.replay import ReplayRepo
     from chalicelib.storage.roles import RolesRepo
     from chalicelib.storage.sessions import SessionsRepo
     from chalicelib.storage.throttle import ThrottleRepo
@@ -102,6 +104,11 @@ class Container:
     def roles_repo(self) -> RolesRepo:
         from chalicelib.storage.roles import RolesRepo
         return RolesRepo(self.table("roles"))
+
+    @cached_property
+    def replay_repo(self) -> ReplayRepo:
+        from chalicelib.storage.replay import ReplayRepo
+        return ReplayRepo(self.table("replay"))
 
     @cached_property
     def keystore(self) -> SecretsManagerKeyStore:
@@ -178,6 +185,18 @@ class Container:
     def device_flow(self) -> DeviceFlow:
         from chalicelib.services.device_flow import DeviceFlow
         return DeviceFlow(self.devices_repo, self.clock, self.settings, self.throttle)
+
+    @cached_property
+    def issuer_keys(self) -> IssuerKeys:
+        from chalicelib.services.federation import IssuerKeys, http_get
+        # Per instance: external issuers' keys, fetched over HTTPS and cached.
+        return IssuerKeys(http_get, self.clock, self.settings)
+
+    @cached_property
+    def federation(self) -> Federation:
+        from chalicelib.services.federation import Federation, JobTokenVerifier
+        return Federation(JobTokenVerifier(self.issuer_keys, self.clock), self.replay_repo,
+                          self.roles_repo, self.users, self.issuer, self.clock)
 
     @cached_property
     def web_signin(self) -> WebSignIn:

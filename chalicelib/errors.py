@@ -117,6 +117,14 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8693 §2.2.2: "The authorization server is unwilling or unable to issue a
+    token for any target service indicated by the resource or audience parameters."
+    """
+
+    error = "invalid_target"
+
+
 class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1: "The authorization server does not support the revocation
     of the presented token type."

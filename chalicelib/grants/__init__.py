@@ -3,10 +3,14 @@
 Every grant module exports:
 
 * ``GRANT_TYPE``: the ``grant_type`` value it handles;
+* ``ANONYMOUS``: whether a request may name no client at all (the token
+  exchange of a CI job token, whose token is the credential); a client that
+  does identify itself is authenticated all the same;
 * ``prefetch(ctx, params) -> {table kind: [keys]}``: items it needs, read by the
   token endpoint in the same BatchGetItem as the client (SPEC §9 budgets);
 * ``handle(ctx, client, params, items) -> dict``: validate the request, then
-  create the RFC 6749 §5.1 token response.
+  create the RFC 6749 §5.1 token response (``client`` is None only for an
+  anonymous request).
 
 A grant gets its collaborators from ``ctx.deps`` (``GrantDeps``), which the token
 endpoint builds from the composition root; each is built on first use, so a
@@ -31,12 +35,14 @@ from chalicelib.models import Client
 if TYPE_CHECKING:
     from chalicelib.services.authn import PasswordSignIn
     from chalicelib.services.device_flow import DeviceFlow
+    from chalicelib.services.federation import Federation
     from chalicelib.services.sessions import Sessions
     from chalicelib.services.tokens import TokenIssuer
     from chalicelib.storage.identities import UsersRepo
     from chalicelib.storage.throttle import ThrottleRepo
 
-_MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code", "client_credentials")
+_MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code", "client_credentials",
+                              "token_exchange")
 
 # RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E
 _SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
@@ -51,13 +57,15 @@ class GrantDeps:
                  token_issuer: Callable[[], TokenIssuer],
                  password_signin: Callable[[], PasswordSignIn],
                  device_flow: Callable[[], DeviceFlow], users: Callable[[], UsersRepo],
-                 throttle: Callable[[], ThrottleRepo]) -> None:
+                 throttle: Callable[[], ThrottleRepo],
+                 federation: Callable[[], Federation] | None = None) -> None:
         self._sessions = sessions
         self._token_issuer = token_issuer
         self._password_signin = password_signin
         self._device_flow = device_flow
         self._users = users
         self._throttle = throttle
+        self._federation = federation
 
     @property
     def sessions(self) -> Sessions:
@@ -82,6 +90,12 @@ class GrantDeps:
     @property
     def throttle(self) -> ThrottleRepo:
         return self._throttle()
+
+    @property
+    def federation(self) -> Federation:
+        if self._federation is None:
+            raise AssertionError("no federation service was given to this grant context")
+        return self._federation()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.services.role_credentials import RoleKeyClient
 
 GRANT_TYPE = "client_credentials"
+ANONYMOUS = False
 
 
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:

@@ -16,6 +16,7 @@ from chalicelib.models import Client
 from chalicelib.storage.devices import DevicesRepo
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+ANONYMOUS = False
 INACTIVE = "The approving account is no longer active"
 
 

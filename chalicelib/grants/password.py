@@ -15,6 +15,7 @@ from chalicelib.grants import TokenContext, parse_scope, required, scope_for_cli
 from chalicelib.models import Client
 
 GRANT_TYPE = "password"
+ANONYMOUS = False
 
 
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:

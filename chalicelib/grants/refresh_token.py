@@ -12,6 +12,7 @@ from chalicelib.grants import TokenContext, parse_scope, required, scope_for_cli
 from chalicelib.models import Client
 
 GRANT_TYPE = "refresh_token"
+ANONYMOUS = False
 
 
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:

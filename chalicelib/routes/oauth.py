@@ -4,7 +4,9 @@ introspection (RFC 7662) and UserInfo (OIDC Core §5.3).
 The token endpoint is a pipeline of small named steps, as in node-oidc-provider:
 no-cache, parse, identify the client, pick the grant, read what the grant
 needs with the client in one round trip, authenticate the client, check the
-grant is allowed, handle.
+grant is allowed, handle. A grant whose presented token is the credential (the
+token exchange of a CI job token) may name no client; one that names itself is
+authenticated all the same.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def _credentials(request: Any, params: dict[str, str]) -> ClientCredentials:
     return ClientCredentials.from_request(basic, params)
 
 
+def _anonymous(request: Any, params: dict[str, str]) -> bool:
+    """The request names no client: no Basic credentials, no client_id, no client_secret."""
+    scheme = (header(request, "authorization") or "").strip().partition(" ")[0]
+    return scheme.lower() != "basic" and "client_id" not in params and "client_secret" not in params
+
+
 def _client(c: Container, creds: ClientCredentials,
             prefetched: dict[str, list[dict[str, Any]]] | None = None) -> Client:
     """The client named by ``creds``, authenticated (read in ``prefetched`` if there).
@@ -83,7 +91,7 @@ def grant_deps(c: Container) -> GrantDeps:
     return GrantDeps(sessions=lambda: c.sessions, token_issuer=lambda: c.issuer,
                      password_signin=lambda: c.password_signin,
                      device_flow=lambda: c.device_flow, users=lambda: c.users,
-                     throttle=lambda: c.throttle)
+                     throttle=lambda: c.throttle, federation=lambda: c.federation)
 
 
 def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:
@@ -97,26 +105,32 @@ def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:
 def token() -> Response:
     request, c = bp.current_request, container()
     params = _form(request)
-    creds = _credentials(request, params)
     grant_type = params.get("grant_type")
+    grant = grants.registry().get(grant_type or "")
+    # A grant whose token is itself the credential may name no client (RFC 8693).
+    anonymous = grant is not None and grant.ANONYMOUS and _anonymous(request, params)
+    creds = None if anonymous else _credentials(request, params)
     if not grant_type:
         raise InvalidRequest("Missing required parameter 'grant_type'")
-    grant = grants.registry().get(grant_type)
     if grant is None:
         raise UnsupportedGrantType(f"Unsupported grant_type '{grant_type}'")
     ctx = TokenContext(deps=grant_deps(c), issuer=issuer_of(request, c.settings),
                        source_ip=source_ip(request),
                        user_agent=(header(request, "user-agent") or "")[:256])
     reads = grant.prefetch(ctx, params)
-    if creds.role_key:
+    client: Client | None
+    if creds is None:
+        # No client at all (an ANONYMOUS grant): the grant's own reads only.
+        items = c.batch_get(reads) if reads else {}
+        client = None
+    elif creds.role_key:
         # SPEC §9: a role key is authenticated by its one read (role and owner), and
         # may use client_credentials only, which reads nothing more.
         client = _client(c, creds)
         _check_grant_allowed(client, grant_type)
         items = c.batch_get(reads) if reads else {}
     else:
-        known, _ = c.client_directory.cached(creds.client_id)
-        if not known:
+        if not c.client_directory.cached(creds.client_id)[0]:
             reads = {**reads, "clients": [c.clients.key(creds.client_id)]}
         items = c.batch_get(reads) if reads else {}
         client = _client(c, creds, items)

@@ -17,7 +17,7 @@ from chalicelib.storage.identities import ClientsRepo, UsersRepo
 
 KNOWN_GRANTS = (
     "password", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
-    "client_credentials",
+    "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange",
 )
 
 

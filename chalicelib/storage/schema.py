@@ -94,6 +94,12 @@ TABLES: dict[str, dict[str, Any]] = {
         "AttributeDefinitions": [_s("pk")],
         "KeySchema": [_hash("pk")],
     },
+    # CI job tokens already exchanged (SPEC §6 federation): "jti#<digest of iss
+    # and jti>", kept until the job token could no longer be accepted.
+    "replay": {
+        "AttributeDefinitions": [_s("pk")],
+        "KeySchema": [_hash("pk")],
+    },
 }
 
 

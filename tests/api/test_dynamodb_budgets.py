@@ -72,6 +72,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "introspect_role_key": {"BatchGetItem": 1},
     # a role token is verified offline; its role and owner are one batch read
     "me_role_token": {"BatchGetItem": 1},
+    # SPEC §9: the role and its owner in one batch read, the replay guard on the job
+    # token's jti one conditional put (the issuer's keys are cached per instance)
+    "token_exchange": {"BatchGetItem": 1, "PutItem": 1},
 }
 
 QUERY_ALLOWED = {"sessions_list"}

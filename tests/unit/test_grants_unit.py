@@ -69,7 +69,13 @@ def test_a_refresh_asking_for_a_scope_the_client_lacks_is_refused_before_any_wri
 def test_every_grant_module_has_the_same_shape():
     for grant_type, module in registry().items():
         assert module.GRANT_TYPE == grant_type
+        assert isinstance(module.ANONYMOUS, bool)
         assert callable(module.prefetch) and callable(module.handle)
+
+
+def test_only_the_token_exchange_may_name_no_client():
+    anonymous = sorted(t for t, module in registry().items() if module.ANONYMOUS)
+    assert anonymous == ["urn:ietf:params:oauth:grant-type:token-exchange"]
 
 
 class FakeClientIssuer:

@@ -1,0 +1,555 @@
+"""CI job tokens by federation (SPEC §6, RFC 8693): a CI job's own OIDC ID token,
+verified against its issuer's published keys and a role's trust policies, is
+exchanged for a 1 h role token.
+
+Three parts, each built from its collaborators:
+
+* ``IssuerKeys``: per instance, per issuer, the keys of the issuer's JWKS, found
+  through its discovery document (OIDC Discovery 1.0 §4). HTTPS only (plain HTTP
+  only for a loopback issuer where ``federation_allow_http`` is on), a timeout
+  that never runs past the invocation's deadline, a size limit, no redirects.
+  Keys are kept ``federation_jwks_cache_seconds``; a failed fetch is remembered
+  ``federation_negative_cache_seconds`` (a flood of bad tokens costs the issuer
+  one request per period), and a key id it does not know makes it refetch at
+  most once per that period (key rotation at the issuer).
+* ``JobTokenVerifier``: the signature (PyJWT, an explicit algorithm list), the
+  registered claims with 60 s leeway against the service's clock, and the trust
+  policies. Only an issuer that a trust policy of the requested role names is
+  ever fetched (the token's unverified ``iss`` only selects the policies), so a
+  token cannot make the service call a URL of its choosing.
+* ``Federation``: the exchange itself, one read (the role and its owner, in the
+  token endpoint's BatchGetItem) and one conditional write (the replay guard on
+  ``jti``) once the issuer's keys are cached (SPEC §9).
+
+A job token without ``jti`` is refused (``invalid_grant`` "jti required"): the
+replay guard needs it, and GitHub Actions and GitLab CI always send one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib import deadline
+from chalicelib.audit import log
+from chalicelib.clock import Clock
+from chalicelib.config import Settings
+from chalicelib.errors import InvalidGrant, InvalidScope, InvalidTarget, StorageUnavailable
+from chalicelib.models import User
+from chalicelib.services.role_credentials import (
+    effective_permissions,
+    granted_permissions,
+    scopes_of,
+)
+from chalicelib.services.tokens import TokenIssuer
+from chalicelib.storage.dynamo import Item
+from chalicelib.storage.identities import UsersRepo, user_from_item
+from chalicelib.storage.replay import ReplayRepo
+from chalicelib.storage.roles import Role, RolesRepo, TrustPolicy, owner_id_of, role_from_item
+
+# SPEC §6: exp, nbf and iat are checked with 60 s leeway.
+LEEWAY = 60
+# JWS algorithms accepted from an issuer (RFC 7518 §3), with the key type (and
+# curve) each needs. GitHub Actions and GitLab CI sign with RS256.
+ALGORITHMS: dict[str, tuple[str, str | None]] = {
+    "RS256": ("RSA", None), "PS256": ("RSA", None),
+    "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"),
+}
+REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub")
+MIN_RSA_BITS = 2048
+MAX_JTI = 256
+MAX_ISSUERS = 100         # issuers kept per instance; past it the cache starts over
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+ROLE_AUDIENCE_PREFIX = "urn:tessera:role:"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+# One answer for every verification failure: which check failed would tell an
+# attacker what to change. The audit line has the precise reason.
+NOT_ACCEPTED = "The subject token is not accepted for this role"
+JTI_REQUIRED = "jti required: the subject token must carry a jti claim (replay protection)"
+
+# (url, timeout in seconds, max bytes) -> the body; FetchFailed on any failure.
+Fetch = Callable[[str, float, int], bytes]
+
+
+class FetchFailed(Exception):
+    """An issuer document could not be fetched (network, status, size, time)."""
+
+
+class Refused(Exception):
+    """A job token not accepted. ``reason`` is for the audit log; ``public`` is what
+    the client is told."""
+
+    def __init__(self, reason: str, public: str = NOT_ACCEPTED) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.public = public
+
+
+# --------------------------------------------------------------------------
+# fetching issuer documents
+# --------------------------------------------------------------------------
+
+def _loopback(host: str) -> bool:
+    return host.lower() in LOOPBACK_HOSTS
+
+
+def url_problem(url: str, *, allow_http: bool, issuer: bool = False) -> str | None:
+    """Why ``url`` may not be fetched from an issuer, or None when it may.
+
+    HTTPS to a named host or a public address; plain HTTP, and HTTPS to an
+    address literal, only for a loopback host where ``allow_http`` (the local
+    stage). No credentials in the URL; an issuer has no query or fragment
+    (OIDC Discovery 1.0 §3 "issuer").
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError:
+        return "malformed URL"
+    if not host:
+        return "no host"
+    if parts.username is not None or parts.password is not None:
+        return "credentials in the URL"
+    if parts.fragment or (issuer and parts.query):
+        return "a query or fragment"
+    local = allow_http and _loopback(host)
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        return "not HTTPS" if not allow_http else "not HTTPS, nor HTTP on a loopback host"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_global and not local:
+        return "a non-public address"
+    return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failure: the checked URL is the only one fetched."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def http_get(url: str, timeout: float, max_bytes: int) -> bytes:
+    """GET ``url`` with the standard library: no redirects, no proxy for a loopback
+    host, at most ``max_bytes``, all of it within ``timeout`` seconds."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        raise FetchFailed(f"scheme {parts.scheme!r}")
+    host = parts.hostname or ""
+    handlers: list[Any] = [_NoRedirect()]
+    if _loopback(host):
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
+    headers = {"Accept": "application/json", "User-Agent": "tessera-federation"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) only: checked above)
+    started = time.monotonic()
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            if response.status != 200:
+                raise FetchFailed(f"HTTP {response.status}")
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if time.monotonic() - started > timeout:
+                    raise FetchFailed("timed out")
+                chunk = response.read(min(16384, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchFailed(f"larger than {max_bytes} bytes")
+    except FetchFailed:
+        raise
+    except urllib.error.HTTPError as exc:
+        raise FetchFailed(f"HTTP {exc.code}") from exc
+    except (OSError, ValueError) as exc:   # URLError, timeouts, TLS, malformed responses
+        raise FetchFailed(type(exc).__name__) from exc
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------
+# the keys of issuers, cached per instance
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IssuerKey:
+    """One public key of an issuer's JWKS: the key object, and what it may verify."""
+
+    key: Any              # a ``cryptography`` public key
+    kty: str
+    crv: str | None
+    alg: str | None       # the JWK's ``alg``, if it names one
+
+    def verifies(self, alg: str) -> bool:
+        """RFC 7517 §4.4: a key that names its algorithm is used with no other; a
+        key that does not is used with algorithms of its type (and curve)."""
+        kty, crv = ALGORITHMS[alg]
+        return self.alg in (None, alg) and self.kty == kty and (crv is None or self.crv == crv)
+
+
+@dataclass
+class _Keys:
+    """An issuer's signing keys by kid, and when they were fetched."""
+
+    by_kid: dict[str | None, IssuerKey]
+    fetched_at: int
+    checked_at: int       # the last fetch, or refetch for an unknown kid
+
+    def find(self, kid: str | None) -> IssuerKey | None:
+        if kid is None:
+            # RFC 7515 §4.1.4: no kid is unambiguous only if there is one key.
+            return next(iter(self.by_kid.values())) if len(self.by_kid) == 1 else None
+        return self.by_kid.get(kid)
+
+
+def _parse_jwks(document: Any) -> dict[str | None, IssuerKey]:
+    """The usable signing keys of a JWK Set (RFC 7517 §5); others are skipped."""
+    import jwt
+
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list):
+        raise FetchFailed("the JWKS has no keys array")
+    found: dict[str | None, IssuerKey] = {}
+    for jwk in keys:
+        if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
+            continue
+        if jwk.get("kty") not in ("RSA", "EC") or jwk.get("alg", "RS256") not in ALGORITHMS:
+            continue
+        try:
+            key = jwt.PyJWK(jwk).key
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            continue
+        if jwk["kty"] == "RSA" and key.key_size < MIN_RSA_BITS:
+            continue
+        kid, crv, alg = jwk.get("kid"), jwk.get("crv"), jwk.get("alg")
+        found[kid if isinstance(kid, str) else None] = IssuerKey(
+            key, jwk["kty"], crv if isinstance(crv, str) else None, alg)
+    if not found:
+        raise FetchFailed("the JWKS holds no usable signing key")
+    return found
+
+
+def _json_object(body: bytes, what: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FetchFailed(f"{what} is not JSON") from exc
+    if not isinstance(parsed, dict):
+        raise FetchFailed(f"{what} is not a JSON object")
+    return parsed
+
+
+class IssuerKeys:
+    """The signing keys of external OIDC issuers, per instance (see the module doc)."""
+
+    def __init__(self, fetch: Fetch, clock: Clock, settings: Settings) -> None:
+        self.fetch = fetch
+        self.clock = clock
+        self.settings = settings
+        self._keys: dict[str, _Keys] = {}
+        self._failed: dict[str, tuple[int, str]] = {}    # issuer -> (until, reason)
+        self._lock = threading.Lock()
+
+    def key(self, issuer: str, kid: str | None) -> IssuerKey:
+        """The issuer's key ``kid``; ``Refused`` when there is none."""
+        s, now = self.settings, self.clock.now()
+        entry = self._keys.get(issuer)
+        if entry is not None and now < entry.fetched_at + s.federation_jwks_cache_seconds:
+            found = entry.find(kid)
+            if found is not None:
+                return found
+            if now < entry.checked_at + s.federation_negative_cache_seconds:
+                raise Refused(f"unknown kid {kid!r:.80} (refetched less than "
+                              f"{s.federation_negative_cache_seconds} s ago)")
+            entry.checked_at = now      # one refetch per period, even if it fails
+        entry = self._load(issuer, now)
+        found = entry.find(kid)
+        if found is None:
+            raise Refused(f"unknown kid {kid!r:.80}")
+        return found
+
+    def remember(self, issuer: str, jwks: Mapping[str, Any]) -> None:
+        """Install an issuer's JWK Set as if just fetched (the benchmark's warm cache)."""
+        now = self.clock.now()
+        self._keys[issuer] = _Keys(_parse_jwks(dict(jwks)), now, now)
+        self._failed.pop(issuer, None)
+
+    def _load(self, issuer: str, now: int) -> _Keys:
+        with self._lock:
+            # Another thread may have fetched while this one waited for the lock.
+            entry = self._keys.get(issuer)
+            if entry is not None and entry.fetched_at >= now:
+                return entry
+            failed = self._failed.get(issuer)
+            if failed is not None and now < failed[0]:
+                raise Refused(f"issuer unavailable (cached failure: {failed[1]})")
+            try:
+                by_kid = self._fetch_keys(issuer)
+            except FetchFailed as exc:
+                self._failed[issuer] = (now + self.settings.federation_negative_cache_seconds,
+                                        str(exc))
+                log.warning(json.dumps({"event": "federation_issuer_unavailable",
+                                        "issuer": issuer, "reason": str(exc)}))
+                raise Refused(f"issuer unavailable: {exc}") from exc
+            if len(self._keys) >= MAX_ISSUERS and issuer not in self._keys:
+                self._keys.clear()
+            self._failed.pop(issuer, None)
+            entry = self._keys[issuer] = _Keys(by_kid, now, now)
+            return entry
+
+    def _fetch_keys(self, issuer: str) -> dict[str | None, IssuerKey]:
+        allow_http = self.settings.federation_allow_http
+        problem = url_problem(issuer, allow_http=allow_http, issuer=True)
+        if problem:
+            raise FetchFailed(f"issuer URL refused: {problem}")
+        # OIDC Discovery 1.0 §4: a terminating "/" of the issuer is removed first.
+        discovery = _json_object(self._get(issuer.rstrip("/") + DISCOVERY_PATH), "discovery")
+        # §4.3: "The issuer value returned MUST be identical to the Issuer URL".
+        if discovery.get("issuer") != issuer:
+            raise FetchFailed("discovery names another issuer")
+        jwks_uri = discovery.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise FetchFailed("discovery has no jwks_uri")
+        problem = url_problem(jwks_uri, allow_http=allow_http)
+        if problem:
+            raise FetchFailed(f"jwks_uri refused: {problem}")
+        return _parse_jwks(_json_object(self._get(jwks_uri), "JWKS"))
+
+    def _get(self, url: str) -> bytes:
+        s = self.settings
+        timeout_ms = float(s.federation_fetch_timeout_ms)
+        left = deadline.remaining_ms()
+        if left is not None:
+            timeout_ms = min(timeout_ms, left - s.deadline_reserve_ms)
+            if timeout_ms <= 0:
+                # Not the issuer's fault: answer 503 with Retry-After, remember nothing.
+                raise StorageUnavailable(detail=f"no time left to fetch {url}")
+        return self.fetch(url, timeout_ms / 1000, s.federation_max_document_bytes)
+
+
+# --------------------------------------------------------------------------
+# verifying a job token against a role's trust policies
+# --------------------------------------------------------------------------
+
+def _claim_text(value: Any) -> str | None:
+    """A claim's value as the string a trust policy compares: strings as they are,
+    numbers and booleans as JSON writes them; anything else never matches."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return None
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """SPEC §6: exact, or a prefix when the pattern ends with ``*``."""
+    if pattern.endswith("*"):
+        return subject.startswith(pattern[:-1])
+    return subject == pattern
+
+
+def policy_matches(policy: TrustPolicy, claims: Mapping[str, Any]) -> bool:
+    """Issuer exact; the token's ``aud`` (a string or a list) contains the policy's
+    audience; the subject matches; every listed claim is equal."""
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    subject = claims.get("sub")
+    return (claims.get("iss") == policy.issuer and policy.audience in audiences
+            and isinstance(subject, str) and subject_matches(policy.subject, subject)
+            and all(_claim_text(claims.get(name)) == value
+                    for name, value in policy.claims.items()))
+
+
+def _numeric(claims: Mapping[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Refused(f"{name} is not a NumericDate")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class JobToken:
+    """A verified job token and the trust policy it matched."""
+
+    issuer: str
+    subject: str
+    jti: str
+    expires_at: int
+    policy: TrustPolicy
+    claims: dict[str, Any]
+
+
+class JobTokenVerifier:
+    def __init__(self, keys: IssuerKeys, clock: Clock) -> None:
+        self.keys = keys
+        self.clock = clock
+
+    def verify(self, token: str, trust: Iterable[TrustPolicy]) -> JobToken:
+        import jwt
+
+        try:
+            header = jwt.get_unverified_header(token)
+            # Unverified, only to pick the trust policies (and so the issuer to ask).
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise Refused(f"malformed token: {exc}") from exc
+        issuer = unverified.get("iss")
+        candidates = sorted((p for p in trust if p.issuer == issuer), key=lambda p: p.id)
+        if not isinstance(issuer, str) or not candidates:
+            raise Refused("issuer not trusted by the role")
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALGORITHMS:
+            raise Refused(f"algorithm {alg!r:.40} not accepted")
+        if kid is not None and not isinstance(kid, str):
+            raise Refused("kid is not a string")
+        jwk = self.keys.key(issuer, kid)
+        if not jwk.verifies(alg):
+            raise Refused(f"key {kid!r:.80} is not a {alg} key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, jwk.key, algorithms=[alg], issuer=issuer,
+                audience=[p.audience for p in candidates],
+                # pyjwt would check exp/iat/nbf against the wall clock; the
+                # service's one clock checks them below instead.
+                options={"require": list(REQUIRED_CLAIMS), "verify_exp": False,
+                         "verify_iat": False, "verify_nbf": False})
+        except jwt.InvalidAudienceError as exc:
+            raise Refused("audience not trusted") from exc
+        except jwt.PyJWTError as exc:
+            raise Refused(f"signature or claims: {exc}") from exc
+        now = self.clock.now()
+        expires_at = _numeric(claims, "exp")
+        if now >= expires_at + LEEWAY:
+            raise Refused("expired")
+        if _numeric(claims, "iat") > now + LEEWAY:
+            raise Refused("issued in the future")
+        if "nbf" in claims and _numeric(claims, "nbf") > now + LEEWAY:
+            raise Refused("not yet valid (nbf)")
+        policy = next((p for p in candidates if policy_matches(p, claims)), None)
+        if policy is None:
+            raise Refused("no trust policy matches the subject, audience and claims")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise Refused("no jti", public=JTI_REQUIRED)
+        if len(jti) > MAX_JTI:
+            raise Refused("jti too long")
+        return JobToken(issuer=issuer, subject=str(claims["sub"]), jti=jti,
+                        expires_at=int(expires_at), policy=policy, claims=claims)
+
+
+# --------------------------------------------------------------------------
+# the exchange
+# --------------------------------------------------------------------------
+
+def role_name_of(audience: str) -> str | None:
+    """The role named by ``urn:tessera:role:<name>``, if well formed."""
+    if not audience.startswith(ROLE_AUDIENCE_PREFIX):
+        return None
+    name = audience[len(ROLE_AUDIENCE_PREFIX):]
+    return name if owner_id_of(name) is not None else None
+
+
+def _short(value: Any) -> str | None:
+    """An unverified claim, fit for a log line."""
+    return value[:256] if isinstance(value, str) else None
+
+
+class Federation:
+    def __init__(self, verifier: JobTokenVerifier, replay: ReplayRepo, roles: RolesRepo,
+                 users: UsersRepo, issuer: TokenIssuer, clock: Clock) -> None:
+        self.verifier = verifier
+        self.replay = replay
+        self.roles = roles
+        self.users = users
+        self.issuer = issuer
+        self.clock = clock
+
+    def reads(self, role_name: str) -> dict[str, list[dict[str, str]]]:
+        """The role and its owner, for the token endpoint's one BatchGetItem."""
+        key = self.roles.key_for_name(role_name)
+        if key is None:
+            return {}
+        return {"roles": [key], "users": [self.users.key(key["owner"])]}
+
+    def exchange(self, *, role_name: str, subject_token: str,
+                 items: Mapping[str, list[Item]], issuer: str, client_id: str | None,
+                 scope: tuple[str, ...] | None, source_ip: str) -> dict[str, Any]:
+        """RFC 8693 §2.2.1: the role token for a job token the role trusts."""
+        audit: dict[str, Any] = {"role": role_name, "client_id": client_id, "source": source_ip}
+        role, owner = self._role_and_owner(role_name, items)
+        if role is None:
+            self._refused(audit, "unknown role", subject_token)
+            raise InvalidTarget("Unknown role", detail=f"no role {role_name}")
+        try:
+            job = self.verifier.verify(subject_token, role.trust.values())
+        except Refused as exc:
+            self._refused(audit, exc.reason, subject_token)
+            raise InvalidGrant(exc.public, detail=exc.reason) from exc
+        audit.update(issuer=job.issuer, subject=job.subject, trust_id=job.policy.id)
+        if owner is None or not owner.active:
+            self._refused(audit, "the role's owner is disabled or gone")
+            raise InvalidGrant(NOT_ACCEPTED, detail="owner inactive")
+        # SPEC §6: policies ∩ the owner's current rights, at every issuance; the
+        # same rules of scope as a role key's client_credentials.
+        permissions = effective_permissions(role, owner)
+        try:
+            permissions = granted_permissions(permissions, scope)
+        except InvalidScope:
+            self._refused(audit, f"scope beyond the role: {' '.join(scope or ())}")
+            raise
+        granted = scopes_of(permissions)
+        now = self.clock.now()
+        # Last, so that a refused request never uses up the job token.
+        if not self.replay.first_use(job.issuer, job.jti, keep_until=job.expires_at + LEEWAY,
+                                     now=now):
+            self._refused(audit, "replayed jti")
+            raise InvalidGrant(NOT_ACCEPTED, detail="replayed jti")
+        body = self.issuer.role_response(
+            issuer=issuer, role_name=role.name, owner_id=role.owner,
+            client_id=client_id or ROLE_AUDIENCE_PREFIX + role.name, permissions=permissions,
+            scope=" ".join(granted), act={"sub": job.subject, "iss": job.issuer})
+        body["issued_token_type"] = ACCESS_TOKEN_TYPE
+        log.info(json.dumps({"event": "federation_exchange", "outcome": "issued", **audit,
+                             "permissions": list(permissions)}))
+        return body
+
+    @staticmethod
+    def _role_and_owner(name: str, items: Mapping[str, list[Item]]) -> tuple[Role | None,
+                                                                              User | None]:
+        roles = [r for r in items.get("roles") or [] if r.get("name") == name]
+        role = role_from_item(roles[0]) if roles else None
+        users = [u for u in items.get("users") or [] if role is not None and u["id"] == role.owner]
+        return role, user_from_item(users[0]) if users else None
+
+    @staticmethod
+    def _refused(audit: dict[str, Any], reason: str, token: str | None = None) -> None:
+        fields = dict(audit)
+        if token is not None:
+            fields.update(_unverified(token))
+        log.info(json.dumps({"event": "federation_exchange", "outcome": "refused",
+                             **fields, "reason": reason}))
+
+
+def _unverified(token: str) -> dict[str, str | None]:
+    """Issuer and subject as the token claims them, for the refusal's log line."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {"issuer": None, "subject": None}
+    return {"issuer": _short(claims.get("iss")), "subject": _short(claims.get("sub"))}
