@@ -28,8 +28,8 @@ def test_a_token_signed_before_rotation_still_verifies_after(ctr, clock):
     ring.rotate()
     assert ring.current_kid() != old_kid
     assert ring.verify(old, issuer=ISS)["sub"] == "u"
-    kids = {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
-    assert old_kid in kids and len(kids) == 3   # retired, current, next
+    es256 = {k["kid"] for k in json.loads(ring.jwks_json())["keys"] if k["alg"] == "ES256"}
+    assert old_kid in es256 and len(es256) == 3   # retired, current, next
 
 
 def test_retired_keys_leave_the_jwks_after_the_overlap(ctr, clock):
@@ -85,8 +85,8 @@ def test_no_key_parsing_after_the_first_use(ctr, clock):
     token = ring.sign(claims(clock))
     ring.verify(token, issuer=ISS)
     loads = []
-    original = ring.store.load
-    ring.store.load = lambda: loads.append(1) or original()
+    original = ring.store.load_versioned
+    ring.store.load_versioned = lambda: loads.append(1) or original()
     for _ in range(5):
         ring.verify(ring.sign(claims(clock)), issuer=ISS)
         ring.jwks_json()
