@@ -117,6 +117,13 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2: "The requested resource is invalid, missing, unknown, or
+    malformed." """
+
+    error = "invalid_target"
+
+
 class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1: "The authorization server does not support the revocation
     of the presented token type."

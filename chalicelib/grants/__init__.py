@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib.errors import InvalidRequest, InvalidScope
 from chalicelib.models import Client
+from chalicelib.services.audiences import audience_of, parse_resources
 
 if TYPE_CHECKING:
+    from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import PasswordSignIn
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.sessions import Sessions
@@ -51,8 +53,10 @@ class GrantDeps:
                  token_issuer: Callable[[], TokenIssuer],
                  password_signin: Callable[[], PasswordSignIn],
                  device_flow: Callable[[], DeviceFlow], users: Callable[[], UsersRepo],
-                 throttle: Callable[[], ThrottleRepo]) -> None:
+                 throttle: Callable[[], ThrottleRepo],
+                 audiences: Callable[[], Audiences] | None = None) -> None:
         self._sessions = sessions
+        self._audiences = audiences
         self._token_issuer = token_issuer
         self._password_signin = password_signin
         self._device_flow = device_flow
@@ -82,6 +86,11 @@ class GrantDeps:
     @property
     def throttle(self) -> ThrottleRepo:
         return self._throttle()
+
+    @property
+    def audiences(self) -> Audiences:
+        assert self._audiences is not None, "no audiences given to this grant"
+        return self._audiences()
 
 
 @dataclass(frozen=True)
@@ -129,3 +138,14 @@ def scope_for_client(client: Client, requested: tuple[str, ...] | None) -> tuple
     if extra:
         raise InvalidScope(f"Scope not allowed for this client: {' '.join(extra)}")
     return requested
+
+
+def requested_audience(ctx: TokenContext, client: Client,
+                       params: dict[str, str]) -> tuple[tuple[str, ...], str | list[str] | None]:
+    """RFC 8707 §2: the ``resource`` values of a token request, each checked to
+    be registered (else invalid_target), and the ``aud`` they give (None:
+    Tessera's own API). A request naming no resource builds nothing."""
+    resources = parse_resources(params.get("resource"))
+    if resources:
+        resources = ctx.deps.audiences.check(resources, ctx.issuer)
+    return resources, audience_of(client, resources)

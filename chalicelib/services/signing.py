@@ -40,6 +40,11 @@ RSA_BITS = 2048
 INCOMPLETE_CACHE_SECONDS = 60
 
 
+def supported_algorithms(default: str) -> tuple[str, ...]:
+    """The JWS algorithms a stage signs with: its default first, then RS256 and ES256."""
+    return tuple(dict.fromkeys((default, *DEFAULT_ALGORITHMS)))
+
+
 class KeyStore(Protocol):
     def load_versioned(self) -> tuple[dict[str, Any], str] | None: ...
     def create(self, keyset: dict[str, Any]) -> None: ...
@@ -138,7 +143,7 @@ class KeyRing:
         self.store = store
         self.clock = clock
         self.alg = alg
-        self.algorithms = tuple(dict.fromkeys((alg, *algorithms)))
+        self.algorithms = tuple(dict.fromkeys((alg, *algorithms)))   # the default first
         self.cache_seconds = cache_seconds
         self.retire_seconds = retire_seconds
         self._loaded: _Loaded | None = None
