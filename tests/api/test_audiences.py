@@ -137,7 +137,7 @@ def test_a_resource_with_a_space_is_invalid_request(client):
 
 
 def test_other_parameters_still_may_not_repeat(client):
-    pairs = password_pairs(CLI) + [("username", "bob")]
+    pairs = [*password_pairs(CLI), ("username", "bob")]
     assert_oauth_error(token_request(client, pairs), 400, "invalid_request")
 
 
