@@ -196,7 +196,7 @@ def test_an_hs256_token_keyed_with_the_published_rsa_key_is_refused(ctr, clock):
 def test_an_es256_signature_under_an_rs256_kid_is_refused(ctr, clock):
     ring = ctr.keyring
     ring.ensure("RS256")
-    head, payload, sig = ring.sign(claims(clock)).split(".")
+    _, payload, sig = ring.sign(claims(clock)).split(".")
     header = {"alg": "ES256", "typ": "JWT", "kid": ring.current_kid("RS256")}
     with pytest.raises(InvalidJWT):
         ring.verify(f"{_b64(json.dumps(header).encode())}.{payload}.{sig}", issuer=ISS)
