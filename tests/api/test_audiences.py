@@ -224,3 +224,25 @@ def test_discovery_lists_what_the_jwks_can_verify(client, ctr):
     assert set(doc["id_token_signing_alg_values_supported"]) == published == {"ES256", "RS256"}
     assert json.loads(json.dumps(doc)) == body(
         client.http.get("/.well-known/oauth-authorization-server"))
+
+
+# -- the device grant takes resource on its token request too -------------------------------
+
+def test_a_device_login_gets_the_resource_named_when_it_redeems_its_code(client, ctr, clock):
+    from tests.api.test_device_flow import DEVICE_GRANT, approve, start
+
+    got = start(client, scope="openid api:read")
+    approve(ctr, got["user_code"])
+    clock.advance(5)
+    unknown = token_request(client, [("grant_type", DEVICE_GRANT), ("client_id", CLI),
+                                     ("device_code", got["device_code"]),
+                                     ("resource", "https://unknown.example")])
+    assert_oauth_error(unknown, 400, "invalid_target")
+    clock.advance(5)
+    response = token_request(client, [("grant_type", DEVICE_GRANT), ("client_id", CLI),
+                                      ("device_code", got["device_code"]), ("resource", ORDERS)])
+    assert response.status_code == 200, response.body
+    answer = body(response)
+    assert claims_of(answer["access_token"])["aud"] == ORDERS
+    # the session remembers it: a refresh keeps it
+    assert claims_of(body(refresh(client, answer["refresh_token"]))["access_token"])["aud"] == ORDERS
