@@ -222,16 +222,19 @@ class KeyRing:
         return self._state().jwks_json
 
     def current_kid(self, alg: str | None = None) -> str:
-        return str(self._current(alg or self.alg)["kid"])
+        return str(self._current(alg or self.alg)[1]["kid"])
 
-    def _current(self, alg: str) -> dict[str, Any]:
-        key = self._state().current.get(alg)
+    def _current(self, alg: str) -> tuple[_Loaded, dict[str, Any]]:
+        """The key set and the current key of ``alg``'s family in it."""
+        state = self._state()
+        key = state.current.get(alg)
         if key is None:
             # A set from before this family existed: add it now (the one slow request).
             self.ensure(alg)
-            key = self._state().current.get(alg)
+            state = self._state()
+            key = state.current.get(alg)
         assert key is not None
-        return key
+        return state, key
 
     # -- signing and verifying -------------------------------------------------
 
@@ -239,8 +242,7 @@ class KeyRing:
         """Sign with the current key of ``alg``'s family (default: the stage's)."""
         import jwt
 
-        key = self._current(alg or self.alg)
-        state = self._state()
+        state, key = self._current(alg or self.alg)
         return jwt.encode(claims, state.private_key(key["kid"]), algorithm=key["alg"],
                           headers={"kid": key["kid"], "typ": typ})
 
