@@ -10,7 +10,7 @@ PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint e2e fuzz bench browsers clean
+.PHONY: help venv run test lint e2e fuzz bench browsers node-deps clean
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
@@ -46,6 +46,20 @@ browsers:
 		$$sudo apt-get update && $$sudo apt-get install -y chromium chromium-driver; \
 	fi
 
+# Node.js (from Debian, when missing) and the npm packages of the Node
+# relying-party tests (tests/node: oauth4webapi), exactly as locked.
+NODE_STAMP := tests/node/node_modules/.package-lock.json
+
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		$$sudo apt-get update && $$sudo apt-get install -y nodejs npm; \
+	fi
+	cd tests/node && npm ci --no-audit --no-fund
+	@touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -53,7 +67,7 @@ lint: $(STAMP)
 # pytest exits 5 when it collected no tests; like every non-zero status, that fails the target.
 # Two workers (this machine has two cores), each test file kept on one worker so
 # that a module's fixtures (a runner of its own) are started once.
-test: lint browsers
+test: lint browsers node-deps
 	$(PY) -m pytest -n 2 --dist loadfile
 
 e2e: $(STAMP)
@@ -69,5 +83,5 @@ bench: $(STAMP)
 	$(PY) -m bench.cli_startup
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build tests/node/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

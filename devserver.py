@@ -434,7 +434,12 @@ def prepare_storage(seed_file: Path | None) -> list[str]:
     if seed_file is None:
         return ["no seed file loaded"]
     data = json.loads(seed_file.read_text(encoding="utf-8"))
-    return load_seed(c.identities, data, c.roles).lines()
+    lines = load_seed(c.identities, data, c.roles).lines()
+    # Every key family (ES256 and RS256) before the first request, as the rotation
+    # job makes sure of on a deployed stage: the JWKS publishes both from the start.
+    for alg in c.keyring.algorithms:
+        c.keyring.ensure(alg)
+    return lines
 
 
 # --------------------------------------------------------------------------

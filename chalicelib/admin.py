@@ -25,7 +25,7 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from chalicelib.container import container
@@ -84,7 +84,11 @@ def _client_view(client: Client) -> dict[str, Any]:
     # Never the secret hash.
     return {"client_id": client.client_id, "name": client.name, "public": client.public,
             "grant_types": list(client.grant_types), "scopes": list(client.scopes),
-            "introspect": client.introspect, "created_at": client.created_at}
+            "introspect": client.introspect, "created_at": client.created_at,
+            "id_token_signed_response_alg": client.id_token_signed_response_alg or None,
+            "access_token_signed_response_alg": client.access_token_signed_response_alg or None,
+            "resources": list(client.resources),
+            "default_audience": client.default_audience or None}
 
 
 # --------------------------------------------------------------------------
@@ -168,14 +172,27 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
     grants, scopes = _csv(args.grant_types), _csv(args.scopes)
     if not scopes and SIGNIN_GRANTS & set(grants):
         scopes = list(DEFAULT_SIGNIN_SCOPES)
-    client, secret = container().identities.create_client(
+    c = container()
+    client, secret = c.identities.create_client(
         args.client_id, secret=args.secret, public=args.public, name=args.name or "",
-        grant_types=grants, scopes=scopes, introspect=args.introspect)
+        grant_types=grants, scopes=scopes, introspect=args.introspect,
+        id_token_signed_response_alg=args.id_token_signed_response_alg,
+        access_token_signed_response_alg=args.access_token_signed_response_alg,
+        resources=_csv(args.resources), default_audience=args.default_audience)
+    _ensure_keys(c.keyring, (client.id_token_signed_response_alg,
+                             client.access_token_signed_response_alg))
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
           + (f" with scopes {', '.join(client.scopes)}" if client.scopes else ""))
     if secret is not None and args.secret is None:
         print(f"client_secret: {secret}")
         print("Store this secret now: it is shown once and kept only as a hash.", file=sys.stderr)
+
+
+def _ensure_keys(keyring: Any, algorithms: Iterable[str]) -> None:
+    """Create the key family of each algorithm a client registered, now rather than
+    on its first sign-in, so that every instance publishes it before it is used."""
+    for alg in sorted({a for a in algorithms if a}):
+        keyring.ensure(alg)
 
 
 def client_show(args: argparse.Namespace, console: Console) -> None:
@@ -268,11 +285,12 @@ def seed(args: argparse.Namespace, console: Console) -> None:
         raise CommandError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     except ValueError as exc:
         raise CommandError(f"{args.file} is not valid JSON: {exc}") from exc
+    c = container()
     try:
-        c = container()
         report = load_seed(c.identities, data, c.roles)
     except SeedError as exc:
         raise CommandError(f"{args.file}: {exc}") from exc
+    _ensure_keys(c.keyring, report.signing_algs)
     for line in report.lines() or ["nothing to load"]:
         print(line)
 
@@ -348,6 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "openid,profile,email)")
     p.add_argument("--introspect", action="store_true", help="allowed to call /oauth/introspect")
     p.add_argument("--name", help="display name shown on the device approval page")
+    for kind in ("id-token", "access-token"):
+        p.add_argument(f"--{kind}-signed-response-alg", default="", choices=("", "ES256", "RS256"),
+                       metavar="{ES256,RS256}",
+                       help=f"sign this client's {kind.replace('-', ' ')}s with this algorithm "
+                            "(default: the stage's TESSERA_SIGNING_ALG)")
+    p.add_argument("--resources", default="",
+                   help="comma-separated URIs this client answers for as a resource server "
+                        "(RFC 8707 resource indicators)")
+    p.add_argument("--default-audience", default="",
+                   help="aud of this client's access tokens when a request names no resource "
+                        "(a registered resource URI; default: Tessera's own API)")
     p.set_defaults(run=client_create)
     p = client_cmds.add_parser("show", help="print a client as JSON (never its secret)")
     p.add_argument("client_id")

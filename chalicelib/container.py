@@ -21,6 +21,7 @@ from chalicelib.storage.dynamo import Item, Table, aws_client
 from chalicelib.storage.tables import Key, Tables
 
 if TYPE_CHECKING:
+    from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import ClientDirectory, PasswordSignIn
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation, IssuerKeys
@@ -78,7 +79,7 @@ class Container:
     @cached_property
     def clients(self) -> ClientsRepo:
         from chalicelib.storage.identities import ClientsRepo
-        return ClientsRepo(self.table("clients"))
+        return ClientsRepo(self.table("clients"), self.transact)
 
     @cached_property
     def sessions_repo(self) -> SessionsRepo:
@@ -135,6 +136,11 @@ class Container:
     def issuer(self) -> TokenIssuer:
         from chalicelib.services.tokens import TokenIssuer
         return TokenIssuer(self.keyring, self.clock, self.settings)
+
+    @cached_property
+    def audiences(self) -> Audiences:
+        from chalicelib.services.audiences import Audiences
+        return Audiences(self.clients, self.clock, self.settings)
 
     @cached_property
     def client_directory(self) -> ClientDirectory:

@@ -118,8 +118,10 @@ class InvalidScope(OAuthError):
 
 
 class InvalidTarget(OAuthError):
-    """RFC 8693 §2.2.2: "The authorization server is unwilling or unable to issue a
-    token for any target service indicated by the resource or audience parameters."
+    """RFC 8707 §2: "The requested resource is invalid, missing, unknown, or
+    malformed." RFC 8693 §2.2.2: "The authorization server is unwilling or unable
+    to issue a token for any target service indicated by the resource or audience
+    parameters."
     """
 
     error = "invalid_target"

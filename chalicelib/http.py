@@ -259,10 +259,13 @@ def _decode_utf8(data: bytes, error: type[TesseraError]) -> str:
         raise error("Request is not valid UTF-8") from exc
 
 
-def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest) -> dict[str, str]:
+def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest,
+               repeatable: frozenset[str] = frozenset()) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body, strictly.
 
-    RFC 6749 §3.2: parameters "MUST NOT be included more than once", and
+    RFC 6749 §3.2: parameters "MUST NOT be included more than once" (except
+    those in ``repeatable``, such as RFC 8707's ``resource``: their values,
+    which may not contain spaces, come joined by single spaces), and
     "parameters sent without a value MUST be treated as if they were omitted
     from the request" (so ``scope=`` is no scope); the body must be
     form-encoded (§4.3.2, Appendix B) and UTF-8 (strict UTF-8 decoding lets no
@@ -284,6 +287,11 @@ def parse_form(request: Request, *, error: type[TesseraError] = InvalidRequest) 
         if "\x00" in key or "\x00" in val:
             raise error("Parameters must not contain NUL characters")
         if not val:
+            continue
+        if key in repeatable:
+            if " " in val:
+                raise error(f"Parameter '{key}' must not contain spaces")
+            params[key] = f"{params[key]} {val}" if key in params else val
             continue
         if key in params:
             raise error(f"Parameter '{key}' is repeated")

@@ -92,6 +92,16 @@ class Client:
     scopes: tuple[str, ...] = ()
     introspect: bool = False
     created_at: int = 0
+    # OIDC Dynamic Client Registration §2 names: the JWS algorithm of this
+    # client's ID tokens and access tokens; "" means the stage's signing_alg.
+    id_token_signed_response_alg: str = ""
+    access_token_signed_response_alg: str = ""
+    # A resource server (RFC 8707): the URIs it answers for; a token request may
+    # name any of them as its ``resource``, which becomes the token's ``aud``.
+    resources: tuple[str, ...] = ()
+    # The ``aud`` of this client's access tokens when a request names no resource
+    # (a registered resource URI); "" means Tessera's own API (the issuer).
+    default_audience: str = ""
 
     @property
     def public(self) -> bool:
@@ -119,6 +129,9 @@ class Session:
     # session: its creation; a device session: the browser sign-in that approved
     # it, which may be hours older than the session. 0 means created_at.
     auth_time: int = 0
+    # RFC 8707: the resources the login asked for; a refresh may narrow to some
+    # of them (§2.2), never widen. Empty: the client's default audience.
+    resources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.auth_time:

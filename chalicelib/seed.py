@@ -5,9 +5,16 @@ The document is the JSON shape of SPEC §7::
     {"users":   [{"username", "password", "email"?, "firstname"?, "lastname"?,
                   "scopes"?, "active"?, "permissions"?}],
      "clients": [{"client_id", "public"?, "client_secret"?, "name"?,
-                  "grant_types"?, "scopes"?, "introspect"?}],
+                  "grant_types"?, "scopes"?, "introspect"?,
+                  "id_token_signed_response_alg"?, "access_token_signed_response_alg"?,
+                  "resources"?, "default_audience"?}],
      "roles":   [{"name", "description"?, "policies"?: ["action@resource", ...],
                   "trust"?: [{"issuer", "audience", "subject", "claims"?}]}]}
+
+``resources`` registers a resource server with the URIs it answers for (RFC
+8707); ``default_audience`` is the ``aud`` of a client's tokens when a request
+names no resource. Clients are loaded in file order, so a resource server comes
+before a client whose default audience it is.
 
 Entries that already exist are skipped and reported, never overwritten, so
 loading the same file twice is harmless. Roles are loaded after users, as their
@@ -33,7 +40,8 @@ from chalicelib.services.roles import RoleNameTaken, Roles
 USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname", "scopes", "active",
                          "permissions"})
 CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "grant_types", "scopes",
-                           "introspect"})
+                           "introspect", "id_token_signed_response_alg",
+                           "access_token_signed_response_alg", "resources", "default_audience"})
 ROLE_FIELDS = frozenset({"name", "description", "policies", "trust"})
 TRUST_FIELDS = frozenset({"issuer", "audience", "subject", "claims"})
 SECTIONS = ("users", "clients", "roles")
@@ -53,6 +61,8 @@ class SeedReport:
     skipped_roles: list[str] = field(default_factory=list)
     # client_id -> secret the loader generated (the file gave none); shown once.
     generated_secrets: dict[str, str] = field(default_factory=dict)
+    # Signing algorithms the loaded clients registered (their key families must exist).
+    signing_algs: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -132,6 +142,10 @@ def _check_shape(data: Any) -> None:
         _str(client, "name", where)
         _str_list(client, "grant_types", where)
         _str_list(client, "scopes", where)
+        _str_list(client, "resources", where)
+        for key in ("id_token_signed_response_alg", "access_token_signed_response_alg",
+                    "default_audience"):
+            _str(client, key, where)
         _bool(client, "public", where, False)
         _bool(client, "introspect", where, False)
     for i, role in enumerate(_entries(data, "roles")):
@@ -209,13 +223,21 @@ def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> 
                 name=_str(client, "name", where),
                 grant_types=_str_list(client, "grant_types", where) or (),
                 scopes=_str_list(client, "scopes", where) or (),
-                introspect=_bool(client, "introspect", where, False))
+                introspect=_bool(client, "introspect", where, False),
+                id_token_signed_response_alg=_str(client, "id_token_signed_response_alg", where),
+                access_token_signed_response_alg=_str(client, "access_token_signed_response_alg",
+                                                      where),
+                resources=_str_list(client, "resources", where) or (),
+                default_audience=_str(client, "default_audience", where))
         except Conflict:
             report.skipped_clients.append(client_id)
             continue
         except ProblemError as exc:
             raise SeedError(f"{where}: {exc.description}") from exc
         report.created_clients.append(client_id)
+        report.signing_algs.update(
+            alg for alg in (_str(client, "id_token_signed_response_alg", where),
+                            _str(client, "access_token_signed_response_alg", where)) if alg)
         if secret is not None and given_secret is None:
             report.generated_secrets[client_id] = secret
 

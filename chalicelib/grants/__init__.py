@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib.errors import InvalidRequest, InvalidScope
 from chalicelib.models import Client
+from chalicelib.services.audiences import audience_of, parse_resources
 
 if TYPE_CHECKING:
+    from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import PasswordSignIn
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation
@@ -58,8 +60,10 @@ class GrantDeps:
                  password_signin: Callable[[], PasswordSignIn],
                  device_flow: Callable[[], DeviceFlow], users: Callable[[], UsersRepo],
                  throttle: Callable[[], ThrottleRepo],
-                 federation: Callable[[], Federation] | None = None) -> None:
+                 federation: Callable[[], Federation] | None = None,
+                 audiences: Callable[[], Audiences] | None = None) -> None:
         self._sessions = sessions
+        self._audiences = audiences
         self._token_issuer = token_issuer
         self._password_signin = password_signin
         self._device_flow = device_flow
@@ -96,6 +100,11 @@ class GrantDeps:
         if self._federation is None:
             raise AssertionError("no federation service was given to this grant context")
         return self._federation()
+
+    @property
+    def audiences(self) -> Audiences:
+        assert self._audiences is not None, "no audiences given to this grant"
+        return self._audiences()
 
 
 @dataclass(frozen=True)
@@ -143,3 +152,14 @@ def scope_for_client(client: Client, requested: tuple[str, ...] | None) -> tuple
     if extra:
         raise InvalidScope(f"Scope not allowed for this client: {' '.join(extra)}")
     return requested
+
+
+def requested_audience(ctx: TokenContext, client: Client,
+                       params: dict[str, str]) -> tuple[tuple[str, ...], str | list[str] | None]:
+    """RFC 8707 §2: the ``resource`` values of a token request, each checked to
+    be registered (else invalid_target), and the ``aud`` they give (None:
+    Tessera's own API). A request naming no resource builds nothing."""
+    resources = parse_resources(params.get("resource"))
+    if resources:
+        resources = ctx.deps.audiences.check(resources, ctx.issuer)
+    return resources, audience_of(client, resources)

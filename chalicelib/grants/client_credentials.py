@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.grants import TokenContext, parse_scope, scope_for_client
+from chalicelib.grants import TokenContext, parse_scope, requested_audience, scope_for_client
 from chalicelib.models import Client
 from chalicelib.services.authn import client_auth_failed
 
@@ -42,9 +42,10 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # RFC 6749 §3.3: requested ∩ registered, anything else invalid_scope; none
     # requested: every scope registered for the client.
     scopes = scope_for_client(client, parse_scope(params.get("scope")))
+    _, aud = requested_audience(ctx, client, params)    # RFC 8707 §2
     # 2. create the response (RFC 6749 §4.4.3)
     return ctx.deps.token_issuer.client_response(issuer=ctx.issuer, client=client,
-                                                 scope=" ".join(scopes))
+                                                 scope=" ".join(scopes), aud=aud)
 
 
 def _role_token(ctx: TokenContext, client: RoleKeyClient, params: dict[str, str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import ConditionFailed, InvalidGrant
-from chalicelib.grants import TokenContext, required
+from chalicelib.grants import TokenContext, requested_audience, required
 from chalicelib.models import Client
 from chalicelib.storage.devices import DevicesRepo
 
@@ -28,6 +28,7 @@ def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[s
 def handle(ctx: TokenContext, client: Client, params: dict[str, str],
            items: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     # 1. validate the request: pending, slow_down, denied, expired, foreign (RFC 8628 §3.5)
+    resources, aud = requested_audience(ctx, client, params)    # RFC 8707 §2
     flow = ctx.deps.device_flow
     request = flow.poll(client.client_id, required(params, "device_code"))
     user = ctx.deps.users.get(request.user_id)
@@ -44,7 +45,7 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     sessions = ctx.deps.sessions
     session = sessions.new_session(user_id=user.id, client_id=client.client_id, scope=scope,
                                    device={"ip": ctx.source_ip, "user_agent": ctx.user_agent},
-                                   auth_time=request.auth_time or None)
+                                   auth_time=request.auth_time or None, resources=resources)
     refresh_token = sessions.mint_refresh_token(session)
     try:
         sessions.open(session, refresh_token, user, [flow.consume_op(request, session)],
@@ -56,4 +57,4 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
             raise InvalidGrant("Invalid device code", detail="device code already used") from lost
     return ctx.deps.token_issuer.session_response(
         issuer=ctx.issuer, user=user, client=client, session=session,
-        refresh_token=refresh_token, scope=session.scope)
+        refresh_token=refresh_token, scope=session.scope, aud=aud)

@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import InvalidScope
-from chalicelib.grants import TokenContext, parse_scope, required, scope_for_client
+from chalicelib.grants import (
+    TokenContext,
+    parse_scope,
+    requested_audience,
+    required,
+    scope_for_client,
+)
 from chalicelib.models import Client
 
 GRANT_TYPE = "password"
@@ -29,6 +35,7 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # 1. validate the request (RFC 6749 §4.3.2)
     username, password = required(params, "username"), required(params, "password")
     scopes = scope_for_client(client, parse_scope(params.get("scope")))
+    resources, aud = requested_audience(ctx, client, params)    # RFC 8707 §2
     signin = ctx.deps.password_signin
     user, user_counter = signin.check(username, password, ctx.source_ip, items)
     granted = tuple(s for s in scopes if user.allows(s))
@@ -39,9 +46,10 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     sessions = ctx.deps.sessions
     session = sessions.new_session(user_id=user.id, client_id=client.client_id,
                                    scope=" ".join(granted),
-                                   device={"ip": ctx.source_ip, "user_agent": ctx.user_agent})
+                                   device={"ip": ctx.source_ip, "user_agent": ctx.user_agent},
+                                   resources=resources)
     refresh_token = sessions.mint_refresh_token(session)
     sessions.open_after_signin(session, refresh_token, user, user_counter, ctx.deps.throttle)
     return ctx.deps.token_issuer.session_response(
         issuer=ctx.issuer, user=user, client=client, session=session,
-        refresh_token=refresh_token, scope=session.scope)
+        refresh_token=refresh_token, scope=session.scope, aud=aud)

@@ -10,6 +10,7 @@ from typing import Any
 
 from chalicelib.grants import TokenContext, parse_scope, required, scope_for_client
 from chalicelib.models import Client
+from chalicelib.services.audiences import audience_of, parse_resources
 
 GRANT_TYPE = "refresh_token"
 ANONYMOUS = False
@@ -27,13 +28,18 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     requested = parse_scope(params.get("scope"))
     if requested is not None:
         scope_for_client(client, requested)
+    # RFC 8707 §2.2: a refresh keeps the login's resources or narrows to some of
+    # them; the rotation's own condition refuses any other (no registry read).
+    resources = parse_resources(params.get("resource"))
     # 2. rotate, then answer
     # RFC 6749 §6: no scope beyond the session's grant, on every path (a rotation,
     # a grace-window retry); the session's grant follows its user's rights.
-    rotation = ctx.deps.sessions.rotate(token, client.client_id, requested or ())
+    rotation = ctx.deps.sessions.rotate(token, client.client_id, requested or (),
+                                        resources=resources)
     session = rotation.session
     # OIDC Core §12.2: a refresh response "might not contain an id_token"; leaving
     # it out keeps the grant at one write and no read (no user profile needed).
     return ctx.deps.token_issuer.session_response(
         issuer=ctx.issuer, user=None, client=client, session=session,
-        refresh_token=rotation.refresh_token, scope=rotation.scope)
+        refresh_token=rotation.refresh_token, scope=rotation.scope,
+        aud=audience_of(client, resources or session.resources))

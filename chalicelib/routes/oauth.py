@@ -46,8 +46,12 @@ bp = Blueprint(__name__)
 ANY = ["*/*"]
 
 
+# RFC 8707 §2: "multiple resource parameters MAY be used".
+REPEATABLE = frozenset({"resource"})
+
+
 def _form(request: Any) -> dict[str, str]:
-    params = parse_form(request)
+    params = parse_form(request, repeatable=REPEATABLE)
     for name, value in params.items():
         # A client id of any length is a failed client authentication (ClientCredentials).
         if len(value) > MAX_PARAM and name != "client_id":
@@ -91,7 +95,8 @@ def grant_deps(c: Container) -> GrantDeps:
     return GrantDeps(sessions=lambda: c.sessions, token_issuer=lambda: c.issuer,
                      password_signin=lambda: c.password_signin,
                      device_flow=lambda: c.device_flow, users=lambda: c.users,
-                     throttle=lambda: c.throttle, federation=lambda: c.federation)
+                     throttle=lambda: c.throttle, federation=lambda: c.federation,
+                     audiences=lambda: c.audiences)
 
 
 def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:

@@ -16,13 +16,25 @@ bp = Blueprint(__name__)
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 
 
-@bp.route("/.well-known/openid-configuration", methods=["GET"])
-@api_endpoint
-def openid_configuration() -> Response:
+def _metadata() -> Response:
     c = container()
     document = metadata_json(issuer_of(bp.current_request, c.settings), c.settings,
                              tuple(grants.registry()), tuple(endpoints().items()))
     return json_response(document, headers=PUBLIC_CACHE, no_store=False)
+
+
+@bp.route("/.well-known/openid-configuration", methods=["GET"])
+@api_endpoint
+def openid_configuration() -> Response:
+    """OIDC Discovery 1.0 §4."""
+    return _metadata()
+
+
+@bp.route("/.well-known/oauth-authorization-server", methods=["GET"])
+@api_endpoint
+def oauth_authorization_server() -> Response:
+    """RFC 8414 §3: the same metadata (Tessera's issuer has no path component)."""
+    return _metadata()
 
 
 @bp.route("/.well-known/jwks.json", methods=["GET"])

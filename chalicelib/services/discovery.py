@@ -1,7 +1,9 @@
 """OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414 §2).
 
 Lists exactly what works: the route passes the grant types of the grant
-registry and the endpoints whose routes exist.
+registry and the endpoints whose routes exist. The same document is served at
+``/.well-known/openid-configuration`` and ``/.well-known/oauth-authorization-server``
+(RFC 8414 §3).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 from functools import lru_cache
 
 from chalicelib.config import Settings
+from chalicelib.services.signing import supported_algorithms
 
 
 @lru_cache(maxsize=8)
@@ -28,7 +31,8 @@ def metadata_json(issuer: str, settings: Settings, grant_types: tuple[str, ...],
         # No authorization endpoint: the device flow replaces the browser redirect.
         "response_types_supported": [],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [settings.signing_alg],
+        # OIDC Core §15.1: RS256 always, beside the stage's default (SPEC §4).
+        "id_token_signing_alg_values_supported": list(supported_algorithms(settings.signing_alg)),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid",
                              "email", "given_name", "family_name", "preferred_username"],
     }

@@ -13,7 +13,11 @@ from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
 from chalicelib.models import MAX_CLIENT_ID, Client, User, normalise_username, possible_client_id, user_id_for
 from chalicelib.security.passwords import hash_password
 from chalicelib.security.permissions import InvalidPermission, default_rights, parse
+from chalicelib.services.audiences import well_formed_resource
+from chalicelib.services.signing import supported_algorithms
 from chalicelib.storage.identities import ClientsRepo, UsersRepo
+
+MAX_CLIENT_RESOURCES = 20
 
 KNOWN_GRANTS = (
     "password", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
@@ -144,8 +148,17 @@ class Identities:
 
     def create_client(self, client_id: str, *, secret: str | None = None, public: bool = False,
                       name: str = "", grant_types: Iterable[str] = (),
-                      scopes: Iterable[str] = (), introspect: bool = False) -> tuple[Client, str | None]:
-        """Register a client; returns it and its secret (shown once) if confidential."""
+                      scopes: Iterable[str] = (), introspect: bool = False,
+                      id_token_signed_response_alg: str = "",
+                      access_token_signed_response_alg: str = "",
+                      resources: Iterable[str] = (),
+                      default_audience: str = "") -> tuple[Client, str | None]:
+        """Register a client; returns it and its secret (shown once) if confidential.
+
+        ``*_signed_response_alg``: ES256 or RS256 ("" = the stage's signing_alg);
+        ``resources``: the URIs a resource server answers for (RFC 8707);
+        ``default_audience``: a registered resource URI (its own or another's).
+        """
         if not possible_client_id(client_id):
             raise BadRequest(f"client_id must be 1-{MAX_CLIENT_ID} printable characters without spaces")
         grants = tuple(grant_types)
@@ -159,15 +172,36 @@ class Identities:
             raise BadRequest("a public client has no secret")
         if public and "client_credentials" in grants:
             raise BadRequest("client_credentials needs a confidential client")
+        algorithms = supported_algorithms(self.settings.signing_alg)
+        for label, alg in (("id_token_signed_response_alg", id_token_signed_response_alg),
+                           ("access_token_signed_response_alg", access_token_signed_response_alg)):
+            if alg and alg not in algorithms:
+                raise BadRequest(f"{label} must be one of {', '.join(algorithms)}")
+        uris = tuple(dict.fromkeys(resources))
+        bad_uris = [uri for uri in uris if not well_formed_resource(uri)]
+        if bad_uris:
+            raise BadRequest(f"resource {bad_uris[0]!r} is not an absolute URI without a fragment")
+        if len(uris) > MAX_CLIENT_RESOURCES:
+            raise BadRequest(f"at most {MAX_CLIENT_RESOURCES} resources per client")
+        if default_audience and default_audience not in uris \
+                and self.clients.resource_server(default_audience) is None:
+            raise BadRequest(f"default audience {default_audience} is not a registered resource")
         if not public and secret is None:
             secret = "tsc_" + secrets.token_urlsafe(32)
         client = Client(client_id=client_id,
                         secret_hash=None if public else hash_client_secret(secret or ""),
                         name=name or client_id, grant_types=grants,
                         scopes=tuple(scopes), introspect=introspect,
-                        created_at=self.clock.now())
+                        created_at=self.clock.now(),
+                        id_token_signed_response_alg=id_token_signed_response_alg,
+                        access_token_signed_response_alg=access_token_signed_response_alg,
+                        resources=uris, default_audience=default_audience)
         try:
             self.clients.create(client)
         except ConditionFailed as exc:
+            if uris and self.clients.get(client_id) is None:
+                taken = [uri for uri in uris if self.clients.resource_server(uri) is not None]
+                raise Conflict(f"resource {', '.join(taken) or ', '.join(uris)} is already "
+                               "registered by another client") from exc
             raise Conflict(f"client {client_id} exists") from exc
         return client, None if public else secret

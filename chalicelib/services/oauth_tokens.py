@@ -77,7 +77,7 @@ class OAuthTokens:
     def _revoke_access_token(self, client: Client, token: str, issuer: str) -> None:
         """Revoking an access token ends the session it belongs to."""
         try:
-            claims = self.principals.verify_access_token(token, issuer)
+            claims = self.principals.verify_access_token(token, issuer, any_audience=True)
         except Unauthorized:
             return  # invalid or expired: nothing to revoke (RFC 7009 §2.2)
         if claims.get("client_id") != client.client_id:
@@ -108,7 +108,9 @@ class OAuthTokens:
         found: dict[str, Any] | None = None
         if looks_like_jwt(token):
             try:
-                claims = self.principals.verify_access_token(token, issuer)
+                # A resource server introspects tokens meant for it (RFC 8707), not
+                # only for Tessera's own API: any audience Tessera issued for.
+                claims = self.principals.verify_access_token(token, issuer, any_audience=True)
                 if is_client_token(claims):
                     found = _describe_client_token(claims)
                 else:
@@ -117,6 +119,8 @@ class OAuthTokens:
                              else _describe_access_token(principal))
             except Unauthorized:
                 return inactive
+            if "aud" in claims:
+                found["aud"] = claims["aud"]    # RFC 7662 §2.2
         elif REFRESH.matches(token):
             found = self._introspect_refresh_token(token)
         else:

@@ -103,12 +103,22 @@ class Principals:
         self.resolvers = tuple(resolvers)
         self.role_tokens = role_tokens
 
-    def verify_access_token(self, token: str, issuer: str) -> dict[str, Any]:
-        """RFC 9068 §4 validation: typ at+jwt, signature, iss, aud, exp."""
+    def verify_access_token(self, token: str, issuer: str, *,
+                            any_audience: bool = False) -> dict[str, Any]:
+        """RFC 9068 §4 validation: typ at+jwt, signature, iss, aud, exp.
+
+        Tessera's own API accepts only tokens whose ``aud`` names it (RFC 9068
+        §4: the resource server "MUST validate that the aud claim contains a
+        resource indicator value corresponding to an identifier the resource
+        server expects for itself"); a token audience-restricted to another
+        resource (RFC 8707) is refused. ``any_audience``: introspection and
+        revocation, which answer for every token Tessera issued.
+        """
         try:
             return self.keyring.verify(token, issuer=issuer, typ=ACCESS_TOKEN_TYP,
-                                       audience=audience(self.settings, issuer),
-                                       required=("sub", "client_id", "jti"))
+                                       audience=None if any_audience
+                                       else audience(self.settings, issuer),
+                                       required=("sub", "aud", "client_id", "jti"))
         except InvalidJWT as exc:
             raise Unauthorized(detail=str(exc)) from exc
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope
+from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope, InvalidTarget
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import (
     ALPHABET,
@@ -128,7 +128,7 @@ class Sessions:
 
     def new_session(self, *, user_id: str, client_id: str, scope: str,
                     device: dict[str, str] | None = None, kind: str = "oauth",
-                    auth_time: int | None = None) -> Session:
+                    auth_time: int | None = None, resources: tuple[str, ...] = ()) -> Session:
         """A session starting now. ``auth_time``: when the person authenticated, if
         before now (a device approved from an older browser sign-in).
         """
@@ -138,7 +138,7 @@ class Sessions:
                        scope=scope, created_at=now, expires_at=cap,
                        idle_deadline=min(now + self.settings.session_idle_seconds, cap),
                        last_used_at=now, kind=kind, device=dict(device or {}),
-                       auth_time=auth_time or now)
+                       auth_time=auth_time or now, resources=tuple(sorted(resources)))
 
     def mint_refresh_token(self, session: Session) -> str:
         return REFRESH.mint(session.id)
@@ -200,10 +200,12 @@ class Sessions:
 
     # -- refresh -------------------------------------------------------------------
 
-    def rotate(self, presented: str, client_id: str, scopes: tuple[str, ...] = ()) -> Rotation:
+    def rotate(self, presented: str, client_id: str, scopes: tuple[str, ...] = (), *,
+               resources: tuple[str, ...] = ()) -> Rotation:
         """Exchange a refresh token for its successor (RFC 6749 §6, rotation per
         RFC 9700 §4.14.2). One conditional write on the success path, no read.
-        ``scopes``: the requested scope, never beyond the session's grant.
+        ``scopes``: the requested scope, never beyond the session's grant;
+        ``resources``: the requested resources, never beyond the login's (RFC 8707 §2.2).
         """
         session_id = REFRESH.parse(presented)
         if session_id is None:
@@ -220,17 +222,17 @@ class Sessions:
                 session_id, presented=presented_digest, successor=digest(successor),
                 wrap=wrap_successor(presented, successor, session_id),
                 fingerprint=fingerprint(presented_digest), client_id=client_id, now=now,
-                idle_deadline=idle, scopes=scopes,
+                idle_deadline=idle, scopes=scopes, resources=resources,
                 max_rotations=self.settings.session_max_rotations)
         except ConditionFailed as lost:
             return self._rotation_refused(presented, presented_digest, successor, client_id,
-                                          scopes, lost.item, now)
+                                          scopes, lost.item, now, resources)
         session = session_from_item(item)
         return Rotation(session, successor, _scope(scopes, session))
 
     def _rotation_refused(self, presented: str, presented_digest: str, successor: str,
                           client_id: str, scopes: tuple[str, ...], item: dict[str, Any] | None,
-                          now: int) -> Rotation:
+                          now: int, resources: tuple[str, ...] = ()) -> Rotation:
         if item is None:
             raise InvalidGrant("Invalid refresh token", detail="no such session")
         session = session_from_item(item)
@@ -249,6 +251,10 @@ class Sessions:
         current = same_digest(current_hash, presented_digest)
         if current and widens:
             raise InvalidScope("The requested scope exceeds the scope of the session")
+        # RFC 8707 §2.2: a refresh may narrow to the original resources, never widen.
+        off_target = not set(resources) <= set(item.get("resources") or ())
+        if current and off_target:
+            raise InvalidTarget("The requested resource was not part of the original grant")
         if current and int(item.get("rt_gen") or 0) >= self.settings.session_max_rotations:
             raise InvalidGrant("This session has been refreshed too many times; sign in again",
                                detail="rotation limit")
@@ -262,6 +268,8 @@ class Sessions:
             if same_digest(digest(earlier), current_hash):
                 if widens:
                     raise InvalidScope("The requested scope exceeds the scope of the session")
+                if off_target:
+                    raise InvalidTarget("The requested resource was not part of the original grant")
                 # A retry of a lost response: the same successor, no new family member.
                 return Rotation(session, earlier, _scope(scopes, session), retried=True)
         retired = item.get("rt_retired") or set()

@@ -2,6 +2,15 @@
 
 RFC 7517 (JWK/JWKS), RFC 7515 (JWS), RFC 9068 (JWT access-token profile).
 
+One key set holds a *family* of keys per algorithm: the stage's ``signing_alg``
+(ES256 by default) and RS256, which OIDC Core §15.1 requires every OP to
+support. Each family has its own current, next and recently retired keys and is
+rotated with the same overlap. A stored set written before RS256 existed holds
+only ES256 keys: it gains the RS256 family on first need (a client registered
+for RS256, the rotation job, the admin command), by a write that holds only if
+nobody changed the set since it was read. Generating an RSA key takes about
+0.1 s, so nothing that only needs the ES256 family ever generates one.
+
 The key set is read from the key store once per instance and cached
 (``key_cache_seconds``); the private key objects, the JWKS document and the
 public keys are built once per key set, so the request path does no key parsing
@@ -21,12 +30,25 @@ from chalicelib.clock import Clock
 from chalicelib.security.opaque import random_b62
 
 CURRENT, NEXT, RETIRED = "current", "next", "retired"
+# OIDC Core §15.1: RS256 MUST be supported; ES256 is the default (SPEC §4).
+RS256 = "RS256"
+DEFAULT_ALGORITHMS = ("ES256", RS256)
+RSA_BITS = 2048
+# A key set missing one of the ring's families (one written before RS256 existed)
+# is trusted this long at most, so that a family another instance adds is
+# published by every instance within a minute.
+INCOMPLETE_CACHE_SECONDS = 60
+
+
+def supported_algorithms(default: str) -> tuple[str, ...]:
+    """The JWS algorithms a stage signs with: its default first, then RS256 and ES256."""
+    return tuple(dict.fromkeys((default, *DEFAULT_ALGORITHMS)))
 
 
 class KeyStore(Protocol):
-    def load(self) -> dict[str, Any] | None: ...
+    def load_versioned(self) -> tuple[dict[str, Any], str] | None: ...
     def create(self, keyset: dict[str, Any]) -> None: ...
-    def save(self, keyset: dict[str, Any]) -> None: ...
+    def replace(self, keyset: dict[str, Any], based_on: str) -> str: ...
 
 
 class InvalidJWT(Exception):
@@ -38,34 +60,53 @@ def _b64url_uint(n: int, length: int) -> str:
 
 
 def generate_key(alg: str, now: int) -> dict[str, Any]:
-    """A new key entry with its private PEM and public JWK."""
+    """A new key entry with its private PEM and public JWK (RFC 7518 §6.2, §6.3)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    curves = {"ES256": (ec.SECP256R1(), "P-256", 32), "ES384": (ec.SECP384R1(), "P-384", 48)}
-    if alg not in curves:
-        raise ValueError(f"unsupported signing algorithm {alg}")
-    curve, crv, size = curves[alg]
-    private = ec.generate_private_key(curve)
-    numbers = private.public_key().public_numbers()
     kid = f"{now}-{random_b62(8)}"
+    curves = {"ES256": (ec.SECP256R1(), "P-256", 32), "ES384": (ec.SECP384R1(), "P-384", 48)}
+    private: Any
+    if alg == RS256:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+        rsa_numbers = private.public_key().public_numbers()
+        jwk = {"kty": "RSA", "n": _b64url_uint(rsa_numbers.n, RSA_BITS // 8),
+               "e": _b64url_uint(rsa_numbers.e, (rsa_numbers.e.bit_length() + 7) // 8),
+               "use": "sig", "alg": alg, "kid": kid}
+    elif alg in curves:
+        curve, crv, size = curves[alg]
+        private = ec.generate_private_key(curve)
+        numbers = private.public_key().public_numbers()
+        jwk = {"kty": "EC", "crv": crv, "x": _b64url_uint(numbers.x, size),
+               "y": _b64url_uint(numbers.y, size), "use": "sig", "alg": alg, "kid": kid}
+    else:
+        raise ValueError(f"unsupported signing algorithm {alg}")
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode("ascii")
-    jwk = {"kty": "EC", "crv": crv, "x": _b64url_uint(numbers.x, size),
-           "y": _b64url_uint(numbers.y, size), "use": "sig", "alg": alg, "kid": kid}
     return {"kid": kid, "alg": alg, "status": NEXT, "created_at": now, "retired_at": None,
             "private_pem": pem, "public_jwk": jwk}
+
+
+def new_family(alg: str, now: int) -> list[dict[str, Any]]:
+    """A family's first keys: a current one and the next, so the next is published early."""
+    current = generate_key(alg, now)
+    current["status"], current["current_since"] = CURRENT, now
+    return [current, generate_key(alg, now)]
 
 
 class _Loaded:
     """One key set with everything derived from it, built once."""
 
-    def __init__(self, keyset: dict[str, Any], loaded_at: int) -> None:
+    def __init__(self, keyset: dict[str, Any], loaded_at: int, version: str) -> None:
         self.keyset = keyset
         self.loaded_at = loaded_at
+        self.version = version
         self.by_kid = {k["kid"]: k for k in keyset["keys"]}
-        current = [k for k in keyset["keys"] if k["status"] == CURRENT]
-        self.current = current[0] if current else None
+        # alg -> its family's current key; a set may lack a family (written before it existed).
+        self.current: dict[str, dict[str, Any]] = {}
+        for key in keyset["keys"]:
+            if key["status"] == CURRENT:
+                self.current.setdefault(key["alg"], key)
         self.jwks_json = json.dumps({"keys": [k["public_jwk"] for k in keyset["keys"]]},
                                     separators=(",", ":"))
         self._objects: dict[str, Any] = {}
@@ -93,11 +134,16 @@ class _Loaded:
 
 
 class KeyRing:
+    """``alg``: the stage's default algorithm; ``algorithms``: every family the ring
+    keeps (the default's is always among them)."""
+
     def __init__(self, store: KeyStore, clock: Clock, *, alg: str = "ES256",
+                 algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS,
                  cache_seconds: int = 3600, retire_seconds: int = 7200) -> None:
         self.store = store
         self.clock = clock
         self.alg = alg
+        self.algorithms = tuple(dict.fromkeys((alg, *algorithms)))   # the default first
         self.cache_seconds = cache_seconds
         self.retire_seconds = retire_seconds
         self._loaded: _Loaded | None = None
@@ -105,62 +151,106 @@ class KeyRing:
 
     # -- loading --------------------------------------------------------------
 
+    def _fresh(self, loaded: _Loaded, now: int) -> bool:
+        ttl = self.cache_seconds
+        if any(alg not in loaded.current for alg in self.algorithms):
+            ttl = min(ttl, INCOMPLETE_CACHE_SECONDS)
+        return now < loaded.loaded_at + ttl
+
     def _state(self, *, force: bool = False) -> _Loaded:
         loaded = self._loaded
         now = self.clock.now()
-        if loaded is not None and not force and now < loaded.loaded_at + self.cache_seconds:
+        if loaded is not None and not force and self._fresh(loaded, now):
             return loaded
         with self._lock:
             if self._loaded is not loaded and self._loaded is not None and not force:
                 return self._loaded
-            keyset = self.store.load()
-            if keyset is None:
-                keyset = self._create_initial(now)
-            self._loaded = _Loaded(keyset, now)
+            stored = self.store.load_versioned()
+            if stored is None:
+                stored = self._create_initial(now)
+            self._loaded = _Loaded(stored[0], now, stored[1])
             return self._loaded
 
-    def _create_initial(self, now: int) -> dict[str, Any]:
-        """First use: a current key and the next one, so the next is published early."""
+    def _create_initial(self, now: int) -> tuple[dict[str, Any], str]:
+        """First use: the default family only (RSA keys are slow to make, and
+        only a client registered for RS256 needs them: ``ensure``)."""
         from chalicelib.storage.keystore import KeySetExists
 
-        current = generate_key(self.alg, now)
-        current["status"], current["current_since"] = CURRENT, now
-        keyset = {"keys": [current, generate_key(self.alg, now)]}
+        keyset = {"keys": new_family(self.alg, now)}
         try:
             self.store.create(keyset)
         except KeySetExists:
-            # Another instance won the race; use its keys.
-            existing = self.store.load()
-            assert existing is not None
-            return existing
-        log.info(json.dumps({"event": "signing_keys_created", "kid": current["kid"]}))
-        return keyset
+            pass   # another instance won the race; use its keys
+        else:
+            log.info(json.dumps({"event": "signing_keys_created",
+                                 "kid": keyset["keys"][0]["kid"]}))
+        stored = self.store.load_versioned()
+        assert stored is not None
+        return stored
+
+    def ensure(self, alg: str) -> None:
+        """Make sure the key set holds a family for ``alg``, adding it if needed.
+
+        The write holds only if the set is still the one read (``replace``): of
+        instances adding a family at once, one wins and the others use its keys.
+        """
+        from chalicelib.storage.keystore import KeySetChanged
+
+        if alg not in self.algorithms:
+            raise ValueError(f"unsupported signing algorithm {alg}")
+        state = self._state()
+        for _ in range(3):
+            if alg in state.current:
+                return
+            now = self.clock.now()
+            keyset = {"keys": [*state.keyset["keys"], *new_family(alg, now)]}
+            try:
+                version = self.store.replace(keyset, state.version)
+            except KeySetChanged:
+                state = self._state(force=True)
+                continue
+            log.info(json.dumps({"event": "signing_keys_created", "alg": alg,
+                                 "kid": keyset["keys"][-2]["kid"]}))
+            state = self._loaded = _Loaded(keyset, now, version)
+        if alg not in state.current:
+            raise RuntimeError(f"could not add the {alg} signing keys")
 
     # -- publishing -----------------------------------------------------------
 
     def jwks_json(self) -> str:
-        """RFC 7517 §5 JWK Set of current, next and recently retired keys."""
+        """RFC 7517 §5 JWK Set of current, next and recently retired keys of every family."""
         return self._state().jwks_json
 
-    def current_kid(self) -> str:
+    def current_kid(self, alg: str | None = None) -> str:
+        return str(self._current(alg or self.alg)[1]["kid"])
+
+    def _current(self, alg: str) -> tuple[_Loaded, dict[str, Any]]:
+        """The key set and the current key of ``alg``'s family in it."""
         state = self._state()
-        assert state.current is not None
-        return str(state.current["kid"])
+        key = state.current.get(alg)
+        if key is None:
+            # A set from before this family existed: add it now (the one slow request).
+            self.ensure(alg)
+            state = self._state()
+            key = state.current.get(alg)
+        assert key is not None
+        return state, key
 
     # -- signing and verifying -------------------------------------------------
 
-    def sign(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
+    def sign(self, claims: dict[str, Any], *, typ: str = "JWT", alg: str | None = None) -> str:
+        """Sign with the current key of ``alg``'s family (default: the stage's)."""
         import jwt
 
-        state = self._state()
-        key = state.current
-        assert key is not None
+        state, key = self._current(alg or self.alg)
         return jwt.encode(claims, state.private_key(key["kid"]), algorithm=key["alg"],
                           headers={"kid": key["kid"], "typ": typ})
 
     def verify(self, token: str, *, issuer: str, typ: str | None = None,
                audience: str | None = None, required: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Verify signature and registered claims with an explicit algorithm list."""
+        """Verify signature and registered claims. The algorithm list is the one
+        the key named by ``kid`` was made for, never the token header's ``alg``
+        (RFC 8725 §3.1), so an RS256 key never verifies an HS256 forgery."""
         import jwt
 
         try:
@@ -198,16 +288,34 @@ class KeyRing:
     # -- rotation ---------------------------------------------------------------
 
     def rotate(self) -> dict[str, Any]:
-        """Promote next to current, retire current, add a new next, drop old retired.
+        """Rotate every family: promote next to current, retire current, add a new
+        next, drop old retired keys; a family the set lacks is added.
 
         A retired key stays published for ``retire_seconds``: longer than the
         cache of any instance still signing with it plus the longest token
-        lifetime, so every token it signed still verifies.
+        lifetime, so every token it signed still verifies. The write holds only
+        if nobody changed the set since it was read; on a lost race the rotation
+        starts again from what the winner wrote.
         """
-        now = self.clock.now()
-        state = self._state(force=True)
-        keys = []
-        for key in state.keyset["keys"]:
+        from chalicelib.storage.keystore import KeySetChanged
+
+        for _ in range(3):
+            state = self._state(force=True)
+            keyset = self._rotated(state.keyset, self.clock.now())
+            try:
+                version = self.store.replace(keyset, state.version)
+            except KeySetChanged:
+                continue
+            self._loaded = _Loaded(keyset, self.clock.now(), version)
+            log.info(json.dumps({"event": "signing_keys_rotated",
+                                 "current": {alg: self.current_kid(alg)
+                                             for alg in self.algorithms}}))
+            return keyset
+        raise RuntimeError("the signing keys changed during three rotations in a row")
+
+    def _rotated(self, old: dict[str, Any], now: int) -> dict[str, Any]:
+        keys: list[dict[str, Any]] = []
+        for key in old["keys"]:
             key = dict(key)
             if key["status"] == CURRENT:
                 key["status"], key["retired_at"] = RETIRED, now
@@ -217,32 +325,31 @@ class KeyRing:
             elif key["status"] == RETIRED and now - int(key["retired_at"]) > self.retire_seconds:
                 continue
             keys.append(key)
-        if not any(k["status"] == CURRENT for k in keys):
-            fresh = generate_key(self.alg, now)
-            fresh["status"], fresh["current_since"] = CURRENT, now
-            keys.append(fresh)
-        keys.append(generate_key(self.alg, now))
-        keyset = {"keys": keys}
-        self.store.save(keyset)
-        self._loaded = _Loaded(keyset, now)
-        log.info(json.dumps({"event": "signing_keys_rotated", "current": self.current_kid()}))
-        return keyset
+        families = dict.fromkeys([*self.algorithms, *(k["alg"] for k in keys)])
+        for alg in families:
+            if not any(k["status"] == CURRENT and k["alg"] == alg for k in keys):
+                if alg not in self.algorithms:
+                    continue    # a family the stage no longer keeps: only its retired keys stay
+                fresh = generate_key(alg, now)
+                fresh["status"], fresh["current_since"] = CURRENT, now
+                keys.append(fresh)
+            keys.append(generate_key(alg, now))
+        return {"keys": keys}
 
     def current_age(self) -> int:
-        """Seconds since the current key became current (not since it was created:
-        a promoted key was created, as the next key, one rotation earlier)."""
-        state = self._state()
-        assert state.current is not None
-        return self.clock.now() - current_since(state.keyset)
+        """Seconds since the default family's current key became current (not
+        since it was created: a promoted key was created, as the next key, one
+        rotation earlier)."""
+        return self.clock.now() - current_since(self._state().keyset, self.alg)
 
 
-def current_since(keyset: dict[str, Any]) -> int:
-    """When the current key became current.
+def current_since(keyset: dict[str, Any], alg: str | None = None) -> int:
+    """When the current key (of ``alg``'s family, if given) became current.
 
     Key sets written before ``current_since`` was recorded: the current key took
     over when the newest retired key was retired, or at creation if none was.
     """
-    keys = keyset["keys"]
+    keys = [k for k in keyset["keys"] if alg is None or k["alg"] == alg]
     current = next(k for k in keys if k["status"] == CURRENT)
     if current.get("current_since") is not None:
         return int(current["current_since"])

@@ -1,4 +1,10 @@
-"""Minting JWTs: RFC 9068 access tokens and OIDC Core §2 ID tokens."""
+"""Minting JWTs: RFC 9068 access tokens and OIDC Core §2 ID tokens.
+
+Each client's tokens are signed with the algorithm it registered
+(``id_token_signed_response_alg``, ``access_token_signed_response_alg``), else
+the stage's ``signing_alg``; an access token's ``aud`` is what
+``services.audiences`` resolved for the request (RFC 8707), else Tessera's own API.
+"""
 
 from __future__ import annotations
 
@@ -29,11 +35,15 @@ class TokenIssuer:
 
     def access_token(self, *, issuer: str, subject: str, client_id: str, scope: str,
                      session_id: str | None, auth_time: int | None,
-                     lifetime: int | None = None, extra: dict[str, Any] | None = None) -> str:
-        """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti, plus scope and sid."""
+                     lifetime: int | None = None, extra: dict[str, Any] | None = None,
+                     aud: str | list[str] | None = None, alg: str = "") -> str:
+        """RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti, plus scope and sid.
+
+        ``aud``: the resolved audience (None: Tessera's own API); ``alg``: the
+        client's registered algorithm ("" = the stage's)."""
         now = self.clock.now()
         claims: dict[str, Any] = {
-            "iss": issuer, "sub": subject, "aud": self.audience(issuer),
+            "iss": issuer, "sub": subject, "aud": aud or self.audience(issuer),
             "exp": now + (lifetime or self.settings.access_token_seconds), "iat": now,
             "jti": random_b62(22), "client_id": client_id, "scope": scope,
         }
@@ -42,7 +52,7 @@ class TokenIssuer:
         if auth_time is not None:
             claims["auth_time"] = auth_time
         claims.update(extra or {})
-        return self.keyring.sign(claims, typ=ACCESS_TOKEN_TYP)
+        return self.keyring.sign(claims, typ=ACCESS_TOKEN_TYP, alg=alg or None)
 
     def id_token(self, *, issuer: str, user: User, client: Client, session: Session,
                  scope: set[str]) -> str:
@@ -58,10 +68,14 @@ class TokenIssuer:
         if "profile" in scope:
             claims.update(given_name=user.firstname, family_name=user.lastname,
                           preferred_username=user.username)
-        return self.keyring.sign(claims, typ="JWT")
+        # OIDC Core §15.1 / Registration §2: the client's registered algorithm.
+        return self.keyring.sign(claims, typ="JWT",
+                                 alg=client.id_token_signed_response_alg or None)
 
     def session_response(self, *, issuer: str, user: User | None, client: Client, session: Session,
-                         refresh_token: str, scope: str) -> dict[str, Any]:
+                         refresh_token: str, scope: str,
+                         aud: str | list[str] | None = None) -> dict[str, Any]:
+        # ``aud``: what the request's resources resolved to (None: Tessera's own API).
         """The RFC 6749 §5.1 token response of a session (login or refresh)."""
         now = self.clock.now()
         scopes = set(scope.split())
@@ -69,7 +83,8 @@ class TokenIssuer:
             "access_token": self.access_token(issuer=issuer, subject=session.user_id,
                                               client_id=client.client_id, scope=scope,
                                               session_id=session.id,
-                                              auth_time=session.auth_time),
+                                              auth_time=session.auth_time, aud=aud,
+                                              alg=client.access_token_signed_response_alg),
             "token_type": "Bearer",
             "expires_in": self.settings.access_token_seconds,
             "refresh_token": refresh_token,
@@ -105,7 +120,8 @@ class TokenIssuer:
             body["scope"] = scope
         return body
 
-    def client_response(self, *, issuer: str, client: Client, scope: str) -> dict[str, Any]:
+    def client_response(self, *, issuer: str, client: Client, scope: str,
+                        aud: str | list[str] | None = None) -> dict[str, Any]:
         """The RFC 6749 §4.4.3 token response of a client acting for itself.
 
         RFC 9068 §2.2: with no resource owner, ``sub`` is the client's own id; no
@@ -116,7 +132,8 @@ class TokenIssuer:
             "access_token": self.access_token(issuer=issuer, subject=client.client_id,
                                               client_id=client.client_id, scope=scope,
                                               session_id=None, auth_time=None,
-                                              lifetime=lifetime),
+                                              lifetime=lifetime, aud=aud,
+                                              alg=client.access_token_signed_response_alg),
             "token_type": "Bearer",
             "expires_in": lifetime,
         }

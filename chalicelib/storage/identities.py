@@ -11,7 +11,7 @@ sessions table, the map is read strongly consistently.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.models import Client, User
@@ -58,20 +58,43 @@ def user_to_item(user: User) -> Item:
 
 
 def client_from_item(item: Item) -> Client:
+    # Items written before algorithms and resources existed lack them: the defaults.
     return Client(
         client_id=item["client_id"], secret_hash=item.get("secret_hash"),
         name=item.get("name", ""), grant_types=tuple(item.get("grant_types", [])),
         scopes=tuple(item.get("scopes", [])), introspect=bool(item.get("introspect", False)),
         created_at=int(item.get("created_at", 0)),
+        id_token_signed_response_alg=item.get("id_token_signed_response_alg") or "",
+        access_token_signed_response_alg=item.get("access_token_signed_response_alg") or "",
+        resources=tuple(item.get("resources") or ()),
+        default_audience=item.get("default_audience") or "",
     )
 
 
 def client_to_item(client: Client) -> Item:
-    return {
+    item: dict[str, Any] = {
         "client_id": client.client_id, "secret_hash": client.secret_hash, "name": client.name,
         "grant_types": list(client.grant_types), "scopes": list(client.scopes),
         "introspect": client.introspect, "created_at": client.created_at,
     }
+    for name in ("id_token_signed_response_alg", "access_token_signed_response_alg",
+                 "default_audience"):
+        if getattr(client, name):
+            item[name] = getattr(client, name)
+    if client.resources:
+        item["resources"] = list(client.resources)
+    return item
+
+
+# A registered resource URI is an item of the clients table keyed
+# ``resource <uri>``: no client id has a space (models.possible_client_id), so
+# client authentication never reads one, and one conditional put per URI makes
+# each URI belong to one resource server.
+RESOURCE_KEY_PREFIX = "resource "
+
+
+def resource_key(uri: str) -> dict[str, str]:
+    return {"client_id": RESOURCE_KEY_PREFIX + uri}
 
 
 class UsersRepo:
@@ -204,8 +227,10 @@ class UsersRepo:
 
 
 class ClientsRepo:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table,
+                 transact: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.table = table
+        self.transact = transact
 
     def key(self, client_id: str) -> dict[str, str]:
         return {"client_id": client_id}
@@ -218,8 +243,24 @@ class ClientsRepo:
         return client_from_item(item) if item else None
 
     def create(self, client: Client) -> None:
-        # attribute_not_exists: a client id is registered once.
-        self.table.put(client_to_item(client), condition="attribute_not_exists(client_id)")
+        if not client.resources:
+            # attribute_not_exists: a client id is registered once.
+            self.table.put(client_to_item(client), condition="attribute_not_exists(client_id)")
+            return
+        assert self.transact is not None, "registering resources needs a transaction"
+        # One transaction, each put with attribute_not_exists: the client id and
+        # every resource URI are registered once, all of them or none.
+        self.transact([
+            self.table.op_put(client_to_item(client), "attribute_not_exists(client_id)"),
+            *(self.table.op_put({**resource_key(uri), "resource": uri,
+                                 "server": client.client_id},
+                                "attribute_not_exists(client_id)")
+              for uri in client.resources)])
+
+    def resource_server(self, uri: str) -> str | None:
+        """The client id of the resource server registered for ``uri``, if any."""
+        item = self.table.get(resource_key(uri))
+        return str(item["server"]) if item else None
 
     def replace(self, client: Client) -> None:
         self.table.put(client_to_item(client))

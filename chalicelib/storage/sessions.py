@@ -34,6 +34,7 @@ def session_from_item(item: Item) -> Session:
         last_used_at=int(item.get("last_used_at") or item["created_at"]),
         kind=item.get("kind", "oauth"), device=dict(item.get("device") or {}),
         auth_time=int(item.get("auth_time") or item["created_at"]),
+        resources=tuple(sorted(item.get("resources") or ())),
     )
 
 
@@ -58,6 +59,8 @@ class SessionsRepo:
             "ttl": min(session.idle_deadline, session.expires_at), "rt_hash": rt_hash,
             "rt_gen": 0, "scopes": set(session.scope.split()) or None,
             "auth_time": session.auth_time,
+            # A string set, absent when empty (DynamoDB has no empty set).
+            "resources": set(session.resources) or None,
         }
         return item
 
@@ -93,7 +96,8 @@ class SessionsRepo:
 
     def rotate(self, session_id: str, *, presented: str, successor: str, wrap: str,
                fingerprint: str, client_id: str, now: int, idle_deadline: int,
-               scopes: tuple[str, ...] = (), max_rotations: int = 2000) -> Item:
+               scopes: tuple[str, ...] = (), resources: tuple[str, ...] = (),
+               max_rotations: int = 2000) -> Item:
         """Exchange the current refresh token for its successor: one conditional write.
 
         ``idle_deadline`` comes clamped to the cap by the caller; it is the ttl too.
@@ -101,7 +105,8 @@ class SessionsRepo:
         The condition guarantees that the presented token is the current one, that
         it is presented by the client it was issued to, and that the session is
         alive, that every requested scope was granted to the session (RFC 6749 §6:
-        no widening), and that the session has rotated fewer than ``max_rotations``
+        no widening), that every requested resource was one of the login's (RFC 8707
+        §2.2), and that the session has rotated fewer than ``max_rotations``
         times (each rotation keeps a 16-character fingerprint, so this bounds the
         item far below DynamoDB's 400 KB); so of two concurrent exchanges exactly one succeeds, and
         a dead or ended session is never revived. Raises ConditionFailed carrying
@@ -109,6 +114,8 @@ class SessionsRepo:
         """
         scope_values = {f":s{i}": s for i, s in enumerate(scopes)}
         scope_condition = "".join(f" AND contains(scopes, {k})" for k in scope_values)
+        resource_values = {f":r{i}": r for i, r in enumerate(resources)}
+        scope_condition += "".join(f" AND contains(#res, {k})" for k in resource_values)
         item = self.table.update(
             self.key(session_id),
             "SET rt_prev_hash = :presented, rt_hash = :successor, rt_rotated_at = :now, "
@@ -117,11 +124,11 @@ class SessionsRepo:
             condition="rt_hash = :presented AND client_id = :client "
                       "AND idle_deadline > :now AND expires_at > :now "
                       "AND (attribute_not_exists(rt_gen) OR rt_gen < :max_gen)" + scope_condition,
-            names={"#ttl": "ttl"},
+            names={"#ttl": "ttl", **({"#res": "resources"} if resource_values else {})},
             values={":presented": presented, ":successor": successor, ":now": now,
                     ":wrap": wrap, ":idle": idle_deadline, ":ttl": idle_deadline, ":one": 1,
                     ":fp": {fingerprint}, ":client": client_id, ":max_gen": max_rotations,
-                    **scope_values},
+                    **scope_values, **resource_values},
         )
         assert item is not None
         return item

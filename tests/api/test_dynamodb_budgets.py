@@ -186,15 +186,15 @@ class CountingKeyStore:
         self.inner = inner
         self.loads = 0
 
-    def load(self) -> Any:
+    def load_versioned(self) -> Any:
         self.loads += 1
-        return self.inner.load()
+        return self.inner.load_versioned()
 
     def create(self, keyset: Any) -> None:
         self.inner.create(keyset)
 
-    def save(self, keyset: Any) -> None:
-        self.inner.save(keyset)
+    def replace(self, keyset: Any, based_on: str) -> str:
+        return str(self.inner.replace(keyset, based_on))
 
 
 class CallWatcher:

@@ -35,15 +35,19 @@ def test_discovery_is_served_with_the_local_issuer(live_server):
     assert doc["jwks_uri"] == live_server.base_url + "/.well-known/jwks.json"
 
 
-def test_jwks_publishes_ec_p256_keys_with_kids(live_server):
+def test_jwks_publishes_es256_and_rs256_keys_with_kids(live_server):
     response = http("GET", live_server.base_url + "/.well-known/jwks.json")
     assert response.status == 200
     keys = response.json()["keys"]
-    assert keys
+    # the local runner makes both families at start-up (OIDC Core §15.1: RS256 too)
+    assert {key["alg"] for key in keys} == {"ES256", "RS256"}
     for key in keys:
-        assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256"
-        assert key["kid"]
-        assert "d" not in key
+        if key["alg"] == "ES256":
+            assert key["kty"] == "EC" and key["crv"] == "P-256"
+        else:
+            assert key["kty"] == "RSA" and key["e"] == "AQAB"
+        assert key["kid"] and key["use"] == "sig"
+        assert "d" not in key and "p" not in key
     assert len({key["kid"] for key in keys}) == len(keys)
 
 

@@ -126,7 +126,10 @@ def test_client_create_shows_a_generated_secret_once_and_stores_its_hash(ctr, ca
     assert status == 0 and secret not in out and "secret_hash" not in shown
     assert shown == {"client_id": "my-api", "name": "My API", "public": False,
                      "grant_types": ["client_credentials"], "scopes": ["api:read"],
-                     "introspect": True, "created_at": ctr.clock.now()}
+                     "introspect": True, "created_at": ctr.clock.now(),
+                     "id_token_signed_response_alg": None,
+                     "access_token_signed_response_alg": None, "resources": [],
+                     "default_audience": None}
 
 
 def test_client_create_with_a_given_secret_does_not_echo_it(ctr, capsys):
@@ -221,7 +224,7 @@ def test_keys_rotate_promotes_the_next_key(ctr, capsys):
     status, out, _ = run(capsys, "keys", "rotate")
     assert status == 0 and f"now signing with {upcoming}" in out
     assert ctr.keyring.current_kid() == upcoming
-    kids = {k["kid"] for k in json.loads(ctr.keyring.jwks_json())["keys"]}
+    kids = {k["kid"] for k in json.loads(ctr.keyring.jwks_json())["keys"] if k["alg"] == "ES256"}
     assert current in kids and len(kids) == 3
 
 
@@ -435,3 +438,37 @@ def test_seed_loads_roles_and_skips_them_the_second_time(ctr, capsys, tmp_path):
     role = ctr.roles_repo.get("alice.ci")
     assert list(role.policies.values()) == ["data:get@urn:tessera:data:alice.*"]
     assert [t.subject for t in role.trust.values()] == ["repo:acme/app:*"]
+
+
+def test_client_create_registers_algorithms_and_resources_and_makes_the_rs256_keys(ctr, capsys):
+    status, _, err = run(capsys, "client", "create", "orders-api", "--grant-types",
+                         "client_credentials", "--resources",
+                         "https://orders.example/api,https://orders.example/admin")
+    assert status == 0, err
+    assert ctr.keystore.load() is None      # an ES256-only client makes no keys
+    status, _, err = run(capsys, "client", "create", "portal", "--grant-types", "password",
+                         "--id-token-signed-response-alg", "RS256",
+                         "--default-audience", "https://orders.example/api")
+    assert status == 0, err
+    status, out, _ = run(capsys, "client", "show", "portal")
+    shown = json.loads(out)
+    assert shown["id_token_signed_response_alg"] == "RS256"
+    assert shown["access_token_signed_response_alg"] is None
+    assert shown["default_audience"] == "https://orders.example/api"
+    # registering an RS256 client made the RS256 family at once, not at its first sign-in
+    assert "RS256" in {k["alg"] for k in ctr.keystore.load()["keys"]}
+    status, out, _ = run(capsys, "client", "show", "orders-api")
+    assert json.loads(out)["resources"] == ["https://orders.example/api",
+                                            "https://orders.example/admin"]
+
+
+def test_client_create_refuses_an_unknown_default_audience_or_a_taken_resource(ctr, capsys):
+    status, _, err = run(capsys, "client", "create", "portal", "--grant-types", "password",
+                         "--default-audience", "https://nobody.example")
+    assert status == 1 and "not a registered resource" in err
+    assert run(capsys, "client", "create", "api-1", "--resources", "https://api.example")[0] == 0
+    status, _, err = run(capsys, "client", "create", "api-2", "--resources", "https://api.example")
+    assert status == 1 and "already registered" in err
+    assert ctr.clients.get("api-2") is None     # all or nothing
+    status, _, err = run(capsys, "client", "create", "api-3", "--resources", "https://api.example/#x")
+    assert status == 1 and "without a fragment" in err

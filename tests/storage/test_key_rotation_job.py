@@ -31,10 +31,10 @@ def test_a_key_set_without_current_since_measures_from_the_last_retirement(ctr, 
     ctr.keyring.current_kid()
     clock.advance(30 * DAY)
     ctr.keyring.rotate()
-    keyset = ctr.keystore.load()
+    keyset, version = ctr.keystore.load_versioned()
     for key in keyset["keys"]:
         key.pop("current_since", None)
-    ctr.keystore.save(keyset)
+    ctr.keystore.replace(keyset, version)
     instance = Container(ctr.settings, clock)   # a new Lambda instance reads the stored set
     clock.advance(DAY)
     assert rotate_if_due(instance.keyring, instance.settings)["rotated"] is False

@@ -19,6 +19,10 @@ def test_demo_seed_creates_the_spec_demo_account(ctr):
     alice = ctr.identities.find_user("alice")
     assert (alice.email, alice.firstname, alice.lastname) == ("alice@example.com", "Alice", "Liddell")
 
+    # the demo resource server is registered with its URI (RFC 8707 resource indicator)
+    assert ctr.identities.clients.get("resource-server").resources == (
+        "https://resource-server.example/api",)
+    assert ctr.clients.resource_server("https://resource-server.example/api") == "resource-server"
     cli = ctr.identities.clients.get("cf83e1357eefb8bd")
     assert cli.public
     assert set(cli.grant_types) == {"password", "refresh_token",

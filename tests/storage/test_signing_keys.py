@@ -28,8 +28,8 @@ def test_a_token_signed_before_rotation_still_verifies_after(ctr, clock):
     ring.rotate()
     assert ring.current_kid() != old_kid
     assert ring.verify(old, issuer=ISS)["sub"] == "u"
-    kids = {k["kid"] for k in json.loads(ring.jwks_json())["keys"]}
-    assert old_kid in kids and len(kids) == 3   # retired, current, next
+    es256 = {k["kid"] for k in json.loads(ring.jwks_json())["keys"] if k["alg"] == "ES256"}
+    assert old_kid in es256 and len(es256) == 3   # retired, current, next
 
 
 def test_retired_keys_leave_the_jwks_after_the_overlap(ctr, clock):
@@ -85,9 +85,118 @@ def test_no_key_parsing_after_the_first_use(ctr, clock):
     token = ring.sign(claims(clock))
     ring.verify(token, issuer=ISS)
     loads = []
-    original = ring.store.load
-    ring.store.load = lambda: loads.append(1) or original()
+    original = ring.store.load_versioned
+    ring.store.load_versioned = lambda: loads.append(1) or original()
     for _ in range(5):
         ring.verify(ring.sign(claims(clock)), issuer=ISS)
         ring.jwks_json()
     assert loads == []
+
+
+# -- key families: ES256 and RS256 (OIDC Core §15.1, SPEC §4) -----------------------------
+
+def _algs(ring):
+    return sorted({k["alg"] for k in json.loads(ring.jwks_json())["keys"]})
+
+
+def test_first_use_makes_the_default_family_only_and_no_rsa_key(ctr, clock):
+    ring = ctr.keyring
+    ring.verify(ring.sign(claims(clock)), issuer=ISS)
+    assert {k["alg"] for k in ctr.keystore.load()["keys"]} == {"ES256"}
+
+
+def test_an_rs256_token_signs_and_verifies_and_the_jwks_publishes_both_families(ctr, clock):
+    import jwt
+
+    ring = ctr.keyring
+    token = ring.sign(claims(clock), alg="RS256")
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    assert ring.verify(token, issuer=ISS)["sub"] == "u"
+    keys = json.loads(ring.jwks_json())["keys"]
+    assert _algs(ring) == ["ES256", "RS256"]
+    rsa = [k for k in keys if k["alg"] == "RS256"]
+    assert len(rsa) == 2 and all(k["kty"] == "RSA" and k["use"] == "sig" and k["e"] == "AQAB"
+                                 for k in rsa)
+    assert all(k["use"] == "sig" and "d" not in k for k in keys)   # public parts only
+
+
+def test_an_es256_only_key_set_gains_rs256_on_first_need_and_keeps_its_keys(ctr, clock):
+    legacy = KeyRing(ctr.keystore, clock)
+    es_kid = legacy.current_kid()
+    before = ctr.keystore.load()["keys"]
+    assert {k["alg"] for k in before} == {"ES256"}
+    es_token = legacy.sign(claims(clock))
+    rs_token = KeyRing(ctr.keystore, clock).sign(claims(clock), alg="RS256")
+    after = ctr.keystore.load()["keys"]
+    assert [k for k in after if k["alg"] == "ES256"] == before
+    other = KeyRing(ctr.keystore, clock)
+    assert other.current_kid() == es_kid
+    assert other.verify(es_token, issuer=ISS)["sub"] == other.verify(rs_token, issuer=ISS)["sub"]
+
+
+def test_instances_adding_the_rs256_family_at_once_end_up_with_the_same_keys(ctr, clock):
+    first, second = KeyRing(ctr.keystore, clock), KeyRing(ctr.keystore, clock)
+    first.current_kid(), second.current_kid()      # both have read the ES256-only set
+    first.ensure("RS256")
+    second.ensure("RS256")                         # its write loses; it takes the winner's keys
+    assert first.current_kid("RS256") == second.current_kid("RS256")
+    assert len([k for k in ctr.keystore.load()["keys"] if k["alg"] == "RS256"]) == 2
+
+
+def test_a_write_based_on_a_replaced_version_is_refused(ctr, clock):
+    from chalicelib.storage.keystore import KeySetChanged
+
+    ctr.keyring.current_kid()
+    keyset, version = ctr.keystore.load_versioned()
+    newer = ctr.keystore.replace(keyset, version)
+    with pytest.raises(KeySetChanged):
+        ctr.keystore.replace({"keys": []}, version)
+    assert ctr.keystore.load_versioned() == (keyset, newer)
+
+
+def test_rotation_rotates_both_families_and_old_rs256_tokens_still_verify(ctr, clock):
+    ring = ctr.keyring
+    old_rs = ring.sign(claims(clock), alg="RS256")
+    old_rs_kid, old_es_kid = ring.current_kid("RS256"), ring.current_kid()
+    ring.rotate()
+    assert ring.current_kid("RS256") != old_rs_kid and ring.current_kid() != old_es_kid
+    assert KeyRing(ctr.keystore, clock).verify(old_rs, issuer=ISS)["sub"] == "u"
+    statuses = sorted((k["alg"], k["status"]) for k in ctr.keystore.load()["keys"])
+    assert statuses == [("ES256", s) for s in ("current", "next", "retired")] + \
+        [("RS256", s) for s in ("current", "next", "retired")]
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_an_hs256_token_keyed_with_the_published_rsa_key_is_refused(ctr, clock):
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import serialization
+
+    ring = ctr.keyring
+    ring.ensure("RS256")
+    kid = ring.current_kid("RS256")
+    entry = next(k for k in ctr.keystore.load()["keys"] if k["kid"] == kid)
+    public_pem = serialization.load_pem_private_key(
+        entry["private_pem"].encode(), None).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    # The classic confusion (RFC 8725 §2.1): HMAC keyed with the published public key.
+    signing_input = (_b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode()) + "."
+                     + _b64(json.dumps(claims(clock)).encode()))
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    with pytest.raises(InvalidJWT):
+        ring.verify(f"{signing_input}.{_b64(mac)}", issuer=ISS)
+
+
+def test_an_es256_signature_under_an_rs256_kid_is_refused(ctr, clock):
+    ring = ctr.keyring
+    ring.ensure("RS256")
+    _, payload, sig = ring.sign(claims(clock)).split(".")
+    header = {"alg": "ES256", "typ": "JWT", "kid": ring.current_kid("RS256")}
+    with pytest.raises(InvalidJWT):
+        ring.verify(f"{_b64(json.dumps(header).encode())}.{payload}.{sig}", issuer=ISS)

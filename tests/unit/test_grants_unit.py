@@ -22,7 +22,8 @@ class FakeSessions:
         self.session = session
         self.rotations: list[tuple[str, str, tuple[str, ...]]] = []
 
-    def rotate(self, presented: str, client_id: str, scopes: tuple[str, ...] = ()) -> Rotation:
+    def rotate(self, presented: str, client_id: str, scopes: tuple[str, ...] = (), *,
+               resources: tuple[str, ...] = ()) -> Rotation:
         self.rotations.append((presented, client_id, scopes))
         return Rotation(self.session, "tsr_successor", " ".join(scopes) or self.session.scope)
 

@@ -9,9 +9,15 @@ DAY = 86400
 
 
 class FakeKeyRing:
+    algorithms = ("ES256", "RS256")
+
     def __init__(self, age: int) -> None:
         self.age = age
         self.kid = "k1"
+        self.ensured: list[str] = []
+
+    def ensure(self, alg: str) -> None:
+        self.ensured.append(alg)
 
     def current_age(self) -> int:
         return self.age
@@ -29,3 +35,9 @@ def test_the_key_rotates_once_it_has_been_current_for_the_period():
     assert rotate_if_due(young, s) == {"event": "key_rotation", "rotated": False, "age": 30 * DAY - 1}
     assert rotate_if_due(old, s) == {"event": "key_rotation", "rotated": True, "current": "k2"}
     assert young.kid == "k1"
+
+
+def test_a_day_without_rotation_completes_the_families_the_key_set_lacks():
+    young = FakeKeyRing(DAY)
+    rotate_if_due(young, settings(key_rotation_days=30))
+    assert young.ensured == ["ES256", "RS256"]
