@@ -75,7 +75,10 @@ def _client_view(client: Client) -> dict[str, Any]:
     # Never the secret hash.
     return {"client_id": client.client_id, "name": client.name, "public": client.public,
             "grant_types": list(client.grant_types), "scopes": list(client.scopes),
-            "introspect": client.introspect, "created_at": client.created_at}
+            "introspect": client.introspect, "created_at": client.created_at,
+            "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "delegate": client.delegate}
 
 
 # --------------------------------------------------------------------------
@@ -161,7 +164,9 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
         scopes = list(DEFAULT_SIGNIN_SCOPES)
     client, secret = container().identities.create_client(
         args.client_id, secret=args.secret, public=args.public, name=args.name or "",
-        grant_types=grants, scopes=scopes, introspect=args.introspect)
+        grant_types=grants, scopes=scopes, introspect=args.introspect,
+        redirect_uris=args.redirect_uri or (),
+        post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate)
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
           + (f" with scopes {', '.join(client.scopes)}" if client.scopes else ""))
     if secret is not None and args.secret is None:
@@ -281,7 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated scopes (default for a client that signs people in: "
                         "openid,profile,email)")
     p.add_argument("--introspect", action="store_true", help="allowed to call /oauth/introspect")
-    p.add_argument("--name", help="display name shown on the device approval page")
+    p.add_argument("--name", help="display name shown on the device approval and consent pages")
+    p.add_argument("--redirect-uri", action="append", metavar="URI",
+                   help="a redirect URI of the authorization code flow (repeatable)")
+    p.add_argument("--post-logout-redirect-uri", action="append", metavar="URI",
+                   help="where RP-initiated logout may return the browser (repeatable)")
+    p.add_argument("--delegate", action="store_true",
+                   help="may exchange a person's token to act for them (SPEC §6)")
     p.set_defaults(run=client_create)
     p = client_cmds.add_parser("show", help="print a client as JSON (never its secret)")
     p.add_argument("client_id")

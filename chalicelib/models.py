@@ -92,6 +92,12 @@ class Client:
     scopes: tuple[str, ...] = ()
     introspect: bool = False
     created_at: int = 0
+    # The authorization code flow (RFC 6749 §3.1.2): the exact redirect URIs it may
+    # use, and where RP-initiated logout may send the browser back to.
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    # May exchange a person's token for one that acts for them (SPEC §6 delegation).
+    delegate: bool = False
 
     @property
     def public(self) -> bool:

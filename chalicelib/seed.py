@@ -5,7 +5,8 @@ The document is the JSON shape of SPEC §7::
     {"users":   [{"username", "password", "email"?, "firstname"?, "lastname"?,
                   "scopes"?, "active"?, "permissions"?}],
      "clients": [{"client_id", "public"?, "client_secret"?, "name"?,
-                  "grant_types"?, "scopes"?, "introspect"?}]}
+                  "grant_types"?, "scopes"?, "introspect"?, "redirect_uris"?,
+                  "post_logout_redirect_uris"?, "delegate"?}]}
 
 Entries that already exist are skipped and reported, never overwritten, so
 loading the same file twice is harmless. Sections this version does not load
@@ -28,7 +29,7 @@ from chalicelib.services.identities import Identities
 USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname", "scopes", "active",
                          "permissions"})
 CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "grant_types", "scopes",
-                           "introspect"})
+                           "introspect", "redirect_uris", "post_logout_redirect_uris", "delegate"})
 SECTIONS = ("users", "clients")
 
 
@@ -123,6 +124,9 @@ def _check_shape(data: Any) -> None:
         _str_list(client, "scopes", where)
         _bool(client, "public", where, False)
         _bool(client, "introspect", where, False)
+        _str_list(client, "redirect_uris", where)
+        _str_list(client, "post_logout_redirect_uris", where)
+        _bool(client, "delegate", where, False)
 
 
 def load_seed(identities: Identities, data: Any) -> SeedReport:
@@ -169,7 +173,10 @@ def load_seed(identities: Identities, data: Any) -> SeedReport:
                 name=_str(client, "name", where),
                 grant_types=_str_list(client, "grant_types", where) or (),
                 scopes=_str_list(client, "scopes", where) or (),
-                introspect=_bool(client, "introspect", where, False))
+                introspect=_bool(client, "introspect", where, False),
+                redirect_uris=_str_list(client, "redirect_uris", where) or (),
+                post_logout_redirect_uris=_str_list(client, "post_logout_redirect_uris", where) or (),
+                delegate=_bool(client, "delegate", where, False))
         except Conflict:
             report.skipped_clients.append(client_id)
             continue

@@ -13,11 +13,12 @@ from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
 from chalicelib.models import MAX_CLIENT_ID, Client, User, normalise_username, possible_client_id, user_id_for
 from chalicelib.security.passwords import hash_password
 from chalicelib.security.permissions import InvalidPermission, default_rights, parse
+from chalicelib.security.redirect_uris import registrable
 from chalicelib.storage.identities import ClientsRepo, UsersRepo
 
 KNOWN_GRANTS = (
     "password", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
-    "client_credentials",
+    "client_credentials", "authorization_code",
 )
 
 
@@ -144,7 +145,10 @@ class Identities:
 
     def create_client(self, client_id: str, *, secret: str | None = None, public: bool = False,
                       name: str = "", grant_types: Iterable[str] = (),
-                      scopes: Iterable[str] = (), introspect: bool = False) -> tuple[Client, str | None]:
+                      scopes: Iterable[str] = (), introspect: bool = False,
+                      redirect_uris: Iterable[str] = (),
+                      post_logout_redirect_uris: Iterable[str] = (),
+                      delegate: bool = False) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once) if confidential."""
         if not possible_client_id(client_id):
             raise BadRequest(f"client_id must be 1-{MAX_CLIENT_ID} printable characters without spaces")
@@ -159,13 +163,24 @@ class Identities:
             raise BadRequest("a public client has no secret")
         if public and "client_credentials" in grants:
             raise BadRequest("client_credentials needs a confidential client")
+        redirects = tuple(dict.fromkeys(redirect_uris))
+        logouts = tuple(dict.fromkeys(post_logout_redirect_uris))
+        for uri in (*redirects, *logouts):
+            why = registrable(uri)
+            if why is not None:
+                raise BadRequest(f"redirect URI {uri!r} {why}")
+        if "authorization_code" in grants and not redirects:
+            raise BadRequest("the authorization_code grant needs at least one redirect URI")
+        if delegate and public:
+            raise BadRequest("only a confidential client may delegate")
         if not public and secret is None:
             secret = "tsc_" + secrets.token_urlsafe(32)
         client = Client(client_id=client_id,
                         secret_hash=None if public else hash_client_secret(secret or ""),
                         name=name or client_id, grant_types=grants,
                         scopes=tuple(scopes), introspect=introspect,
-                        created_at=self.clock.now())
+                        created_at=self.clock.now(), redirect_uris=redirects,
+                        post_logout_redirect_uris=logouts, delegate=delegate)
         try:
             self.clients.create(client)
         except ConditionFailed as exc:

@@ -63,6 +63,9 @@ def client_from_item(item: Item) -> Client:
         name=item.get("name", ""), grant_types=tuple(item.get("grant_types", [])),
         scopes=tuple(item.get("scopes", [])), introspect=bool(item.get("introspect", False)),
         created_at=int(item.get("created_at", 0)),
+        redirect_uris=tuple(item.get("redirect_uris") or ()),
+        post_logout_redirect_uris=tuple(item.get("post_logout_redirect_uris") or ()),
+        delegate=bool(item.get("delegate", False)),
     )
 
 
@@ -71,6 +74,9 @@ def client_to_item(client: Client) -> Item:
         "client_id": client.client_id, "secret_hash": client.secret_hash, "name": client.name,
         "grant_types": list(client.grant_types), "scopes": list(client.scopes),
         "introspect": client.introspect, "created_at": client.created_at,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "delegate": client.delegate,
     }
 
 
