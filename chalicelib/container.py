@@ -22,6 +22,7 @@ from chalicelib.storage.tables import Key, Tables
 
 if TYPE_CHECKING:
     from chalicelib.services.authn import ClientDirectory, PasswordSignIn
+    from chalicelib.services.authorization import Authorization
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.identities import Identities
     from chalicelib.services.oauth_tokens import OAuthTokens
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from chalicelib.services.signing import KeyRing
     from chalicelib.services.tokens import TokenIssuer
     from chalicelib.services.web_signin import WebSignIn
+    from chalicelib.storage.codes import CodesRepo
+    from chalicelib.storage.consents import ConsentsRepo
     from chalicelib.storage.devices import DevicesRepo
     from chalicelib.storage.identities import ClientsRepo, UsersRepo
     from chalicelib.storage.keystore import SecretsManagerKeyStore
@@ -90,6 +93,16 @@ class Container:
     def devices_repo(self) -> DevicesRepo:
         from chalicelib.storage.devices import DevicesRepo
         return DevicesRepo(self.table("devices"))
+
+    @cached_property
+    def codes_repo(self) -> CodesRepo:
+        from chalicelib.storage.codes import CodesRepo
+        return CodesRepo(self.table("devices"))
+
+    @cached_property
+    def consents_repo(self) -> ConsentsRepo:
+        from chalicelib.storage.consents import ConsentsRepo
+        return ConsentsRepo(self.table("consents"))
 
     @cached_property
     def pats_repo(self) -> PatsRepo:
@@ -162,6 +175,12 @@ class Container:
     def device_flow(self) -> DeviceFlow:
         from chalicelib.services.device_flow import DeviceFlow
         return DeviceFlow(self.devices_repo, self.clock, self.settings, self.throttle)
+
+    @cached_property
+    def authorization(self) -> Authorization:
+        from chalicelib.services.authorization import Authorization
+        return Authorization(self.codes_repo, self.consents_repo, self.clock,
+                             clients=self.client_directory.get, sessions=lambda: self.sessions)
 
     @cached_property
     def web_signin(self) -> WebSignIn:

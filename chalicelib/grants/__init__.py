@@ -25,21 +25,23 @@ from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from chalicelib.errors import InvalidRequest, InvalidScope
-from chalicelib.models import Client
+from chalicelib.errors import InvalidRequest
+from chalicelib.security.scopes import parse_scope, scope_for_client
+
+__all__ = ["GrantDeps", "TokenContext", "parse_scope", "registry", "required", "scope_for_client"]
 
 if TYPE_CHECKING:
     from chalicelib.services.authn import PasswordSignIn
+    from chalicelib.services.authorization import Authorization
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.sessions import Sessions
     from chalicelib.services.tokens import TokenIssuer
     from chalicelib.storage.identities import UsersRepo
     from chalicelib.storage.throttle import ThrottleRepo
 
-_MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code", "client_credentials")
+_MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code", "client_credentials",
+                             "authorization_code")
 
-# RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E
-_SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
 MAX_PARAM = 4096
 
 
@@ -51,13 +53,15 @@ class GrantDeps:
                  token_issuer: Callable[[], TokenIssuer],
                  password_signin: Callable[[], PasswordSignIn],
                  device_flow: Callable[[], DeviceFlow], users: Callable[[], UsersRepo],
-                 throttle: Callable[[], ThrottleRepo]) -> None:
+                 throttle: Callable[[], ThrottleRepo],
+                 authorization: Callable[[], Authorization] | None = None) -> None:
         self._sessions = sessions
         self._token_issuer = token_issuer
         self._password_signin = password_signin
         self._device_flow = device_flow
         self._users = users
         self._throttle = throttle
+        self._authorization = authorization
 
     @property
     def sessions(self) -> Sessions:
@@ -82,6 +86,12 @@ class GrantDeps:
     @property
     def throttle(self) -> ThrottleRepo:
         return self._throttle()
+
+    @property
+    def authorization(self) -> Authorization:
+        if self._authorization is None:
+            raise RuntimeError("no authorization service was given")
+        return self._authorization()
 
 
 @dataclass(frozen=True)
@@ -109,23 +119,3 @@ def required(params: dict[str, str], name: str) -> str:
     if not value:
         raise InvalidRequest(f"Missing required parameter '{name}'")
     return value
-
-
-def parse_scope(raw: str | None) -> tuple[str, ...] | None:
-    """RFC 6749 §3.3: space-delimited, case-sensitive scope tokens."""
-    if raw is None:
-        return None
-    tokens = raw.split(" ")
-    if any(not t or not set(t) <= _SCOPE_CHARS for t in tokens):
-        raise InvalidScope("The scope parameter is malformed")
-    return tuple(dict.fromkeys(tokens))
-
-
-def scope_for_client(client: Client, requested: tuple[str, ...] | None) -> tuple[str, ...]:
-    """Requested scopes must be allowed to the client; none requested: all of them."""
-    if requested is None:
-        return client.scopes
-    extra = [s for s in requested if s not in client.scopes]
-    if extra:
-        raise InvalidScope(f"Scope not allowed for this client: {' '.join(extra)}")
-    return requested

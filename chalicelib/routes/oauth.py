@@ -78,7 +78,7 @@ def grant_deps(c: Container) -> GrantDeps:
     return GrantDeps(sessions=lambda: c.sessions, token_issuer=lambda: c.issuer,
                      password_signin=lambda: c.password_signin,
                      device_flow=lambda: c.device_flow, users=lambda: c.users,
-                     throttle=lambda: c.throttle)
+                     throttle=lambda: c.throttle, authorization=lambda: c.authorization)
 
 
 def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from chalicelib.clock import Clock
@@ -11,6 +13,14 @@ from chalicelib.security.opaque import random_b62
 from chalicelib.services.signing import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"   # RFC 9068 §2.1
+
+
+def at_hash(access_token: str) -> str:
+    """OIDC Core §3.1.3.6: base64url of the left half of the hash of the access
+    token's ASCII octets, with the hash of the ID token's ``alg``: SHA-256 for
+    both ES256 and RS256."""
+    half = hashlib.sha256(access_token.encode("ascii")).digest()[:16]
+    return base64.urlsafe_b64encode(half).rstrip(b"=").decode("ascii")
 
 
 def audience(settings: Settings, issuer: str) -> str:
@@ -45,14 +55,21 @@ class TokenIssuer:
         return self.keyring.sign(claims, typ=ACCESS_TOKEN_TYP)
 
     def id_token(self, *, issuer: str, user: User, client: Client, session: Session,
-                 scope: set[str]) -> str:
-        """OIDC Core §2: audience is the client; profile claims follow the scopes."""
+                 scope: set[str], nonce: str | None = None,
+                 access_token: str | None = None) -> str:
+        """OIDC Core §2: audience is the client; profile claims follow the scopes.
+        §3.1.3.6: ``nonce`` as the authorization request sent it, ``at_hash`` of the
+        access token issued with it."""
         now = self.clock.now()
         claims: dict[str, Any] = {
             "iss": issuer, "sub": user.id, "aud": client.client_id, "azp": client.client_id,
             "exp": now + self.settings.access_token_seconds, "iat": now,
             "auth_time": session.auth_time, "sid": session.id,
         }
+        if nonce:
+            claims["nonce"] = nonce
+        if access_token:
+            claims["at_hash"] = at_hash(access_token)
         if "email" in scope:
             claims["email"] = user.email
         if "profile" in scope:
@@ -61,15 +78,16 @@ class TokenIssuer:
         return self.keyring.sign(claims, typ="JWT")
 
     def session_response(self, *, issuer: str, user: User | None, client: Client, session: Session,
-                         refresh_token: str, scope: str) -> dict[str, Any]:
+                         refresh_token: str, scope: str,
+                         nonce: str | None = None) -> dict[str, Any]:
         """The RFC 6749 §5.1 token response of a session (login or refresh)."""
         now = self.clock.now()
         scopes = set(scope.split())
+        access_token = self.access_token(issuer=issuer, subject=session.user_id,
+                                         client_id=client.client_id, scope=scope,
+                                         session_id=session.id, auth_time=session.auth_time)
         body: dict[str, Any] = {
-            "access_token": self.access_token(issuer=issuer, subject=session.user_id,
-                                              client_id=client.client_id, scope=scope,
-                                              session_id=session.id,
-                                              auth_time=session.auth_time),
+            "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": self.settings.access_token_seconds,
             "refresh_token": refresh_token,
@@ -78,7 +96,8 @@ class TokenIssuer:
         }
         if "openid" in scopes and user is not None:
             body["id_token"] = self.id_token(issuer=issuer, user=user, client=client,
-                                             session=session, scope=scopes)
+                                             session=session, scope=scopes, nonce=nonce,
+                                             access_token=access_token)
         return body
 
     def role_response(self, *, issuer: str, role_name: str, owner_id: str, client_id: str,
