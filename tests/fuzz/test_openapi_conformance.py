@@ -109,7 +109,8 @@ def requests(draw: st.DrawFn, creds: Any) -> tuple[str, str, FuzzRequest]:
     for param in op.get("parameters", []):
         schema = resolve(param["schema"])
         if param["in"] == "path":
-            real = {"pat_id": creds.pat_id, "session_id": creds.session_id}[param["name"]]
+            real = {"pat_id": creds.pat_id, "session_id": creds.session_id,
+                    "client_id": creds.extra.get("client", "x")}[param["name"]]
             value = draw(st.one_of(st.just(real), from_schema(schema)))
             url = url.replace("{" + param["name"] + "}", quote(value, safe="") or "x")
         elif draw(st.booleans()):
