@@ -64,6 +64,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     # a PAT and its owner: one batch read (last_used_at is written at most every 10 minutes)
     "me_pat": {"BatchGetItem": 1},
     "introspect_pat": {"BatchGetItem": 1},
+    # SPEC §9: the code spent by one conditional write (client, expiry, redirect URI and
+    # PKCE in its condition; it returns the code's bindings and user snapshot), then one
+    # transaction: the session, its entry on the (unchanged) user, the consent check
+    "authorization_code": {"UpdateItem": 1, "TransactWriteItems": 1},
 }
 
 QUERY_ALLOWED = {"sessions_list"}
