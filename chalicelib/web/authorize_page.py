@@ -94,6 +94,9 @@ class AuthorizePage:
         fresh = False
         if action == "signin":
             form = visit.request.form
+            if visit.web is not None:
+                # prompt=login or max_age: the new sign-in replaces the older one, which ends.
+                visit.sign_out()
             try:
                 visit.sign_in(form.one("username"), form.one("password"))
             except InvalidGrant as failed:

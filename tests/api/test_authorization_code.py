@@ -535,3 +535,14 @@ def test_discovery_lists_the_authorization_endpoint_and_its_features(clients):
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert "authorization_code" in doc["grant_types_supported"]
     assert {"nonce", "at_hash", "azp"} <= set(doc["claims_supported"])
+
+
+def test_signing_in_again_ends_the_older_browser_sign_in(clients, ctr):
+    browser = Browser(clients)
+    get_code(browser)
+    older = browser.jar["tessera_web"]
+    sign_in(browser, browser.get(authorize_path(prompt="login")))
+    assert browser.jar["tessera_web"] != older
+    from chalicelib.security.opaque import WEB_SESSION
+
+    assert ctr.sessions_repo.get(WEB_SESSION.parse(older)) is None
