@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib.http import error_middleware
-from chalicelib.routes import account, authorize, device, oauth, pages_tokens, tokens, wellknown
+from chalicelib.routes import account, authorize, device, oauth, pages_tokens, roles, tokens, wellknown
 from chalicelib.web.errors import page_error_middleware
 
 app = Chalice(app_name="tessera")
@@ -18,6 +18,7 @@ app.register_blueprint(oauth.bp)
 app.register_blueprint(account.bp)
 app.register_blueprint(device.bp)
 app.register_blueprint(tokens.bp)
+app.register_blueprint(roles.bp)
 app.register_blueprint(pages_tokens.bp)
 app.register_blueprint(authorize.bp)
 

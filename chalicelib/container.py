@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from chalicelib.services.oauth_tokens import OAuthTokens
     from chalicelib.services.pats import Confirmation, PatCredentials, Pats
     from chalicelib.services.principals import Principals
+    from chalicelib.services.roles import Roles
     from chalicelib.services.sessions import Sessions
     from chalicelib.services.signing import KeyRing
     from chalicelib.services.tokens import TokenIssuer
@@ -198,6 +199,11 @@ class Container:
     def pats(self) -> Pats:
         from chalicelib.services.pats import Pats
         return Pats(self.pats_repo, self.clock, self.settings)
+
+    @cached_property
+    def roles(self) -> Roles:
+        from chalicelib.services.roles import Roles
+        return Roles(self.roles_repo, self.clock, self.settings, users=self.users)
 
     @cached_property
     def confirmation(self) -> Confirmation:

@@ -23,7 +23,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib import api_models as m
 
 SCHEMAS = "#/components/schemas/"
-TOKENS, ACCOUNT, CATALOG = "Personal access tokens", "Account", "Catalog"
+TOKENS, ROLES, ACCOUNT, CATALOG = "Personal access tokens", "Roles", "Account", "Catalog"
 
 # Every problem status of the JSON API, as RFC 9110 names it.
 PROBLEMS = {
@@ -32,7 +32,8 @@ PROBLEMS = {
     401: ("Unauthorized", "No valid credential. The `WWW-Authenticate` challenges name the "
                           "schemes (RFC 9110 §11.6.1, RFC 6750 §3)."),
     403: ("Forbidden", "The credential lacks the scope, or the change is not confirmed: give "
-                       "the owner's `password` or sign in again (SPEC §5)."),
+                       "the owner's `password` or sign in again (SPEC §5); for roles also a "
+                       "name of another user or a policy the owner does not hold (SPEC §6)."),
     404: ("NotFound", "No such resource of the caller (another user's is not found either)."),
     409: ("Conflict", "The change conflicts with the resource's state (cap reached, revoked, "
                       "expired, changed meanwhile)."),
@@ -94,6 +95,9 @@ MANAGE = "Needs `tokens:manage` and a confirmed change (the owner's `password` i
          "or a sign-in younger than ten minutes)."
 READ = "Needs `tokens:read` or `tokens:manage`."
 SESSIONS = "Needs `sessions:manage`."
+ROLE = "Needs `roles:manage`. Another user's role is not found (404), like a missing one."
+ROLE_KEY = f"{ROLE} Also a confirmed change (the owner's `password` in the body, or a sign-in " \
+           "younger than ten minutes). The secret is in this answer only."
 CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -121,6 +125,44 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/tokens/{pat_id}/copy", "copy_token", TOKENS,
               "A new PAT with the settings of another", ok=201, response=m.IssuedPat,
               body=m.PatCopy, body_optional=True, problems=(403, 409), description=MANAGE),
+    Operation("post", "/v1/roles", "create_role", ROLES, "Create a role of the caller",
+              ok=201, response=m.RoleView, body=m.RoleCreate, problems=(403, 409),
+              description=f"{ROLE} The name starts with the caller's username (403 otherwise); "
+                          "a name in use, or the cap of roles, is a 409."),
+    Operation("get", "/v1/roles", "list_roles", ROLES, "The caller's roles",
+              response=m.RoleList, problems=(403,), description=ROLE),
+    Operation("get", "/v1/roles/{name}", "get_role", ROLES, "One role with its policies",
+              response=m.RoleView, problems=(403,), description=ROLE),
+    Operation("delete", "/v1/roles/{name}", "delete_role", ROLES,
+              "Delete a role: its keys and tokens stop working", ok=204, problems=(403,),
+              description=ROLE),
+    Operation("post", "/v1/roles/{name}/policies", "add_policy", ROLES, "Add a policy",
+              ok=201, response=m.PolicyView, body=m.PolicyAdd, problems=(403, 409),
+              description=f"{ROLE} The permission must be covered by one of the caller's own "
+                          "(403 otherwise). Adding one the role has changes nothing."),
+    Operation("get", "/v1/roles/{name}/policies", "list_policies", ROLES,
+              "The role's policies", response=m.PolicyList, problems=(403,), description=ROLE),
+    Operation("delete", "/v1/roles/{name}/policies/{policy_id}", "remove_policy", ROLES,
+              "Remove a policy", ok=204, problems=(403,), description=ROLE),
+    Operation("post", "/v1/roles/{name}/keys", "create_key", ROLES,
+              "Create a role key; its secret is in this answer only", ok=201,
+              response=m.IssuedRoleKey, body=m.RoleKeyCreate, body_optional=True,
+              problems=(403, 409), description=ROLE_KEY),
+    Operation("get", "/v1/roles/{name}/keys", "list_keys", ROLES,
+              "The role's keys (never their secrets)", response=m.RoleKeyList, problems=(403,),
+              description=ROLE),
+    Operation("delete", "/v1/roles/{name}/keys/{key_id}", "revoke_key", ROLES,
+              "Revoke a role key: it stops working at once", ok=204, problems=(403,),
+              description=ROLE),
+    Operation("post", "/v1/roles/{name}/trust", "add_trust", ROLES,
+              "Trust a CI's job tokens (federation)", ok=201, response=m.TrustView,
+              body=m.TrustAdd, problems=(403, 409),
+              description=f"{ROLE} Adding one the role has changes nothing."),
+    Operation("get", "/v1/roles/{name}/trust", "list_trust", ROLES,
+              "The role's trust policies", response=m.TrustList, problems=(403,),
+              description=ROLE),
+    Operation("delete", "/v1/roles/{name}/trust/{trust_id}", "remove_trust", ROLES,
+              "Remove a trust policy", ok=204, problems=(403,), description=ROLE),
     Operation("get", "/v1/me", "me", ACCOUNT, "Who am I", response=m.Profile,
               problems=(403,), description=f"Any valid credential of a user. {CLIENT_TOKEN}"),
     Operation("get", "/v1/token-info", "token_info", ACCOUNT, "About the presented token",
@@ -146,6 +188,10 @@ PATH_PARAMETERS = {
     "client_id": "The app's client id.",
     "pat_id": "The PAT's id (16 base62 characters).",
     "session_id": "The session's id (16 base62 characters).",
+    "name": "The role's name, `<username>.<name>`.",
+    "policy_id": "The policy's id (16 base62 characters).",
+    "key_id": "The role key's access id, `tka_…`.",
+    "trust_id": "The trust policy's id (16 base62 characters).",
 }
 
 
@@ -236,11 +282,11 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tessera JSON API", "version": "1",
-                 "description": "Personal access tokens and the caller's account (SPEC §2, "
-                                "§5). Errors are RFC 9457 problem JSON. The OAuth 2 and "
-                                "OpenID Connect endpoints are described by "
+                 "description": "Personal access tokens, roles and the caller's account "
+                                "(SPEC §2, §5, §6). Errors are RFC 9457 problem JSON. The "
+                                "OAuth 2 and OpenID Connect endpoints are described by "
                                 "`/.well-known/openid-configuration`."},
-        "tags": [{"name": TOKENS}, {"name": ACCOUNT}, {"name": CATALOG}],
+        "tags": [{"name": TOKENS}, {"name": ROLES}, {"name": ACCOUNT}, {"name": CATALOG}],
         "paths": paths,
         "components": {"schemas": schemas, "responses": _problem_responses(refs),
                        "securitySchemes": SECURITY_SCHEMES},
