@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib.http import error_middleware
-from chalicelib.routes import account, device, oauth, pages_tokens, roles, tokens, wellknown
+from chalicelib.routes import account, authorize, device, oauth, pages_tokens, roles, tokens, wellknown
 from chalicelib.web.errors import page_error_middleware
 
 app = Chalice(app_name="tessera")
@@ -20,6 +20,7 @@ app.register_blueprint(device.bp)
 app.register_blueprint(tokens.bp)
 app.register_blueprint(roles.bp)
 app.register_blueprint(pages_tokens.bp)
+app.register_blueprint(authorize.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

@@ -146,6 +146,14 @@ class ProblemGateway(LocalGateway):
             return None
         return list(self._app_object.routes[route])
 
+    def handle_request(self, method: str, path: str, headers: dict[str, Any],
+                       body: bytes | None) -> dict[str, Any]:
+        # A path starting "//" would parse as a network-path reference (RFC 3986
+        # §4.2), its first segment taken for a host: route it as the one-slash path.
+        result: dict[str, Any] = super().handle_request(method, re.sub("^/+", "/", path),
+                                                        headers, body)
+        return result
+
     def _generate_lambda_event(self, method: str, path: str, headers: dict[str, Any],
                                body: bytes | None) -> dict[str, Any]:
         try:

@@ -78,6 +78,7 @@ class World:
     def __init__(self, driver: Driver, c: Any, seed: dict[str, Any]) -> None:
         self.send = driver
         self.c = c
+        self.seed = seed
         user = seed["users"][0]
         self.username, self.password = user["username"], user["password"]
         public = [cl for cl in seed["clients"] if cl.get("public")]
@@ -329,6 +330,13 @@ class World:
             self._web = jar
         return self._web
 
+    def web_session(self) -> Any:
+        """The session of the signed-in browser of ``web_cookies``."""
+        from chalicelib.security.opaque import WEB_SESSION
+
+        session_id = WEB_SESSION.parse(self.web_cookies()["tessera_web"])
+        return self.c.sessions_repo.get(session_id)
+
     def device_form(self, jar: dict[str, str], **fields: str) -> Request:
         from chalicelib.security.opaque import WEB_SESSION
         from chalicelib.services.web_signin import ANONYMOUS, csrf_token
@@ -370,6 +378,31 @@ class Case:
 def _device_poll(world: World, device_code: str) -> Request:
     return world.form("/oauth/token", grant_type=DEVICE_GRANT, client_id=world.cli,
                       device_code=device_code)
+
+
+def _code_exchange(world: World) -> Request:
+    """A fresh authorization code of the demo web app (issued through the services,
+    not measured), redeemed with its PKCE verifier."""
+    import base64 as b64
+    import hashlib
+
+    app = next(cl for cl in world.seed["clients"] if "authorization_code" in cl.get("grant_types", []))
+    verifier = "bench-verifier-" + "v" * 40
+    challenge = b64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect_uri = app["redirect_uris"][0]
+    authorization = world.c.authorization
+    request = authorization.parse({
+        "response_type": "code", "client_id": app["client_id"], "redirect_uri": redirect_uri,
+        "scope": "openid profile email", "nonce": "bench", "code_challenge": challenge,
+        "code_challenge_method": "S256"})
+    user = world.c.identities.find_user(world.username)
+    web = world.web_session()
+    authorization.remember_consent(user, request.client, request.scope)
+    code = authorization.issue_code(request, user, request.scope, web.auth_time, web.id)
+    raw = b64.b64encode(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
+    return world.form("/oauth/token", {"Authorization": f"Basic {raw}"},
+                      grant_type="authorization_code", code=code, redirect_uri=redirect_uri,
+                      code_verifier=verifier)
 
 
 def _approve_on_page(world: World) -> Request:
@@ -418,6 +451,7 @@ CORE_CASES: list[Case] = [
     Case("device_page", "GET /device?user_code=...",
          lambda w: w.get("/device?user_code=WDJB-MJHT")),
     Case("device_page_approve", "POST /device approve (signed in)", _approve_on_page),
+    Case("authorization_code", "POST /oauth/token authorization_code (PKCE)", _code_exchange),
 ]
 
 # Personal access tokens (SPEC §5): generating one, `/v1/me` with it, introspecting it.

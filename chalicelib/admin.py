@@ -88,7 +88,10 @@ def _client_view(client: Client) -> dict[str, Any]:
             "id_token_signed_response_alg": client.id_token_signed_response_alg or None,
             "access_token_signed_response_alg": client.access_token_signed_response_alg or None,
             "resources": list(client.resources),
-            "default_audience": client.default_audience or None}
+            "default_audience": client.default_audience or None,
+            "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "delegate": client.delegate}
 
 
 # --------------------------------------------------------------------------
@@ -178,7 +181,9 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
         grant_types=grants, scopes=scopes, introspect=args.introspect,
         id_token_signed_response_alg=args.id_token_signed_response_alg,
         access_token_signed_response_alg=args.access_token_signed_response_alg,
-        resources=_csv(args.resources), default_audience=args.default_audience)
+        resources=_csv(args.resources), default_audience=args.default_audience,
+        redirect_uris=args.redirect_uri or (),
+        post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate)
     _ensure_keys(c.keyring, (client.id_token_signed_response_alg,
                              client.access_token_signed_response_alg))
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
@@ -365,7 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated scopes (default for a client that signs people in: "
                         "openid,profile,email)")
     p.add_argument("--introspect", action="store_true", help="allowed to call /oauth/introspect")
-    p.add_argument("--name", help="display name shown on the device approval page")
+    p.add_argument("--name", help="display name shown on the device approval and consent pages")
+    p.add_argument("--redirect-uri", action="append", metavar="URI",
+                   help="a redirect URI of the authorization code flow (repeatable)")
+    p.add_argument("--post-logout-redirect-uri", action="append", metavar="URI",
+                   help="where RP-initiated logout may return the browser (repeatable)")
+    p.add_argument("--delegate", action="store_true",
+                   help="may exchange a person's token to act for them (SPEC §6)")
     for kind in ("id-token", "access-token"):
         p.add_argument(f"--{kind}-signed-response-alg", default="", choices=("", "ES256", "RS256"),
                        metavar="{ES256,RS256}",

@@ -477,6 +477,20 @@ class SessionList(View):
     sessions: list[SessionView]
 
 
+class ConsentView(View):
+    """An app the caller allowed (SPEC §2): which scopes, since when."""
+
+    client_id: str
+    client_name: str
+    scopes: list[str]
+    created_at: int
+    updated_at: int
+
+
+class ConsentList(View):
+    consents: list[ConsentView]
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 

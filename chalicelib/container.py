@@ -23,6 +23,7 @@ from chalicelib.storage.tables import Key, Tables
 if TYPE_CHECKING:
     from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import ClientDirectory, PasswordSignIn
+    from chalicelib.services.authorization import Authorization
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from chalicelib.services.signing import KeyRing
     from chalicelib.services.tokens import TokenIssuer
     from chalicelib.services.web_signin import WebSignIn
+    from chalicelib.storage.codes import CodesRepo
+    from chalicelib.storage.consents import ConsentsRepo
     from chalicelib.storage.devices import DevicesRepo
     from chalicelib.storage.identities import ClientsRepo, UsersRepo
     from chalicelib.storage.keystore import SecretsManagerKeyStore
@@ -95,6 +98,16 @@ class Container:
     def devices_repo(self) -> DevicesRepo:
         from chalicelib.storage.devices import DevicesRepo
         return DevicesRepo(self.table("devices"))
+
+    @cached_property
+    def codes_repo(self) -> CodesRepo:
+        from chalicelib.storage.codes import CodesRepo
+        return CodesRepo(self.table("devices"))
+
+    @cached_property
+    def consents_repo(self) -> ConsentsRepo:
+        from chalicelib.storage.consents import ConsentsRepo
+        return ConsentsRepo(self.table("consents"))
 
     @cached_property
     def pats_repo(self) -> PatsRepo:
@@ -203,6 +216,12 @@ class Container:
         from chalicelib.services.federation import Federation, JobTokenVerifier
         return Federation(JobTokenVerifier(self.issuer_keys, self.clock), self.replay_repo,
                           self.roles_repo, self.users, self.issuer, self.clock)
+
+    @cached_property
+    def authorization(self) -> Authorization:
+        from chalicelib.services.authorization import Authorization
+        return Authorization(self.codes_repo, self.consents_repo, self.clock,
+                             clients=self.client_directory.get, sessions=lambda: self.sessions)
 
     @cached_property
     def web_signin(self) -> WebSignIn:

@@ -153,9 +153,47 @@ class SlowDown(OAuthError):
 
 
 class AccessDenied(OAuthError):
-    """RFC 8628 §3.5: "The authorization request was denied." """
+    """RFC 8628 §3.5: "The authorization request was denied." RFC 6749 §4.1.2.1:
+    "The resource owner or authorization server denied the request."
+    """
 
     error = "access_denied"
+
+
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1: "The authorization server does not support obtaining an
+    authorization code using this method."
+    """
+
+    error = "unsupported_response_type"
+
+
+class LoginRequired(OAuthError):
+    """OIDC Core §3.1.2.6: "The Authorization Server requires End-User
+    authentication." (``prompt=none`` and nobody is signed in)
+    """
+
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    """OIDC Core §3.1.2.6: "The Authorization Server requires End-User consent."
+    (``prompt=none`` and no remembered consent covers the request)
+    """
+
+    error = "consent_required"
+
+
+class RequestNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: "The OP does not support use of the request parameter." """
+
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: "The OP does not support use of the request_uri parameter." """
+
+    error = "request_uri_not_supported"
 
 
 class ExpiredToken(OAuthError):

@@ -102,6 +102,12 @@ class Client:
     # The ``aud`` of this client's access tokens when a request names no resource
     # (a registered resource URI); "" means Tessera's own API (the issuer).
     default_audience: str = ""
+    # The authorization code flow (RFC 6749 §3.1.2): the exact redirect URIs it may
+    # use, and where RP-initiated logout may send the browser back to.
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    # May exchange a person's token for one that acts for them (SPEC §6 delegation).
+    delegate: bool = False
 
     @property
     def public(self) -> bool:

@@ -184,9 +184,16 @@ OPERATIONS: tuple[Operation, ...] = (
               response=m.SessionList, problems=(403,), description=SESSIONS),
     Operation("delete", "/v1/sessions/{session_id}", "end_session", ACCOUNT, "End a session",
               ok=204, problems=(403,), description=SESSIONS),
+    Operation("get", "/v1/consents", "list_consents", ACCOUNT,
+              "The apps the caller consented to", response=m.ConsentList, problems=(403,),
+              description=SESSIONS),
+    Operation("delete", "/v1/consents/{client_id}", "withdraw_consent", ACCOUNT,
+              "Withdraw a consent: that app's sessions of the caller end at once", ok=204,
+              problems=(403, 404), description=SESSIONS),
 )
 
 PATH_PARAMETERS = {
+    "client_id": "The app's client id.",
     "pat_id": "The PAT's id (16 base62 characters).",
     "session_id": "The session's id (16 base62 characters).",
     "name": "The role's name, `<username>.<name>`.",

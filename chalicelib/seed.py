@@ -7,7 +7,8 @@ The document is the JSON shape of SPEC §7::
      "clients": [{"client_id", "public"?, "client_secret"?, "name"?,
                   "grant_types"?, "scopes"?, "introspect"?,
                   "id_token_signed_response_alg"?, "access_token_signed_response_alg"?,
-                  "resources"?, "default_audience"?}],
+                  "resources"?, "default_audience"?, "redirect_uris"?,
+                  "post_logout_redirect_uris"?, "delegate"?}],
      "roles":   [{"name", "description"?, "policies"?: ["action@resource", ...],
                   "trust"?: [{"issuer", "audience", "subject", "claims"?}]}]}
 
@@ -41,7 +42,8 @@ USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname
                          "permissions"})
 CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "grant_types", "scopes",
                            "introspect", "id_token_signed_response_alg",
-                           "access_token_signed_response_alg", "resources", "default_audience"})
+                           "access_token_signed_response_alg", "resources", "default_audience",
+                           "redirect_uris", "post_logout_redirect_uris", "delegate"})
 ROLE_FIELDS = frozenset({"name", "description", "policies", "trust"})
 TRUST_FIELDS = frozenset({"issuer", "audience", "subject", "claims"})
 SECTIONS = ("users", "clients", "roles")
@@ -148,6 +150,9 @@ def _check_shape(data: Any) -> None:
             _str(client, key, where)
         _bool(client, "public", where, False)
         _bool(client, "introspect", where, False)
+        _str_list(client, "redirect_uris", where)
+        _str_list(client, "post_logout_redirect_uris", where)
+        _bool(client, "delegate", where, False)
     for i, role in enumerate(_entries(data, "roles")):
         _check_role(role, f"roles[{i}]")
 
@@ -228,7 +233,10 @@ def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> 
                 access_token_signed_response_alg=_str(client, "access_token_signed_response_alg",
                                                       where),
                 resources=_str_list(client, "resources", where) or (),
-                default_audience=_str(client, "default_audience", where))
+                default_audience=_str(client, "default_audience", where),
+                redirect_uris=_str_list(client, "redirect_uris", where) or (),
+                post_logout_redirect_uris=_str_list(client, "post_logout_redirect_uris", where) or (),
+                delegate=_bool(client, "delegate", where, False))
         except Conflict:
             report.skipped_clients.append(client_id)
             continue

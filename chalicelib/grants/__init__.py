@@ -29,13 +29,25 @@ from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from chalicelib.errors import InvalidRequest, InvalidScope
+from chalicelib.errors import InvalidRequest
 from chalicelib.models import Client
+from chalicelib.security.scopes import parse_scope, scope_for_client
 from chalicelib.services.audiences import audience_of, parse_resources
+
+__all__ = [
+    "GrantDeps",
+    "TokenContext",
+    "parse_scope",
+    "registry",
+    "requested_audience",
+    "required",
+    "scope_for_client",
+]
 
 if TYPE_CHECKING:
     from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import PasswordSignIn
+    from chalicelib.services.authorization import Authorization
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation
     from chalicelib.services.sessions import Sessions
@@ -44,10 +56,8 @@ if TYPE_CHECKING:
     from chalicelib.storage.throttle import ThrottleRepo
 
 _MODULES: tuple[str, ...] = ("password", "refresh_token", "device_code", "client_credentials",
-                              "token_exchange")
+                              "token_exchange", "authorization_code")
 
-# RFC 6749 §3.3 scope-token: %x21 / %x23-5B / %x5D-7E
-_SCOPE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {'"', "\\"}
 MAX_PARAM = 4096
 
 
@@ -61,7 +71,8 @@ class GrantDeps:
                  device_flow: Callable[[], DeviceFlow], users: Callable[[], UsersRepo],
                  throttle: Callable[[], ThrottleRepo],
                  federation: Callable[[], Federation] | None = None,
-                 audiences: Callable[[], Audiences] | None = None) -> None:
+                 audiences: Callable[[], Audiences] | None = None,
+                 authorization: Callable[[], Authorization] | None = None) -> None:
         self._sessions = sessions
         self._audiences = audiences
         self._token_issuer = token_issuer
@@ -70,6 +81,7 @@ class GrantDeps:
         self._users = users
         self._throttle = throttle
         self._federation = federation
+        self._authorization = authorization
 
     @property
     def sessions(self) -> Sessions:
@@ -106,6 +118,12 @@ class GrantDeps:
         assert self._audiences is not None, "no audiences given to this grant"
         return self._audiences()
 
+    @property
+    def authorization(self) -> Authorization:
+        if self._authorization is None:
+            raise RuntimeError("no authorization service was given")
+        return self._authorization()
+
 
 @dataclass(frozen=True)
 class TokenContext:
@@ -132,26 +150,6 @@ def required(params: dict[str, str], name: str) -> str:
     if not value:
         raise InvalidRequest(f"Missing required parameter '{name}'")
     return value
-
-
-def parse_scope(raw: str | None) -> tuple[str, ...] | None:
-    """RFC 6749 §3.3: space-delimited, case-sensitive scope tokens."""
-    if raw is None:
-        return None
-    tokens = raw.split(" ")
-    if any(not t or not set(t) <= _SCOPE_CHARS for t in tokens):
-        raise InvalidScope("The scope parameter is malformed")
-    return tuple(dict.fromkeys(tokens))
-
-
-def scope_for_client(client: Client, requested: tuple[str, ...] | None) -> tuple[str, ...]:
-    """Requested scopes must be allowed to the client; none requested: all of them."""
-    if requested is None:
-        return client.scopes
-    extra = [s for s in requested if s not in client.scopes]
-    if extra:
-        raise InvalidScope(f"Scope not allowed for this client: {' '.join(extra)}")
-    return requested
 
 
 def requested_audience(ctx: TokenContext, client: Client,

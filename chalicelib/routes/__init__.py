@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # Discovery metadata name -> path, for the endpoints that exist.
 _ENDPOINTS: dict[str, str] = {
+    "authorization_endpoint": "/oauth/authorize",
+    "end_session_endpoint": "/oauth/logout",
     "revocation_endpoint": "/oauth/revoke",
     "introspection_endpoint": "/oauth/introspect",
     "userinfo_endpoint": "/oauth/userinfo",

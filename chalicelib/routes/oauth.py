@@ -96,7 +96,7 @@ def grant_deps(c: Container) -> GrantDeps:
                      password_signin=lambda: c.password_signin,
                      device_flow=lambda: c.device_flow, users=lambda: c.users,
                      throttle=lambda: c.throttle, federation=lambda: c.federation,
-                     audiences=lambda: c.audiences)
+                     audiences=lambda: c.audiences, authorization=lambda: c.authorization)
 
 
 def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:

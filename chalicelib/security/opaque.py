@@ -5,7 +5,8 @@ Layout of every opaque token::
     <prefix><locator><secret><checksum>
 
 * ``prefix``   names the kind (``tsp_`` PAT, ``tsr_`` refresh, ``tsk_`` role key,
-  ``tsd_`` device code, ``tsw_`` browser sign-in), so secret scanners can find them;
+  ``tsd_`` device code, ``tsc_`` authorization code, ``tsw_`` browser sign-in),
+  so secret scanners can find them;
 * ``locator``  a fixed-length base62 field naming the item to read (empty for kinds
   whose item is keyed by the token's hash), so validation is one keyed read;
 * ``secret``   22 base62 characters from ``secrets.token_bytes(16)`` (128 bits);
@@ -114,6 +115,8 @@ PAT = TokenKind("tsp_", locator_len=2 * ID_LEN)
 REFRESH = TokenKind("tsr_", locator_len=ID_LEN)
 # Device codes are keyed by their digest; nothing to locate.
 DEVICE_CODE = TokenKind("tsd_")
+# Authorization codes (RFC 6749 §4.1.2) likewise, in the devices table.
+AUTHORIZATION_CODE = TokenKind("tsc_")
 # Role-key secrets name the role's owner and the role (``storage.roles``): validating
 # a key reads the role and its owner in one round trip (SPEC §9).
 ROLE_KEY_SECRET = TokenKind("tsk_", locator_len=2 * ID_LEN)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import Forbidden, bearer_challenge
-from chalicelib.models import Session
+from chalicelib.models import Client, Session
 from chalicelib.security.opaque import ID_LEN, is_base62
 from chalicelib.services.principals import Principal
+from chalicelib.storage.consents import Consent
 
 # Listing the caller's sessions shows where they are signed in (IP, user agent);
 # ending one signs a device out. Both need this scope, as tokens need tokens:*.
+# So do listing and withdrawing consents (``/v1/consents``): a withdrawal ends
+# that app's sessions, and the list says which apps hold the account.
 SESSIONS_SCOPE = "sessions:manage"
 
 
@@ -49,3 +52,8 @@ def session_view(s: Session, current: str | None) -> dict[str, Any]:
             "last_used_at": s.last_used_at,
             "idle_deadline": min(s.idle_deadline, s.expires_at), "expires_at": s.expires_at,
             "device": s.device, "current": s.id == current}
+
+
+def consent_view(c: Consent, client: Client | None) -> dict[str, Any]:
+    return {"client_id": c.client_id, "client_name": client.name if client else c.client_id,
+            "scopes": list(c.scopes), "created_at": c.created_at, "updated_at": c.updated_at}

@@ -28,12 +28,15 @@ def metadata_json(issuer: str, settings: Settings, grant_types: tuple[str, ...],
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "scopes_supported": list(settings.scopes),
-        # No authorization endpoint: the device flow replaces the browser redirect.
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],
         # OIDC Core §15.1: RS256 always, beside the stage's default (SPEC §4).
         "id_token_signing_alg_values_supported": list(supported_algorithms(settings.signing_alg)),
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid",
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid", "nonce",
+                             "at_hash", "azp",
                              "email", "given_name", "family_name", "preferred_username"],
     }
     if grants:

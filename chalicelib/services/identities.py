@@ -13,6 +13,7 @@ from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
 from chalicelib.models import MAX_CLIENT_ID, Client, User, normalise_username, possible_client_id, user_id_for
 from chalicelib.security.passwords import hash_password
 from chalicelib.security.permissions import InvalidPermission, default_rights, parse
+from chalicelib.security.redirect_uris import registrable
 from chalicelib.services.audiences import well_formed_resource
 from chalicelib.services.signing import supported_algorithms
 from chalicelib.storage.identities import ClientsRepo, UsersRepo
@@ -21,7 +22,7 @@ MAX_CLIENT_RESOURCES = 20
 
 KNOWN_GRANTS = (
     "password", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code",
-    "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange",
+    "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange", "authorization_code",
 )
 
 
@@ -152,7 +153,10 @@ class Identities:
                       id_token_signed_response_alg: str = "",
                       access_token_signed_response_alg: str = "",
                       resources: Iterable[str] = (),
-                      default_audience: str = "") -> tuple[Client, str | None]:
+                      default_audience: str = "",
+                      redirect_uris: Iterable[str] = (),
+                      post_logout_redirect_uris: Iterable[str] = (),
+                      delegate: bool = False) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once) if confidential.
 
         ``*_signed_response_alg``: ES256 or RS256 ("" = the stage's signing_alg);
@@ -186,6 +190,16 @@ class Identities:
         if default_audience and default_audience not in uris \
                 and self.clients.resource_server(default_audience) is None:
             raise BadRequest(f"default audience {default_audience} is not a registered resource")
+        redirects = tuple(dict.fromkeys(redirect_uris))
+        logouts = tuple(dict.fromkeys(post_logout_redirect_uris))
+        for uri in (*redirects, *logouts):
+            why = registrable(uri)
+            if why is not None:
+                raise BadRequest(f"redirect URI {uri!r} {why}")
+        if "authorization_code" in grants and not redirects:
+            raise BadRequest("the authorization_code grant needs at least one redirect URI")
+        if delegate and public:
+            raise BadRequest("only a confidential client may delegate")
         if not public and secret is None:
             secret = "tsc_" + secrets.token_urlsafe(32)
         client = Client(client_id=client_id,
@@ -195,7 +209,9 @@ class Identities:
                         created_at=self.clock.now(),
                         id_token_signed_response_alg=id_token_signed_response_alg,
                         access_token_signed_response_alg=access_token_signed_response_alg,
-                        resources=uris, default_audience=default_audience)
+                        resources=uris, default_audience=default_audience,
+                        redirect_uris=redirects,
+                        post_logout_redirect_uris=logouts, delegate=delegate)
         try:
             self.clients.create(client)
         except ConditionFailed as exc:

@@ -339,6 +339,25 @@ class Sessions:
             ended += session.alive(now)
         return ended
 
+    def end_for_client(self, user: User, client_id: str, reason: str) -> int:
+        """End every session of a user with one client (a withdrawn consent);
+        returns how many were alive. The user's sessions map (strongly consistent)
+        names every session; the by_user index tells most clients without a read."""
+        indexed = {str(item["id"]): item for item in self.repo.for_user(user.id)}
+        ids = dict.fromkeys([*indexed, *(user.sessions or {})])
+        now, ended = self.clock.now(), 0
+        for session_id in ids:
+            item = indexed.get(session_id) or self.repo.get_item(session_id)
+            if item is None or item.get("client_id") != client_id:
+                continue
+            old = self.repo.delete_if_client(session_id, user.id, client_id)
+            if old is None:
+                continue
+            session = session_from_item(old)
+            self._log("session_ended", session, reason=reason)
+            ended += session.alive(now)
+        return ended
+
     def narrow_for_user(self, user: User, reason: str) -> tuple[int, int]:
         """Bound every live session of a user by the user's current rights (A:
         refresh reads no user, so a narrowing reaches the sessions themselves).

@@ -8,6 +8,8 @@ the stage's ``signing_alg``; an access token's ``aud`` is what
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from chalicelib.clock import Clock
@@ -17,6 +19,14 @@ from chalicelib.security.opaque import random_b62
 from chalicelib.services.signing import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"   # RFC 9068 §2.1
+
+
+def at_hash(access_token: str) -> str:
+    """OIDC Core §3.1.3.6: base64url of the left half of the hash of the access
+    token's ASCII octets, with the hash of the ID token's ``alg``: SHA-256 for
+    both ES256 and RS256."""
+    half = hashlib.sha256(access_token.encode("ascii")).digest()[:16]
+    return base64.urlsafe_b64encode(half).rstrip(b"=").decode("ascii")
 
 
 def audience(settings: Settings, issuer: str) -> str:
@@ -55,14 +65,21 @@ class TokenIssuer:
         return self.keyring.sign(claims, typ=ACCESS_TOKEN_TYP, alg=alg or None)
 
     def id_token(self, *, issuer: str, user: User, client: Client, session: Session,
-                 scope: set[str]) -> str:
-        """OIDC Core §2: audience is the client; profile claims follow the scopes."""
+                 scope: set[str], nonce: str | None = None,
+                 access_token: str | None = None) -> str:
+        """OIDC Core §2: audience is the client; profile claims follow the scopes.
+        §3.1.3.6: ``nonce`` as the authorization request sent it, ``at_hash`` of the
+        access token issued with it."""
         now = self.clock.now()
         claims: dict[str, Any] = {
             "iss": issuer, "sub": user.id, "aud": client.client_id, "azp": client.client_id,
             "exp": now + self.settings.access_token_seconds, "iat": now,
             "auth_time": session.auth_time, "sid": session.id,
         }
+        if nonce:
+            claims["nonce"] = nonce
+        if access_token:
+            claims["at_hash"] = at_hash(access_token)
         if "email" in scope:
             claims["email"] = user.email
         if "profile" in scope:
@@ -74,17 +91,18 @@ class TokenIssuer:
 
     def session_response(self, *, issuer: str, user: User | None, client: Client, session: Session,
                          refresh_token: str, scope: str,
-                         aud: str | list[str] | None = None) -> dict[str, Any]:
-        # ``aud``: what the request's resources resolved to (None: Tessera's own API).
+                         aud: str | list[str] | None = None,
+                         nonce: str | None = None) -> dict[str, Any]:
         """The RFC 6749 §5.1 token response of a session (login or refresh)."""
         now = self.clock.now()
         scopes = set(scope.split())
+        # ``aud``: what the request's resources resolved to (None: Tessera's own API).
+        access_token = self.access_token(issuer=issuer, subject=session.user_id,
+                                         client_id=client.client_id, scope=scope,
+                                         session_id=session.id, auth_time=session.auth_time,
+                                         aud=aud, alg=client.access_token_signed_response_alg)
         body: dict[str, Any] = {
-            "access_token": self.access_token(issuer=issuer, subject=session.user_id,
-                                              client_id=client.client_id, scope=scope,
-                                              session_id=session.id,
-                                              auth_time=session.auth_time, aud=aud,
-                                              alg=client.access_token_signed_response_alg),
+            "access_token": access_token,
             "token_type": "Bearer",
             "expires_in": self.settings.access_token_seconds,
             "refresh_token": refresh_token,
@@ -93,7 +111,8 @@ class TokenIssuer:
         }
         if "openid" in scopes and user is not None:
             body["id_token"] = self.id_token(issuer=issuer, user=user, client=client,
-                                             session=session, scope=scopes)
+                                             session=session, scope=scopes, nonce=nonce,
+                                             access_token=access_token)
         return body
 
     def role_response(self, *, issuer: str, role_name: str, owner_id: str, client_id: str,

@@ -68,6 +68,9 @@ def client_from_item(item: Item) -> Client:
         access_token_signed_response_alg=item.get("access_token_signed_response_alg") or "",
         resources=tuple(item.get("resources") or ()),
         default_audience=item.get("default_audience") or "",
+        redirect_uris=tuple(item.get("redirect_uris") or ()),
+        post_logout_redirect_uris=tuple(item.get("post_logout_redirect_uris") or ()),
+        delegate=bool(item.get("delegate", False)),
     )
 
 
@@ -76,6 +79,9 @@ def client_to_item(client: Client) -> Item:
         "client_id": client.client_id, "secret_hash": client.secret_hash, "name": client.name,
         "grant_types": list(client.grant_types), "scopes": list(client.scopes),
         "introspect": client.introspect, "created_at": client.created_at,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "delegate": client.delegate,
     }
     for name in ("id_token_signed_response_alg", "access_token_signed_response_alg",
                  "default_audience"):

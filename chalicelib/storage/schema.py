@@ -84,10 +84,18 @@ TABLES: dict[str, dict[str, Any]] = {
         "KeySchema": [_hash("owner"), _range("id")],
     },
     # Device authorization requests: "dc#<digest of device_code>" holds the
-    # state, "uc#<user code>" reserves the user code among live ones.
+    # state, "uc#<user code>" reserves the user code among live ones; and
+    # authorization codes, "ac#<digest of code>" (``storage/codes.py``): both
+    # are short-lived single-use grants keyed by a secret's digest.
     "devices": {
         "AttributeDefinitions": [_s("pk")],
         "KeySchema": [_hash("pk")],
+    },
+    # What each person consented to, per app (``storage/consents.py``): a user's
+    # list is one strongly consistent Query of the base table.
+    "consents": {
+        "AttributeDefinitions": [_s("user_id"), _s("client_id")],
+        "KeySchema": [_hash("user_id"), _range("client_id")],
     },
     # Counters of failed sign-ins and guesses, per user and per source.
     "throttle": {

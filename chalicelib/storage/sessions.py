@@ -191,6 +191,18 @@ class SessionsRepo:
             return lost.item
         return None
 
+    def delete_if_client(self, session_id: str, user_id: str, client_id: str) -> Item | None:
+        """End a session of this user with this client; returns what it was.
+
+        The condition guarantees that only that user's session with that client
+        is deleted (the index that named it may be stale); None otherwise.
+        """
+        try:
+            return self.table.delete(self.key(session_id), condition="user_id = :u AND client_id = :c",
+                                     values={":u": user_id, ":c": client_id})
+        except ConditionFailed:
+            return None
+
     def delete(self, session_id: str) -> Item | None:
         """End a session; returns what it was (None if it was not there)."""
         return self.table.delete(self.key(session_id))

@@ -23,21 +23,10 @@ from chalicelib.services.device_flow import DeviceFlow, display_user_code, norma
 from chalicelib.storage.devices import DeviceRequest, DevicesRepo
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import esc
+from chalicelib.web.scope_words import scope_items
 
 BatchGet = Callable[[dict[str, list[dict[str, Any]]]], dict[str, list[dict[str, Any]]]]
 
-SCOPE_TEXT = {
-    "openid": "Confirm who you are",
-    "profile": "See your name and username",
-    "email": "See your email address",
-    "offline_access": "Stay signed in on the device",
-    "tokens:read": "List your personal access tokens",
-    "tokens:manage": "Create, change and remove your personal access tokens",
-    "roles:manage": "Create and remove your roles, their policies, keys and trusted CI systems",
-    "sessions:manage": "See where you are signed in and sign devices out",
-    "api:read": "Read data through the platform's APIs",
-    "api:write": "Change data through the platform's APIs",
-}
 BAD_CODE = "That code is not valid or has expired. Check the code shown on your device."
 MALFORMED_CODE = "A code has 8 letters, like WDJB-MJHT. Check the code shown on your device."
 
@@ -181,8 +170,7 @@ def confirm(visit: Visit, found: DeviceRequest, client: Client | None) -> Respon
     assert visit.web is not None
     name = client_name(client, found)
     scopes = found.scope.split()
-    items = "".join(f"<li>{esc(SCOPE_TEXT.get(s, s))} <span class=\"hint\">({esc(s)})</span></li>"
-                    for s in scopes) or "<li>Sign in only</li>"
+    items = scope_items(scopes)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found.created_at))
     device: dict[str, Any] = found.device
     main = (

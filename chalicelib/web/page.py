@@ -57,6 +57,10 @@ class Layout:
     title: str
     wide: bool = False
     script: bool = False
+    # Origins a form of the page may end up at besides this one: CSP form-action
+    # also governs the redirect that answers a POST (the authorization response
+    # to an app's redirect URI, RP-initiated logout's return).
+    form_origins: tuple[str, ...] = ()
 
 
 def _bar(account: Account | None) -> str:
@@ -81,14 +85,16 @@ def document(layout: Layout, main: str, nonce: str, account: Account | None = No
     )
 
 
-def security_headers(nonce: str, *, script: bool = False) -> dict[str, str]:
+def security_headers(nonce: str, *, script: bool = False,
+                     form_origins: tuple[str, ...] = ()) -> dict[str, str]:
     """The headers of every page: a nonce-only CSP (no script at all unless the page has one)."""
     scripts = f"script-src 'nonce-{nonce}'; " if script else ""
+    forms = " ".join(("'self'", *form_origins))
     return {
         "Content-Type": "text/html; charset=utf-8",
         "Content-Security-Policy": (
             f"default-src 'none'; {scripts}style-src 'nonce-{nonce}'; img-src 'none'; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+            f"form-action {forms}; frame-ancestors 'none'; base-uri 'none'"),
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
@@ -102,7 +108,8 @@ def page_response(layout: Layout | str, main: str, status: int = 200, *,
                   headers: dict[str, str] | None = None) -> Response:
     layout = Layout(layout) if isinstance(layout, str) else layout
     nonce = secrets.token_urlsafe(16)
-    out: Headers = {**security_headers(nonce, script=layout.script), **(headers or {})}
+    out: Headers = {**security_headers(nonce, script=layout.script,
+                                       form_origins=layout.form_origins), **(headers or {})}
     set_cookies = list(cookies)
     if set_cookies:
         out["Set-Cookie"] = set_cookies

@@ -177,7 +177,7 @@ def test_disabled_user_token_is_refused(client, ctr):
 def test_discovery_lists_what_works(client):
     doc = body(client.http.get("/.well-known/openid-configuration"))
     assert {"password", "refresh_token", "client_credentials"} <= set(doc["grant_types_supported"])
-    assert "authorization_code" not in doc["grant_types_supported"]
+    assert "authorization_code" in doc["grant_types_supported"]
     assert doc["token_endpoint"].endswith("/oauth/token")
     for name in ("revocation_endpoint", "introspection_endpoint", "userinfo_endpoint"):
         assert doc[name].startswith("https://tessera.test/")

@@ -75,6 +75,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     # SPEC §9: the role and its owner in one batch read, the replay guard on the job
     # token's jti one conditional put (the issuer's keys are cached per instance)
     "token_exchange": {"BatchGetItem": 1, "PutItem": 1},
+    # SPEC §9: the code spent by one conditional write (client, expiry, redirect URI and
+    # PKCE in its condition; it returns the code's bindings and user snapshot), then one
+    # transaction: the session, its entry on the (unchanged) user, the consent check
+    "authorization_code": {"UpdateItem": 1, "TransactWriteItems": 1},
 }
 
 QUERY_ALLOWED = {"sessions_list"}

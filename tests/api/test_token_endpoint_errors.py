@@ -101,7 +101,7 @@ def test_client_not_allowed_password_is_unauthorized_client(client):
 
 
 def test_unknown_grant_type_is_unsupported_grant_type(client):
-    r = form(client, "/oauth/token", grant_type="authorization_code", client_id=CLI, code="x")
+    r = form(client, "/oauth/token", grant_type="implicit", client_id=CLI, code="x")
     assert_oauth_error(r, 400, "unsupported_grant_type")
 
 

@@ -116,7 +116,7 @@ def requests(draw: st.DrawFn, creds: Any) -> tuple[str, str, FuzzRequest]:
         schema = resolve(param["schema"])
         if param["in"] == "path":
             real = {"pat_id": creds.pat_id, "session_id": creds.session_id,
-                    **creds.extra}[param["name"]]
+                    "client_id": creds.extra.get("client", "x"), **creds.extra}[param["name"]]
             value = draw(st.one_of(st.just(real), from_schema(schema)))
             url = url.replace("{" + param["name"] + "}", quote(value, safe="") or "x")
         elif draw(st.booleans()):

@@ -129,7 +129,8 @@ def test_client_create_shows_a_generated_secret_once_and_stores_its_hash(ctr, ca
                      "introspect": True, "created_at": ctr.clock.now(),
                      "id_token_signed_response_alg": None,
                      "access_token_signed_response_alg": None, "resources": [],
-                     "default_audience": None}
+                     "default_audience": None,
+                     "redirect_uris": [], "post_logout_redirect_uris": [], "delegate": False}
 
 
 def test_client_create_with_a_given_secret_does_not_echo_it(ctr, capsys):
@@ -181,7 +182,8 @@ def test_seed_loads_the_demo_and_is_idempotent(ctr, capsys):
     assert status == 0
     assert "created" not in out
     assert out.splitlines() == ["skipped existing user alice", "skipped existing client cf83e1357eefb8bd",
-                                "skipped existing client resource-server"]
+                                "skipped existing client resource-server",
+                                "skipped existing client console"]
     assert verify_password("password4alice", ctr.identities.find_user("alice").password_hash)
 
 
@@ -352,6 +354,28 @@ def test_a_permission_change_for_an_unknown_user_creates_nobody(ctr, capsys, act
     status, out, err = run(capsys, "user", action, "nobody", "data:get@urn:tessera:data:x.y")
     assert status == 1 and out == "" and err == "error: no user nobody\n"
     assert ctr.identities.find_user("nobody") is None
+
+
+def test_client_create_registers_redirect_uris_for_the_code_flow(ctr, capsys):
+    status, _, err = run(capsys, "client", "create", "web", "--grant-types", "authorization_code",
+                         "--redirect-uri", "https://app.example/cb",
+                         "--redirect-uri", "http://127.0.0.1/cb",
+                         "--post-logout-redirect-uri", "https://app.example/", "--delegate")
+    assert status == 0, err
+    client = ctr.identities.clients.get("web")
+    assert client.redirect_uris == ("https://app.example/cb", "http://127.0.0.1/cb")
+    assert client.post_logout_redirect_uris == ("https://app.example/",) and client.delegate
+
+
+def test_client_create_refuses_a_code_client_without_or_with_a_bad_redirect_uri(ctr, capsys):
+    status, _, err = run(capsys, "client", "create", "web", "--grant-types", "authorization_code")
+    assert status == 1 and "needs at least one redirect URI" in err
+    status, _, err = run(capsys, "client", "create", "web", "--grant-types", "authorization_code",
+                         "--redirect-uri", "http://app.example/cb")
+    assert status == 1 and "http only on a loopback address" in err
+    status, _, err = run(capsys, "client", "create", "web", "--grant-types", "authorization_code",
+                         "--redirect-uri", "https://app.example/cb#frag")
+    assert status == 1 and "fragment" in err
 
 
 # -- roles -----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_loading_twice_skips_and_reports_what_exists(ctr):
     again = load_seed(ctr.identities, DEMO)
     assert again.created_users == [] and again.created_clients == []
     assert again.skipped_users == ["alice"]
-    assert again.skipped_clients == ["cf83e1357eefb8bd", "resource-server"]
+    assert again.skipped_clients == ["cf83e1357eefb8bd", "resource-server", "console"]
 
 
 def test_existing_entries_are_not_overwritten(ctr):

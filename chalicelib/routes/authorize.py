@@ -1,0 +1,113 @@
+"""The authorization endpoint (RFC 6749 §4.1), RP-initiated logout and the
+connected-apps page and API (SPEC §2): thin routes over ``web/`` and services."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib.container import Container, container
+from chalicelib.errors import NotFound
+from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
+from chalicelib.routes.page_visit import serve
+from chalicelib.services import account
+from chalicelib.services.logout import RpLogout
+from chalicelib.services.principals import Principal
+from chalicelib.web.authorize_page import AuthorizePage, LogoutPage
+from chalicelib.web.consents_page import ConsentsPage
+from chalicelib.web.page import page_endpoint
+
+bp = Blueprint(__name__)
+ANY = ["*/*"]
+BACK = ("/consents", "Back to your connected apps")
+
+
+def _authorize(c: Container) -> AuthorizePage:
+    return AuthorizePage(c.authorization, c.clock)
+
+
+def _logout(c: Container) -> LogoutPage:
+    return LogoutPage(RpLogout(c.keyring.jwks_json, c.client_directory.get, lambda: c.sessions))
+
+
+def _consents(c: Container) -> ConsentsPage:
+    return ConsentsPage(c.authorization, c.client_directory.get)
+
+
+@bp.route("/oauth/authorize", methods=["GET"], content_types=ANY)
+@page_endpoint
+def authorize_get() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _authorize(c).get)
+
+
+@bp.route("/oauth/authorize", methods=["POST"], content_types=ANY)
+@page_endpoint
+def authorize_post() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _authorize(c).post, form=True)
+
+
+@bp.route("/oauth/logout", methods=["GET"], content_types=ANY)
+@page_endpoint
+def logout_get() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _logout(c).get)
+
+
+@bp.route("/oauth/logout", methods=["POST"], content_types=ANY)
+@page_endpoint
+def logout_post() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _logout(c).post, form=True)
+
+
+@bp.route("/consents", methods=["GET"], content_types=ANY)
+@page_endpoint
+def consents_page() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _consents(c).show, link=BACK)
+
+
+@bp.route("/consents/signin", methods=["POST"], content_types=ANY)
+@page_endpoint
+def consents_signin() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _consents(c).signin, form=True, link=BACK)
+
+
+@bp.route("/consents/withdraw", methods=["POST"], content_types=ANY)
+@page_endpoint
+def consents_withdraw() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _consents(c).withdraw, form=True, link=BACK)
+
+
+# -- the JSON API: /v1/consents (needs sessions:manage, like /v1/sessions) -------------
+
+def _caller() -> Principal:
+    request, c = bp.current_request, container()
+    issuer = issuer_of(request, c.settings)
+    principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
+                              query_param=c.settings.pat_query_param)
+    account.require_sessions_scope(principal)
+    return principal
+
+
+@bp.route("/v1/consents", methods=["GET"], content_types=ANY)
+@api_endpoint
+def list_consents() -> Response:
+    principal, c = _caller(), container()
+    views = [account.consent_view(consent, c.client_directory.get(consent.client_id))
+             for consent in c.authorization.consents_of(principal.user.id)]
+    return json_response({"consents": views})
+
+
+@bp.route("/v1/consents/{client_id}", methods=["DELETE"], content_types=ANY)
+@api_endpoint
+def withdraw_consent(client_id: str) -> Response:
+    principal = _caller()
+    try:
+        container().authorization.withdraw(principal.user, client_id)
+    except NotFound as exc:
+        raise NotFound("No consent for this application") from exc
+    return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
