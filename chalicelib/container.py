@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import ClientDirectory, PasswordSignIn
     from chalicelib.services.authorization import Authorization
+    from chalicelib.services.delegation import Delegation
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
@@ -222,6 +223,11 @@ class Container:
         from chalicelib.services.authorization import Authorization
         return Authorization(self.codes_repo, self.consents_repo, self.clock,
                              clients=self.client_directory.get, sessions=lambda: self.sessions)
+
+    @cached_property
+    def delegation(self) -> Delegation:
+        from chalicelib.services.delegation import Delegation
+        return Delegation(self.principals, self.issuer, self.clock, self.settings)
 
     @cached_property
     def web_signin(self) -> WebSignIn:

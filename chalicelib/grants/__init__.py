@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import PasswordSignIn
     from chalicelib.services.authorization import Authorization
+    from chalicelib.services.delegation import Delegation
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation
     from chalicelib.services.sessions import Sessions
@@ -72,7 +73,8 @@ class GrantDeps:
                  throttle: Callable[[], ThrottleRepo],
                  federation: Callable[[], Federation] | None = None,
                  audiences: Callable[[], Audiences] | None = None,
-                 authorization: Callable[[], Authorization] | None = None) -> None:
+                 authorization: Callable[[], Authorization] | None = None,
+                 delegation: Callable[[], Delegation] | None = None) -> None:
         self._sessions = sessions
         self._audiences = audiences
         self._token_issuer = token_issuer
@@ -82,6 +84,7 @@ class GrantDeps:
         self._throttle = throttle
         self._federation = federation
         self._authorization = authorization
+        self._delegation = delegation
 
     @property
     def sessions(self) -> Sessions:
@@ -124,6 +127,12 @@ class GrantDeps:
             raise RuntimeError("no authorization service was given")
         return self._authorization()
 
+    @property
+    def delegation(self) -> Delegation:
+        if self._delegation is None:
+            raise RuntimeError("no delegation service was given")
+        return self._delegation()
+
 
 @dataclass(frozen=True)
 class TokenContext:
@@ -133,6 +142,9 @@ class TokenContext:
     issuer: str
     source_ip: str
     user_agent: str
+    # The client the request names, not yet authenticated (prefetch may read what
+    # belongs to it in the same batch); None when it names none (ANONYMOUS).
+    client_id: str | None = None
 
 
 @lru_cache(maxsize=1)

@@ -45,6 +45,10 @@ def logout() -> Response:
     principal = caller()
     if principal.session is None:
         raise BadRequest("This credential has no session to end")
+    if principal.act is not None:
+        # A delegated token keeps the person's session, possibly another app's
+        # sign-in: the delegate may not end it (SPEC §6).
+        raise BadRequest("A delegated token has no session of its own to end")
     container().sessions.end(principal.session.id, reason="logout")
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 

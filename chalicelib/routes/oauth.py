@@ -96,7 +96,8 @@ def grant_deps(c: Container) -> GrantDeps:
                      password_signin=lambda: c.password_signin,
                      device_flow=lambda: c.device_flow, users=lambda: c.users,
                      throttle=lambda: c.throttle, federation=lambda: c.federation,
-                     audiences=lambda: c.audiences, authorization=lambda: c.authorization)
+                     audiences=lambda: c.audiences, authorization=lambda: c.authorization,
+                     delegation=lambda: c.delegation)
 
 
 def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:
@@ -121,7 +122,8 @@ def token() -> Response:
         raise UnsupportedGrantType(f"Unsupported grant_type '{grant_type}'")
     ctx = TokenContext(deps=grant_deps(c), issuer=issuer_of(request, c.settings),
                        source_ip=source_ip(request),
-                       user_agent=(header(request, "user-agent") or "")[:256])
+                       user_agent=(header(request, "user-agent") or "")[:256],
+                       client_id=None if creds is None else creds.client_id)
     reads = grant.prefetch(ctx, params)
     client: Client | None
     if creds is None:

@@ -19,6 +19,7 @@ from chalicelib.services.principals import (
     Principal,
     Principals,
     is_client_token,
+    is_delegated,
     is_role_token,
     looks_like_jwt,
 )
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from chalicelib.services.sessions import Sessions
 
 NOT_YOURS = "The client is not authorized to revoke the presented token"
+DELEGATED_TOKEN_NOT_REVOCABLE = ("A delegated token is not revoked by itself: it keeps the "
+                                 "person's session, which it does not own; it expires within "
+                                 "minutes, and withdrawing the consent ends it at once")
 ROLE_TOKEN_NOT_REVOCABLE = ("A role token is not revoked by itself: revoke the role key it came "
                             "from, or delete the role")
 
@@ -86,6 +90,10 @@ class OAuthTokens:
             # RFC 7009 §2.2.1: no state stands behind one role token to revoke; its
             # key's revocation (or the role's deletion) ends it on Tessera's endpoints.
             raise UnsupportedTokenType(ROLE_TOKEN_NOT_REVOCABLE)
+        if is_delegated(claims):
+            # RFC 7009 §2.2.1: its session may be another app's sign-in, which the
+            # delegate must not end.
+            raise UnsupportedTokenType(DELEGATED_TOKEN_NOT_REVOCABLE)
         if isinstance(claims.get("sid"), str):
             self._sessions().end(claims["sid"], reason="access_token_revoked")
 
@@ -155,7 +163,9 @@ def _describe_access_token(p: Principal) -> dict[str, Any]:
     return {"active": True, "scope": " ".join(sorted(p.scopes)), "client_id": p.client_id,
             "username": p.user.username, "exp": p.expires_at, "iat": p.issued_at,
             "sub": p.user.id, "jti": p.token_id, "sid": p.session.id,
-            "auth_time": p.session.auth_time, "tessera_token_kind": "access_token"}
+            "auth_time": p.session.auth_time, "tessera_token_kind": "access_token",
+            # RFC 8693 §4.1 / §2.2.1 of RFC 7662: who acts for the person (delegation).
+            **({"act": p.act} if p.act is not None else {})}
 
 
 def describe_role(p: Principal) -> dict[str, Any]:

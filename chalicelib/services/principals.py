@@ -20,9 +20,10 @@ from chalicelib.errors import Forbidden, Unauthorized
 from chalicelib.models import Session, User
 from chalicelib.services.signing import InvalidJWT, KeyRing
 from chalicelib.services.tokens import ACCESS_TOKEN_TYP, audience
+from chalicelib.storage.consents import ConsentsRepo, consent_from_item
 from chalicelib.storage.identities import UsersRepo, user_from_item
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
-from chalicelib.storage.tables import BatchGet
+from chalicelib.storage.tables import BatchGet, Key
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Principal:
     token_id: str = ""              # jti, PAT id, ...
     details: dict[str, Any] = field(default_factory=dict)
     role: RoleIdentity | None = None
+    # RFC 8693 §4.1: who acts for the user (a delegated token), as the token says it.
+    act: dict[str, Any] | None = None
 
     def profile(self) -> dict[str, object]:
         """SPEC §2 ``/v1/me``: the user's profile; for a role principal also
@@ -75,6 +78,12 @@ def is_client_token(claims: dict[str, Any]) -> bool:
     token is not one, whatever its ``client_id``."""
     return ("sid" not in claims and claims.get("sub") == claims.get("client_id")
             and not is_role_token(claims))
+
+
+def is_delegated(claims: dict[str, Any]) -> bool:
+    """A person's token that a client got by delegation (SPEC §6): it names its
+    actor (RFC 8693 §4.1 ``act``) and keeps the person's session."""
+    return isinstance(claims.get("act"), dict) and "sid" in claims and not is_role_token(claims)
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -141,23 +150,48 @@ class Principals:
             return self.role_tokens(claims)
         if is_client_token(claims):
             raise Forbidden(NO_USER, detail="client credentials token")
-        sid, sub = claims.get("sid"), str(claims["sub"])
-        if not isinstance(sid, str):
+        if not isinstance(claims.get("sid"), str):
             raise Unauthorized(detail="access token without session")
-        # One round trip for both (SPEC §9): a session that ended refuses its tokens.
-        found = self.batch_get({"sessions": [self.sessions.key(sid)], "users": [self.users.key(sub)]})
+        # One round trip for all (SPEC §9): a session that ended refuses its tokens.
+        return self.from_items(claims, self.batch_get(self.reads(claims)))
+
+    def reads(self, claims: dict[str, Any]) -> dict[str, list[Key]]:
+        """What stands behind a person's access token, for one BatchGetItem: its
+        session and user and, for a delegated token, the person's consent to the
+        client that holds it."""
+        sid, sub = str(claims.get("sid")), str(claims["sub"])
+        reads = {"sessions": [self.sessions.key(sid)], "users": [self.users.key(sub)]}
+        if is_delegated(claims):
+            reads["consents"] = [ConsentsRepo.key(sub, str(claims["client_id"]))]
+        return reads
+
+    def from_items(self, claims: dict[str, Any], found: dict[str, list[Any]]) -> Principal:
+        """The person behind verified claims, given the items ``reads`` named (other
+        items of the same batch are ignored)."""
+        sid, sub = claims.get("sid"), str(claims["sub"])
+        sessions = [i for i in found.get("sessions") or [] if i.get("id") == sid]
+        users = [i for i in found.get("users") or [] if i.get("id") == sub]
         now = self.clock.now()
-        if not found["sessions"] or not found["users"]:
+        if not sessions or not users:
             raise Unauthorized(detail="session or user gone")
-        session = session_from_item(found["sessions"][0])
-        user = user_from_item(found["users"][0])
+        session = session_from_item(sessions[0])
+        user = user_from_item(users[0])
         if not session.alive(now) or session.user_id != sub or not user.active:
             raise Unauthorized(detail="session ended or user disabled")
-        return Principal(kind="access_token", user=user,
-                         scopes=frozenset(str(claims.get("scope", "")).split()),
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        act = claims.get("act") if is_delegated(claims) else None
+        if act is not None:
+            # A delegated token keeps the person's session, which may belong to
+            # another app: withdrawing the consent to the delegate (SPEC §2
+            # /v1/consents) ends its tokens here even while that session lives.
+            consents = [consent_from_item(i) for i in found.get("consents") or []
+                        if i.get("user_id") == sub and i.get("client_id") == claims["client_id"]]
+            if not consents or not consents[0].covers(scopes):
+                raise Unauthorized(detail="consent to the delegate withdrawn")
+        return Principal(kind="access_token", user=user, scopes=scopes,
                          client_id=str(claims["client_id"]), session=session,
                          issued_at=int(claims["iat"]), expires_at=int(claims["exp"]),
-                         token_id=str(claims["jti"]))
+                         token_id=str(claims["jti"]), act=act)
 
     def authenticate(self, token: str, issuer: str) -> Principal:
         if looks_like_jwt(token):
