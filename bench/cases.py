@@ -405,6 +405,22 @@ def _code_exchange(world: World) -> Request:
                       code_verifier=verifier)
 
 
+def _delegation(world: World) -> Request:
+    """The demo web app (registered with ``delegate``) exchanges the demo user's
+    access token for one acting for them; the consent is recorded through the
+    services once (setup, not measured)."""
+    import base64 as b64
+
+    app = next(cl for cl in world.seed["clients"] if cl.get("delegate"))
+    user = world.c.identities.find_user(world.username)
+    world.c.consents_repo.grant(user.id, app["client_id"], ("openid", "profile", "email"),
+                                world.c.clock.now())
+    raw = b64.b64encode(f"{app['client_id']}:{app['client_secret']}".encode()).decode()
+    return world.form("/oauth/token", {"Authorization": f"Basic {raw}"},
+                      grant_type=TOKEN_EXCHANGE, subject_token=world.access_token,
+                      subject_token_type="urn:ietf:params:oauth:token-type:access_token")
+
+
 def _approve_on_page(world: World) -> Request:
     jar = world.web_cookies()
     started = world.device_authorization()
@@ -481,7 +497,13 @@ FEDERATION_CASES: list[Case] = [
          lambda w: w.job_token_exchange(), cpu_budget_ms=2.0),
 ]
 
-CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *ROLE_CASES, *FEDERATION_CASES]
+# Delegation (SPEC §6): an app exchanges a person's access token for one acting for them.
+DELEGATION_CASES: list[Case] = [
+    Case("delegation", "POST /oauth/token token-exchange (delegation)", _delegation,
+         cpu_budget_ms=2.0),
+]
+
+CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *ROLE_CASES, *FEDERATION_CASES, *DELEGATION_CASES]
 
 
 def case(name: str) -> Case:

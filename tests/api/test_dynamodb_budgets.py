@@ -79,6 +79,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     # PKCE in its condition; it returns the code's bindings and user snapshot), then one
     # transaction: the session, its entry on the (unchanged) user, the consent check
     "authorization_code": {"UpdateItem": 1, "TransactWriteItems": 1},
+    # the presented token is verified offline; its session, its user and the person's
+    # consent to the app (and the app, when not cached) are one batch read; no write
+    "delegation": {"BatchGetItem": 1},
 }
 
 QUERY_ALLOWED = {"sessions_list"}
@@ -159,6 +162,17 @@ def test_a_role_key_writes_its_last_use_only_when_ten_minutes_have_passed(
         meter.take()
         c.check(world, world.send(request))
         assert dict(meter.take().calls) == calls, advance
+
+
+def test_a_delegation_reads_the_client_in_the_same_batch_when_not_cached(
+        world: World, meter: DynamoMeter, clock: Any) -> None:
+    c = case("delegation")
+    c.serve(world)
+    clock.advance(61)      # the client directory keeps a client for 60 s
+    request = c.request(world)
+    meter.take()
+    c.check(world, world.send(request))
+    assert dict(meter.take().calls) == {"BatchGetItem": 1}
 
 
 def test_verifying_a_jwt_needs_no_round_trip(world: World, meter: DynamoMeter, ctr: Any) -> None:
