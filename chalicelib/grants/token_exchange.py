@@ -24,7 +24,6 @@ from chalicelib.errors import InvalidRequest, InvalidTarget, UnauthorizedClient
 from chalicelib.grants import TokenContext, parse_scope, requested_audience, required
 from chalicelib.models import Client
 from chalicelib.services.authn import client_auth_failed
-from chalicelib.services.federation import role_name_of
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 # The job token is the credential: a client may stay anonymous.
@@ -55,6 +54,10 @@ def _check_delegation_request(params: dict[str, str]) -> None:
 
 def _role_name(params: dict[str, str]) -> str:
     """Validate the request (RFC 8693 §2.1) and name the role it asks for."""
+    # Here, not at import: the registry loads every grant, and federation brings
+    # the role machinery, which other grants must not pay for (cold start, SPEC §9).
+    from chalicelib.services.federation import role_name_of
+
     subject_token_type = required(params, "subject_token_type")
     required(params, "subject_token")
     if subject_token_type not in SUBJECT_TOKEN_TYPES:
