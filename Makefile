@@ -47,7 +47,7 @@ browsers:
 	fi
 
 # Node.js (from Debian, when missing) and the npm packages of the Node
-# relying-party tests (tests/node: oauth4webapi), exactly as locked.
+# relying-party tests (tests/node: oauth4webapi, openid-client), exactly as locked.
 NODE_STAMP := tests/node/node_modules/.package-lock.json
 
 node-deps: $(NODE_STAMP)
