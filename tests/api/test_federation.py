@@ -298,8 +298,8 @@ def test_a_missing_parameter_is_invalid_request(client, issuer, role, missing):
     assert missing in parsed["error_description"]
 
 
-@pytest.mark.parametrize("token_type", ["urn:ietf:params:oauth:token-type:access_token",
-                                        "urn:ietf:params:oauth:token-type:saml2", "id_token"])
+# (…:access_token is delegation: tests/api/test_delegation.py)
+@pytest.mark.parametrize("token_type", ["urn:ietf:params:oauth:token-type:saml2", "id_token"])
 def test_an_unsupported_subject_token_type_is_invalid_request(client, issuer, role, token_type):
     parsed = assert_oauth_error(exchange(client, issuer.mint(), subject_token_type=token_type),
                                 400, "invalid_request")
