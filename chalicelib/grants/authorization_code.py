@@ -17,6 +17,7 @@ from chalicelib.grants import TokenContext, required
 from chalicelib.models import Client
 
 GRANT_TYPE = "authorization_code"
+ANONYMOUS = False
 REFUSAL = "The authorization is no longer valid: the account changed or the consent was withdrawn"
 
 
