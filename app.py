@@ -7,10 +7,12 @@ from chalice import Chalice, Rate
 
 from chalicelib.http import error_middleware
 from chalicelib.routes import account, device, oauth, pages_tokens, tokens, wellknown
+from chalicelib.routes.host import host_middleware
 from chalicelib.web.errors import page_error_middleware
 
 app = Chalice(app_name="tessera")
 app.api.binary_types.append("application/x-www-form-urlencoded")
+app.register_middleware(host_middleware, "http")       # outermost: one issuer per stage
 app.register_middleware(error_middleware, "http")
 app.register_middleware(page_error_middleware, "http")   # inner: pages answer HTML
 app.register_blueprint(wellknown.bp)
