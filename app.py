@@ -29,7 +29,9 @@ def purge_idle_sessions(event: Any) -> dict[str, object]:
     from chalicelib.jobs.purge import purge_idle_sessions as purge
 
     c = container()
-    context = app.lambda_context
+    # The invocation's context rides on the event: Chalice sets app.lambda_context
+    # only for API requests, so on a scheduled run that attribute does not exist.
+    context = getattr(event, "context", None)
     remaining = context.get_remaining_time_in_millis if context else (lambda: 10**9)
     return purge(c.sessions_repo, c.clock, remaining).as_dict()
 
