@@ -5,12 +5,14 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
+from chalicelib import snapstart
 from chalicelib.http import error_middleware
 from chalicelib.routes import account, device, oauth, pages_tokens, tokens, wellknown
 from chalicelib.routes.host import host_middleware
 from chalicelib.web.errors import page_error_middleware
 
 app = Chalice(app_name="tessera")
+snapstart.register()   # Lambda SnapStart hooks, when the runtime provides them
 app.api.binary_types.append("application/x-www-form-urlencoded")
 app.register_middleware(host_middleware, "http")       # outermost: one issuer per stage
 app.register_middleware(error_middleware, "http")
