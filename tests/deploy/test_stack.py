@@ -563,3 +563,64 @@ def test_api_requests_make_only_calls_the_api_role_allows(stack: Stack) -> None:
     allowed = _allowed(_role_documents(stack)["tessera-dev"])
     assert recorder.calls
     assert _dynamodb_actions(recorder.calls) <= allowed
+
+
+# --------------------------------------------------------------------------
+# the options: custom domain, WAF, SnapStart, e-mail
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cfn_with_options(sam: dict[str, Any]) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+
+    params = {k: v.get("Default") for k, v in sam.get("Parameters", {}).items()}
+    params.update({"DomainName": "id.example.com", "WafRateLimit": 500, "SnapStart": "true",
+                   "CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0f5e6b2a",
+                   "AlarmEmail": "ops@example.com",
+                   "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"})
+    translated: dict[str, Any] = transform(uploaded(sam), params, _NoManagedPolicies())
+    return translated
+
+
+def test_the_api_invokes_the_published_alias(cfn: dict[str, Any]) -> None:
+    (alias_id,) = _of_type(cfn, "AWS::Lambda::Alias")
+    (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    uris = {json.dumps(op["x-amazon-apigateway-integration"]["uri"])
+            for ops in api["Properties"]["Body"]["paths"].values() for op in ops.values()}
+    assert uris and all(f"${{{alias_id}}}" in uri for uri in uris)
+    permissions = _of_type(cfn, "AWS::Lambda::Permission").values()
+    assert {"Ref": alias_id} in [p["Properties"]["FunctionName"] for p in permissions]
+
+
+def test_snapstart_applies_to_published_versions_when_asked(cfn_with_options: dict[str, Any],
+                                                            cfn: dict[str, Any]) -> None:
+    def snapstart(template: dict[str, Any]) -> Any:
+        fn = template["Resources"]["APIHandler"]["Properties"]
+        return fn["SnapStart"]["ApplyOn"]
+
+    wanted = {"Fn::If": ["UseSnapStart", "PublishedVersions", "None"]}
+    assert snapstart(cfn) == snapstart(cfn_with_options) == wanted
+    assert cfn["Conditions"]["UseSnapStart"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+
+
+def test_a_custom_domain_fixes_the_issuer_with_tls_1_2(cfn_with_options: dict[str, Any]) -> None:
+    (domain,) = _of_type(cfn_with_options, "AWS::ApiGateway::DomainName").values()
+    assert domain["Condition"] == "HasDomain"
+    assert domain["Properties"]["SecurityPolicy"] == "TLS_1_2"
+    (mapping,) = _of_type(cfn_with_options, "AWS::ApiGateway::BasePathMapping").values()
+    assert mapping["Properties"]["Stage"] == "api"
+    for fn in _of_type(cfn_with_options, "AWS::Lambda::Function").values():
+        issuer = fn["Properties"]["Environment"]["Variables"]["TESSERA_ISSUER"]
+        assert issuer == {"Fn::If": ["HasDomain", {"Fn::Sub": "https://${DomainName}"}, ""]}
+
+
+def test_the_web_acl_limits_each_ip_and_guards_the_stage(cfn_with_options: dict[str, Any]) -> None:
+    (acl,) = _of_type(cfn_with_options, "AWS::WAFv2::WebACL").values()
+    (rule,) = acl["Properties"]["Rules"]
+    assert rule["Statement"]["RateBasedStatement"] == {"Limit": {"Ref": "WafRateLimit"},
+                                                       "AggregateKeyType": "IP"}
+    assert rule["Action"] == {"Block": {}}
+    (association,) = _of_type(cfn_with_options, "AWS::WAFv2::WebACLAssociation").values()
+    assert "/stages/api" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+    (subscription,) = _of_type(cfn_with_options, "AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}

@@ -461,3 +461,24 @@ def test_templates_pass_cfn_lint(dev: Package, prod: Package, probed: dict[str, 
     done = subprocess.run([*cmd, "--", str(dev.template), str(prod.template), str(probed_file)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- stage defaults ---------------------------------------------------------------------
+
+def test_prod_defaults_turn_on_the_waf_and_reserve_concurrency(prod: Package, template: dict[str, Any]) -> None:
+    prod_params = json.loads(prod.template.read_text())["Parameters"]
+    dev_params = template["Parameters"]
+    assert prod_params["WafRateLimit"]["Default"] > 0 and dev_params["WafRateLimit"]["Default"] == 0
+    assert prod_params["ApiReservedConcurrency"]["Default"] > 0
+    for fn in _functions(template).values():
+        reserved = fn["Properties"]["ReservedConcurrentExecutions"]
+        assert reserved["Fn::If"][0] in ("ReserveApi", "ReserveJobs")
+        assert reserved["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    # A scheduled job never runs twice at once by default.
+    assert dev_params["JobsReservedConcurrency"]["Default"] == 1
+
+
+def test_sam_adds_no_stage_named_stage(template: dict[str, Any]) -> None:
+    (api,) = _of_type(template, "AWS::Serverless::Api").values()
+    assert api["Properties"]["OpenApiVersion"].startswith("3.")
+    assert api["Properties"]["StageName"] == "api"
