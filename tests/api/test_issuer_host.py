@@ -67,6 +67,12 @@ def test_without_a_configured_issuer_every_host_is_served(client: Any) -> None:
     ("https://id.example.com", OTHER, True),
     ("", OTHER, False),
     ("https://id.example.com", None, False),
+    # The local runner's issuer: any loopback name of the same port.
+    ("http://127.0.0.1:8000", "localhost:8000", False),
+    ("http://127.0.0.1:8000", "[::1]:8000", False),
+    ("http://127.0.0.1:8000", "localhost:9000", True),
+    ("http://127.0.0.1:8000", "example.com:8000", True),
+    ("https://localhost", "127.0.0.1", False),
 ])
 def test_host_matching(issuer: str, host: str | None, refused: bool) -> None:
     assert misdirected(issuer, host) is refused
