@@ -341,9 +341,9 @@ def _alarms(resources: dict[str, Any], stage: Stage, functions: dict[str, str],
             table_ids: list[str]) -> None:
     resources[TOPIC_ID] = {
         "Type": "AWS::SNS::Topic",
-        "Properties": {"TopicName": f"{stage.function_prefix}-alarms",
-                       "KmsMasterKeyId": _sub("arn:${AWS::Partition}:kms:${AWS::Region}:"
-                                              "${AWS::AccountId}:alias/aws/sns")},
+        # Not encrypted: CloudWatch cannot publish to a topic under the AWS-managed
+        # SNS key (its key policy admits no service), and alarms carry no secret.
+        "Properties": {"TopicName": f"{stage.function_prefix}-alarms"},
     }
     resources["AlarmTopicPolicy"] = {
         "Type": "AWS::SNS::TopicPolicy",
