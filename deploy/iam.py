@@ -1,18 +1,27 @@
-"""The functions' IAM policy, derived from the code so that it stays true (SPEC §7).
+"""Each function's IAM policy, derived from its code so that it stays true (SPEC §7).
 
-``chalicelib`` is read (not imported) with ``ast``: every AWS client it builds
-(``aws_client("dynamodb")``, ``client_factory("secretsmanager")``) names a
-service, and every attribute named like one of that service's operations
-(``client.get_item``, ``_call(self.client.query, ...)``) is an operation it
-calls. Each operation becomes the IAM action of the same name, scoped to this
-stage's tables, signing-key secret and log groups. Nothing is granted on ``*``.
+``chalicelib`` is read (not imported) with ``ast``. A Lambda function of the app
+(``entry_points``: the API handler, every ``@app.schedule``) reaches code: the
+API handler is ``app.py`` without the other functions' bodies, a scheduled
+function is its body; from there every imported ``chalicelib`` module counts,
+except that of the composition root (``chalicelib/container.py``) only the
+properties the code reads count, and the thin DynamoDB layer
+(``storage/dynamo.py``, ``storage/tables.py``) counts only through the wrapper
+functions called (``self.table.get`` -> ``get_item``). In that code every AWS
+client built (``aws_client("dynamodb")``, ``client_factory("secretsmanager")``)
+names a service, and every attribute named like one of its operations is an
+operation called; tables are those named (``self.table("sessions")``, the keys
+of a ``batch_get``). Each operation becomes the IAM action of the same name,
+scoped to the function's tables, the stack's signing-key secret and KMS key, and
+the function's own log group. Nothing is granted on ``*``.
 
-    python -m deploy.iam            # check .chalice/policy-<stage>.json is current
-    python -m deploy.iam --write    # rewrite them after the code changed
+    python -m deploy.iam            # check .chalice/policy-<stage>-<function>.json
+    python -m deploy.iam --write    # rewrite them (and config entries) after the code changed
 
-Chalice embeds ``.chalice/policy-<stage>.json`` in every function's role
-(``autogen_policy: false``); ``deploy.package`` refuses to package a stage whose
-file differs from what the code needs.
+Chalice embeds ``.chalice/policy-<stage>-<function>.json`` in that function's
+role (``lambda_functions.<function>.iam_policy_file``, ``autogen_policy: false``);
+``deploy.package`` refuses to package a stage whose files differ from what the
+code needs.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ ACCESS_LOG_ID = "ApiAccessLogGroup"
 
 # Pages and the token endpoint get their own, lower limits (API Gateway
 # ResourcePath spelling: "/" escaped as "~1"). Sign-in and token requests cost a
-# password hash or a signature each; the rest of the API is cheap.
+# password hash or a signature each; the rest of the API is cheap. Only those the
+# app serves are set: API Gateway refuses a method setting for a missing method.
 SENSITIVE_METHODS = (("/oauth/token", "POST"), ("/oauth/authorize", "GET"), ("/oauth/authorize", "POST"),
                      ("/tokens/signin", "POST"), ("/device", "POST"))
 
@@ -200,7 +201,10 @@ def _api_gateway(resources: dict[str, Any], stage: Stage) -> None:
         "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
         "LoggingLevel": "ERROR", "MetricsEnabled": True, "DataTraceEnabled": False,
     }]
+    paths = api["DefinitionBody"].get("paths", {})
     for path, method in SENSITIVE_METHODS:
+        if method.lower() not in paths.get(path, {}):
+            continue
         settings.append({
             "ResourcePath": "/" + path.replace("/", "~1"), "HttpMethod": method,
             "ThrottlingRateLimit": {"Ref": "SensitiveRateLimit"},

@@ -482,3 +482,14 @@ def test_sam_adds_no_stage_named_stage(template: dict[str, Any]) -> None:
     (api,) = _of_type(template, "AWS::Serverless::Api").values()
     assert api["Properties"]["OpenApiVersion"].startswith("3.")
     assert api["Properties"]["StageName"] == "api"
+
+
+def test_method_settings_name_only_methods_the_api_serves(template: dict[str, Any]) -> None:
+    (api,) = _of_type(template, "AWS::Serverless::Api").values()
+    paths = api["Properties"]["DefinitionBody"]["paths"]
+    settings = api["Properties"]["MethodSettings"]
+    assert settings[0]["ResourcePath"] == "/*"
+    for setting in settings[1:]:
+        path = setting["ResourcePath"][1:].replace("~1", "/")
+        assert setting["HttpMethod"].lower() in paths[path], path
+    assert ("/~1oauth~1token", "POST") in {(s["ResourcePath"], s["HttpMethod"]) for s in settings}
