@@ -20,7 +20,6 @@ by the tests.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import random
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +32,8 @@ _DEPENDENCIES = ("jwt", "cryptography.hazmat.primitives.asymmetric.ec",
 
 
 def runtime_modules() -> list[str]:
+    import pkgutil  # only before a snapshot: not on every cold start
+
     import chalicelib
 
     names = [m.name for m in pkgutil.walk_packages(chalicelib.__path__, "chalicelib.")]
