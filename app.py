@@ -7,7 +7,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import snapstart
 from chalicelib.http import error_middleware
-from chalicelib.routes import account, device, oauth, pages_tokens, tokens, wellknown
+from chalicelib.routes import account, device, oauth, pages_tokens, roles, tokens, wellknown
 from chalicelib.routes.host import host_middleware
 from chalicelib.web.errors import page_error_middleware
 
@@ -22,6 +22,7 @@ app.register_blueprint(oauth.bp)
 app.register_blueprint(account.bp)
 app.register_blueprint(device.bp)
 app.register_blueprint(tokens.bp)
+app.register_blueprint(roles.bp)
 app.register_blueprint(pages_tokens.bp)
 
 

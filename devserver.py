@@ -416,6 +416,8 @@ def local_environment(env: MutableMapping[str, str], aws_endpoint: str, issuer: 
         "AWS_EC2_METADATA_DISABLED": "true",
         "TESSERA_ISSUER": issuer,
         "TESSERA_STAGE": env.get("TESSERA_STAGE") or "local",
+        # A local OIDC issuer (a CI stand-in) serves plain HTTP on a loopback address.
+        "TESSERA_FEDERATION_ALLOW_HTTP": env.get("TESSERA_FEDERATION_ALLOW_HTTP") or "true",
     }
     env.update(settings)
     return settings
@@ -432,7 +434,7 @@ def prepare_storage(seed_file: Path | None) -> list[str]:
     if seed_file is None:
         return ["no seed file loaded"]
     data = json.loads(seed_file.read_text(encoding="utf-8"))
-    return load_seed(c.identities, data).lines()
+    return load_seed(c.identities, data, c.roles).lines()
 
 
 # --------------------------------------------------------------------------

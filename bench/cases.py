@@ -35,6 +35,11 @@ YOUNG_ROTATIONS = 10
 # The user whose sessions GET /v1/sessions lists, and how many they have.
 LISTER = "sessions-lister"
 LISTED_SESSIONS = 5
+# The demo user's role for the role-key cases, and its one policy.
+ROLE_SHORT_NAME = "bench"
+ROLE_POLICY = "data:get@urn:tessera:data:{username}.*"
+# How long the world reuses one role token (it lives an hour).
+ROLE_TOKEN_REUSE_SECONDS = 1800
 
 
 def load_demo_seed(c: Any) -> dict[str, Any]:
@@ -78,6 +83,8 @@ class World:
         self._web: dict[str, str] | None = None
         self._lister: tuple[Any, Any, int, str] | None = None
         self._pat: str | None = None
+        self._role_key: tuple[str, str] | None = None
+        self._role_token: tuple[int, str] | None = None
 
     # -- requests --------------------------------------------------------------------
 
@@ -103,6 +110,54 @@ class World:
         if self._pat is None:
             self._pat = str(self.expect(self.new_pat(), status=201).json()["token"])
         return self._pat
+
+    def role_key_parts(self) -> tuple[str, str]:
+        """(access id, secret) of a key of the demo user's role ``<user>.bench``, made
+        once through the roles storage, as the roles API would store it (setup, not
+        measured)."""
+        if self._role_key is None:
+            from chalicelib.security.opaque import (
+                ROLE_KEY_SECRET,
+                digest,
+                new_id,
+                new_role_key_access_id,
+            )
+            from chalicelib.storage.roles import Role, RoleKey
+
+            c, name = self.c, f"{self.username}.{ROLE_SHORT_NAME}"
+            role = c.roles_repo.get(name)
+            if role is None:
+                owner = c.identities.find_user(self.username)
+                role = Role(name=name, owner=owner.id, description="bench",
+                            created_at=c.clock.now(),
+                            policies={new_id(): ROLE_POLICY.format(username=self.username)})
+                c.roles_repo.create(role)
+            access, secret = new_role_key_access_id(), ROLE_KEY_SECRET.mint(role.owner + role.id)
+            c.roles_repo.add_key(name, RoleKey(id=access, secret_hash=digest(secret),
+                                               description="bench", created_at=c.clock.now()),
+                                 100)
+            self._role_key = (access, secret)
+        return self._role_key
+
+    def role_key(self) -> str:
+        """The role key as one token, ``tka_…:tsk_…``."""
+        return ":".join(self.role_key_parts())
+
+    def role_key_basic(self) -> dict[str, str]:
+        """The role key as client credentials: Basic ``tka_…`` / ``tsk_…``."""
+        raw = base64.b64encode(":".join(self.role_key_parts()).encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+
+    def role_client_credentials(self) -> Request:
+        return self.form("/oauth/token", self.role_key_basic(), grant_type="client_credentials")
+
+    def role_token(self) -> str:
+        """A role token of the role key, reused for a while."""
+        now = self.c.clock.now()
+        if self._role_token is None or now - self._role_token[0] > ROLE_TOKEN_REUSE_SECONDS:
+            token = self.expect(self.role_client_credentials()).json()["access_token"]
+            self._role_token = (now, str(token))
+        return self._role_token[1]
 
     def get(self, path: str, token: str | None = None) -> Request:
         return Request("GET", path, self.bearer(token) if token else {})
@@ -319,7 +374,19 @@ PAT_CASES: list[Case] = [
     Case("introspect_pat", "POST /oauth/introspect (PAT)", lambda w: w.introspect(w.pat())),
 ]
 
-CASES: list[Case] = [*CORE_CASES, *PAT_CASES]
+# Role keys and role tokens (SPEC §6): the one read of a key, client_credentials with
+# it, introspecting it, and a role token on Tessera's own API.
+ROLE_CASES: list[Case] = [
+    Case("me_role_key", "GET /v1/me (role key)", lambda w: w.get("/v1/me", w.role_key()),
+         cpu_budget_ms=2.0),
+    Case("client_credentials_role_key", "POST /oauth/token client_credentials (role key)",
+         lambda w: w.role_client_credentials(), cpu_budget_ms=2.0),
+    Case("introspect_role_key", "POST /oauth/introspect (role key)",
+         lambda w: w.introspect(w.role_key())),
+    Case("me_role_token", "GET /v1/me (role token)", lambda w: w.get("/v1/me", w.role_token())),
+]
+
+CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *ROLE_CASES]
 
 
 def case(name: str) -> Case:

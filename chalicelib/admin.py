@@ -1,9 +1,15 @@
-"""The operator's admin command: users, clients, tables, signing keys, seed files.
+"""The operator's admin command: users, clients, roles, tables, signing keys, seed files.
 
     python -m chalicelib.admin user create alice --email alice@example.com
     python -m chalicelib.admin user grant-permission alice 'data:get@urn:tessera:data:bob.shared'
     python -m chalicelib.admin client create my-api --grant-types client_credentials --introspect
+    python -m chalicelib.admin role create alice.ci --description CI
+    python -m chalicelib.admin role policy add alice.ci 'data:get@urn:tessera:data:alice.*'
     python -m chalicelib.admin seed seeds/demo.json
+
+Role commands act as the role's owner (the username part of its name) under the
+API's rules: a policy must be covered by the owner's permissions, so grant the
+owner the permission first (``user grant-permission``).
 
 It works on the tables of the stage named by ``TESSERA_STAGE`` (see
 ``chalicelib.config``), in real AWS with the usual credentials, or against a
@@ -20,12 +26,15 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from chalicelib.container import container
 from chalicelib.errors import StorageUnavailable, TesseraError
 from chalicelib.models import Client, User
 from chalicelib.security.permissions import covers
+
+if TYPE_CHECKING:
+    from chalicelib.storage.roles import Role
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -176,6 +185,61 @@ def client_show(args: argparse.Namespace, console: Console) -> None:
     _emit(_client_view(client))
 
 
+def _role_view(role: Role) -> dict[str, Any]:
+    # Never a key's secret or its hash.
+    from chalicelib.services import roles
+
+    return {**roles.role_view(role), "keys": roles.keys_view(role),
+            "trust": roles.trust_view(role)}
+
+
+def role_create(args: argparse.Namespace, console: Console) -> None:
+    roles = container().roles
+    role = roles.create(roles.owner_of(args.name), args.name, args.description)
+    print(f"created role {role.name}")
+
+
+def role_list(args: argparse.Namespace, console: Console) -> None:
+    c = container()
+    user = c.identities.find_user(args.username)
+    if user is None:
+        raise CommandError(f"no user {args.username}")
+    _emit({"roles": [_role_view(r) for r in c.roles.list(user)]})
+
+
+def role_delete(args: argparse.Namespace, console: Console) -> None:
+    roles = container().roles
+    roles.delete(roles.owner_of(args.name), args.name)
+    print(f"deleted role {args.name}; its keys stopped working")
+
+
+def role_policy_add(args: argparse.Namespace, console: Console) -> None:
+    roles = container().roles
+    policy_id, permission = roles.add_policy(roles.owner_of(args.name), args.name,
+                                             args.permission)
+    print(f"role {args.name}: policy {policy_id} {permission}")
+
+
+def _claims(pairs: Sequence[str]) -> dict[str, str]:
+    claims: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise CommandError(f"--claim {pair}: give it as name=value")
+        if name in claims:
+            raise CommandError(f"--claim {name} is given twice")
+        claims[name] = value
+    return claims
+
+
+def role_trust_add(args: argparse.Namespace, console: Console) -> None:
+    roles = container().roles
+    body: dict[str, Any] = {"issuer": args.issuer, "audience": args.audience,
+                            "subject": args.subject, "claims": _claims(args.claim or [])}
+    trust = roles.add_trust(roles.owner_of(args.name), args.name, body)
+    print(f"role {args.name}: trust policy {trust.id} for {trust.issuer} subject {trust.subject}")
+
+
 def tables_create(args: argparse.Namespace, console: Console) -> None:
     from chalicelib.storage.schema import create_tables
 
@@ -205,7 +269,8 @@ def seed(args: argparse.Namespace, console: Console) -> None:
     except ValueError as exc:
         raise CommandError(f"{args.file} is not valid JSON: {exc}") from exc
     try:
-        report = load_seed(container().identities, data)
+        c = container()
+        report = load_seed(c.identities, data, c.roles)
     except SeedError as exc:
         raise CommandError(f"{args.file}: {exc}") from exc
     for line in report.lines() or ["nothing to load"]:
@@ -227,10 +292,11 @@ def _password_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m chalicelib.admin",
-        description="Manage Tessera users, clients, tables and signing keys.",
+        description="Manage Tessera users, clients, roles, tables and signing keys.",
         epilog="Targets the tables of TESSERA_STAGE (default dev); set AWS_ENDPOINT_URL to use "
                "a local moto server.")
-    areas = parser.add_subparsers(dest="area", required=True, metavar="{user,client,tables,keys,seed}")
+    areas = parser.add_subparsers(dest="area", required=True,
+                                  metavar="{user,client,role,tables,keys,seed}")
 
     user = areas.add_parser("user", help="create, enable, disable, show users; set passwords, "
                                          "scopes and permissions")
@@ -287,6 +353,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("client_id")
     p.set_defaults(run=client_show)
 
+    role = areas.add_parser("role", help="create, list and delete roles; add policies and "
+                                         "trust policies (as the role's owner)")
+    role_cmds = role.add_subparsers(dest="action", required=True)
+    p = role_cmds.add_parser("create", help="create a role NAME = <username>.<name>")
+    p.add_argument("name", help="e.g. alice.ci")
+    p.add_argument("--description", help="what the role is for")
+    p.set_defaults(run=role_create)
+    p = role_cmds.add_parser("list", help="print a user's roles as JSON (never key secrets)")
+    p.add_argument("username")
+    p.set_defaults(run=role_list)
+    p = role_cmds.add_parser("delete", help="delete a role with its keys")
+    p.add_argument("name")
+    p.set_defaults(run=role_delete)
+    policy = role_cmds.add_parser("policy", help="a role's policies")
+    policy_cmds = policy.add_subparsers(dest="policy_action", required=True)
+    p = policy_cmds.add_parser("add", help="add a policy the owner holds (SPEC §6)")
+    p.add_argument("name")
+    p.add_argument("permission", help="e.g. 'data:get@urn:tessera:data:alice.*'")
+    p.set_defaults(run=role_policy_add)
+    trust = role_cmds.add_parser("trust", help="a role's trust policies (CI federation)")
+    trust_cmds = trust.add_subparsers(dest="trust_action", required=True)
+    p = trust_cmds.add_parser("add", help="trust a CI's job tokens")
+    p.add_argument("name")
+    p.add_argument("--issuer", required=True,
+                   help="e.g. https://token.actions.githubusercontent.com")
+    p.add_argument("--audience", required=True, help="the aud the job token carries")
+    p.add_argument("--subject", required=True,
+                   help="the job's sub, or a prefix ending with * (repo:acme/app:*)")
+    p.add_argument("--claim", action="append", metavar="NAME=VALUE",
+                   help="a further claim that must equal VALUE (repeatable)")
+    p.set_defaults(run=role_trust_add)
+
     tables = areas.add_parser("tables", help="create the stage's tables")
     tables_cmds = tables.add_subparsers(dest="action", required=True)
     tables_cmds.add_parser("create", help="create missing tables and enable TTL").set_defaults(
@@ -297,7 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmds.add_parser("rotate", help="promote the next key, retire the current one").set_defaults(
         run=keys_rotate)
 
-    p = areas.add_parser("seed", help="load users and clients from a JSON seed file (SPEC §7)")
+    p = areas.add_parser("seed", help="load users, clients and roles from a JSON seed file "
+                                      "(SPEC §7)")
     p.add_argument("file", help="the seed file, or - for stdin")
     p.set_defaults(run=seed)
     return parser

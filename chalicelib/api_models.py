@@ -1,9 +1,10 @@
-"""Request and response models of the JSON API (``/v1/*``, SPEC §2, §5), pydantic v2.
+"""Request and response models of the JSON API (``/v1/*``, SPEC §2, §5, §6), pydantic v2.
 
 A route parses its body or query into one of these at the edge and hands the
 service typed values; ``chalicelib.openapi`` builds the OpenAPI 3.1 document from
 the same classes. Rules that need the stage's settings or the caller (known
-scopes, the expiry window, the owner's rights) stay in ``services.pats``; rules of
+scopes, the expiry window, the owner's rights) stay in ``services.pats`` and
+``services.roles``; rules of
 shape (types, lengths, dates, unknown members) live here, with the messages the
 API has always used.
 
@@ -23,7 +24,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import Unprocessable
-from chalicelib.services import pats
+from chalicelib.services import pats, roles
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 _DATE = re.compile(DATE_PATTERN)
@@ -236,6 +237,82 @@ class PatFilters(Body):
     last_used_after: TimeFilter = None
 
 
+# -- roles (SPEC §6) ------------------------------------------------------------------
+
+def _service_rule(check: Callable[[Any], Any]) -> BeforeValidator:
+    """A rule of ``services.roles`` as a field validator: the same message either way."""
+    def run(value: Any) -> Any:
+        try:
+            return check(value)
+        except Unprocessable as exc:
+            raise invalid(exc.description) from exc
+    return BeforeValidator(run)
+
+
+RoleName = Annotated[str, Field(
+    min_length=3, max_length=128,
+    pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
+    description="`<your username>.<name>`: the name of lowercase letters, digits and dashes "
+                "(e.g. `alice.ci`)."), _service_rule(roles.check_name)]
+OptionalDescription = Annotated[
+    Annotated[str, Field(min_length=1, max_length=pats.MAX_DESCRIPTION,
+                         pattern=NO_CONTROL_PATTERN)] | SkipJsonSchema[None],
+    _rule(_description), Field(description="What it is for; omitted: empty.")]
+PermissionText = Annotated[str, Field(
+    min_length=1, max_length=512,
+    description="`action@resource` (SPEC §6), e.g. `data:get@urn:tessera:data:alice.*`; "
+                "it must be covered by one of your own permissions."),
+    _service_rule(roles.check_permission)]
+Issuer = Annotated[str, Field(
+    min_length=1, max_length=roles.MAX_ISSUER, pattern=r"^https?://[^\s?#]+$",
+    description="The OIDC issuer of the CI's job tokens, e.g. "
+                "`https://token.actions.githubusercontent.com`: https, or http on a loopback "
+                "host where the stage allows it (TESSERA_FEDERATION_ALLOW_HTTP).",
+    json_schema_extra={"format": "uri"}),
+    _service_rule(lambda v: roles.check_issuer(v, allow_http=True))]
+Audience = Annotated[str, Field(
+    min_length=1, max_length=roles.MAX_AUDIENCE, pattern=NO_CONTROL_PATTERN,
+    description="The `aud` the job token must carry."), _service_rule(roles.check_audience)]
+Subject = Annotated[str, Field(
+    min_length=1, max_length=roles.MAX_SUBJECT, pattern=r"^[^*\u0000-\u001f\u007f]+\*?$",
+    description="The job token's `sub`, exactly, or a prefix ending with `*` (e.g. "
+                "`repo:acme/app:*`)."), _service_rule(roles.check_subject)]
+Claims = Annotated[
+    Annotated[dict[str, Annotated[str, Field(min_length=1, max_length=roles.MAX_CLAIM_VALUE)]],
+              Field(max_length=roles.MAX_CLAIMS)] | SkipJsonSchema[None],
+    _service_rule(lambda v: None if v is None else roles.check_claims(v)),
+    Field(description="Further claims of the job token that must equal these strings.")]
+
+
+class RoleCreate(Body):
+    """``POST /v1/roles``: a new role of the caller."""
+
+    name: RoleName
+    description: OptionalDescription = None
+
+
+class PolicyAdd(Body):
+    """``POST /v1/roles/{name}/policies``."""
+
+    permission: PermissionText
+
+
+class RoleKeyCreate(Confirmed):
+    """``POST /v1/roles/{name}/keys``: empty, a description, and the owner's password
+    unless the sign-in is recent (SPEC §5, §6)."""
+
+    description: OptionalDescription = None
+
+
+class TrustAdd(Body):
+    """``POST /v1/roles/{name}/trust``: which CI job tokens may act as the role."""
+
+    issuer: Issuer
+    audience: Audience
+    subject: Subject
+    claims: Claims = None
+
+
 # --------------------------------------------------------------------------
 # responses
 # --------------------------------------------------------------------------
@@ -287,8 +364,68 @@ class RemovedPats(View):
     not_found: list[str]
 
 
+class PolicyView(View):
+    id: str
+    permission: str
+
+
+class RoleView(View):
+    name: str
+    description: str
+    created_at: int
+    policies: list[PolicyView]
+
+
+class RoleList(View):
+    roles: list[RoleView]
+
+
+class PolicyList(View):
+    policies: list[PolicyView]
+
+
+class RoleKeyView(View):
+    """A role key as listed: never its secret."""
+
+    id: str = Field(description="The key's access id, `tka_…`.")
+    description: str
+    created_at: int
+    last_used_at: int | None = Field(description="Kept to within ten minutes.")
+
+
+class IssuedRoleKey(View):
+    """A new role key: the only answer that carries its secret (SPEC §4)."""
+
+    id: str
+    access: str = Field(description="The public half, `tka_…` (the same as `id`).")
+    secret: str = Field(description="The secret half, `tsk_…`: shown only here.")
+    token: str = Field(description="`access:secret`, for `Authorization: Bearer` or as an "
+                                   "HTTP Basic password.")
+    description: str
+    created_at: int
+
+
+class RoleKeyList(View):
+    keys: list[RoleKeyView]
+
+
+class TrustView(View):
+    id: str
+    issuer: str
+    audience: str
+    subject: str
+    claims: dict[str, str]
+    created_at: int
+
+
+class TrustList(View):
+    trust: list[TrustView]
+
+
 class Profile(View):
-    """``/v1/me``: whoami."""
+    """``/v1/me``: whoami. For a role principal (a role key or role token, SPEC §6)
+    ``id`` is ``role:<name>``, the names and email are empty, and ``role`` and
+    ``owner_id`` name the role and its owner's user id."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -297,10 +434,13 @@ class Profile(View):
     firstname: str
     lastname: str
     active: bool
+    # Present for a role principal only.
+    role: str | SkipJsonSchema[None] = None
+    owner_id: str | SkipJsonSchema[None] = None
 
 
 class TokenInfo(View):
-    """``/v1/token-info``: the presented token; session or PAT members by kind."""
+    """``/v1/token-info``: the presented token; session, PAT or role members by kind."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -315,6 +455,11 @@ class TokenInfo(View):
     session_issued_at: int | SkipJsonSchema[None] = None
     idle_deadline: int | SkipJsonSchema[None] = None
     session_expires_at: int | SkipJsonSchema[None] = None
+    # Present for a role key (``type`` role_key) or role token (``role_token``) only:
+    # the role, its owner's user id, and the permissions in force now.
+    role: str | SkipJsonSchema[None] = None
+    owner: str | SkipJsonSchema[None] = None
+    permissions: list[str] | SkipJsonSchema[None] = None
 
 
 class SessionView(View):

@@ -24,7 +24,7 @@ DEFAULT_API_SETS: dict[str, tuple[str, ...]] = {
 # Every scope the service knows. Clients and users are limited to subsets.
 DEFAULT_SCOPES: tuple[str, ...] = (
     "openid", "profile", "email", "offline_access",
-    "tokens:read", "tokens:manage", "sessions:manage", "api:read", "api:write",
+    "tokens:read", "tokens:manage", "roles:manage", "sessions:manage", "api:read", "api:write",
 )
 
 
@@ -130,6 +130,16 @@ class Settings:
     pat_last_used_resolution: int = 600
     recent_signin_seconds: int = 600
 
+    # Roles (SPEC §6): how many a user may own, and entries per role.
+    max_roles_per_user: int = 50
+    max_policies_per_role: int = 50
+    max_keys_per_role: int = 10
+    max_trust_per_role: int = 20
+    # Trust policies and the federation exchange accept a plain-HTTP OIDC issuer on
+    # a loopback host (a local test issuer) only when this is on: the local runner
+    # and the tests turn it on, deployed stages never do.
+    federation_allow_http: bool = False
+
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     api_sets: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_API_SETS), hash=False)
 
@@ -184,6 +194,11 @@ class Settings:
             pat_allow_no_expiry=_bool(e, "TESSERA_PAT_ALLOW_NO_EXPIRY", False),
             pat_query_param=_bool(e, "TESSERA_PAT_QUERY_PARAM", True),
             recent_signin_seconds=_int(e, "TESSERA_RECENT_SIGNIN_SECONDS", 600),
+            max_roles_per_user=_int(e, "TESSERA_MAX_ROLES_PER_USER", 50),
+            max_policies_per_role=_int(e, "TESSERA_MAX_POLICIES_PER_ROLE", 50),
+            max_keys_per_role=_int(e, "TESSERA_MAX_KEYS_PER_ROLE", 10),
+            max_trust_per_role=_int(e, "TESSERA_MAX_TRUST_PER_ROLE", 20),
+            federation_allow_http=_bool(e, "TESSERA_FEDERATION_ALLOW_HTTP", False),
             api_sets=_api_sets(e),
             dynamodb_connect_timeout_ms=_int(e, "TESSERA_DYNAMODB_CONNECT_TIMEOUT_MS", 1000),
             dynamodb_read_timeout_ms=_int(e, "TESSERA_DYNAMODB_READ_TIMEOUT_MS", 2000),

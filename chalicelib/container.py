@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from chalicelib.services.oauth_tokens import OAuthTokens
     from chalicelib.services.pats import Confirmation, PatCredentials, Pats
     from chalicelib.services.principals import Principals
+    from chalicelib.services.role_credentials import RoleCredentials
+    from chalicelib.services.roles import Roles
     from chalicelib.services.sessions import Sessions
     from chalicelib.services.signing import KeyRing
     from chalicelib.services.tokens import TokenIssuer
@@ -144,19 +146,33 @@ class Container:
                               batch_get=self.batch_get)
 
     @cached_property
+    def role_credentials(self) -> RoleCredentials:
+        from chalicelib.services.role_credentials import RoleCredentials
+        return RoleCredentials(self.roles_repo, self.clock, self.settings, users=self.users,
+                               batch_get=self.batch_get)
+
+    @cached_property
     def principals(self) -> Principals:
         from chalicelib.services.principals import Principals
-        # Bearer credentials other than access tokens, tried in this order.
+        # Bearer credentials other than access tokens, tried in this order; role
+        # tokens (JWTs of a role) go to the role credentials once verified. The role
+        # credentials are built on first need: a session's JWT never loads them.
         return Principals(self.keyring, self.clock, self.settings,
                           sessions=self.sessions_repo, users=self.users,
-                          batch_get=self.batch_get, resolvers=(self.pat_credentials.resolve,))
+                          batch_get=self.batch_get,
+                          resolvers=(self.pat_credentials.resolve,
+                                     lambda token, issuer: self.role_credentials.resolve(token, issuer)),
+                          role_tokens=lambda claims: self.role_credentials.from_claims(claims))
 
     @cached_property
     def oauth_tokens(self) -> OAuthTokens:
-        from chalicelib.services.oauth_tokens import OAuthTokens
+        from chalicelib.security.opaque import looks_like_role_key
+        from chalicelib.services.oauth_tokens import OAuthTokens, lazy_kind
         return OAuthTokens(self.principals, lambda: self.sessions, self.clock,
                            sessions_repo=self.sessions_repo, users=self.users,
-                           kinds=(self.pat_credentials.opaque_kind(),))
+                           kinds=(self.pat_credentials.opaque_kind(),
+                                  lazy_kind(looks_like_role_key,
+                                            lambda: self.role_credentials.opaque_kind())))
 
     @cached_property
     def device_flow(self) -> DeviceFlow:
@@ -179,6 +195,11 @@ class Container:
     def pats(self) -> Pats:
         from chalicelib.services.pats import Pats
         return Pats(self.pats_repo, self.clock, self.settings)
+
+    @cached_property
+    def roles(self) -> Roles:
+        from chalicelib.services.roles import Roles
+        return Roles(self.roles_repo, self.clock, self.settings, users=self.users)
 
     @cached_property
     def confirmation(self) -> Confirmation:

@@ -40,7 +40,7 @@ from chalicelib.errors import (
     UnsupportedMediaType,
     bearer_challenge,
 )
-from chalicelib.security.opaque import PAT
+from chalicelib.security.opaque import PAT, ROLE_KEY_SECRET, is_role_key_access_id
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -442,8 +442,19 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return user, password
 
 
+def basic_token(user: str, password: str) -> str:
+    """The token of HTTP Basic credentials: the password (any user name, as
+    ``docker login -u any -p TOKEN`` sends a PAT, an access token or a whole role
+    key ``tka_…:tsk_…``), or a role key given as its two halves, user ``tka_…`` and
+    password ``tsk_…`` (SPEC §6)."""
+    if is_role_key_access_id(user) and password.startswith(ROLE_KEY_SECRET.prefix):
+        return f"{user}:{password}"
+    return password
+
+
 def bearer_credential(request: Request) -> str:
-    """The token a caller presents: ``Bearer``, or the password of HTTP Basic.
+    """The token a caller presents: ``Bearer``, or the token of HTTP Basic
+    (``basic_token``).
 
     Anything missing or malformed is the SPEC §2 401.
     """
@@ -459,7 +470,7 @@ def bearer_credential(request: Request) -> str:
         except ValueError as exc:
             raise Unauthorized() from exc
         if creds and creds[1]:
-            return creds[1]
+            return basic_token(*creds)
     raise Unauthorized()
 
 

@@ -23,7 +23,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from chalicelib import api_models as m
 
 SCHEMAS = "#/components/schemas/"
-TOKENS, ACCOUNT, CATALOG = "Personal access tokens", "Account", "Catalog"
+TOKENS, ROLES, ACCOUNT, CATALOG = "Personal access tokens", "Roles", "Account", "Catalog"
 
 # Every problem status of the JSON API, as RFC 9110 names it.
 PROBLEMS = {
@@ -32,7 +32,8 @@ PROBLEMS = {
     401: ("Unauthorized", "No valid credential. The `WWW-Authenticate` challenges name the "
                           "schemes (RFC 9110 §11.6.1, RFC 6750 §3)."),
     403: ("Forbidden", "The credential lacks the scope, or the change is not confirmed: give "
-                       "the owner's `password` or sign in again (SPEC §5)."),
+                       "the owner's `password` or sign in again (SPEC §5); for roles also a "
+                       "name of another user or a policy the owner does not hold (SPEC §6)."),
     404: ("NotFound", "No such resource of the caller (another user's is not found either)."),
     409: ("Conflict", "The change conflicts with the resource's state (cap reached, revoked, "
                       "expired, changed meanwhile)."),
@@ -49,9 +50,12 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
                   "description": "An RFC 9068 access token from `/oauth/token`."},
     "pat": {"type": "http", "scheme": "bearer", "bearerFormat": "PAT",
             "description": "A personal access token (`tsp_…`, SPEC §4)."},
+    "roleKey": {"type": "http", "scheme": "bearer", "bearerFormat": "role key",
+                "description": "A role key `tka_…:tsk_…` (SPEC §6): the caller is the role."},
     "basic": {"type": "http", "scheme": "basic",
-              "description": "Any user name, and a PAT or access token as the password "
-                             "(RFC 7617)."},
+              "description": "Any user name, and a PAT, role key (`tka_…:tsk_…`) or access "
+                             "token as the password; or a role key's access id `tka_…` as the "
+                             "user name and its secret `tsk_…` as the password (RFC 7617)."},
     "patQuery": {"type": "apiKey", "in": "query", "name": "session",
                  "description": "A PAT in the `session` query parameter, where the stage "
                                 "allows it; never together with an Authorization header."},
@@ -91,10 +95,15 @@ class Operation:
 
 
 MANAGE = "Needs `tokens:manage` and a confirmed change (the owner's `password` in the body, " \
-         "or a sign-in younger than ten minutes)."
-READ = "Needs `tokens:read` or `tokens:manage`."
-SESSIONS = "Needs `sessions:manage`."
+         "or a sign-in younger than ten minutes). A role key or role token never holds it: 403."
+READ = "Needs `tokens:read` or `tokens:manage`; a role key or role token holds neither: 403."
+SESSIONS = "Needs `sessions:manage`; a role key or role token never holds it: 403."
+ROLE = "Needs `roles:manage`. Another user's role is not found (404), like a missing one."
+ROLE_KEY = f"{ROLE} Also a confirmed change (the owner's `password` in the body, or a sign-in " \
+           "younger than ten minutes). The secret is in this answer only."
 CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
+ROLE_PRINCIPAL = ("A role key or role token (SPEC §6) answers for its role: `id` is `role:<name>`, with "
+        "`role` and `owner_id`.")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/scopes", "scopes", CATALOG, "The stage's scopes and API sets",
@@ -121,15 +130,56 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/tokens/{pat_id}/copy", "copy_token", TOKENS,
               "A new PAT with the settings of another", ok=201, response=m.IssuedPat,
               body=m.PatCopy, body_optional=True, problems=(403, 409), description=MANAGE),
+    Operation("post", "/v1/roles", "create_role", ROLES, "Create a role of the caller",
+              ok=201, response=m.RoleView, body=m.RoleCreate, problems=(403, 409),
+              description=f"{ROLE} The name starts with the caller's username (403 otherwise); "
+                          "a name in use, or the cap of roles, is a 409."),
+    Operation("get", "/v1/roles", "list_roles", ROLES, "The caller's roles",
+              response=m.RoleList, problems=(403,), description=ROLE),
+    Operation("get", "/v1/roles/{name}", "get_role", ROLES, "One role with its policies",
+              response=m.RoleView, problems=(403,), description=ROLE),
+    Operation("delete", "/v1/roles/{name}", "delete_role", ROLES,
+              "Delete a role: its keys and tokens stop working", ok=204, problems=(403,),
+              description=ROLE),
+    Operation("post", "/v1/roles/{name}/policies", "add_policy", ROLES, "Add a policy",
+              ok=201, response=m.PolicyView, body=m.PolicyAdd, problems=(403, 409),
+              description=f"{ROLE} The permission must be covered by one of the caller's own "
+                          "(403 otherwise). Adding one the role has changes nothing."),
+    Operation("get", "/v1/roles/{name}/policies", "list_policies", ROLES,
+              "The role's policies", response=m.PolicyList, problems=(403,), description=ROLE),
+    Operation("delete", "/v1/roles/{name}/policies/{policy_id}", "remove_policy", ROLES,
+              "Remove a policy", ok=204, problems=(403,), description=ROLE),
+    Operation("post", "/v1/roles/{name}/keys", "create_key", ROLES,
+              "Create a role key; its secret is in this answer only", ok=201,
+              response=m.IssuedRoleKey, body=m.RoleKeyCreate, body_optional=True,
+              problems=(403, 409), description=ROLE_KEY),
+    Operation("get", "/v1/roles/{name}/keys", "list_keys", ROLES,
+              "The role's keys (never their secrets)", response=m.RoleKeyList, problems=(403,),
+              description=ROLE),
+    Operation("delete", "/v1/roles/{name}/keys/{key_id}", "revoke_key", ROLES,
+              "Revoke a role key: it stops working at once", ok=204, problems=(403,),
+              description=ROLE),
+    Operation("post", "/v1/roles/{name}/trust", "add_trust", ROLES,
+              "Trust a CI's job tokens (federation)", ok=201, response=m.TrustView,
+              body=m.TrustAdd, problems=(403, 409),
+              description=f"{ROLE} Adding one the role has changes nothing."),
+    Operation("get", "/v1/roles/{name}/trust", "list_trust", ROLES,
+              "The role's trust policies", response=m.TrustList, problems=(403,),
+              description=ROLE),
+    Operation("delete", "/v1/roles/{name}/trust/{trust_id}", "remove_trust", ROLES,
+              "Remove a trust policy", ok=204, problems=(403,), description=ROLE),
     Operation("get", "/v1/me", "me", ACCOUNT, "Who am I", response=m.Profile,
-              problems=(403,), description=f"Any valid credential of a user. {CLIENT_TOKEN}"),
+              problems=(403,),
+              description=f"Any valid credential of a user or a role. {ROLE_PRINCIPAL} {CLIENT_TOKEN}"),
     Operation("get", "/v1/token-info", "token_info", ACCOUNT, "About the presented token",
               response=m.TokenInfo, problems=(403,),
-              description=f"Any valid credential of a user. {CLIENT_TOKEN}"),
+              description="Any valid credential of a user or a role; for a role key "
+                          "(`type` role_key) or role token (role_token) also `role`, `owner` "
+                          f"and `permissions`. {CLIENT_TOKEN}"),
     Operation("post", "/v1/logout", "logout", ACCOUNT, "End the caller's session", ok=204,
               problems=(403,),
               description="The access token of a session, whatever its scopes; a credential "
-                          f"without a session (a PAT) is a 400. {CLIENT_TOKEN}"),
+                          f"without a session (a PAT, a role key or role token) is a 400. {CLIENT_TOKEN}"),
     Operation("get", "/v1/sessions", "list_sessions", ACCOUNT, "The caller's live sessions",
               response=m.SessionList, problems=(403,), description=SESSIONS),
     Operation("delete", "/v1/sessions/{session_id}", "end_session", ACCOUNT, "End a session",
@@ -139,6 +189,10 @@ OPERATIONS: tuple[Operation, ...] = (
 PATH_PARAMETERS = {
     "pat_id": "The PAT's id (16 base62 characters).",
     "session_id": "The session's id (16 base62 characters).",
+    "name": "The role's name, `<username>.<name>`.",
+    "policy_id": "The policy's id (16 base62 characters).",
+    "key_id": "The role key's access id, `tka_…`.",
+    "trust_id": "The trust policy's id (16 base62 characters).",
 }
 
 
@@ -229,11 +283,11 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Tessera JSON API", "version": "1",
-                 "description": "Personal access tokens and the caller's account (SPEC §2, "
-                                "§5). Errors are RFC 9457 problem JSON. The OAuth 2 and "
-                                "OpenID Connect endpoints are described by "
+                 "description": "Personal access tokens, roles and the caller's account "
+                                "(SPEC §2, §5, §6). Errors are RFC 9457 problem JSON. The "
+                                "OAuth 2 and OpenID Connect endpoints are described by "
                                 "`/.well-known/openid-configuration`."},
-        "tags": [{"name": TOKENS}, {"name": ACCOUNT}, {"name": CATALOG}],
+        "tags": [{"name": TOKENS}, {"name": ROLES}, {"name": ACCOUNT}, {"name": CATALOG}],
         "paths": paths,
         "components": {"schemas": schemas, "responses": _problem_responses(refs),
                        "securitySchemes": SECURITY_SCHEMES},

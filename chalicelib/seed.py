@@ -1,17 +1,20 @@
-"""Load users and clients from a seed document (SPEC §7), idempotently.
+"""Load users, clients and roles from a seed document (SPEC §7), idempotently.
 
 The document is the JSON shape of SPEC §7::
 
     {"users":   [{"username", "password", "email"?, "firstname"?, "lastname"?,
                   "scopes"?, "active"?, "permissions"?}],
      "clients": [{"client_id", "public"?, "client_secret"?, "name"?,
-                  "grant_types"?, "scopes"?, "introspect"?}]}
+                  "grant_types"?, "scopes"?, "introspect"?}],
+     "roles":   [{"name", "description"?, "policies"?: ["action@resource", ...],
+                  "trust"?: [{"issuer", "audience", "subject", "claims"?}]}]}
 
 Entries that already exist are skipped and reported, never overwritten, so
-loading the same file twice is harmless. Sections this version does not load
-yet (``roles``) and unknown fields are reported and left alone, so that seed
-files written for a later version keep working. Used by the admin command
-(``seed FILE``) and the local runner.
+loading the same file twice is harmless. Roles are loaded after users, as their
+owners (the username part of the name), under the same rules as the API: a
+policy must be covered by the owner's permissions. Unknown sections and fields
+are reported and left alone, so that seed files written for a later version
+keep working. Used by the admin command (``seed FILE``) and the local runner.
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ from typing import Any
 from chalicelib.errors import Conflict, ProblemError
 from chalicelib.security.permissions import InvalidPermission
 from chalicelib.security.permissions import parse as parse_permission
+from chalicelib.services import roles as role_rules
 from chalicelib.services.identities import Identities
+from chalicelib.services.roles import RoleNameTaken, Roles
 
 USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname", "scopes", "active",
                          "permissions"})
 CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "grant_types", "scopes",
                            "introspect"})
-SECTIONS = ("users", "clients")
+ROLE_FIELDS = frozenset({"name", "description", "policies", "trust"})
+TRUST_FIELDS = frozenset({"issuer", "audience", "subject", "claims"})
+SECTIONS = ("users", "clients", "roles")
 
 
 class SeedError(ValueError):
@@ -42,6 +49,8 @@ class SeedReport:
     skipped_users: list[str] = field(default_factory=list)
     created_clients: list[str] = field(default_factory=list)
     skipped_clients: list[str] = field(default_factory=list)
+    created_roles: list[str] = field(default_factory=list)
+    skipped_roles: list[str] = field(default_factory=list)
     # client_id -> secret the loader generated (the file gave none); shown once.
     generated_secrets: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -52,7 +61,9 @@ class SeedReport:
         for label, names in (("created user", self.created_users),
                              ("skipped existing user", self.skipped_users),
                              ("created client", self.created_clients),
-                             ("skipped existing client", self.skipped_clients)):
+                             ("skipped existing client", self.skipped_clients),
+                             ("created role", self.created_roles),
+                             ("skipped existing role", self.skipped_roles)):
             out.extend(f"{label} {name}" for name in names)
         out.extend(f"generated secret for client {cid}: {secret} (shown once)"
                    for cid, secret in self.generated_secrets.items())
@@ -123,10 +134,37 @@ def _check_shape(data: Any) -> None:
         _str_list(client, "scopes", where)
         _bool(client, "public", where, False)
         _bool(client, "introspect", where, False)
+    for i, role in enumerate(_entries(data, "roles")):
+        _check_role(role, f"roles[{i}]")
 
 
-def load_seed(identities: Identities, data: Any) -> SeedReport:
-    """Create the users and clients of ``data`` that do not exist yet.
+def _check_role(role: Mapping[str, Any], where: str) -> None:
+    """A role entry's shape, by the API's own rules (``services.roles``); whether
+    the owner exists and holds the policies is checked when the entry is loaded."""
+    try:
+        role_rules.check_name(_str(role, "name", where, required=True))
+        role_rules.check_description(role.get("description"))
+        for permission in _str_list(role, "policies", where) or ():
+            role_rules.check_permission(permission)
+        trust = role.get("trust") or []
+        if not isinstance(trust, list) or not all(isinstance(t, dict) for t in trust):
+            raise SeedError(f"{where}: 'trust' must be a list of objects")
+        for j, entry in enumerate(trust):
+            unknown = sorted(set(entry) - TRUST_FIELDS)
+            if unknown:
+                raise SeedError(f"{where}.trust[{j}]: unknown fields {', '.join(unknown)}")
+            # The shape only: whether plain http is allowed is the stage's, at load.
+            role_rules.check_issuer(entry.get("issuer"), allow_http=True)
+            role_rules.check_audience(entry.get("audience"))
+            role_rules.check_subject(entry.get("subject"))
+            role_rules.check_claims(entry.get("claims"))
+    except ProblemError as exc:
+        raise SeedError(f"{where}: {exc.description}") from exc
+
+
+def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> SeedReport:
+    """Create the users, clients and roles of ``data`` that do not exist yet
+    (roles only when given the ``roles`` service; otherwise the section is noted).
 
     Raises ``SeedError`` for a malformed document (before any write) or for an
     entry the service rejects (the message names the entry); entries before
@@ -137,6 +175,8 @@ def load_seed(identities: Identities, data: Any) -> SeedReport:
     report = SeedReport()
     for section in sorted(set(data) - set(SECTIONS)):
         report.notes.append(f"ignored section '{section}' (not loaded by this version)")
+    if roles is None and data.get("roles"):
+        report.notes.append("ignored section 'roles' (no roles service given)")
 
     for i, user in enumerate(_entries(data, "users")):
         where = f"users[{i}]"
@@ -178,7 +218,46 @@ def load_seed(identities: Identities, data: Any) -> SeedReport:
         report.created_clients.append(client_id)
         if secret is not None and given_secret is None:
             report.generated_secrets[client_id] = secret
+
+    for i, role in enumerate(_entries(data, "roles") if roles is not None else ()):
+        where = f"roles[{i}]"
+        _note_unknown(report, where, role, ROLE_FIELDS)
+        assert roles is not None
+        if _load_role(roles, role, where):
+            report.created_roles.append(role["name"])
+        else:
+            report.skipped_roles.append(role["name"])
     return report
+
+
+def _load_role(roles: Roles, entry: Mapping[str, Any], where: str) -> bool:
+    """Create one role with its policies and trust; False when it exists already.
+
+    Everything the service could refuse (no such owner, a policy the owner does
+    not hold, too many entries, an issuer the stage refuses) is checked before the
+    role is written, so a refused entry leaves nothing behind.
+    """
+    name = entry["name"]
+    try:
+        owner = roles.owner_of(name)
+        policies = [roles.policy_for(owner, p) for p in entry.get("policies") or ()]
+        trust = [roles.trust_for(t) for t in entry.get("trust") or ()]
+        settings = roles.settings
+        if len(set(policies)) > settings.max_policies_per_role:
+            raise SeedError(f"{where}: at most {settings.max_policies_per_role} policies")
+        if len({t.id for t in trust}) > settings.max_trust_per_role:
+            raise SeedError(f"{where}: at most {settings.max_trust_per_role} trust policies")
+        try:
+            roles.create(owner, name, entry.get("description"))
+        except RoleNameTaken:
+            return False
+        for permission in policies:
+            roles.add_policy(owner, name, permission)
+        for body in entry.get("trust") or ():
+            roles.add_trust(owner, name, body)
+    except ProblemError as exc:
+        raise SeedError(f"{where}: {exc.description}") from exc
+    return True
 
 
 def _note_unknown(report: SeedReport, where: str, entry: Mapping[str, Any],

@@ -34,7 +34,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(issuer=ISSUER, table_prefix="test-", keys_secret_name="test/signing-keys")
+    # federation_allow_http: the tests' local OIDC issuers serve plain HTTP on 127.0.0.1.
+    return Settings(issuer=ISSUER, table_prefix="test-", keys_secret_name="test/signing-keys",
+                    federation_allow_http=True)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def caller() -> Principal:
 @bp.route("/v1/me", methods=["GET"], content_types=ANY)
 @api_endpoint
 def me() -> Response:
-    return json_response(caller().user.profile())
+    return json_response(caller().profile())
 
 
 @bp.route("/v1/token-info", methods=["GET"], content_types=ANY)

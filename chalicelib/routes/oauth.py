@@ -63,7 +63,12 @@ def _credentials(request: Any, params: dict[str, str]) -> ClientCredentials:
 
 def _client(c: Container, creds: ClientCredentials,
             prefetched: dict[str, list[dict[str, Any]]] | None = None) -> Client:
-    """The client named by ``creds``, authenticated (read in ``prefetched`` if there)."""
+    """The client named by ``creds``, authenticated (read in ``prefetched`` if there).
+
+    A role key (``client_id=tka_…``) is its own client: its role and owner are read
+    in one BatchGetItem, and the clients table is not consulted."""
+    if creds.role_key:
+        return c.role_credentials.authenticate_client(creds.client_id, creds.secret)
     directory = c.client_directory
     if prefetched is not None and "clients" in prefetched:
         items = prefetched["clients"]
@@ -103,14 +108,25 @@ def token() -> Response:
                        source_ip=source_ip(request),
                        user_agent=(header(request, "user-agent") or "")[:256])
     reads = grant.prefetch(ctx, params)
-    known, _ = c.client_directory.cached(creds.client_id)
-    if not known:
-        reads = {**reads, "clients": [c.clients.key(creds.client_id)]}
-    items = c.batch_get(reads) if reads else {}
-    client = _client(c, creds, items)
+    if creds.role_key:
+        # SPEC §9: a role key is authenticated by its one read (role and owner), and
+        # may use client_credentials only, which reads nothing more.
+        client = _client(c, creds)
+        _check_grant_allowed(client, grant_type)
+        items = c.batch_get(reads) if reads else {}
+    else:
+        known, _ = c.client_directory.cached(creds.client_id)
+        if not known:
+            reads = {**reads, "clients": [c.clients.key(creds.client_id)]}
+        items = c.batch_get(reads) if reads else {}
+        client = _client(c, creds, items)
+        _check_grant_allowed(client, grant_type)
+    return json_response(grant.handle(ctx, client, params, items))
+
+
+def _check_grant_allowed(client: Client, grant_type: str) -> None:
     if not client.allows_grant(grant_type):
         raise UnauthorizedClient(f"This client may not use the {grant_type} grant")
-    return json_response(grant.handle(ctx, client, params, items))
 
 
 @bp.route("/oauth/revoke", methods=["POST"], content_types=ANY)
@@ -147,7 +163,8 @@ def userinfo() -> Response:
     request, c = bp.current_request, container()
     issuer = issuer_of(request, c.settings)
     try:
-        principal = authenticated(request, lambda t: c.principals.from_access_token(t, issuer),
+        principal = authenticated(request,
+                                  lambda t: c.principals.from_end_user_token(t, issuer),
                                   query_param=False)
     except Unauthorized as exc:
         # RFC 6750 §3.1: the challenge names the error only when a token came.
@@ -155,8 +172,9 @@ def userinfo() -> Response:
                            challenges=exc.challenges) from exc
     except Forbidden as exc:
         # OIDC Core §5.3: UserInfo returns claims about an end-user; a client
-        # credentials token (RFC 6749 §4.4) has none, so it is not valid here.
-        raise InvalidToken("A client credentials token names no end-user",
+        # credentials token (RFC 6749 §4.4) or a role token (SPEC §6) has none, so
+        # it is not valid here.
+        raise InvalidToken(exc.description,
                            challenges=(bearer_challenge("invalid_token"),)) from exc
     if "openid" not in principal.scopes:
         raise InsufficientScope("The access token lacks the openid scope",

@@ -55,10 +55,8 @@ def confirmed(principal: Principal, model: type[B], *, optional: bool = False) -
     """The body as ``model``, once the change is confirmed (SPEC §5): the owner's
     password in it, or a recent sign-in."""
     body = parse_body(bp.current_request, model, optional=optional)
-    signed_in_at = principal.session.auth_time if principal.session is not None else None
-    container().confirmation.require(principal.user, password=body.password,
-                                     signed_in_at=signed_in_at,
-                                     source=source_ip(bp.current_request))
+    container().confirmation.require_of(principal, password=body.password,
+                                        source=source_ip(bp.current_request))
     return body
 
 

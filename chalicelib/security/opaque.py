@@ -126,6 +126,12 @@ def new_role_key_access_id() -> str:
     return ROLE_KEY_ACCESS_PREFIX + new_id()
 
 
+def looks_like_role_key(token: str) -> bool:
+    """Whether a presented token claims to be a role key ``tka_…:tsk_…`` (its parts
+    are checked, without a read, by ``services.role_credentials.split_key``)."""
+    return token.startswith(ROLE_KEY_ACCESS_PREFIX)
+
+
 def is_role_key_access_id(text: str) -> bool:
     body = text[len(ROLE_KEY_ACCESS_PREFIX):]
     return (text.startswith(ROLE_KEY_ACCESS_PREFIX) and len(body) == ID_LEN

@@ -16,6 +16,7 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BASIC_CHALLENGE, InvalidClient, InvalidGrant, InvalidRequest
 from chalicelib.models import Client, User, possible_client_id, user_id_for
+from chalicelib.security.opaque import looks_like_role_key
 from chalicelib.security.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
@@ -53,6 +54,13 @@ class ClientCredentials:
         if body_secret is not None:
             return cls._checked(body_id, body_secret, "client_secret_post")
         return cls._checked(body_id, None, "none")
+
+    @property
+    def role_key(self) -> bool:
+        """Whether the client id claims to be a role key's access id (``tka_…``, SPEC
+        §6): such a client is authenticated by ``RoleCredentials`` (a malformed one
+        with no read), never looked up in the clients table."""
+        return looks_like_role_key(self.client_id)
 
     @classmethod
     def _checked(cls, client_id: str, secret: str | None, method: str) -> ClientCredentials:

@@ -1,7 +1,8 @@
 """Revocation (RFC 7009) and introspection (RFC 7662) across token kinds.
 
-Access tokens (JWT) and refresh tokens are handled here; other opaque kinds
-(PATs, role keys) plug in as ``OpaqueKind`` values given to ``OAuthTokens``.
+Access tokens (JWT, role tokens among them) and refresh tokens are handled here;
+other opaque kinds (PATs, role keys) plug in as ``OpaqueKind`` values given to
+``OAuthTokens``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequest, Unauthorized
+from chalicelib.errors import InvalidRequest, Unauthorized, UnsupportedTokenType
 from chalicelib.models import Client
 from chalicelib.security.opaque import REFRESH, digest
 from chalicelib.services.principals import (
     Principal,
     Principals,
     is_client_token,
+    is_role_token,
     looks_like_jwt,
 )
 from chalicelib.storage.identities import UsersRepo
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from chalicelib.services.sessions import Sessions
 
 NOT_YOURS = "The client is not authorized to revoke the presented token"
+ROLE_TOKEN_NOT_REVOCABLE = ("A role token is not revoked by itself: revoke the role key it came "
+                            "from, or delete the role")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,13 @@ class OpaqueKind:
     matches: Callable[[str], bool]
     revoke: Callable[[Client, str], None]
     introspect: Callable[[str], dict[str, Any] | None]
+
+
+def lazy_kind(matches: Callable[[str], bool], build: Callable[[], OpaqueKind]) -> OpaqueKind:
+    """An opaque kind whose service is built on the first token of its kind, so that
+    introspecting other kinds does not load it (cold start, SPEC §9)."""
+    return OpaqueKind(matches=matches, revoke=lambda client, token: build().revoke(client, token),
+                      introspect=lambda token: build().introspect(token))
 
 
 class OAuthTokens:
@@ -71,6 +82,10 @@ class OAuthTokens:
             return  # invalid or expired: nothing to revoke (RFC 7009 §2.2)
         if claims.get("client_id") != client.client_id:
             raise InvalidRequest(NOT_YOURS)
+        if is_role_token(claims):
+            # RFC 7009 §2.2.1: no state stands behind one role token to revoke; its
+            # key's revocation (or the role's deletion) ends it on Tessera's endpoints.
+            raise UnsupportedTokenType(ROLE_TOKEN_NOT_REVOCABLE)
         if isinstance(claims.get("sid"), str):
             self._sessions().end(claims["sid"], reason="access_token_revoked")
 
@@ -94,8 +109,12 @@ class OAuthTokens:
         if looks_like_jwt(token):
             try:
                 claims = self.principals.verify_access_token(token, issuer)
-                found = (_describe_client_token(claims) if is_client_token(claims)
-                         else _describe_access_token(self.principals.from_claims(claims)))
+                if is_client_token(claims):
+                    found = _describe_client_token(claims)
+                else:
+                    principal = self.principals.from_claims(claims)
+                    found = (describe_role(principal) if principal.role is not None
+                             else _describe_access_token(principal))
             except Unauthorized:
                 return inactive
         elif REFRESH.matches(token):
@@ -133,6 +152,21 @@ def _describe_access_token(p: Principal) -> dict[str, Any]:
             "username": p.user.username, "exp": p.expires_at, "iat": p.issued_at,
             "sub": p.user.id, "jti": p.token_id, "sid": p.session.id,
             "auth_time": p.session.auth_time, "tessera_token_kind": "access_token"}
+
+
+def describe_role(p: Principal) -> dict[str, Any]:
+    """A role key or role token (SPEC §6): the role, its owner, and the permissions
+    and scope in force now (policies ∩ the owner's current rights)."""
+    assert p.role is not None
+    out: dict[str, Any] = {"active": True, "sub": p.user.id, "role": p.role.name,
+                           "owner": p.role.owner_id, "permissions": list(p.role.permissions),
+                           "client_id": p.client_id, "iat": p.issued_at,
+                           "tessera_token_kind": p.kind}
+    if p.scopes:
+        out["scope"] = " ".join(sorted(p.scopes))
+    if p.expires_at is not None:
+        out.update(exp=p.expires_at, jti=p.token_id)
+    return out
 
 
 def _describe_client_token(claims: dict[str, Any]) -> dict[str, Any]:

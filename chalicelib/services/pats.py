@@ -246,6 +246,13 @@ class Confirmation:
         raise Forbidden(f"Confirm this change with your password (field 'password'), or sign in "
                         f"again: the sign-in must be younger than {recent // 60} minutes")
 
+    def require_of(self, principal: Principal, *, password: object, source: str) -> None:
+        """``require`` for a caller: the sign-in behind its session counts as recent
+        (a PAT has none, so it needs the password)."""
+        signed_in_at = principal.session.auth_time if principal.session is not None else None
+        self.require(principal.user, password=password, signed_in_at=signed_in_at,
+                     source=source)
+
     def _check_password(self, user: User, password: str, source: str) -> None:
         signin = self.password_signin
         keys = [{"pk": signin.user_counter_key(user.username)},

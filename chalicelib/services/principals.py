@@ -3,7 +3,9 @@
 An access token (JWT) is verified offline, then its session and user are read
 in one round trip: a token whose session has ended is refused even before it
 expires. A client credentials token names no user: the endpoints of a user refuse
-it with a 403. Other credential kinds (PATs, role keys) plug in as resolvers.
+it with a 403. A role token (``sub`` = ``role:<name>``) is handed, once verified,
+to the role-token resolver; other credential kinds (PATs, role keys) plug in as
+resolvers of the opaque token.
 """
 
 from __future__ import annotations
@@ -23,9 +25,20 @@ from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.tables import BatchGet
 
 
+@dataclass(frozen=True)
+class RoleIdentity:
+    """The role a role principal acts as (SPEC §6)."""
+
+    name: str
+    owner_id: str
+    permissions: tuple[str, ...]    # in force now: policies ∩ the owner's current rights
+
+
 @dataclass
 class Principal:
-    kind: str                       # "access_token" | "pat" | ...
+    kind: str                       # "access_token" | "pat" | "role_key" | "role_token"
+    # A role principal's user is the role itself (id ``role:<name>``, no rights), never
+    # its owner: nothing done as a role can reach the owner's tokens or sessions.
     user: User
     scopes: frozenset[str]
     client_id: str = ""
@@ -34,15 +47,34 @@ class Principal:
     expires_at: int | None = None
     token_id: str = ""              # jti, PAT id, ...
     details: dict[str, Any] = field(default_factory=dict)
+    role: RoleIdentity | None = None
+
+    def profile(self) -> dict[str, object]:
+        """SPEC §2 ``/v1/me``: the user's profile; for a role principal also
+        ``role`` and ``owner_id``."""
+        out = self.user.profile()
+        if self.role is not None:
+            out.update(role=self.role.name, owner_id=self.role.owner_id)
+        return out
 
 
 NO_USER = "This endpoint needs a user's token; a client credentials token names no user"
+NO_END_USER = "This token names no end-user: it is a client credentials or role token"
+ROLE_SUBJECT_PREFIX = "role:"
+
+
+def is_role_token(claims: dict[str, Any]) -> bool:
+    """A role token (SPEC §6): ``sub`` is ``role:<name>`` and ``role`` names it."""
+    role = claims.get("role")
+    return isinstance(role, str) and claims.get("sub") == ROLE_SUBJECT_PREFIX + role
 
 
 def is_client_token(claims: dict[str, Any]) -> bool:
     """A token a client got for itself (RFC 6749 §4.4): RFC 9068 §2.2 gives it the
-    client's id as ``sub``; it belongs to no session, so it has no ``sid``."""
-    return "sid" not in claims and claims.get("sub") == claims.get("client_id")
+    client's id as ``sub``; it belongs to no session, so it has no ``sid``. A role
+    token is not one, whatever its ``client_id``."""
+    return ("sid" not in claims and claims.get("sub") == claims.get("client_id")
+            and not is_role_token(claims))
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -52,12 +84,16 @@ def looks_like_jwt(token: str) -> bool:
 # An opaque credential kind (PATs, role keys): (token, issuer) -> its Principal,
 # None when the token is not of its kind, Unauthorized when it is but is dead.
 Resolver = Callable[[str, str], "Principal | None"]
+# Role tokens: verified claims -> the role's Principal, Unauthorized when the role,
+# its key or its owner is gone.
+RoleTokenResolver = Callable[[dict[str, Any]], "Principal"]
 
 
 class Principals:
     def __init__(self, keyring: KeyRing, clock: Clock, settings: Settings, *,
                  sessions: SessionsRepo, users: UsersRepo, batch_get: BatchGet,
-                 resolvers: Sequence[Resolver] = ()) -> None:
+                 resolvers: Sequence[Resolver] = (),
+                 role_tokens: RoleTokenResolver | None = None) -> None:
         self.keyring = keyring
         self.clock = clock
         self.settings = settings
@@ -65,6 +101,7 @@ class Principals:
         self.users = users
         self.batch_get = batch_get
         self.resolvers = tuple(resolvers)
+        self.role_tokens = role_tokens
 
     def verify_access_token(self, token: str, issuer: str) -> dict[str, Any]:
         """RFC 9068 §4 validation: typ at+jwt, signature, iss, aud, exp."""
@@ -78,8 +115,20 @@ class Principals:
     def from_access_token(self, token: str, issuer: str) -> Principal:
         return self.from_claims(self.verify_access_token(token, issuer))
 
+    def from_end_user_token(self, token: str, issuer: str) -> Principal:
+        """The end-user behind an access token (OIDC UserInfo): a client credentials
+        or role token names none and is refused (403) before any read."""
+        claims = self.verify_access_token(token, issuer)
+        if is_role_token(claims) or is_client_token(claims):
+            raise Forbidden(NO_END_USER, detail="client credentials or role token")
+        return self.from_claims(claims)
+
     def from_claims(self, claims: dict[str, Any]) -> Principal:
-        """The user behind verified access-token claims (``verify_access_token``)."""
+        """The principal behind verified access-token claims (``verify_access_token``)."""
+        if is_role_token(claims):
+            if self.role_tokens is None:
+                raise Unauthorized(detail="role tokens are not accepted here")
+            return self.role_tokens(claims)
         if is_client_token(claims):
             raise Forbidden(NO_USER, detail="client credentials token")
         sid, sub = claims.get("sid"), str(claims["sub"])

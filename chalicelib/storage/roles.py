@@ -15,35 +15,68 @@ Keys, policies and trust policies are maps inside the role item, so:
   answer succeeds;
 * a role recreated under the same name is a new item (new ``created_at``): keys
   and tokens of the old one find their key id missing or their ``iat`` older.
+
+One more item per owner, ``id = "~count"``, counts the owner's roles, so that the
+per-owner cap holds under concurrent creates (a conditional counter update in the
+same transaction as the put, as ``storage/pats.py`` does for PATs). The caps on
+policies, keys and trust policies per role are conditions on the size of the map.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.errors import ConditionFailed
 from chalicelib.models import user_id_for
 from chalicelib.security.opaque import ALPHABET, ID_LEN
-from chalicelib.storage.dynamo import Item, Table
+from chalicelib.storage.dynamo import Item, Table, transact
 
 # SPEC §6: ``<username>.<name>``, lowercase letters, digits and dashes.
 ROLE_NAME = re.compile(r"^([a-z0-9][a-z0-9_.-]{0,63})\.([a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")
 MAX_ROLE_NAME = 128
+COUNTER_ID = "~count"   # "~" sorts after every base62 role id and is never one
 
 
-def role_id_for(name: str) -> str:
-    """The role's key within its owner's partition: 16 base62 characters of
-    SHA-256 of its name (fixed length, so a key's locator can name it)."""
-    n = int.from_bytes(hashlib.sha256(("tessera:role:" + name).encode("utf-8")).digest()[:12],
-                       "big")
+class RoleExists(ConditionFailed):
+    """A role of that name exists already."""
+
+
+class LimitReached(ConditionFailed):
+    """The owner's roles, or the role's policies, keys or trust policies, are at their cap."""
+
+
+def _digest_id(text: str) -> str:
+    """16 base62 characters of SHA-256 of ``text``."""
+    n = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:12], "big")
     out = []
     for _ in range(ID_LEN):
         n, r = divmod(n, 62)
         out.append(ALPHABET[r])
     return "".join(out)
+
+
+def role_id_for(name: str) -> str:
+    """The role's key within its owner's partition: 16 base62 characters of
+    SHA-256 of its name (fixed length, so a key's locator can name it)."""
+    return _digest_id("tessera:role:" + name)
+
+
+def policy_id_for(permission: str) -> str:
+    """A policy's id, derived from its (canonical) permission: adding the same
+    permission twice names the same entry, so the add is idempotent."""
+    return _digest_id("tessera:policy:" + permission)
+
+
+def trust_id_for(issuer: str, audience: str, subject: str, claims: dict[str, str]) -> str:
+    """A trust policy's id, derived from what it matches (idempotent adds, as policies)."""
+    canonical = "\n".join([issuer, audience, subject,
+                            *(f"{k}={v}" for k, v in sorted(claims.items()))])
+    return _digest_id("tessera:trust:" + canonical)
 
 
 def split_role_name(name: str) -> tuple[str, str] | None:
@@ -153,84 +186,166 @@ class RolesRepo:
         return role_from_item(item) if item and item.get("name") == name else None
 
     def list(self, owner: str) -> list[Role]:
-        items = self.table.query_all("#o = :o", names={"#o": "owner"}, values={":o": owner},
-                                     consistent=True)
+        items = self.table.query_all("#o = :o AND #i < :counter",
+                                     names={"#o": "owner", "#i": "id"},
+                                     values={":o": owner, ":counter": COUNTER_ID}, consistent=True)
         return sorted((role_from_item(i) for i in items), key=lambda r: r.name)
 
     # -- writes ------------------------------------------------------------------
 
-    def create(self, role: Role) -> None:
-        """Store a new role; ``ConditionFailed`` if one of that name exists."""
+    def create(self, role: Role, cap: int | None = None) -> None:
+        """Store a new role and count it. ``RoleExists`` if one of that name exists,
+        ``LimitReached`` if the owner holds ``cap`` roles (None: no cap, still counted).
+
+        Safe to retry after a lost answer: the item records a nonce of this call,
+        and a failed condition whose old item (ALL_OLD) carries it is our own
+        earlier write, committed before the answer was lost, not a conflict.
+        """
+        nonce = secrets.token_urlsafe(16)
         item: Item = {"owner": role.owner, "id": role.id, "name": role.name,
                       "description": role.description, "created_at": role.created_at,
                       "policies": dict(role.policies),
                       "trust": {t.id: _trust_item(t) for t in role.trust.values()},
-                      "keys": {k.id: _key_item(k) for k in role.keys.values()}}
-        # attribute_not_exists: a role name is taken once; a concurrent create of
-        # the same name loses. (A retried create after a lost answer reports the
-        # role as existing; the caller then reads it back.)
-        self.table.put(item, condition="attribute_not_exists(id)")
+                      "keys": {k.id: _key_item(k) for k in role.keys.values()},
+                      "create_nonce": nonce}
+        values: dict[str, Any] = {":one": 1}
+        if cap is not None:
+            values[":cap"] = cap
+        try:
+            transact(self.table.client, [
+                # attribute_not_exists: a role name is taken once; a concurrent create
+                # of the same name loses. It comes first, so a failure of its
+                # condition is the one reported.
+                self.table.op_put(item, "attribute_not_exists(id)"),
+                # n < cap: the owner holds fewer than ``cap`` roles, even under
+                # concurrent creates.
+                self.table.op_update(self.key(role.owner, COUNTER_ID), "ADD n :one",
+                                     condition=None if cap is None
+                                     else "attribute_not_exists(n) OR n < :cap",
+                                     values=values),
+            ])
+        except ConditionFailed as exc:
+            old: Item = exc.item or {}
+            if old.get("create_nonce") == nonce:
+                return
+            if old.get("id") == COUNTER_ID:
+                raise LimitReached(f"owner holds {cap} roles", item=old) from exc
+            raise RoleExists(f"role {role.name} exists", item=old) from exc
 
-    def delete(self, name: str) -> Role | None:
-        """Remove the role with all its keys; the removed role, or None if absent."""
+    def delete(self, name: str) -> bool:
+        """Remove the role with all its keys, policies and trust, and uncount it;
+        False when there was no such role."""
         key = self.key_for_name(name)
         if key is None:
-            return None
+            return False
+        # attribute_exists and the name: only this role is removed, and a missing
+        # role is reported rather than "deleted" twice.
+        condition, names, values = "attribute_exists(id) AND #n = :n", {"#n": "name"}, {":n": name}
         try:
-            # attribute_exists: a missing role is reported, not "deleted" twice.
-            old = self.table.delete(key, condition="attribute_exists(id) AND #n = :n",
-                                    names={"#n": "name"}, values={":n": name})
+            transact(self.table.client, [
+                self.table.op_delete(key, condition, names=names, values=values),
+                # n > 0: the counter never goes below zero.
+                self.table.op_update(self.key(key["owner"], COUNTER_ID), "ADD n :minus",
+                                     condition="n > :zero", values={":minus": -1, ":zero": 0}),
+            ])
         except ConditionFailed:
-            return None
-        return role_from_item(old) if old else None
+            # The role is gone, or it was never counted (counter at 0); try it alone.
+            try:
+                self.table.delete(key, condition=condition, names=names, values=values)
+            except ConditionFailed:
+                return False
+        return True
 
-    def _update_entry(self, name: str, expression: str, condition: str,
-                      names: dict[str, str], values: dict[str, Any]) -> Role | None:
-        """One conditional update of the role; None when the role (or, per the
-        condition, the entry) is absent."""
+    def _add_entry(self, name: str, attribute: str, entry_id: str, value: Any, cap: int,
+                   same: Callable[[Any], bool] | None = None) -> Role | None:
+        """Add one entry to a map of the role (policies, trust, keys): the role as
+        it now is, None when there is no such role, ``LimitReached`` at the cap.
+
+        An entry already stored under ``entry_id`` for which ``same`` holds (by
+        default: equal to ``value``) counts as added."""
         key = self.key_for_name(name)
         if key is None:
             return None
         try:
-            item = self.table.update(key, expression,
-                                     condition=f"attribute_exists(id) AND #name = :name AND ({condition})",
-                                     names={"#name": "name", **names},
-                                     values={":name": name, **values})
+            # The role exists under this name, the entry is new, and the map holds
+            # fewer than ``cap`` entries: size() of a map counts its entries, so
+            # the cap holds under concurrent adds.
+            item = self.table.update(
+                key, "SET #m.#id = :v",
+                condition="attribute_exists(id) AND #name = :name "
+                          "AND attribute_not_exists(#m.#id) AND size(#m) < :cap",
+                names={"#name": "name", "#m": attribute, "#id": entry_id},
+                values={":name": name, ":v": value, ":cap": cap})
+        except ConditionFailed as exc:
+            old: Item | None = exc.item
+            if not old or old.get("name") != name:
+                return None
+            entries: dict[str, Any] = old.get(attribute) or {}
+            if entry_id in entries and (same or (lambda old: old == value))(entries[entry_id]):
+                # Already there: our own write whose answer was lost, or the same
+                # entry added before (policy and trust ids derive from content).
+                return role_from_item(old)
+            if len(entries) >= cap:
+                raise LimitReached(f"role {name} holds {cap} {attribute}", item=old) from exc
+            raise
+        return role_from_item(item) if item else None
+
+    def _remove_entry(self, name: str, attribute: str, entry_id: str) -> Role | None:
+        """Remove one entry of a map of the role: the role as it now is, None when
+        the role or the entry is absent."""
+        key = self.key_for_name(name)
+        if key is None:
+            return None
+        try:
+            # attribute_exists: removing an entry that is not there is a 404, not a
+            # no-op. After this answer every strongly consistent read lacks it.
+            item = self.table.update(
+                key, "REMOVE #m.#id",
+                condition="attribute_exists(id) AND #name = :name AND attribute_exists(#m.#id)",
+                names={"#name": "name", "#m": attribute, "#id": entry_id},
+                values={":name": name})
         except ConditionFailed:
             return None
         return role_from_item(item) if item else None
 
     def add_policy(self, name: str, policy_id: str, permission: str, cap: int) -> Role | None:
-        # The entry is new and the role holds fewer than ``cap`` policies: size()
-        # of a map counts its entries, so the cap holds under concurrent adds.
-        return self._update_entry(
-            name, "SET #m.#id = :p", "attribute_not_exists(#m.#id) AND size(#m) < :cap",
-            {"#m": "policies", "#id": policy_id}, {":p": permission, ":cap": cap})
+        return self._add_entry(name, "policies", policy_id, permission, cap)
 
     def remove_policy(self, name: str, policy_id: str) -> Role | None:
-        # attribute_exists: removing a policy that is not there is a 404, not a no-op.
-        return self._update_entry(name, "REMOVE #m.#id", "attribute_exists(#m.#id)",
-                                  {"#m": "policies", "#id": policy_id}, {})
+        return self._remove_entry(name, "policies", policy_id)
 
     def add_trust(self, name: str, trust: TrustPolicy, cap: int) -> Role | None:
-        return self._update_entry(
-            name, "SET #m.#id = :t", "attribute_not_exists(#m.#id) AND size(#m) < :cap",
-            {"#m": "trust", "#id": trust.id}, {":t": _trust_item(trust), ":cap": cap})
+        # The id derives from what the policy matches: the same id is the same policy.
+        return self._add_entry(name, "trust", trust.id, _trust_item(trust), cap,
+                               same=lambda old: True)
 
     def remove_trust(self, name: str, trust_id: str) -> Role | None:
-        return self._update_entry(name, "REMOVE #m.#id", "attribute_exists(#m.#id)",
-                                  {"#m": "trust", "#id": trust_id}, {})
+        return self._remove_entry(name, "trust", trust_id)
 
     def add_key(self, name: str, key: RoleKey, cap: int) -> Role | None:
-        return self._update_entry(
-            name, "SET #m.#id = :k", "attribute_not_exists(#m.#id) AND size(#m) < :cap",
-            {"#m": "keys", "#id": key.id}, {":k": _key_item(key), ":cap": cap})
+        return self._add_entry(name, "keys", key.id, _key_item(key), cap,
+                               same=lambda old: old.get("secret_hash") == key.secret_hash)
 
     def remove_key(self, name: str, key_id: str) -> Role | None:
         # After this answer, every strongly consistent read of the role lacks the
         # key: no request validated later succeeds with it.
-        return self._update_entry(name, "REMOVE #m.#id", "attribute_exists(#m.#id)",
-                                  {"#m": "keys", "#id": key_id}, {})
+        return self._remove_entry(name, "keys", key_id)
+
+    def revoke_key(self, owner: str, role_id: str, key_id: str, secret_hash: str) -> Role | None:
+        """Remove the key whose secret hashes to ``secret_hash`` (RFC 7009: the
+        holder revokes it); the role as it is after, or None if no such key."""
+        try:
+            # Only the holder of the secret removes the key: a made-up secret with
+            # a valid checksum names the key but does not match its hash. After
+            # this answer every strongly consistent read of the role lacks the key.
+            item = self.table.update(
+                self.key(owner, role_id), "REMOVE #k.#id",
+                condition="attribute_exists(#k.#id) AND #k.#id.#h = :h",
+                names={"#k": "keys", "#id": key_id, "#h": "secret_hash"},
+                values={":h": secret_hash})
+        except ConditionFailed:
+            return None
+        return role_from_item(item) if item else None
 
     def touch_key(self, owner: str, role_id: str, key_id: str, now: int, resolution: int) -> bool:
         """Record a use of the key, at most once per ``resolution`` seconds (SPEC §6:

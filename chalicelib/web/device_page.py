@@ -33,6 +33,7 @@ SCOPE_TEXT = {
     "offline_access": "Stay signed in on the device",
     "tokens:read": "List your personal access tokens",
     "tokens:manage": "Create, change and remove your personal access tokens",
+    "roles:manage": "Create and remove your roles, their policies, keys and trusted CI systems",
     "sessions:manage": "See where you are signed in and sign devices out",
     "api:read": "Read data through the platform's APIs",
     "api:write": "Change data through the platform's APIs",

@@ -11,7 +11,7 @@ CLI = "cf83e1357eefb8bd"
 RS = "resource-server"
 RS_SECRET = "resource-server-secret-value"
 ALL_SCOPES = ["openid", "profile", "email", "offline_access", "tokens:read", "tokens:manage",
-              "sessions:manage", "api:read", "api:write"]
+              "roles:manage", "sessions:manage", "api:read", "api:write"]
 
 
 def seed(ctr: Any) -> None:

@@ -64,6 +64,14 @@ EXPECTED: dict[str, dict[str, int]] = {
     # a PAT and its owner: one batch read (last_used_at is written at most every 10 minutes)
     "me_pat": {"BatchGetItem": 1},
     "introspect_pat": {"BatchGetItem": 1},
+    # SPEC §9: a role key is its role and owner, one batch read; last_used_at is
+    # written at most every 10 minutes (not due on a warm path), and
+    # client_credentials with a role key reads nothing else: no clients-table lookup
+    "me_role_key": {"BatchGetItem": 1},
+    "client_credentials_role_key": {"BatchGetItem": 1},
+    "introspect_role_key": {"BatchGetItem": 1},
+    # a role token is verified offline; its role and owner are one batch read
+    "me_role_token": {"BatchGetItem": 1},
 }
 
 QUERY_ALLOWED = {"sessions_list"}
@@ -131,6 +139,19 @@ def test_a_cold_client_cache_costs_one_batch_read(world: World, meter: DynamoMet
     request = c.request(world)
     c.check(world, world.send(request))
     assert dict(meter.take().calls) == {"UpdateItem": 1}
+
+
+def test_a_role_key_writes_its_last_use_only_when_ten_minutes_have_passed(
+        world: World, meter: DynamoMeter, clock: Any) -> None:
+    c = case("client_credentials_role_key")
+    c.serve(world)          # the key's first use: last_used_at is written
+    for advance, calls in ((599, {"BatchGetItem": 1}), (2, {"BatchGetItem": 1, "UpdateItem": 1}),
+                           (1, {"BatchGetItem": 1})):
+        clock.advance(advance)
+        request = c.request(world)
+        meter.take()
+        c.check(world, world.send(request))
+        assert dict(meter.take().calls) == calls, advance
 
 
 def test_verifying_a_jwt_needs_no_round_trip(world: World, meter: DynamoMeter, ctr: Any) -> None:

@@ -26,6 +26,7 @@ from tests.fuzz.strategies import Credentials, FuzzRequest
 EXAMPLES = int(os.environ.get("TESSERA_FUZZ_EXAMPLES", "400"))
 LIVE_EXAMPLES = int(os.environ.get("TESSERA_FUZZ_LIVE_EXAMPLES", "120"))
 DEMO_RS_SECRET = "resource-server-local-secret"
+ROLE = "alice.fuzz"
 
 
 class Target(Protocol):
@@ -149,7 +150,8 @@ class Account:
             self.forget_failures()
             answer = _form(self.target, "/oauth/token", {
                 "grant_type": "password", "client_id": CLI, "username": "alice",
-                "password": "password4alice", "scope": "openid profile email tokens:manage api:read"})
+                "password": "password4alice",
+                "scope": "openid profile email tokens:manage roles:manage api:read"})
             assert answer.status == 200, answer.body
             grant = json.loads(answer.body)
             creds.access_token, creds.refresh_token = grant["access_token"], grant["refresh_token"]
@@ -163,6 +165,35 @@ class Account:
             assert made.status == 201, made.body
             created = json.loads(made.body)
             creds.pat, creds.pat_id = created["token"], created["id"]
+        if not self._role_alive():
+            self._make_role()
+
+    def _send_json(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Answer:
+        headers = {"Authorization": f"Bearer {self.creds.access_token}"}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        return self.target.send(FuzzRequest(method, path, headers,
+                                            json.dumps(payload).encode() if payload is not None else b""))
+
+    def _role_alive(self) -> bool:
+        return self._send_json("GET", f"/v1/roles/{ROLE}").status == 200
+
+    def _make_role(self) -> None:
+        """alice's role with a policy, a key and a trust policy, so that the roles API's
+        paths are reached with real ids (a hostile request may delete any of them)."""
+        made = {}
+        for path, payload in (("/v1/roles", {"name": ROLE}),
+                              (f"/v1/roles/{ROLE}/policies",
+                               {"permission": "data:get@urn:tessera:data:alice.fuzz"}),
+                              (f"/v1/roles/{ROLE}/keys", {"description": "fuzz"}),
+                              (f"/v1/roles/{ROLE}/trust", {
+                                  "issuer": "https://token.actions.githubusercontent.com",
+                                  "audience": "tessera", "subject": "repo:acme/fuzz:*"})):
+            answer = self._send_json("POST", path, payload)
+            assert answer.status == 201, (path, answer.body)
+            made[path.rsplit("/", 1)[-1]] = json.loads(answer.body)
+        self.creds.extra.update(name=ROLE, policy_id=made["policies"]["id"],
+                                key_id=made["keys"]["id"], trust_id=made["trust"]["id"])
 
 
 def _clear_table(dynamodb: Any, table: str) -> None:

@@ -36,6 +36,12 @@ PASSING: dict[str, tuple[dict[str, Any], ...]] = {
     "remove_many": ({"ids": ["Z" * 16]},),
     "regenerate_token": ({},),
     "remove_token": ({},),
+    "create_role": ({"name": "alice.made"}, {"name": "alice.ci", "description": "CI"}),
+    "add_policy": ({"permission": "data:get@urn:tessera:data:alice.x"},
+                   {"permission": "data:get@urn:tessera:data:bob.x"}),
+    "create_key": ({}, {"description": "ci"}),
+    "add_trust": ({"issuer": "https://gitlab.com", "audience": "tessera",
+                   "subject": "project_path:acme/app:*"},),
 }
 
 
@@ -109,7 +115,8 @@ def requests(draw: st.DrawFn, creds: Any) -> tuple[str, str, FuzzRequest]:
     for param in op.get("parameters", []):
         schema = resolve(param["schema"])
         if param["in"] == "path":
-            real = {"pat_id": creds.pat_id, "session_id": creds.session_id}[param["name"]]
+            real = {"pat_id": creds.pat_id, "session_id": creds.session_id,
+                    **creds.extra}[param["name"]]
             value = draw(st.one_of(st.just(real), from_schema(schema)))
             url = url.replace("{" + param["name"] + "}", quote(value, safe="") or "x")
         elif draw(st.booleans()):

@@ -349,3 +349,89 @@ def test_a_permission_change_for_an_unknown_user_creates_nobody(ctr, capsys, act
     status, out, err = run(capsys, "user", action, "nobody", "data:get@urn:tessera:data:x.y")
     assert status == 1 and out == "" and err == "error: no user nobody\n"
     assert ctr.identities.find_user("nobody") is None
+
+
+# -- roles -----------------------------------------------------------------------------
+
+def test_role_create_and_list_show_the_role_without_secrets(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    status, out, _ = run(capsys, "role", "create", "bob.ci", "--description", "CI")
+    assert status == 0 and out == "created role bob.ci\n"
+    bob = ctr.identities.find_user("bob")
+    key = ctr.roles.create_key(bob, "bob.ci", "deploy")
+    status, out, _ = run(capsys, "role", "list", "bob")
+    shown = json.loads(out)["roles"]
+    assert status == 0 and [r["name"] for r in shown] == ["bob.ci"]
+    assert shown[0]["description"] == "CI" and shown[0]["policies"] == []
+    assert [k["id"] for k in shown[0]["keys"]] == [key.key.id] and shown[0]["trust"] == []
+    assert key.secret not in out and "secret_hash" not in out
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (("role", "create", "zed.ci"), "error: No user zed to own role zed.ci\n"),
+    (("role", "create", "Bob.CI"), "error: name must be <your username>.<name>"),
+    (("role", "list", "zed"), "error: no user zed\n"),
+    (("role", "delete", "bob.gone"), "error: No such role\n"),
+])
+def test_role_errors_are_one_line(ctr, capsys, argv, error):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    status, out, err = run(capsys, *argv)
+    assert status == 1 and out == "" and err.startswith(error) and err.count("\n") == 1
+
+
+def test_a_role_policy_needs_the_owner_to_hold_it_first(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    run(capsys, "role", "create", "bob.ci")
+    shared = "data:get@urn:tessera:data:alice.shared"
+    status, _, err = run(capsys, "role", "policy", "add", "bob.ci", shared)
+    assert status == 1 and err.startswith(f"error: bob does not hold {shared}")
+    assert ctr.roles_repo.get("bob.ci").policies == {}
+    run(capsys, "user", "grant-permission", "bob", shared)
+    status, out, _ = run(capsys, "role", "policy", "add", "bob.ci", shared)
+    assert status == 0 and out.endswith(f" {shared}\n")
+    assert list(ctr.roles_repo.get("bob.ci").policies.values()) == [shared]
+
+
+def test_role_trust_add_takes_claims(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    run(capsys, "role", "create", "bob.ci")
+    status, out, _ = run(capsys, "role", "trust", "add", "bob.ci",
+                         "--issuer", "https://token.actions.githubusercontent.com",
+                         "--audience", "tessera", "--subject", "repo:acme/app:*",
+                         "--claim", "repository_owner=acme", "--claim", "ref=refs/heads/main")
+    assert status == 0 and "trust policy" in out
+    (trust,) = ctr.roles_repo.get("bob.ci").trust.values()
+    assert trust.subject == "repo:acme/app:*"
+    assert trust.claims == {"repository_owner": "acme", "ref": "refs/heads/main"}
+    status, _, err = run(capsys, "role", "trust", "add", "bob.ci", "--issuer", "https://x.test",
+                         "--audience", "a", "--subject", "s", "--claim", "novalue")
+    assert status == 1 and err == "error: --claim novalue: give it as name=value\n"
+    status, _, err = run(capsys, "role", "trust", "add", "bob.ci", "--issuer", "https://x.test",
+                         "--audience", "a", "--subject", "*")
+    assert status == 1 and err.startswith("error: subject must name something")
+
+
+def test_role_delete_removes_the_role_and_its_keys(ctr, capsys):
+    run(capsys, "user", "create", "bob", "--password", "correct-horse")
+    run(capsys, "role", "create", "bob.ci")
+    ctr.roles.create_key(ctr.identities.find_user("bob"), "bob.ci")
+    status, out, _ = run(capsys, "role", "delete", "bob.ci")
+    assert status == 0 and out.startswith("deleted role bob.ci")
+    assert ctr.roles_repo.get("bob.ci") is None
+
+
+def test_seed_loads_roles_and_skips_them_the_second_time(ctr, capsys, tmp_path):
+    seed_file = tmp_path / "roles.json"
+    seed_file.write_text(json.dumps({
+        "users": [{"username": "alice", "password": "password4alice"}],
+        "roles": [{"name": "alice.ci", "description": "CI",
+                   "policies": ["data:get@urn:tessera:data:alice.*"],
+                   "trust": [{"issuer": "https://token.actions.githubusercontent.com",
+                              "audience": "tessera", "subject": "repo:acme/app:*"}]}]}))
+    status, out, _ = run(capsys, "seed", str(seed_file))
+    assert status == 0 and "created role alice.ci" in out.splitlines()
+    status, out, _ = run(capsys, "seed", str(seed_file))
+    assert status == 0 and "skipped existing role alice.ci" in out.splitlines()
+    role = ctr.roles_repo.get("alice.ci")
+    assert list(role.policies.values()) == ["data:get@urn:tessera:data:alice.*"]
+    assert [t.subject for t in role.trust.values()] == ["repo:acme/app:*"]

@@ -24,7 +24,8 @@ def test_demo_seed_creates_the_spec_demo_account(ctr):
     assert set(cli.grant_types) == {"password", "refresh_token",
                                     "urn:ietf:params:oauth:grant-type:device_code"}
     assert set(cli.scopes) == {"openid", "profile", "email", "offline_access", "tokens:read",
-                               "tokens:manage", "sessions:manage", "api:read", "api:write"}
+                               "tokens:manage", "roles:manage", "sessions:manage", "api:read",
+                               "api:write"}
 
     rs = ctr.identities.clients.get("resource-server")
     assert rs.introspect and rs.grant_types == ("client_credentials",)
@@ -59,10 +60,10 @@ def test_inactive_users_and_unknown_sections_and_fields(ctr):
     report = load_seed(ctr.identities, {
         "users": [{"username": "mallory", "password": "password4mallory", "active": False,
                    "nickname": "m"}],
-        "roles": [{"name": "acme.alice.ci"}],
+        "widgets": [{"name": "w"}],
     })
     assert ctr.identities.find_user("mallory").active is False
-    assert "ignored section 'roles' (not loaded by this version)" in report.notes
+    assert "ignored section 'widgets' (not loaded by this version)" in report.notes
     assert "users[0]: ignored fields nickname" in report.notes
 
 
@@ -114,3 +115,93 @@ def test_a_bad_permission_in_a_seed_is_named_and_nothing_is_written(ctr, permiss
             {"username": "bob", "password": "password4bob", "permissions": permissions}]})
     assert str(exc.value).startswith(message)
     assert ctr.identities.find_user("ok") is None and ctr.identities.find_user("bob") is None
+
+
+# -- roles (SPEC §7 "roles") ---------------------------------------------------------------
+
+WITH_ROLES = {
+    "users": [{"username": "alice", "password": "password4alice"},
+              {"username": "bob", "password": "password4bob"}],
+    "roles": [{"name": "alice.ci", "description": "CI",
+               "policies": ["data:get@urn:tessera:data:alice.*"],
+               "trust": [{"issuer": "https://token.actions.githubusercontent.com",
+                          "audience": "tessera", "subject": "repo:acme/app:*"},
+                         {"issuer": "https://gitlab.com", "audience": "tessera",
+                          "subject": "project_path:acme/app:ref_type:branch:ref:main",
+                          "claims": {"namespace_path": "acme"}}]},
+              {"name": "bob.deploy"}],
+}
+
+
+def test_roles_load_with_their_policies_and_trust(ctr):
+    report = load_seed(ctr.identities, WITH_ROLES, ctr.roles)
+    assert report.created_roles == ["alice.ci", "bob.deploy"]
+    assert "created role alice.ci" in report.lines()
+    ci = ctr.roles_repo.get("alice.ci")
+    assert ci.description == "CI" and ci.owner == ctr.identities.find_user("alice").id
+    assert list(ci.policies.values()) == ["data:get@urn:tessera:data:alice.*"]
+    assert sorted(t.subject for t in ci.trust.values()) == [
+        "project_path:acme/app:ref_type:branch:ref:main", "repo:acme/app:*"]
+    assert [t.claims for t in ci.trust.values() if t.issuer == "https://gitlab.com"] == [
+        {"namespace_path": "acme"}]
+    assert ci.keys == {}
+    assert ctr.roles_repo.get("bob.deploy").policies == {}
+
+
+def test_loading_roles_twice_skips_them_and_changes_nothing(ctr):
+    load_seed(ctr.identities, WITH_ROLES, ctr.roles)
+    before = ctr.roles_repo.get("alice.ci")
+    ctr.roles.remove_policy(ctr.identities.find_user("alice"), "alice.ci",
+                            next(iter(before.policies)))
+    again = load_seed(ctr.identities, WITH_ROLES, ctr.roles)
+    assert again.created_roles == [] and again.skipped_roles == ["alice.ci", "bob.deploy"]
+    # An existing role is left as it is: the removed policy stays removed.
+    assert ctr.roles_repo.get("alice.ci").policies == {}
+
+
+def test_a_role_whose_owner_does_not_hold_a_policy_is_named_and_not_written(ctr):
+    data = {"users": WITH_ROLES["users"],
+            "roles": [{"name": "alice.ci", "policies": ["data:get@urn:tessera:data:bob.x"]}]}
+    with pytest.raises(SeedError) as exc:
+        load_seed(ctr.identities, data, ctr.roles)
+    assert str(exc.value).startswith("roles[0]: alice does not hold data:get@urn:tessera:data:bob.x")
+    assert ctr.roles_repo.get("alice.ci") is None
+    # Granted first (as the admin command would), the same file loads.
+    ctr.identities.grant_permission("alice", "data:get@urn:tessera:data:bob.x")
+    assert load_seed(ctr.identities, data, ctr.roles).created_roles == ["alice.ci"]
+
+
+def test_a_role_of_an_unknown_user_is_named(ctr):
+    with pytest.raises(SeedError) as exc:
+        load_seed(ctr.identities, {"roles": [{"name": "zed.ci"}]}, ctr.roles)
+    assert str(exc.value) == "roles[0]: No user zed to own role zed.ci"
+
+
+@pytest.mark.parametrize(("role", "message"), [
+    ({"name": "Alice.CI"}, "roles[0]: name must be <your username>.<name>"),
+    ({}, "roles[0]: missing 'name'"),
+    ({"name": "alice.ci", "policies": "data:get@urn:x:y"}, "roles[0]: 'policies' must be a list"),
+    ({"name": "alice.ci", "policies": ["data*:get@urn:x:y"]}, "roles[0]: invalid permission"),
+    ({"name": "alice.ci", "trust": {"issuer": "x"}}, "roles[0]: 'trust' must be a list of objects"),
+    ({"name": "alice.ci", "trust": [{"issuer": "https://gitlab.com", "audience": "a",
+                                     "subject": "*"}]}, "roles[0]: subject must name something"),
+    ({"name": "alice.ci", "trust": [{"issuer": "https://gitlab.com", "audience": "a",
+                                     "subject": "s", "sub": "x"}]},
+     "roles[0].trust[0]: unknown fields sub"),
+])
+def test_a_malformed_role_is_refused_before_anything_is_written(ctr, role, message):
+    with pytest.raises(SeedError) as exc:
+        load_seed(ctr.identities, {"users": WITH_ROLES["users"], "roles": [role]}, ctr.roles)
+    assert str(exc.value).startswith(message)
+    assert ctr.identities.find_user("alice") is None
+
+
+def test_without_the_roles_service_the_section_is_noted_not_loaded(ctr):
+    report = load_seed(ctr.identities, WITH_ROLES)
+    assert "ignored section 'roles' (no roles service given)" in report.notes
+    assert ctr.roles_repo.get("alice.ci") is None
+
+
+def test_the_demo_seed_has_no_roles_and_loads_as_before(ctr):
+    report = load_seed(ctr.identities, DEMO, ctr.roles)
+    assert report.created_roles == [] and report.notes == []
