@@ -5,12 +5,16 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
+from chalicelib import snapstart
 from chalicelib.http import error_middleware
 from chalicelib.routes import account, authorize, device, oauth, pages_tokens, roles, tokens, wellknown
+from chalicelib.routes.host import host_middleware
 from chalicelib.web.errors import page_error_middleware
 
 app = Chalice(app_name="tessera")
+snapstart.register()   # Lambda SnapStart hooks, when the runtime provides them
 app.api.binary_types.append("application/x-www-form-urlencoded")
+app.register_middleware(host_middleware, "http")       # outermost: one issuer per stage
 app.register_middleware(error_middleware, "http")
 app.register_middleware(page_error_middleware, "http")   # inner: pages answer HTML
 app.register_blueprint(wellknown.bp)
@@ -29,7 +33,9 @@ def purge_idle_sessions(event: Any) -> dict[str, object]:
     from chalicelib.jobs.purge import purge_idle_sessions as purge
 
     c = container()
-    context = app.lambda_context
+    # The invocation's context rides on the event: Chalice sets app.lambda_context
+    # only for API requests, so on a scheduled run that attribute does not exist.
+    context = getattr(event, "context", None)
     remaining = context.get_remaining_time_in_millis if context else (lambda: 10**9)
     return purge(c.sessions_repo, c.clock, remaining).as_dict()
 

@@ -33,7 +33,7 @@ REQUIREMENTS = HERE / "requirements.txt"
 # The one place that names the Lambda Python version. Chalice derives the runtime
 # from the interpreter it runs in; deploy.package sets RUNTIME on every function
 # so that functions and layer always agree.
-PYTHON_VERSION = "3.11"
+PYTHON_VERSION = "3.12"
 RUNTIME = f"python{PYTHON_VERSION}"
 
 # Lambda architecture (chalice's ``lambda_architecture``) -> pip platform tag.

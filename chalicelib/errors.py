@@ -224,6 +224,18 @@ class TemporarilyUnavailable(OAuthError):
     title = "Service Unavailable"
 
 
+class MisdirectedRequest(OAuthError):
+    """RFC 9110 §15.5.20: the request "was directed at a server that is unable or
+    unwilling to produce an authoritative response for the target URI": its Host
+    is not the configured issuer's. An OAuth error so that ``/oauth/*`` speaks
+    RFC 6749 JSON; under ``/v1`` it is problem JSON, on the pages HTML.
+    """
+
+    error = "invalid_request"
+    status = 421
+    title = "Misdirected Request"
+
+
 # --------------------------------------------------------------------------
 # API errors (RFC 9457 problem details)
 # --------------------------------------------------------------------------

@@ -1,18 +1,27 @@
-"""The functions' IAM policy, derived from the code so that it stays true (SPEC §7).
+"""Each function's IAM policy, derived from its code so that it stays true (SPEC §7).
 
-``chalicelib`` is read (not imported) with ``ast``: every AWS client it builds
-(``aws_client("dynamodb")``, ``client_factory("secretsmanager")``) names a
-service, and every attribute named like one of that service's operations
-(``client.get_item``, ``_call(self.client.query, ...)``) is an operation it
-calls. Each operation becomes the IAM action of the same name, scoped to this
-stage's tables, signing-key secret and log groups. Nothing is granted on ``*``.
+``chalicelib`` is read (not imported) with ``ast``. A Lambda function of the app
+(``entry_points``: the API handler, every ``@app.schedule``) reaches code: the
+API handler is ``app.py`` without the other functions' bodies, a scheduled
+function is its body; from there every imported ``chalicelib`` module counts,
+except that of the composition root (``chalicelib/container.py``) only the
+properties the code reads count, and the thin DynamoDB layer
+(``storage/dynamo.py``, ``storage/tables.py``) counts only through the wrapper
+functions called (``self.table.get`` -> ``get_item``). In that code every AWS
+client built (``aws_client("dynamodb")``, ``client_factory("secretsmanager")``)
+names a service, and every attribute named like one of its operations is an
+operation called; tables are those named (``self.table("sessions")``, the keys
+of a ``batch_get``). Each operation becomes the IAM action of the same name,
+scoped to the function's tables, the stack's signing-key secret and KMS key, and
+the function's own log group. Nothing is granted on ``*``.
 
-    python -m deploy.iam            # check .chalice/policy-<stage>.json is current
-    python -m deploy.iam --write    # rewrite them after the code changed
+    python -m deploy.iam            # check .chalice/policy-<stage>-<function>.json
+    python -m deploy.iam --write    # rewrite them (and config entries) after the code changed
 
-Chalice embeds ``.chalice/policy-<stage>.json`` in every function's role
-(``autogen_policy: false``); ``deploy.package`` refuses to package a stage whose
-file differs from what the code needs.
+Chalice embeds ``.chalice/policy-<stage>-<function>.json`` in that function's
+role (``lambda_functions.<function>.iam_policy_file``, ``autogen_policy: false``);
+``deploy.package`` refuses to package a stage whose files differ from what the
+code needs.
 """
 
 from __future__ import annotations
@@ -27,14 +36,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from deploy.stages import PROJECT_DIR, Stage, load_stage, stage_names
+from deploy.stages import PROJECT_DIR, Stage, load_config, load_stage, stage_names
 from deploy.tables import has_indexes, table_name
 
 CODE_DIR = PROJECT_DIR / "chalicelib"
 
-# Helpers that create tables for the local runner and the tests. In AWS the
-# template creates the tables, so the functions are not allowed to.
-PROVISIONING_ONLY = frozenset({("storage/schema.py", "create_tables")})
+# Helpers that create tables and the signing-key secret for the local runner and
+# the tests. In AWS the template creates both, so the functions are not allowed to.
+PROVISIONING_ONLY = frozenset({("storage/schema.py", "create_tables"),
+                               ("storage/keystore.py", "_create_secret_locally")})
 
 # TransactWriteItems has no IAM action of its own: each entry is authorized as
 # the item operation it performs (DynamoDB developer guide, "Using IAM with
@@ -123,12 +133,17 @@ class _Scanner(ast.NodeVisitor):
 
 def scan_sources(sources: Iterable[tuple[str, str]]) -> CodeUse:
     """Scan ``(relative path, source text)`` pairs; see the module docstring."""
+    return scan_nodes((rel_path, ast.parse(text, filename=rel_path)) for rel_path, text in sources)
+
+
+def scan_nodes(nodes: Iterable[tuple[str, ast.AST]]) -> CodeUse:
+    """Scan ``(relative path or module, syntax tree)`` pairs."""
     services: set[str] = set()
     names: set[str] = set()
     use = CodeUse()
-    for rel_path, text in sources:
+    for rel_path, tree in nodes:
         scanner = _Scanner(rel_path)
-        scanner.visit(ast.parse(text, filename=rel_path))
+        scanner.visit(tree)
         services |= scanner.services
         names |= scanner.attributes | scanner.paginators
         use.dict_keys |= scanner.dict_keys
@@ -163,20 +178,270 @@ def _arn(service: str, resource: str) -> dict[str, str]:
     return {"Fn::Sub": _ARN % (service, resource)}
 
 
-def _dynamodb_statements(stage: Stage, operations: set[str], dict_keys: set[str]) -> list[dict[str, Any]]:
+# --------------------------------------------------------------------------
+# per function: what each function's code path reaches
+# --------------------------------------------------------------------------
+
+API_HANDLER = "api_handler"
+CONTAINER_MODULE = "chalicelib.container"
+# Defines every table (a dict keyed by their names) and uses none: not a table reference.
+TABLE_DEFINITIONS = "chalicelib.storage.schema"
+# The thin layer over the DynamoDB client: its functions are followed from their
+# callers (``self.table.get`` -> ``Table.get`` -> ``get_item``) instead of counting
+# every operation it wraps for every function that imports it.
+WRAPPER_MODULES = ("chalicelib.storage.dynamo", "chalicelib.storage.tables")
+# Wrapper names too common to count on any receiver (``dict.get``): counted only
+# on an expression that names a table (``self.table.get``, ``table.update``).
+_GENERIC = frozenset({"get", "put", "update", "delete", "query"})
+# The Lambda service principal of each secret operation needs this of the
+# secret's KMS key (Secrets Manager user guide, "Secret encryption and decryption").
+SECRET_KMS_ACTIONS = {"GetSecretValue": ("kms:Decrypt",),
+                      "PutSecretValue": ("kms:GenerateDataKey", "kms:Decrypt")}
+# Template resources the policy names (deploy.package creates them).
+SECRET_ID = "SigningKeysSecret"
+SECRET_KEY_ID = "SigningKeysKey"
+FAILURE_QUEUE_ID = "JobsFailureQueue"
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """A Lambda function of the app: Chalice's name and the code it starts in."""
+
+    name: str
+    nodes: tuple[ast.AST, ...]
+
+
+def _module_file(project_dir: Path, module: str) -> Path | None:
+    base = project_dir.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _decorator_call(dec: ast.expr) -> tuple[str, ast.Call] | None:
+    if isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) \
+            and isinstance(dec.func.value, ast.Name) and dec.func.value.id == "app":
+        return dec.func.attr, dec
+    return None
+
+
+_FUNCTION_DECORATORS = frozenset({"schedule", "lambda_function", "on_s3_event", "on_sns_message",
+                                  "on_sqs_message", "on_cw_event", "on_dynamodb_record"})
+
+
+def entry_points(project_dir: Path = PROJECT_DIR) -> dict[str, EntryPoint]:
+    """Chalice function name -> its code: the API handler is ``app.py`` minus the
+    other functions' bodies; every ``@app.schedule`` (and the like) is its body."""
+    tree = ast.parse((project_dir / "app.py").read_text(), filename="app.py")
+    api_nodes: list[ast.AST] = []
+    out: dict[str, EntryPoint] = {}
+    for node in tree.body:
+        found = None
+        if isinstance(node, ast.FunctionDef):
+            for dec in node.decorator_list:
+                call = _decorator_call(dec)
+                if call and call[0] in _FUNCTION_DECORATORS:
+                    found = call[1]
+        if found is None or not isinstance(node, ast.FunctionDef):
+            api_nodes.append(node)
+            continue
+        name = node.name
+        for kw in found.keywords:
+            if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                name = str(kw.value.value)
+        out[name] = EntryPoint(name, (node,))
+    out[API_HANDLER] = EntryPoint(API_HANDLER, tuple(api_nodes))
+    return out
+
+
+def _imports(node: ast.AST, module: str) -> set[str]:
+    """chalicelib modules imported anywhere under ``node`` (function-local imports too)."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Import):
+            out |= {a.name for a in sub.names if a.name.startswith("chalicelib")}
+        elif isinstance(sub, ast.ImportFrom):
+            base = sub.module or ""
+            if sub.level:
+                parts = module.split(".")
+                base = ".".join(parts[: len(parts) - sub.level] + ([base] if base else []))
+            if base.startswith("chalicelib"):
+                out.add(base)
+                out |= {f"{base}.{a.name}" for a in sub.names}
+    return out
+
+
+class _Project:
+    """The parsed modules of one project, and the container's properties."""
+
+    def __init__(self, project_dir: Path) -> None:
+        self.project_dir = project_dir
+        self._trees: dict[str, ast.Module | None] = {}
+        container = self.tree(CONTAINER_MODULE)
+        self.container_defs: dict[str, ast.FunctionDef] = {}
+        self.container_top: list[ast.AST] = []
+        for node in container.body if container else []:
+            if isinstance(node, ast.ClassDef) and node.name == "Container":
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name != "__init__":
+                        self.container_defs[item.name] = item
+                    elif isinstance(item, ast.FunctionDef):
+                        self.container_top.append(item)
+            elif not isinstance(node, ast.If):   # ``if TYPE_CHECKING:`` imports nothing at run time
+                self.container_top.append(node)
+        self.wrappers: dict[str, list[ast.FunctionDef]] = {}
+        for module in WRAPPER_MODULES:
+            tree = self.tree(module)
+            for sub in ast.walk(tree) if tree else []:
+                if isinstance(sub, ast.FunctionDef):
+                    self.wrappers.setdefault(sub.name, []).append(sub)
+
+    def tree(self, module: str) -> ast.Module | None:
+        if module not in self._trees:
+            path = _module_file(self.project_dir, module)
+            self._trees[module] = ast.parse(path.read_text(), filename=str(path)) if path else None
+        return self._trees[module]
+
+
+def reached_code(project: _Project, entry: EntryPoint) -> list[tuple[str, ast.AST]]:
+    """(module, node) pairs of the code ``entry`` may run: the modules it imports,
+    transitively, and of the container only the properties it reads."""
+    out: list[tuple[str, ast.AST]] = []
+    seen_modules: set[str] = set()
+    seen_defs: set[str] = set()
+    work: list[tuple[str, ast.AST]] = [("app", n) for n in entry.nodes]
+    while work:
+        module, node = work.pop()
+        out.append((module, node))
+        for imported in sorted(_imports(node, module)):
+            if imported in seen_modules or imported in WRAPPER_MODULES:
+                continue
+            seen_modules.add(imported)
+            if imported == CONTAINER_MODULE:
+                work += [(CONTAINER_MODULE, n) for n in project.container_top]
+                continue
+            tree = project.tree(imported)
+            if tree is not None:
+                work.append((imported, tree))
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Attribute) and sub.attr in project.container_defs \
+                    and sub.attr not in seen_defs:
+                seen_defs.add(sub.attr)
+                work.append((CONTAINER_MODULE, project.container_defs[sub.attr]))
+    return out
+
+
+def _names_a_table(expr: ast.expr) -> bool:
+    name = expr.attr if isinstance(expr, ast.Attribute) else expr.id if isinstance(expr, ast.Name) else ""
+    return "table" in name.lower()
+
+
+def _wrapper_calls(node: ast.AST, wrappers: dict[str, list[ast.FunctionDef]]) -> set[str]:
+    names: set[str] = set()
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Call):
+            continue
+        func = sub.func
+        if isinstance(func, ast.Attribute) and func.attr in wrappers:
+            if func.attr not in _GENERIC or _names_a_table(func.value):
+                names.add(func.attr)
+        elif isinstance(func, ast.Name) and func.id in wrappers and func.id not in _GENERIC:
+            names.add(func.id)
+    return names
+
+
+def _wrapper_use(project: _Project, names: set[str]) -> tuple[set[str], set[str]]:
+    """Operations and dict keys of the wrapper functions ``names``, through the
+    wrapper functions they call in turn."""
+    ops = _operation_names("dynamodb")
+    operations: set[str] = set()
+    keys: set[str] = set()
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for fn in project.wrappers.get(name, []):
+            for sub in ast.walk(fn):
+                if isinstance(sub, ast.Attribute) and sub.attr in ops:
+                    operations.add(ops[sub.attr])
+                elif isinstance(sub, ast.Dict):
+                    keys |= {k.value for k in sub.keys
+                             if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+            todo += sorted(_wrapper_calls(fn, project.wrappers) | {
+                sub.attr for sub in ast.walk(fn)
+                if isinstance(sub, ast.Attribute) and sub.attr in project.wrappers
+                and sub.attr not in _GENERIC})
+    return operations, keys
+
+
+@dataclass
+class FunctionUse(CodeUse):
+    """What one function's code path asks of AWS, and which tables it names."""
+
+    tables: set[str] = field(default_factory=set)
+
+
+def function_use(entry: EntryPoint, project_dir: Path = PROJECT_DIR,
+                 project: _Project | None = None) -> FunctionUse:
     from chalicelib.storage.schema import TABLES
 
-    actions = dynamodb_actions(operations, dict_keys)
+    project = project or _Project(project_dir)
+    code = reached_code(project, entry)
+    direct = scan_nodes((_rel_path(m), n) for m, n in code)
+    use = FunctionUse(operations=direct.operations, dict_keys=direct.dict_keys)
+    wrapper_ops, wrapper_keys = _wrapper_use(
+        project, set().union(*(_wrapper_calls(n, project.wrappers) for _, n in code)))
+    if wrapper_ops:
+        use.operations.setdefault("dynamodb", set()).update(wrapper_ops)
+        use.dict_keys |= wrapper_keys
+    for module, node in code:
+        if module == TABLE_DEFINITIONS:
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call) and _callee_name(sub) == "table" and sub.args \
+                    and isinstance(sub.args[0], ast.Constant) and sub.args[0].value in TABLES:
+                use.tables.add(str(sub.args[0].value))
+            elif isinstance(sub, ast.Dict):
+                use.tables |= {str(k.value) for k in sub.keys
+                               if isinstance(k, ast.Constant) and k.value in TABLES}
+    if use.operations.get("dynamodb") and not use.tables:
+        raise ValueError(f"{entry.name}: DynamoDB calls but no table found on its code path")
+    return use
+
+
+def _rel_path(module: str) -> str:
+    """``chalicelib.storage.schema`` -> ``storage/schema.py`` (PROVISIONING_ONLY's spelling)."""
+    return module.removeprefix("chalicelib.").replace(".", "/") + ".py"
+
+
+def function_name(stage: Stage, function: str) -> str:
+    """Chalice's name: ``<app>-<stage>`` for the API handler, else ``<app>-<stage>-<name>``."""
+    return stage.function_prefix if function == API_HANDLER else f"{stage.function_prefix}-{function}"
+
+
+def policy_file_name(stage: Stage, function: str) -> str:
+    return f"policy-{stage.name}-{function.replace('_', '-')}.json"
+
+
+def _dynamodb_statements(stage: Stage, use: FunctionUse) -> list[dict[str, Any]]:
+    from chalicelib.storage.schema import TABLES
+
+    actions = dynamodb_actions(use.operations.get("dynamodb", set()), use.dict_keys)
     if not actions:
         return []
+    kinds = [kind for kind in TABLES if kind in use.tables]
     statements: list[dict[str, Any]] = [{
         "Sid": "Tables",
         "Effect": "Allow",
         "Action": [f"dynamodb:{a}" for a in actions],
-        "Resource": [_arn("dynamodb", f"table/{table_name(stage.table_prefix, kind)}") for kind in TABLES],
+        "Resource": [_arn("dynamodb", f"table/{table_name(stage.table_prefix, kind)}") for kind in kinds],
     }]
     on_index = sorted(INDEX_OPERATIONS & set(actions))
-    indexed = [kind for kind in TABLES if has_indexes(kind)]
+    indexed = [kind for kind in kinds if has_indexes(kind)]
     if on_index and indexed:
         statements.append({
             "Sid": "TableIndexes",
@@ -188,21 +453,28 @@ def _dynamodb_statements(stage: Stage, operations: set[str], dict_keys: set[str]
     return statements
 
 
-def _secretsmanager_statements(stage: Stage, operations: set[str],
-                               dict_keys: set[str]) -> list[dict[str, Any]]:
+def _secretsmanager_statements(stage: Stage, use: FunctionUse) -> list[dict[str, Any]]:
+    operations = use.operations.get("secretsmanager", set())
     if not operations:
         return []
-    # The code creates the secret on first use. Once it exists, requests are
-    # authorized against its ARN, the name plus "-" and six random characters
-    # ("-*"). Before that, GetSecretValue by name is authorized against the bare
-    # name; allowing it there makes the first read answer ResourceNotFound (which
-    # the key store turns into "create the key set") instead of AccessDenied.
+    unsupported = sorted(operations - set(SECRET_KMS_ACTIONS))
+    if unsupported:
+        # The secret is a stack resource: the functions read and update it only.
+        raise ValueError(f"the code calls secretsmanager {unsupported}: the stack owns the secret")
+    kms = sorted({a for op in operations for a in SECRET_KMS_ACTIONS[op]})
     return [{
         "Sid": "SigningKeys",
         "Effect": "Allow",
         "Action": [f"secretsmanager:{a}" for a in sorted(operations)],
-        "Resource": [_arn("secretsmanager", f"secret:{stage.keys_secret}"),
-                     _arn("secretsmanager", f"secret:{stage.keys_secret}-*")],
+        # The secret's ARN: its name, "-" and six random characters.
+        "Resource": {"Ref": SECRET_ID},
+    }, {
+        "Sid": "SigningKeysKey",
+        "Effect": "Allow",
+        "Action": kms,
+        "Resource": {"Fn::GetAtt": [SECRET_KEY_ID, "Arn"]},
+        "Condition": {"StringEquals": {
+            "kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.${AWS::URLSuffix}"}}},
     }]
 
 
@@ -214,29 +486,89 @@ _RULES = {
 }
 
 
-def policy_document(stage: Stage, use: CodeUse | None = None) -> dict[str, Any]:
-    """The policy every function role of ``stage`` gets."""
-    use = scan_code(stage.project_dir / "chalicelib") if use is None else use
+def policy_document(stage: Stage, function: str = API_HANDLER,
+                    use: FunctionUse | None = None) -> dict[str, Any]:
+    """The policy of ``function``'s role in ``stage``: the calls its code path makes."""
+    if use is None:
+        entries = entry_points(stage.project_dir)
+        if function not in entries:
+            raise ValueError(f"app.py defines no Lambda function {function!r}")
+        use = function_use(entries[function], stage.project_dir)
     unknown = sorted(set(use.operations) - set(_RULES))
     if unknown:
         raise ValueError(f"the code uses {unknown}: add a resource rule to deploy/iam.py")
     statements: list[dict[str, Any]] = []
     for service in sorted(use.operations):
-        statements += _RULES[service](stage, use.operations[service], use.dict_keys)
-    # Log groups are created by the template (log_retention_in_days), so the
-    # functions only write streams and events into their own stage's groups.
+        statements += _RULES[service](stage, use)
+    if function != API_HANDLER:
+        # Lambda sends a failed asynchronous (scheduled) invocation to the
+        # stack's failure queue with the function's own role.
+        statements.append({
+            "Sid": "FailureQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": {"Fn::GetAtt": [FAILURE_QUEUE_ID, "Arn"]},
+        })
+    # The template creates the log group; the function only writes into its own.
     statements.append({
         "Sid": "FunctionLogs",
         "Effect": "Allow",
         "Action": list(LOG_ACTIONS),
-        "Resource": [_arn("logs", f"log-group:/aws/lambda/{stage.function_prefix}:*"),
-                     _arn("logs", f"log-group:/aws/lambda/{stage.function_prefix}-*:*")],
+        "Resource": _arn("logs", f"log-group:/aws/lambda/{function_name(stage, function)}:*"),
     })
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def policy_documents(stage: Stage) -> dict[str, dict[str, Any]]:
+    """Function -> policy, for every Lambda function of the app."""
+    project = _Project(stage.project_dir)
+    return {name: policy_document(stage, name, function_use(entry, stage.project_dir, project))
+            for name, entry in sorted(entry_points(stage.project_dir).items())}
+
+
 def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2) + "\n"
+
+
+def _config_entries(project_dir: Path, stage: Stage) -> dict[str, str]:
+    """Function -> the policy file .chalice/config.json gives it in ``stage``."""
+    functions = load_config(project_dir)["stages"][stage.name].get("lambda_functions", {})
+    return {fn: cfg.get("iam_policy_file", "") for fn, cfg in functions.items()}
+
+
+def stale_files(stage: Stage, *, write: bool = False) -> list[str]:
+    """The policy files (and config entries) of ``stage`` that differ from the code;
+    with ``write``, brings them up to date and removes files of gone functions."""
+    project_dir = stage.project_dir
+    chalice_dir = project_dir / ".chalice"
+    documents = policy_documents(stage)
+    stale: list[str] = []
+    wanted_entries = {fn: policy_file_name(stage, fn) for fn in documents}
+    if _config_entries(project_dir, stage) != wanted_entries:
+        stale.append(f".chalice/config.json (stages.{stage.name}.lambda_functions)")
+        if write:
+            config = load_config(project_dir)
+            functions = config["stages"][stage.name].setdefault("lambda_functions", {})
+            for fn in list(functions):
+                functions[fn].pop("iam_policy_file", None)
+                if fn not in documents and not functions[fn]:
+                    del functions[fn]
+            for fn, file_name in sorted(wanted_entries.items()):
+                functions.setdefault(fn, {})["iam_policy_file"] = file_name
+            (chalice_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    for fn, document in documents.items():
+        path = chalice_dir / wanted_entries[fn]
+        text = render(document)
+        if not path.exists() or path.read_text() != text:
+            stale.append(f".chalice/{path.name}")
+            if write:
+                path.write_text(text)
+    for path in sorted(chalice_dir.glob(f"policy-{stage.name}*.json")):
+        if path.name not in wanted_entries.values():
+            stale.append(f".chalice/{path.name} (no such function)")
+            if write:
+                path.unlink()
+    return stale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,17 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stale = []
     for name in args.stage or stage_names():
-        stage = load_stage(name)
-        wanted = render(policy_document(stage))
-        current = stage.policy_file.read_text() if stage.policy_file.exists() else ""
-        if current == wanted:
-            continue
+        changed = stale_files(load_stage(name), write=args.write)
         if args.write:
-            stage.policy_file.write_text(wanted)
-            print(f"wrote {stage.policy_file.relative_to(PROJECT_DIR)}")
-        else:
-            stale.append(str(stage.policy_file.relative_to(PROJECT_DIR)))
-    if stale:
+            for item in changed:
+                print(f"wrote {item}")
+        stale += changed
+    if stale and not args.write:
         print(f"out of date (run python -m deploy.iam --write): {', '.join(stale)}", file=sys.stderr)
         return 1
     return 0

@@ -16,8 +16,11 @@ completed with what Chalice does not model:
 * fixed function names and log group names (the IAM policy is scoped to them);
 * API Gateway's own errors as problem JSON (``deploy.gateway``).
 
-Every function role carries ``.chalice/policy-<stage>.json``; packaging stops if
-that file is not what the code needs (``deploy.iam``). Scheduled functions
+Every function has a role of its own carrying
+``.chalice/policy-<stage>-<function>.json``, derived from that function's code path
+by ``deploy.iam``; packaging stops if a file is not what the code needs. The
+production resources around the functions (secret, alarms, throttling, WAF,
+domain, SnapStart) come from ``deploy.stack``. Scheduled functions
 (``@app.schedule``) come from Chalice as SAM ``Schedule`` events and are kept.
 
 ``--stub-layer`` packages offline with a placeholder layer named
@@ -42,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelayer import build as layer_build
-from deploy import gateway, iam, tables
+from deploy import gateway, iam, stack, tables
 from deploy.stages import PROJECT_DIR, Stage, load_stage
 
 TEMPLATE = "template.json"
@@ -102,15 +105,6 @@ def run_chalice_package(project: Path, stage: str, out: Path, region: str) -> di
 # merge
 # --------------------------------------------------------------------------
 
-def function_name(stage: Stage, logical_id: str, resource: dict[str, Any]) -> str:
-    """The name Chalice gives the function: ``<app>-<stage>`` for the API handler,
-    ``<app>-<stage>-<name>`` for ``app.<name>``."""
-    if logical_id == "APIHandler":
-        return stage.function_prefix
-    handler = resource["Properties"]["Handler"]
-    return f"{stage.function_prefix}-{handler.rsplit('.', 1)[-1]}"
-
-
 def _role_policy(resources: dict[str, Any], logical_id: str, fn: dict[str, Any]) -> dict[str, Any]:
     role_ref = fn["Properties"].get("Role")
     if not (isinstance(role_ref, dict) and "Fn::GetAtt" in role_ref):
@@ -123,13 +117,32 @@ def _role_policy(resources: dict[str, Any], logical_id: str, fn: dict[str, Any])
     return document
 
 
-def _check_policies(resources: dict[str, Any], functions: dict[str, Any], stage: Stage) -> None:
-    wanted = iam.policy_document(stage)
-    for logical_id, fn in functions.items():
-        if _role_policy(resources, logical_id, fn) != wanted:
+def _check_policies(resources: dict[str, Any], chalice_names: dict[str, str], stage: Stage) -> None:
+    """Every function's role carries exactly the policy its code path needs."""
+    wanted = iam.policy_documents(stage)
+    if set(chalice_names.values()) != set(wanted):
+        raise PackagingError(f"functions in the template {sorted(chalice_names.values())} "
+                             f"are not those of app.py {sorted(wanted)}")
+    for logical_id, name in chalice_names.items():
+        if _role_policy(resources, logical_id, resources[logical_id]) != wanted[name]:
             raise PackagingError(
-                f"{stage.policy_file.name} is not what the code needs; "
+                f"the policy of {name} in .chalice/ is not what its code needs; "
                 "run `python -m deploy.iam --write` and review the diff")
+
+
+def chalice_names(stage: Stage, functions: dict[str, Any]) -> dict[str, str]:
+    """Logical id -> Chalice's function name (``api_handler``, ``purge_idle_sessions``, ...)."""
+    by_handler = {}
+    for name, entry in iam.entry_points(stage.project_dir).items():
+        if name != iam.API_HANDLER:
+            (node,) = entry.nodes
+            by_handler[f"app.{getattr(node, 'name', name)}"] = name
+    out = {}
+    for fid, fn in functions.items():
+        handler = fn["Properties"]["Handler"]
+        out[fid] = (iam.API_HANDLER if fid == "APIHandler"
+                    else by_handler.get(handler, handler.rsplit(".", 1)[-1]))
+    return out
 
 
 def _fix_log_groups(resources: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
@@ -171,7 +184,8 @@ def merge(template: dict[str, Any], stage: Stage, layer_file: str) -> dict[str, 
     functions = {k: r for k, r in resources.items() if r["Type"] == FUNCTION}
     if "APIHandler" not in functions:
         raise PackagingError("the app declares no routes: no API handler in the template")
-    _check_policies(resources, functions, stage)
+    names_in_app = chalice_names(stage, functions)
+    _check_policies(resources, names_in_app, stage)
 
     table_resources = tables.table_resources(stage.table_prefix)
     clash = set(table_resources) & set(resources)
@@ -190,7 +204,7 @@ def merge(template: dict[str, Any], stage: Stage, layer_file: str) -> dict[str, 
         },
     }
 
-    names = {fid: function_name(stage, fid, fn) for fid, fn in functions.items()}
+    names = {fid: iam.function_name(stage, names_in_app[fid]) for fid in functions}
     log_groups = _fix_log_groups(resources, names)
     for fid, fn in functions.items():
         props = fn["Properties"]
@@ -211,9 +225,11 @@ def merge(template: dict[str, Any], stage: Stage, layer_file: str) -> dict[str, 
 
     api = resources["RestAPI"]["Properties"]["DefinitionBody"]
     gateway.add_gateway_responses(api)
+    stack.add_production_resources(template, stage, names_in_app, list(table_resources))
 
-    template["Description"] = (f"Tessera {stage.name}: API, functions, schedules, DynamoDB tables "
-                               "and their least-privilege IAM policy (built by deploy/package.py)")
+    template["Description"] = (f"Tessera {stage.name}: API, functions, schedules, DynamoDB tables, "
+                               "signing-key secret, alarms and a least-privilege role per function "
+                               "(built by deploy/package.py)")
     outputs = template.setdefault("Outputs", {})
     for tid in table_resources:
         outputs[f"{tid}Name"] = {"Value": {"Ref": tid}}
@@ -277,6 +293,11 @@ def build(stage_name: str, out: Path, *, layer_zip: Path | None = None, build_la
     if sum((layer_zip is not None, build_layer, stub_layer)) != 1:
         raise PackagingError("give one of: a layer zip, build the layer, or a stub layer")
     stage = load_stage(stage_name, project_dir)
+    stale = iam.stale_files(stage)
+    if stale:
+        # Chalice would embed the stale files (or fail on a missing one).
+        raise PackagingError(f"out of date: {', '.join(stale)}; "
+                             "run `python -m deploy.iam --write` and review the diff")
     out.mkdir(parents=True, exist_ok=True)
     for name in _OUTPUTS:
         (out / name).unlink(missing_ok=True)

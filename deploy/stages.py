@@ -1,5 +1,5 @@
 """Reading ``.chalice/config.json`` the way Chalice does, for the settings the
-deploy tooling needs (app name, per-stage environment, policy file, architecture)."""
+deploy tooling needs (app name, per-stage environment, architecture)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ class Stage:
     name: str
     environment: dict[str, str]
     architecture: str
-    policy_file: Path
     project_dir: Path
+    api_stage: str = "api"
+    log_retention_days: int = 14
 
     @property
     def table_prefix(self) -> str:
@@ -55,12 +56,12 @@ def load_stage(name: str, project_dir: Path = PROJECT_DIR) -> Stage:
     for key in ("TESSERA_TABLE_PREFIX", "TESSERA_KEYS_SECRET"):
         if not env.get(key):
             raise ValueError(f"stage {name}: {key} must be set in .chalice/config.json")
-    policy = st.get("iam_policy_file") or cfg.get("iam_policy_file") or f"policy-{name}.json"
     return Stage(
         app_name=cfg["app_name"],
         name=name,
         environment=env,
         architecture=st.get("lambda_architecture") or cfg.get("lambda_architecture") or "x86_64",
-        policy_file=project_dir / ".chalice" / policy,
         project_dir=project_dir,
+        api_stage=st.get("api_gateway_stage") or cfg.get("api_gateway_stage") or "api",
+        log_retention_days=int(st.get("log_retention_in_days") or cfg.get("log_retention_in_days") or 14),
     )

@@ -38,12 +38,16 @@ def table_resource(kind: str, prefix: str) -> dict[str, Any]:
         "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
+        # Deleting a table takes turning this off first, by hand.
+        "DeletionProtectionEnabled": True,
     }
     return {
         "Type": "AWS::DynamoDB::Table",
         # Tables hold users, clients and live sessions: deleting or replacing the
-        # stack must not drop them. Remove a retained table by hand if meant.
-        "DeletionPolicy": "Retain",
+        # stack must not drop them. A stack whose first create fails removes what
+        # it made (nothing was stored yet), so a retry does not meet stranded
+        # tables of the same name. Remove a retained table by hand if meant.
+        "DeletionPolicy": "RetainExceptOnCreate",
         "UpdateReplacePolicy": "Retain",
         "Properties": props,
     }

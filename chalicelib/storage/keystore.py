@@ -28,6 +28,9 @@ from typing import Any
 from chalicelib.errors import StorageUnavailable
 from chalicelib.storage.dynamo import aws_client
 
+# ClientRequestToken of the secret's first version (32 to 64 characters).
+FIRST_VERSION_TOKEN = "tessera-signing-keys-first-version-0001"
+
 
 class KeySetExists(Exception):
     """Another instance created the key set first."""
@@ -67,6 +70,32 @@ class SecretsManagerKeyStore:
         return parsed, str(out["VersionId"])
 
     def create(self, keyset: dict[str, Any]) -> None:
+        """Write the first key set into the secret the stack created empty.
+
+        The first version carries a fixed ClientRequestToken: Secrets Manager
+        refuses a second, different value under a token it has seen, so of two
+        instances that both find the secret empty exactly one key set becomes
+        the first and the other instance re-reads it (``KeySetExists``).
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client_factory().put_secret_value(
+                SecretId=self.secret_name, SecretString=json.dumps(keyset),
+                ClientRequestToken=FIRST_VERSION_TOKEN)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "ResourceNotFoundException":
+                # No secret at all: a local run or a test, where no stack made it.
+                self._create_secret_locally(keyset)
+                return
+            if code in ("ResourceExistsException", "InvalidRequestException"):
+                raise KeySetExists() from exc
+            raise StorageUnavailable(detail=f"secretsmanager: {exc}") from exc
+
+    def _create_secret_locally(self, keyset: dict[str, Any]) -> None:
+        """Outside AWS only: on AWS the stack owns the secret and the functions may
+        not create one (deploy.iam leaves this out of their policy)."""
         from botocore.exceptions import ClientError
 
         try:

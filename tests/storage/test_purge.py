@@ -93,3 +93,23 @@ def test_purge_logs_one_structured_line(ctr, clock, audit_events):
     purge_idle_sessions(ctr.sessions_repo, clock)
     lines = [e for e in audit_events() if e["event"] == "purge"]
     assert len(lines) == 1 and lines[0]["removed"] == 2
+
+
+class _NearlyOutOfTime:
+    """A Lambda context with less time left than the purge keeps in reserve."""
+
+    def get_remaining_time_in_millis(self):
+        return 1
+
+
+def test_the_scheduled_handler_stops_when_its_invocation_runs_out_of_time(ctr):
+    from chalice.app import CloudWatchEvent
+
+    from app import purge_idle_sessions as handler
+
+    event = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+             "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+             "resources": [], "detail": {}}
+    assert CloudWatchEvent(event, None).context is None
+    assert handler(event, None)["complete"] is True
+    assert handler(event, _NearlyOutOfTime())["complete"] is False

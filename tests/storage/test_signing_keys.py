@@ -200,3 +200,27 @@ def test_an_es256_signature_under_an_rs256_kid_is_refused(ctr, clock):
     header = {"alg": "ES256", "typ": "JWT", "kid": ring.current_kid("RS256")}
     with pytest.raises(InvalidJWT):
         ring.verify(f"{_b64(json.dumps(header).encode())}.{payload}.{sig}", issuer=ISS)
+
+def test_the_first_key_set_goes_into_the_empty_secret_the_stack_made(ctr, clock):
+    import boto3
+
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name=ctr.settings.keys_secret_name)   # as the stack does: no value
+    assert ctr.keystore.load() is None
+    ring = KeyRing(ctr.keystore, clock)
+    kid = ring.current_kid()
+    stored = json.loads(sm.get_secret_value(SecretId=ctr.settings.keys_secret_name)["SecretString"])
+    assert kid in {k["kid"] for k in stored["keys"]}
+
+
+def test_of_two_first_key_sets_only_one_is_written(ctr, clock):
+    import boto3
+
+    from chalicelib.storage.keystore import KeySetExists
+
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name=ctr.settings.keys_secret_name)
+    ctr.keystore.create({"keys": [{"kid": "first"}]})
+    with pytest.raises(KeySetExists):
+        ctr.keystore.create({"keys": [{"kid": "second"}]})
+    assert ctr.keystore.load() == {"keys": [{"kid": "first"}]}

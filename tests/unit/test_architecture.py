@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "chalicelib"
 CONTAINER = "chalicelib.container"
 # Entry points: they choose the collaborators (app.py, devserver.py are outside the package).
-MAY_USE_CONTAINER = ("chalicelib.routes", "chalicelib.admin")
+MAY_USE_CONTAINER = ("chalicelib.routes", "chalicelib.admin", "chalicelib.snapstart")
 
 
 def module_name(path: Path, package: Path) -> str:

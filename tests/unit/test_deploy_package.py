@@ -66,6 +66,8 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     project = _copy_project(tmp_path_factory.mktemp("probe") / "project")
     with (project / "app.py").open("a") as f:
         f.write(PROBE_SCHEDULE)
+    # What a developer adding a scheduled function runs: its policy file and config entry.
+    assert iam.stale_files(load_stage("dev", project), write=True)
     pkg = build("dev", project.parent / "out", stub_layer=True, project_dir=project)
     data: dict[str, Any] = json.loads(pkg.template.read_text())
     return data
@@ -132,9 +134,14 @@ def test_prod_gets_its_own_tables_and_secret(prod: Package) -> None:
     template = json.loads(prod.template.read_text())
     names = {r["Properties"]["TableName"] for r in _of_type(template, "AWS::DynamoDB::Table").values()}
     assert names == {f"tessera-prod-{kind}" for kind in TABLES}
-    text = json.dumps(list(_statements(template)))
-    assert "tessera-prod/signing-keys" in text
-    assert "tessera-dev" not in text
+    (secret,) = _of_type(template, "AWS::SecretsManager::Secret").values()
+    assert secret["Properties"]["Name"] == "tessera-prod/signing-keys"
+    assert "tessera-dev" not in json.dumps(list(_statements(template)))
+
+
+def test_prod_turns_the_pat_query_parameter_off() -> None:
+    assert load_stage("prod").environment["TESSERA_PAT_QUERY_PARAM"] == "false"
+    assert load_stage("dev").environment["TESSERA_PAT_QUERY_PARAM"] == "true"
 
 
 # -- schedules ----------------------------------------------------------------
@@ -164,35 +171,58 @@ def test_every_schedule_of_the_app_is_a_schedule_event(template: dict[str, Any])
     assert _schedule_events(template) == wanted
 
 
-def test_a_scheduled_function_is_packaged_with_the_same_layer_policy_and_logs(probed: dict[str, Any]) -> None:
+def test_a_scheduled_function_is_packaged_with_the_same_layer_its_own_policy_and_logs(
+        probed: dict[str, Any]) -> None:
     assert _schedule_events(probed)["app.deploy_probe"] == "rate(15 minutes)"
     (fn,) = [f for f in _functions(probed).values() if f["Properties"]["Handler"] == "app.deploy_probe"]
     props = fn["Properties"]
     assert props["FunctionName"] == "tessera-dev-deploy_probe"
     assert {"Ref": "DependenciesLayer"} in props["Layers"]
-    assert _role_document(probed, fn) == iam.policy_document(load_stage("dev"))
+    # The probe calls nothing: its role may only report a failure and write its logs.
+    sids = [st["Sid"] for st in _role_document(probed, fn)["Statement"]]
+    assert sids == ["FailureQueue", "FunctionLogs"]
     groups = {r["Properties"]["LogGroupName"] for r in _of_type(probed, "AWS::Logs::LogGroup").values()}
     assert "/aws/lambda/tessera-dev-deploy_probe" in groups
 
 
 # -- IAM ------------------------------------------------------------------------
 
-def test_every_function_role_carries_the_policy_derived_from_the_code(
-        template: dict[str, Any], probed: dict[str, Any]) -> None:
-    wanted = iam.policy_document(load_stage("dev"))
-    for tpl in (template, probed):
-        for fn in _functions(tpl).values():
-            assert _role_document(tpl, fn) == wanted
+def _by_name(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Chalice function name -> the function, from its handler (app.<name>) or APIHandler."""
+    return {("api_handler" if fid == "APIHandler" else fn["Properties"]["Handler"].split(".", 1)[1]): fn
+            for fid, fn in _functions(template).items()}
+
+
+def test_every_function_has_its_own_role_with_the_policy_derived_from_its_code(
+        template: dict[str, Any]) -> None:
+    stage = load_stage("dev")
+    functions = _by_name(template)
+    assert set(functions) == set(iam.entry_points())
+    roles = {fn["Properties"]["Role"]["Fn::GetAtt"][0] for fn in functions.values()}
+    assert len(roles) == len(functions)
+    for name, fn in functions.items():
+        assert _role_document(template, fn) == iam.policy_document(stage, name), name
+
+
+def test_the_purge_cannot_touch_keys_users_clients_or_tokens(template: dict[str, Any]) -> None:
+    purge = json.dumps(_role_document(template, _by_name(template)["purge_idle_sessions"]))
+    assert "secretsmanager:" not in purge and "kms:" not in purge
+    assert "table/tessera-dev-sessions" in purge
+    for other in ("users", "clients", "tokens", "throttle", "devices", "roles"):
+        assert f"table/tessera-dev-{other}" not in purge
+    rotate = json.dumps(_role_document(template, _by_name(template)["rotate_signing_keys"]))
+    assert "dynamodb:" not in rotate
 
 
 def test_no_iam_statement_grants_a_wildcard_action_or_resource(
         template: dict[str, Any], probed: dict[str, Any]) -> None:
     for tpl in (template, probed):
-        for st in _statements(tpl):
-            for action in _as_list(st["Action"]):
-                assert "*" not in action and "?" not in action, action
-            for resource in _as_list(st["Resource"]):
-                assert resource != "*"
+        for fn in _functions(tpl).values():
+            for st in _role_document(tpl, fn)["Statement"]:
+                for action in _as_list(st["Action"]):
+                    assert "*" not in action and "?" not in action, action
+                for resource in _as_list(st["Resource"]):
+                    assert resource != "*"
 
 
 def _sub_strings(values: list[Any]) -> list[str]:
@@ -215,43 +245,72 @@ def test_dynamodb_is_granted_only_on_our_tables_and_their_indexes(template: dict
     assert seen
 
 
-def test_dynamodb_actions_are_exactly_what_the_code_calls(template: dict[str, Any]) -> None:
-    use = iam.scan_code()
-    wanted = {f"dynamodb:{a}" for a in iam.dynamodb_actions(use.operations["dynamodb"], use.dict_keys)}
-    granted = {a for st in _statements(template) for a in _as_list(st["Action"]) if a.startswith("dynamodb:")}
-    assert granted == wanted
-    assert ("dynamodb:Scan" in granted) == ("Scan" in use.operations["dynamodb"])
+def test_dynamodb_actions_are_exactly_what_each_functions_code_calls(template: dict[str, Any]) -> None:
+    granted_any: set[str] = set()
+    for name, fn in _by_name(template).items():
+        use = iam.function_use(iam.entry_points()[name])
+        wanted = {f"dynamodb:{a}" for a in iam.dynamodb_actions(use.operations.get("dynamodb", set()),
+                                                                 use.dict_keys)}
+        granted = {a for st in _role_document(template, fn)["Statement"]
+                   for a in _as_list(st["Action"]) if a.startswith("dynamodb:")}
+        assert granted == wanted, name
+        granted_any |= granted
     # The storage layer reads by key; a scanner that found nothing would pass the
     # equality above vacuously.
-    assert "dynamodb:GetItem" in granted
+    assert "dynamodb:GetItem" in granted_any and "dynamodb:Scan" not in granted_any
 
 
-def test_signing_keys_are_reachable_only_through_their_secret(template: dict[str, Any]) -> None:
-    name = load_stage("dev").keys_secret
-    roles = len(_of_type(template, "AWS::IAM::Role"))
-    found = [s for s in _statements(template)
-             if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))]
-    assert len(found) == roles  # one statement per function role
-    st = found[0]
-    assert set(st["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:CreateSecret",
-                                 "secretsmanager:PutSecretValue"}
-    for resource in _sub_strings(_as_list(st["Resource"])):
-        assert resource.endswith((f":secret:{name}", f":secret:{name}-*")), resource
+def test_signing_keys_are_reachable_only_through_the_stacks_secret(template: dict[str, Any]) -> None:
+    found = {name: [s for s in _role_document(template, fn)["Statement"]
+                    if any(a.startswith(("secretsmanager:", "kms:")) for a in _as_list(s["Action"]))]
+             for name, fn in _by_name(template).items()}
+    assert found["purge_idle_sessions"] == []
+    for name in ("api_handler", "rotate_signing_keys"):
+        secret, key = found[name]
+        # Read and update: the stack creates the secret, the functions never do.
+        assert set(secret["Action"]) == {"secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"}
+        assert secret["Resource"] == {"Ref": "SigningKeysSecret"}
+        assert key["Resource"] == {"Fn::GetAtt": ["SigningKeysKey", "Arn"]}
+        assert "kms:ViaService" in key["Condition"]["StringEquals"]
+    (res,) = _of_type(template, "AWS::SecretsManager::Secret").values()
+    assert "SecretString" not in res["Properties"] and "GenerateSecretString" not in res["Properties"]
+    assert res["Properties"]["KmsKeyId"] == {"Ref": "SigningKeysKey"}
 
 
 def test_policy_files_are_what_the_code_needs() -> None:
     for name in stage_names():
-        stage = load_stage(name)
-        assert stage.policy_file.read_text() == iam.render(iam.policy_document(stage)), (
-            f"run python -m deploy.iam --write ({stage.policy_file.name})")
+        assert iam.stale_files(load_stage(name)) == [], "run python -m deploy.iam --write"
 
 
-def test_packaging_stops_when_the_code_calls_something_the_policy_file_lacks(tmp_path: Path) -> None:
+def test_packaging_stops_when_a_function_calls_something_its_policy_lacks(tmp_path: Path) -> None:
     project = _copy_project(tmp_path / "project")
-    (project / "chalicelib" / "storage" / "sweep.py").write_text(
-        "def sweep(client):\n    return client.scan(TableName='x')\n")
+    purge = project / "chalicelib" / "jobs" / "purge.py"
+    purge.write_text(purge.read_text() + "\n\ndef sweep(client):\n    return client.scan(TableName='x')\n")
     with pytest.raises(PackagingError, match=r"deploy\.iam --write"):
         build("dev", tmp_path / "out", stub_layer=True, project_dir=project)
+    documents = iam.policy_documents(load_stage("dev", project))
+    assert "dynamodb:Scan" in json.dumps(documents["purge_idle_sessions"])
+    # Only the function whose code path has the call gets it.
+    assert "dynamodb:Scan" not in json.dumps(documents["rotate_signing_keys"])
+
+
+def test_packaging_stops_when_a_policy_allows_a_call_no_code_makes(tmp_path: Path) -> None:
+    project = _copy_project(tmp_path / "project")
+    path = project / ".chalice" / "policy-dev-rotate-signing-keys.json"
+    document = json.loads(path.read_text())
+    document["Statement"][0]["Action"].append("secretsmanager:DeleteSecret")
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    with pytest.raises(PackagingError, match=r"deploy\.iam --write"):
+        build("dev", tmp_path / "out", stub_layer=True, project_dir=project)
+
+
+def test_a_call_reached_only_by_the_api_does_not_widen_the_jobs(tmp_path: Path) -> None:
+    project = _copy_project(tmp_path / "project")
+    route = project / "chalicelib" / "routes" / "account.py"
+    route.write_text(route.read_text() + "\n\ndef _sweep(client):\n    return client.scan(TableName='x')\n")
+    documents = iam.policy_documents(load_stage("dev", project))
+    assert "dynamodb:Scan" in json.dumps(documents["api_handler"])
+    assert "dynamodb:Scan" not in json.dumps(documents["purge_idle_sessions"])
 
 
 def test_scanner_maps_calls_to_actions_and_skips_table_provisioning() -> None:
@@ -269,9 +328,10 @@ def test_scanner_maps_calls_to_actions_and_skips_table_provisioning() -> None:
 
 
 def test_a_service_without_a_resource_rule_stops_the_policy() -> None:
-    use = iam.scan_sources([("x.py", "s = aws_client('kms')\ns.decrypt(CiphertextBlob=b'')\n")])
+    scanned = iam.scan_sources([("x.py", "s = aws_client('kms')\ns.decrypt(CiphertextBlob=b'')\n")])
+    use = iam.FunctionUse(operations=scanned.operations, dict_keys=scanned.dict_keys)
     with pytest.raises(ValueError, match="kms"):
-        iam.policy_document(load_stage("dev"), use)
+        iam.policy_document(load_stage("dev"), "api_handler", use)
 
 
 # -- API Gateway ------------------------------------------------------------------
@@ -320,10 +380,14 @@ def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> No
                               if p.is_file() and "__pycache__" not in p.parts}
     sources = app_files | {"chalice/__init__.py", "chalice/app.py"}
     assert {n for n in names if "__pycache__" not in n} == sources
-    # Byte code for every module, so a cold start compiles nothing (read-only /var/task).
     byte_code = {n for n in names if "__pycache__" in n}
-    assert {importlib.util.source_from_cache(n) for n in byte_code} == \
-        {n for n in sources if n.endswith(".py")}
+    if f"python{sys.version_info.major}.{sys.version_info.minor}" == layer_build.RUNTIME:
+        # Byte code for every module, so a cold start compiles nothing (read-only /var/task).
+        assert {importlib.util.source_from_cache(n) for n in byte_code} == \
+            {n for n in sources if n.endswith(".py")}
+    else:
+        # Packaged by another Python than the runtime's: byte code Lambda would ignore is left out.
+        assert byte_code == set()
 
 
 def test_function_byte_code_is_hash_checked_and_matches_its_source(dev: Package) -> None:
@@ -397,3 +461,35 @@ def test_templates_pass_cfn_lint(dev: Package, prod: Package, probed: dict[str, 
     done = subprocess.run([*cmd, "--", str(dev.template), str(prod.template), str(probed_file)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- stage defaults ---------------------------------------------------------------------
+
+def test_prod_defaults_turn_on_the_waf_and_reserve_concurrency(prod: Package, template: dict[str, Any]) -> None:
+    prod_params = json.loads(prod.template.read_text())["Parameters"]
+    dev_params = template["Parameters"]
+    assert prod_params["WafRateLimit"]["Default"] > 0 and dev_params["WafRateLimit"]["Default"] == 0
+    assert prod_params["ApiReservedConcurrency"]["Default"] > 0
+    for fn in _functions(template).values():
+        reserved = fn["Properties"]["ReservedConcurrentExecutions"]
+        assert reserved["Fn::If"][0] in ("ReserveApi", "ReserveJobs")
+        assert reserved["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    # A scheduled job never runs twice at once by default.
+    assert dev_params["JobsReservedConcurrency"]["Default"] == 1
+
+
+def test_sam_adds_no_stage_named_stage(template: dict[str, Any]) -> None:
+    (api,) = _of_type(template, "AWS::Serverless::Api").values()
+    assert api["Properties"]["OpenApiVersion"].startswith("3.")
+    assert api["Properties"]["StageName"] == "api"
+
+
+def test_method_settings_name_only_methods_the_api_serves(template: dict[str, Any]) -> None:
+    (api,) = _of_type(template, "AWS::Serverless::Api").values()
+    paths = api["Properties"]["DefinitionBody"]["paths"]
+    settings = api["Properties"]["MethodSettings"]
+    assert settings[0]["ResourcePath"] == "/*"
+    for setting in settings[1:]:
+        path = setting["ResourcePath"][1:].replace("~1", "/")
+        assert setting["HttpMethod"].lower() in paths[path], path
+    assert ("/~1oauth~1token", "POST") in {(s["ResourcePath"], s["HttpMethod"]) for s in settings}
