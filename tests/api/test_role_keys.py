@@ -427,7 +427,7 @@ def test_introspecting_a_role_token(client, ctr, alice, key):
         "tessera_token_kind": "role_token", "sub": "role:alice.ci", "role": "alice.ci",
         "owner": alice.id, "permissions": [READ_ALICE, WRITE_SHARED],
         "scope": "data:get data:put", "client_id": key.access, "iat": claims["iat"],
-        "exp": claims["exp"], "jti": claims["jti"]}
+        "exp": claims["exp"], "jti": claims["jti"], "aud": claims["aud"]}
 
 
 def test_a_role_key_may_not_introspect(client, key):

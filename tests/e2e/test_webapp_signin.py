@@ -106,8 +106,9 @@ def test_a_web_app_signs_alice_in_with_authlib_and_reads_her_profile(live_server
     app = OAuth2Session("console", "console-local-secret", scope="openid profile email",
                         redirect_uri=callback, code_challenge_method="S256")
     verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+    # prompt=consent: another test of the session may have stored alice's consent already.
     url, state = app.create_authorization_url(base + "/oauth/authorize", nonce=nonce,
-                                              code_verifier=verifier)
+                                              code_verifier=verifier, prompt="consent")
     context = chromium.new_context(viewport=DESKTOP)
     try:
         back = sign_in_and_consent(context.new_page(), url, callback, shots="authorize")
