@@ -20,7 +20,7 @@ import pytest
 
 from tests.api.helpers import CLI, RS, RS_SECRET, seed
 from tests.e2e.conftest import live_server  # noqa: F401  (the real runner, for the live target)
-from tests.fuzz.formats import Answer
+from tests.fuzz.formats import Answer, served_path
 from tests.fuzz.strategies import Credentials, FuzzRequest
 
 EXAMPLES = int(os.environ.get("TESSERA_FUZZ_EXAMPLES", "400"))
@@ -62,7 +62,8 @@ class InProcess:
         from chalice.local import LocalGatewayException
 
         try:
-            raw = self.gateway.handle_request(method=request.method, path=request.path,
+            # As the runner's HTTP layer does before its gateway sees the path.
+            raw = self.gateway.handle_request(method=request.method, path=served_path(request.path),
                                               headers=dict(request.headers), body=request.body)
         except LocalGatewayException as exc:
             return Answer(exc.CODE, {k.lower(): str(v) for k, v in exc.headers.items()},

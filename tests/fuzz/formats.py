@@ -25,15 +25,19 @@ class Answer:
     body: bytes
 
 
+def served_path(path: str) -> str:
+    """The path the runner's HTTP layer hands on: http.server reduces leading slashes
+    to one (gh-87389, against open redirects), so //oauth/token is /oauth/token."""
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
 def area(path: str, routes: frozenset[str] = frozenset()) -> str:
     """page, oauth or api: which error format the path promises.
 
     Under /oauth/ only the endpoints that exist speak RFC 6749; a path no route
     matches is a plain 404 in problem JSON, like any other unknown resource.
     """
-    # Repeated slashes reach no route: the gateway reads "//oauth/token" as a network
-    # location ("oauth") and a path ("/token"), so it is a plain 404 in problem JSON.
-    bare = path.split("?", 1)[0]
+    bare = served_path(path.split("?", 1)[0])
     if bare == "/oauth/authorize" or bare.startswith("/oauth/logout"):
         return "page"
     if bare.startswith(OAUTH_PREFIX) and bare in routes:
