@@ -24,6 +24,16 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
+def derived_id(name: str) -> str:
+    """16 base62 characters of the SHA-256 of ``name``: a stable, fixed-length key."""
+    n = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:12], "big")
+    out = []
+    for _ in range(16):
+        n, r = divmod(n, 62)
+        out.append(ALPHABET[r])
+    return "".join(out)
+
+
 def user_id_for(username: str) -> str:
     """The stable id of a username: 16 base62 characters of its SHA-256.
 
@@ -31,13 +41,7 @@ def user_id_for(username: str) -> str:
     BatchGetItem as the client (SPEC §9: 1 read), instead of querying an index.
     Usernames are therefore immutable, as login names are on most platforms.
     """
-    n = int.from_bytes(hashlib.sha256(("tessera:user:" + normalise_username(username))
-                                      .encode("utf-8")).digest()[:12], "big")
-    out = []
-    for _ in range(16):
-        n, r = divmod(n, 62)
-        out.append(ALPHABET[r])
-    return "".join(out)
+    return derived_id("tessera:user:" + normalise_username(username))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ policies, keys and trust policies per role are conditions on the size of the map
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Callable
@@ -32,8 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.errors import ConditionFailed
-from chalicelib.models import user_id_for
-from chalicelib.security.opaque import ALPHABET, ID_LEN
+from chalicelib.models import derived_id, user_id_for
 from chalicelib.storage.dynamo import Item, Table, transact
 
 # SPEC §6: ``<username>.<name>``, lowercase letters, digits and dashes.
@@ -50,33 +48,23 @@ class LimitReached(ConditionFailed):
     """The owner's roles, or the role's policies, keys or trust policies, are at their cap."""
 
 
-def _digest_id(text: str) -> str:
-    """16 base62 characters of SHA-256 of ``text``."""
-    n = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:12], "big")
-    out = []
-    for _ in range(ID_LEN):
-        n, r = divmod(n, 62)
-        out.append(ALPHABET[r])
-    return "".join(out)
-
-
 def role_id_for(name: str) -> str:
     """The role's key within its owner's partition: 16 base62 characters of
     SHA-256 of its name (fixed length, so a key's locator can name it)."""
-    return _digest_id("tessera:role:" + name)
+    return derived_id("tessera:role:" + name)
 
 
 def policy_id_for(permission: str) -> str:
     """A policy's id, derived from its (canonical) permission: adding the same
     permission twice names the same entry, so the add is idempotent."""
-    return _digest_id("tessera:policy:" + permission)
+    return derived_id("tessera:policy:" + permission)
 
 
 def trust_id_for(issuer: str, audience: str, subject: str, claims: dict[str, str]) -> str:
     """A trust policy's id, derived from what it matches (idempotent adds, as policies)."""
     canonical = "\n".join([issuer, audience, subject,
                             *(f"{k}={v}" for k, v in sorted(claims.items()))])
-    return _digest_id("tessera:trust:" + canonical)
+    return derived_id("tessera:trust:" + canonical)
 
 
 def split_role_name(name: str) -> tuple[str, str] | None:
