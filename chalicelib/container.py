@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.identities import ClientsRepo, UsersRepo
     from chalicelib.storage.keystore import SecretsManagerKeyStore
     from chalicelib.storage.pats import PatsRepo
+    from chalicelib.storage.public_keys import PublicKeysRepo
     from chalicelib.storage.replay import ReplayRepo
     from chalicelib.storage.roles import RolesRepo
     from chalicelib.storage.sessions import SessionsRepo
@@ -126,6 +127,11 @@ class Container:
         return ReplayRepo(self.table("replay"))
 
     @cached_property
+    def public_keys_repo(self) -> PublicKeysRepo:
+        from chalicelib.storage.public_keys import PublicKeysRepo
+        return PublicKeysRepo(self.table("keys"))
+
+    @cached_property
     def keystore(self) -> SecretsManagerKeyStore:
         from chalicelib.storage.keystore import SecretsManagerKeyStore
         return SecretsManagerKeyStore(self.settings.keys_secret_name,
@@ -138,7 +144,8 @@ class Container:
         from chalicelib.services.signing import KeyRing
         s = self.settings
         return KeyRing(self.keystore, self.clock, alg=s.signing_alg,
-                       cache_seconds=s.key_cache_seconds, retire_seconds=s.key_retire_seconds)
+                       cache_seconds=s.key_cache_seconds, retire_seconds=s.key_retire_seconds,
+                       public=self.public_keys_repo)
 
     @cached_property
     def sessions(self) -> Sessions:

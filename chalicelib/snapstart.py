@@ -3,11 +3,14 @@
 With SnapStart on, Lambda runs the init phase once per published version,
 snapshots the memory, and starts later instances from the snapshot. So:
 
-* ``before_snapshot`` imports what the first request would import and warms
-  nothing else: it fetches no secret and opens no connection (those would be
-  frozen into the snapshot and shared by every instance restored from it).
+* ``before_snapshot`` imports what the first request would import and parses
+  the AWS service models its clients are built from, and warms nothing else: it
+  keeps no client, looks up no credentials, fetches no secret and opens no
+  connection (those would be frozen into the snapshot and shared by every
+  instance restored from it).
 * ``after_restore`` drops what must not be shared between restored instances:
-  cached AWS clients and the credentials they hold, the composition root (and
+  cached AWS clients, the botocore session and the credentials it holds (its
+  parsed service models stay), the composition root (and
   with it every cached key set and service), and re-seeds the ``random`` module
   (backoff jitter), which would otherwise repeat the same sequence in every
   instance. ``secrets`` reads the OS's generator and needs nothing.
@@ -41,11 +44,15 @@ def runtime_modules() -> list[str]:
 
 
 def before_snapshot() -> list[str]:
-    """Import the app's modules and its dependencies; returns what was imported."""
+    """Import the app's modules and its dependencies, and parse the AWS service
+    models its clients need (no client kept, no credentials); returns what was imported."""
+    from chalicelib.storage.dynamo import preload_models
+
     done = []
     for name in (*runtime_modules(), *_DEPENDENCIES):
         importlib.import_module(name)
         done.append(name)
+    preload_models()
     return done
 
 
@@ -54,13 +61,7 @@ def after_restore() -> None:
     from chalicelib import container
     from chalicelib.storage.dynamo import reset_clients
 
-    reset_clients()
-    try:
-        import boto3
-    except ImportError:  # pragma: no cover - boto3 comes with the Lambda runtime
-        pass
-    else:
-        boto3.DEFAULT_SESSION = None   # its credential cache goes with it
+    reset_clients(keep_models=True)   # credentials go; parsed service models stay
     container.reset()
     random.seed()
 

@@ -3,6 +3,8 @@ connected-apps page and API (SPEC §2): thin routes over ``web/`` and services."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.container import Container, container
@@ -10,11 +12,12 @@ from chalicelib.errors import NotFound
 from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
 from chalicelib.routes.page_visit import serve
 from chalicelib.services import account
-from chalicelib.services.logout import RpLogout
 from chalicelib.services.principals import Principal
-from chalicelib.web.authorize_page import AuthorizePage, LogoutPage
-from chalicelib.web.consents_page import ConsentsPage
 from chalicelib.web.page import page_endpoint
+
+if TYPE_CHECKING:
+    from chalicelib.web.authorize_page import AuthorizePage, LogoutPage
+    from chalicelib.web.consents_page import ConsentsPage
 
 bp = Blueprint(__name__)
 ANY = ["*/*"]
@@ -22,14 +25,21 @@ BACK = ("/consents", "Back to your connected apps")
 
 
 def _authorize(c: Container) -> AuthorizePage:
+    from chalicelib.web.authorize_page import AuthorizePage  # on the first page request
+
     return AuthorizePage(c.authorization, c.clock)
 
 
 def _logout(c: Container) -> LogoutPage:
+    from chalicelib.services.logout import RpLogout
+    from chalicelib.web.authorize_page import LogoutPage
+
     return LogoutPage(RpLogout(c.keyring.jwks_json, c.client_directory.get, lambda: c.sessions))
 
 
 def _consents(c: Container) -> ConsentsPage:
+    from chalicelib.web.consents_page import ConsentsPage
+
     return ConsentsPage(c.authorization, c.client_directory.get)
 
 

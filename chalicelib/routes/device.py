@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib import grants
@@ -12,8 +14,10 @@ from chalicelib.http import header, issuer_of, json_response, oauth_endpoint, so
 from chalicelib.routes.oauth import client_request
 from chalicelib.routes.page_visit import serve
 from chalicelib.services.device_flow import display_user_code
-from chalicelib.web.device_page import DevicePage
 from chalicelib.web.page import page_endpoint
+
+if TYPE_CHECKING:
+    from chalicelib.web.device_page import DevicePage
 
 bp = Blueprint(__name__)
 ANY = ["*/*"]
@@ -43,6 +47,8 @@ def device_authorization() -> Response:
 
 
 def _page(c: Container) -> DevicePage:
+    from chalicelib.web.device_page import DevicePage  # on the first page request
+
     return DevicePage(c.device_flow, c.client_directory, c.devices_repo, c.batch_get)
 
 

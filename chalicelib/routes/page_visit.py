@@ -7,6 +7,7 @@ the Chalice request; page routes are one line: open the visit, call the page.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from chalice.app import Request, Response
@@ -14,11 +15,19 @@ from chalice.app import Request, Response
 from chalicelib.container import Container
 from chalicelib.errors import BadRequest, TesseraError
 from chalicelib.http import FORM, body_bytes, header, issuer_of, media_type, query_params, source_ip
-from chalicelib.web.browser import Form, PageRequest, Visit, parse_cookies
+
+if TYPE_CHECKING:
+    from chalicelib.web.browser import Form, PageRequest, Visit
+
+# ``chalicelib.web`` (pages, the browser sign-in) is imported by the first page
+# request, not by the app: the token endpoint and the API keep their cold start
+# (SPEC §9).
 
 
 def parse_page_form(request: Request) -> Form:
     """A page's form body: form-encoded UTF-8, no NUL; a name may repeat (checkboxes)."""
+    from chalicelib.web.browser import Form
+
     if media_type(request) != FORM:
         raise BadRequest(f"Content-Type must be {FORM}")
     try:
@@ -35,6 +44,8 @@ def parse_page_form(request: Request) -> Form:
 
 
 def page_request(request: Request, c: Container, *, form: bool = False) -> PageRequest:
+    from chalicelib.web.browser import Form, PageRequest, parse_cookies
+
     return PageRequest(issuer=issuer_of(request, c.settings),
                        cookies=parse_cookies(header(request, "cookie")),
                        source_ip=source_ip(request),
@@ -49,6 +60,8 @@ def serve(request: Request, c: Container, handle: Callable[[Visit], Response], *
     becomes an HTML page of this visit (its cookies, who is signed in, ``link`` on).
     A request that does not parse never opens a visit: ``page_endpoint`` renders it.
     """
+    from chalicelib.web.browser import Visit
+
     parsed = page_request(request, c, form=form)
     visit = Visit.open(parsed, c.web_signin, c.settings.session_max_seconds)
     try:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.container import Container, container
 from chalicelib.routes.page_visit import serve
 from chalicelib.web.page import page_endpoint
-from chalicelib.web.tokens_page import TokensPage
+
+if TYPE_CHECKING:
+    from chalicelib.web.tokens_page import TokensPage
 
 bp = Blueprint(__name__)
 ANY = ["*/*"]
@@ -15,6 +19,8 @@ BACK = ("/tokens", "Back to your tokens")
 
 
 def _page(c: Container) -> TokensPage:
+    from chalicelib.web.tokens_page import TokensPage  # on the first page request
+
     return TokensPage(c.pats, c.confirmation, c.clock, c.settings)
 
 

@@ -16,6 +16,13 @@ The key set is read from the key store once per instance and cached
 public keys are built once per key set, so the request path does no key parsing
 after the first request (SPEC §9). ``cryptography`` and ``jwt`` are imported on
 first use only: discovery and JWKS never pay for them.
+
+Verifying and the JWKS need the public keys only. Every change to the key set is
+therefore published, public half only, to a second store (``PublicKeyStore``, a
+DynamoDB item): an instance that only verifies reads that, and never builds a
+Secrets Manager client. The key store stays the source of truth: a key the
+publication lacks (it failed, or the stage predates it) is looked up there, at
+most once a minute, and published again.
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
+from chalicelib.errors import StorageUnavailable
 from chalicelib.security.opaque import random_b62
+
+if TYPE_CHECKING:
+    from chalicelib.storage.public_keys import PublishedKeys
 
 CURRENT, NEXT, RETIRED = "current", "next", "retired"
 # OIDC Core §15.1: RS256 MUST be supported; ES256 is the default (SPEC §4).
@@ -49,6 +60,13 @@ class KeyStore(Protocol):
     def load_versioned(self) -> tuple[dict[str, Any], str] | None: ...
     def create(self, keyset: dict[str, Any]) -> None: ...
     def replace(self, keyset: dict[str, Any], based_on: str) -> str: ...
+
+
+class PublicKeyStore(Protocol):
+    """Where the public half of each key set is published (``storage/public_keys.py``)."""
+
+    def load(self) -> PublishedKeys | None: ...
+    def publish(self, keys: list[dict[str, Any]], seq: int, now: int) -> bool: ...
 
 
 class InvalidJWT(Exception):
@@ -113,6 +131,18 @@ class _Loaded:
         # Re-entrant: public_key() builds the private key under the same lock.
         self._lock = threading.RLock()
 
+    @property
+    def seq(self) -> int:
+        """The key set's change counter (sets written before it existed: 0)."""
+        return int(self.keyset.get("seq", 0))
+
+    def families(self) -> set[str]:
+        return set(self.current)
+
+    def alg_of(self, kid: str) -> str | None:
+        entry = self.by_kid.get(kid)
+        return str(entry["alg"]) if entry is not None else None
+
     def private_key(self, kid: str) -> Any:
         obj = self._objects.get("priv:" + kid)
         if obj is None:
@@ -133,14 +163,49 @@ class _Loaded:
         return obj
 
 
+class _Public:
+    """The published public keys, with the key objects built from them once."""
+
+    def __init__(self, published: PublishedKeys, loaded_at: int) -> None:
+        self.loaded_at = loaded_at
+        self.seq = published.seq
+        self.by_kid = {str(k["kid"]): k for k in published.keys if "kid" in k and "alg" in k}
+        self.jwks_json = json.dumps({"keys": list(published.keys)}, separators=(",", ":"))
+        self._objects: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def families(self) -> set[str]:
+        return {str(k["alg"]) for k in self.by_kid.values()}
+
+    def alg_of(self, kid: str) -> str | None:
+        entry = self.by_kid.get(kid)
+        return str(entry["alg"]) if entry is not None else None
+
+    def public_key(self, kid: str) -> Any:
+        obj = self._objects.get(kid)
+        if obj is None:
+            import jwt
+
+            with self._lock:
+                # PyJWT builds the key from its JWK (RFC 7517 / RFC 7518 §6).
+                obj = self._objects[kid] = jwt.PyJWK(self.by_kid[kid]).key
+        return obj
+
+
 class KeyRing:
     """``alg``: the stage's default algorithm; ``algorithms``: every family the ring
-    keeps (the default's is always among them)."""
+    keeps (the default's is always among them). ``public``: where each key set's
+    public half is published and read back by instances that only verify."""
 
     def __init__(self, store: KeyStore, clock: Clock, *, alg: str = "ES256",
                  algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS,
-                 cache_seconds: int = 3600, retire_seconds: int = 7200) -> None:
+                 cache_seconds: int = 3600, retire_seconds: int = 7200,
+                 public: PublicKeyStore | None = None) -> None:
         self.store = store
+        self.public = public
+        self._public: _Public | None = None
+        self._public_lock = threading.Lock()
+        self._store_asked_at = -INCOMPLETE_CACHE_SECONDS - 1   # see _look_for
         self.clock = clock
         self.alg = alg
         self.algorithms = tuple(dict.fromkeys((alg, *algorithms)))   # the default first
@@ -151,9 +216,10 @@ class KeyRing:
 
     # -- loading --------------------------------------------------------------
 
-    def _fresh(self, loaded: _Loaded, now: int) -> bool:
+    def _fresh(self, loaded: _Loaded | _Public, now: int) -> bool:
         ttl = self.cache_seconds
-        if any(alg not in loaded.current for alg in self.algorithms):
+        families = loaded.families()
+        if any(alg not in families for alg in self.algorithms):
             ttl = min(ttl, INCOMPLETE_CACHE_SECONDS)
         return now < loaded.loaded_at + ttl
 
@@ -176,7 +242,7 @@ class KeyRing:
         only a client registered for RS256 needs them: ``ensure``)."""
         from chalicelib.storage.keystore import KeySetExists
 
-        keyset = {"keys": new_family(self.alg, now)}
+        keyset: dict[str, Any] = {"seq": 1, "keys": new_family(self.alg, now)}
         try:
             self.store.create(keyset)
         except KeySetExists:
@@ -184,9 +250,23 @@ class KeyRing:
         else:
             log.info(json.dumps({"event": "signing_keys_created",
                                  "kid": keyset["keys"][0]["kid"]}))
+            self._publish(keyset)
         stored = self.store.load_versioned()
         assert stored is not None
         return stored
+
+    def _publish(self, keyset: dict[str, Any]) -> None:
+        """Publish a key set's public half. Failing to is logged, not raised: the
+        key set is stored, and verifiers that miss a key look it up in the key
+        store and publish it again."""
+        if self.public is None:
+            return
+        try:
+            self.public.publish([k["public_jwk"] for k in keyset["keys"]],
+                                int(keyset.get("seq", 0)), self.clock.now())
+        except StorageUnavailable as exc:
+            log.warning(json.dumps({"event": "signing_keys_not_published", "detail": exc.detail}))
+        self._public = None
 
     def ensure(self, alg: str) -> None:
         """Make sure the key set holds a family for ``alg``, adding it if needed.
@@ -203,7 +283,8 @@ class KeyRing:
             if alg in state.current:
                 return
             now = self.clock.now()
-            keyset = {"keys": [*state.keyset["keys"], *new_family(alg, now)]}
+            keyset: dict[str, Any] = {"seq": state.seq + 1,
+                                      "keys": [*state.keyset["keys"], *new_family(alg, now)]}
             try:
                 version = self.store.replace(keyset, state.version)
             except KeySetChanged:
@@ -212,6 +293,7 @@ class KeyRing:
             log.info(json.dumps({"event": "signing_keys_created", "alg": alg,
                                  "kid": keyset["keys"][-2]["kid"]}))
             state = self._loaded = _Loaded(keyset, now, version)
+            self._publish(keyset)
         if alg not in state.current:
             raise RuntimeError(f"could not add the {alg} signing keys")
 
@@ -219,7 +301,29 @@ class KeyRing:
 
     def jwks_json(self) -> str:
         """RFC 7517 §5 JWK Set of current, next and recently retired keys of every family."""
-        return self._state().jwks_json
+        return self._verifier().jwks_json
+
+    def _verifier(self, *, force: bool = False) -> _Loaded | _Public:
+        """What verifying needs: the key set if this instance has read it (it signs:
+        its Secrets Manager client is built), else the published public keys, read
+        once and cached like the set. Nothing published yet: the key set itself,
+        which is then published."""
+        if self.public is None or self._loaded is not None:
+            return self._state(force=force)
+        now = self.clock.now()
+        public = self._public
+        if public is not None and not force and self._fresh(public, now):
+            return public
+        with self._public_lock:
+            if self._public is not public and self._public is not None and not force:
+                return self._public
+            published = self.public.load()
+            if published is not None:
+                self._public = _Public(published, now)
+                return self._public
+        state = self._state(force=force)
+        self._publish(state.keyset)
+        return state
 
     def current_kid(self, alg: str | None = None) -> str:
         return str(self._current(alg or self.alg)[1]["kid"])
@@ -262,16 +366,15 @@ class KeyRing:
             raise InvalidJWT("no kid")
         if typ is not None and str(header.get("typ", "")).lower() != typ.lower():
             raise InvalidJWT("wrong typ")
-        state = self._state()
-        if kid not in state.by_kid and self.clock.now() - state.loaded_at > 60:
-            # A key rotated in after we cached the set: re-read, at most once a minute.
-            state = self._state(force=True)
-        entry = state.by_kid.get(kid)
-        if entry is None:
+        view = self._verifier()
+        if view.alg_of(kid) is None:
+            view = self._look_for(kid, view)
+        alg = view.alg_of(kid)
+        if alg is None:
             raise InvalidJWT("unknown kid")
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, state.public_key(kid), algorithms=[entry["alg"]], issuer=issuer,
+                token, view.public_key(kid), algorithms=[alg], issuer=issuer,
                 audience=audience,
                 # pyjwt would check exp/iat/nbf against the wall clock; the
                 # service's one clock checks them below instead.
@@ -284,6 +387,23 @@ class KeyRing:
         if not isinstance(claims["exp"], int) or self.clock.now() >= claims["exp"]:
             raise InvalidJWT("expired")
         return claims
+
+    def _look_for(self, kid: str, view: _Loaded | _Public) -> _Loaded | _Public:
+        """A kid the cached keys lack: a key rotated in since they were read. They
+        are re-read, at most once a minute; and if the publication lacks it too (a
+        publication that failed), the key store is asked, at most once a minute,
+        and what it holds is published again."""
+        now = self.clock.now()
+        if now - view.loaded_at > 60:
+            view = self._verifier(force=True)
+        if (view.alg_of(kid) is None and isinstance(view, _Public)
+                and now - self._store_asked_at > 60):
+            self._store_asked_at = now
+            state = self._state(force=True)
+            if state.seq > view.seq:
+                self._publish(state.keyset)
+            view = state
+        return view
 
     # -- rotation ---------------------------------------------------------------
 
@@ -307,6 +427,7 @@ class KeyRing:
             except KeySetChanged:
                 continue
             self._loaded = _Loaded(keyset, self.clock.now(), version)
+            self._publish(keyset)
             log.info(json.dumps({"event": "signing_keys_rotated",
                                  "current": {alg: self.current_kid(alg)
                                              for alg in self.algorithms}}))
@@ -334,7 +455,7 @@ class KeyRing:
                 fresh["status"], fresh["current_since"] = CURRENT, now
                 keys.append(fresh)
             keys.append(generate_key(alg, now))
-        return {"keys": keys}
+        return {"seq": int(old.get("seq", 0)) + 1, "keys": keys}
 
     def current_age(self) -> int:
         """Seconds since the default family's current key became current (not

@@ -33,6 +33,7 @@ Item = dict[str, Any]
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_session: Any = None
 
 _UNAVAILABLE_CODES = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException",
@@ -136,6 +137,21 @@ def _deadline_gate(budget: RetryBudget) -> Callable[..., None]:
     return gate
 
 
+def _botocore_session() -> Any:
+    """The process's botocore session: what ``boto3.client`` creates its clients
+    from, without ``import boto3``. boto3's package imports ``s3transfer`` (and with
+    it ``concurrent.futures`` and ``multiprocessing``) for S3 transfers and
+    resources, which no function uses: about a tenth of the cold-start floor. The
+    clients are the same botocore clients, with the same credential chain, region
+    and ``AWS_ENDPOINT_URL`` settings. Held under ``_lock``."""
+    global _session
+    if _session is None:
+        import botocore.session
+
+        _session = botocore.session.get_session()
+    return _session
+
+
 def aws_client(service: str) -> Any:
     """One botocore client per service per process, created on first use."""
     client = _clients.get(service)
@@ -143,11 +159,10 @@ def aws_client(service: str) -> Any:
         with _lock:
             client = _clients.get(service)
             if client is None:
-                import boto3
                 from botocore.config import Config
 
                 budget = retry_budget()
-                client = boto3.client(service, config=Config(
+                client = _botocore_session().create_client(service, config=Config(
                     connect_timeout=budget.connect_timeout_ms / 1000,
                     read_timeout=budget.read_timeout_ms / 1000,
                     retries={"mode": "standard", "total_max_attempts": budget.max_attempts},
@@ -159,10 +174,30 @@ def aws_client(service: str) -> Any:
     return client
 
 
-def reset_clients() -> None:
-    """Forget cached clients (tests switch endpoints and credentials)."""
+def preload_models(services: tuple[str, ...] = ("dynamodb", "secretsmanager")) -> None:
+    """Parse what creating these services' clients reads (service models, endpoint
+    rules, partitions), for a SnapStart snapshot: each client is made with
+    placeholder credentials and dropped unused, so no credential is looked up and
+    no connection opened. The session's loader keeps what was parsed."""
+    with _lock:
+        session = _botocore_session()
+    region = session.get_config_variable("region") or "us-east-1"
+    for service in services:
+        session.create_client(service, region_name=region, aws_access_key_id="snapshot",
+                              aws_secret_access_key="snapshot")
+
+
+def reset_clients(*, keep_models: bool = False) -> None:
+    """Forget cached clients and the session with its credentials (tests switch
+    endpoints and credentials; a SnapStart restore must not share them).
+    ``keep_models``: the new session keeps the old one's loader, so the service
+    models it parsed are not parsed again."""
+    global _session
     with _lock:
         _clients.clear()
+        old, _session = _session, None
+        if keep_models and old is not None:
+            _botocore_session().register_component("data_loader", old.get_component("data_loader"))
     retry_budget.cache_clear()
 
 

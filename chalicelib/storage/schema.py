@@ -97,6 +97,12 @@ TABLES: dict[str, dict[str, Any]] = {
         "AttributeDefinitions": [_s("user_id"), _s("client_id")],
         "KeySchema": [_hash("user_id"), _range("client_id")],
     },
+    # The public half of the signing keys, one item (``storage/public_keys.py``):
+    # what verifying a JWT reads instead of the key set in Secrets Manager.
+    "keys": {
+        "AttributeDefinitions": [_s("pk")],
+        "KeySchema": [_hash("pk")],
+    },
     # Counters of failed sign-ins and guesses, per user and per source.
     "throttle": {
         "AttributeDefinitions": [_s("pk")],

@@ -131,10 +131,28 @@ def test_no_scan_anywhere_and_no_query_outside_listing(world: World, meter: Dyna
 
 def test_the_first_request_of_an_instance_reads_no_more_than_its_caches(world: World,
                                                                          meter: DynamoMeter) -> None:
-    # discovery and the JWKS never touch DynamoDB, not even on a cold instance
-    for name in ("discovery", "jwks"):
-        case(name).serve(world)
-        assert meter.take().round_trips == 0
+    # discovery never touches DynamoDB, not even on a cold instance
+    case("discovery").serve(world)
+    assert meter.take().round_trips == 0
+
+
+def test_a_verifying_instance_reads_the_published_public_keys_once(
+        world: World, meter: DynamoMeter, ctr: Any) -> None:
+    """An instance that has not signed reads the public keys from their one item
+    (not Secrets Manager), once: the JWKS and every verification after it use the
+    cached keys."""
+    from chalicelib import container as container_module
+    from chalicelib.container import Container
+
+    me = case("me_jwt").request(world)        # signed here: this instance published the keys
+    container_module.use(Container(ctr.settings, ctr.clock))   # another, new instance
+    meter.take()
+    case("jwks").serve(world)
+    assert dict(meter.take().calls) == {"GetItem": 1}
+    case("jwks").serve(world)
+    assert meter.take().round_trips == 0
+    case("me_jwt").check(world, world.send(me))
+    assert dict(meter.take().calls) == {"BatchGetItem": 1}
 
 
 def test_a_cold_client_cache_costs_one_batch_read(world: World, meter: DynamoMeter, ctr: Any,

@@ -208,10 +208,16 @@ def test_the_purge_cannot_touch_keys_users_clients_or_tokens(template: dict[str,
     purge = json.dumps(_role_document(template, _by_name(template)["purge_idle_sessions"]))
     assert "secretsmanager:" not in purge and "kms:" not in purge
     assert "table/tessera-dev-sessions" in purge
-    for other in ("users", "clients", "tokens", "throttle", "devices", "roles"):
+    for other in ("users", "clients", "tokens", "throttle", "devices", "roles", "keys"):
         assert f"table/tessera-dev-{other}" not in purge
-    rotate = json.dumps(_role_document(template, _by_name(template)["rotate_signing_keys"]))
-    assert "dynamodb:" not in rotate
+    # The rotation publishes the public keys (``storage/public_keys.py``): of the
+    # tables, it reaches that one only, and only to read and write its one item.
+    rotate = _role_document(template, _by_name(template)["rotate_signing_keys"])
+    tables = [st for st in rotate["Statement"]
+              if any(a.startswith("dynamodb:") for a in st["Action"])]
+    assert tables and all("table/tessera-dev-keys" in json.dumps(st["Resource"]) for st in tables)
+    assert "table/tessera-dev-sessions" not in json.dumps(rotate)
+    assert {a for st in tables for a in st["Action"]} <= {"dynamodb:GetItem", "dynamodb:PutItem"}
 
 
 def test_no_iam_statement_grants_a_wildcard_action_or_resource(

@@ -25,24 +25,30 @@ def test_before_snapshot_imports_the_app_without_clients_or_secrets(
     assert "chalicelib.admin" not in imported
     assert {"jwt", "pydantic"} <= set(imported)
     assert all(name in sys.modules for name in imported)
-    # Nothing that talks to AWS was built: no client, no container, no key set.
+    # Nothing that talks to AWS was built: no client, no container, no key set, no
+    # credentials; only the service models a client is made from are parsed.
     assert dynamo._clients == {}
     assert container_module._current is None
+    session = dynamo._session
+    assert session is not None and session._credentials is None
+    cached = session.get_component("data_loader")._cache
+    assert any("dynamodb" in str(key) for key in cached)
 
 
 def test_after_restore_drops_clients_credentials_and_the_container(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
-
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     dynamo.aws_client("dynamodb")              # builds a client (no network needed)
-    boto3.setup_default_session()
+    session = dynamo._session
+    assert session is not None and session.get_credentials() is not None
     container_module.use(Container())
-    assert dynamo._clients and boto3.DEFAULT_SESSION is not None
     snapstart.after_restore()
     assert dynamo._clients == {}
-    assert boto3.DEFAULT_SESSION is None
     assert container_module._current is None
+    # A new session (the credentials are looked up again) on the same parsed models.
+    assert dynamo._session is not session
+    assert dynamo._session._credentials is None
+    assert dynamo._session.get_component("data_loader") is session.get_component("data_loader")
 
 
 def test_after_restore_reseeds_random() -> None:

@@ -1,0 +1,150 @@
+"""The public half of the signing keys, published in DynamoDB for instances that
+only verify (SPEC §7, §9): the key set in Secrets Manager stays the truth."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import StorageUnavailable
+from chalicelib.services.signing import KeyRing
+
+ISS = "https://tessera.test"
+
+
+def claims(clock: Any) -> dict[str, Any]:
+    return {"iss": ISS, "sub": "u", "iat": clock.now(), "exp": clock.now() + 300}
+
+
+class CountingStore:
+    """The stage's key store, counting reads (a Secrets Manager call each)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    def load_versioned(self) -> Any:
+        self.reads += 1
+        return self.inner.load_versioned()
+
+    def create(self, keyset: dict[str, Any]) -> None:
+        self.inner.create(keyset)
+
+    def replace(self, keyset: dict[str, Any], based_on: str) -> str:
+        return str(self.inner.replace(keyset, based_on))
+
+
+def ring(ctr: Any, clock: Any, store: Any = None, public: Any = "repo") -> KeyRing:
+    return KeyRing(store or ctr.keystore, clock,
+                   public=ctr.public_keys_repo if public == "repo" else public)
+
+
+def public_jwks(ctr: Any) -> list[dict[str, Any]]:
+    published = ctr.public_keys_repo.load()
+    assert published is not None
+    return list(published.keys)
+
+
+def test_every_change_of_the_key_set_is_published_without_private_keys(ctr: Any, clock: Any) -> None:
+    signer = ring(ctr, clock)
+    signer.current_kid()
+    assert ctr.public_keys_repo.load().seq == 1
+    signer.ensure("RS256")
+    signer.rotate()
+    published = ctr.public_keys_repo.load()
+    assert published.seq == 3
+    assert public_jwks(ctr) == json.loads(signer.jwks_json())["keys"]
+    assert public_jwks(ctr) == [k["public_jwk"] for k in ctr.keystore.load()["keys"]]
+    text = json.dumps(public_jwks(ctr))
+    assert "PRIVATE" not in text and '"d"' not in text
+
+
+def test_a_verifying_instance_never_reads_the_key_store(ctr: Any, clock: Any) -> None:
+    signer = ring(ctr, clock)
+    token = signer.sign(claims(clock))
+    store = CountingStore(ctr.keystore)
+    verifier = ring(ctr, clock, store)
+    assert verifier.verify(token, issuer=ISS)["sub"] == "u"
+    assert json.loads(verifier.jwks_json()) == json.loads(signer.jwks_json())
+    assert store.reads == 0
+
+
+def test_nothing_published_yet_reads_the_key_store_once_and_publishes_it(ctr: Any, clock: Any) -> None:
+    # A stage whose keys predate the publication: the key set holds them, the table not.
+    token = ring(ctr, clock, public=None).sign(claims(clock))
+    assert ctr.public_keys_repo.load() is None
+    store = CountingStore(ctr.keystore)
+    verifier = ring(ctr, clock, store)
+    assert verifier.verify(token, issuer=ISS)["sub"] == "u"
+    assert store.reads == 1
+    assert public_jwks(ctr) == [k["public_jwk"] for k in ctr.keystore.load()["keys"]]
+    # Another new instance finds them published.
+    other = CountingStore(ctr.keystore)
+    assert ring(ctr, clock, other).verify(token, issuer=ISS)["sub"] == "u"
+    assert other.reads == 0
+
+
+def test_a_key_the_publication_lacks_is_looked_up_in_the_key_store_and_published(
+        ctr: Any, clock: Any) -> None:
+    signer = ring(ctr, clock)
+    signer.current_kid()
+    store = CountingStore(ctr.keystore)
+    verifier = ring(ctr, clock, store)
+    verifier.jwks_json()                              # caches the published keys
+    # A rotation whose publication failed: the key set moved on, the table did not.
+    unpublished = ring(ctr, clock, public=None)
+    unpublished.rotate()
+    unpublished.rotate()                              # a kid nobody published
+    token = unpublished.sign(claims(clock))
+    clock.advance(61)                                 # unknown kids re-read at most once a minute
+    assert verifier.verify(token, issuer=ISS)["sub"] == "u"
+    assert store.reads == 1
+    assert ctr.public_keys_repo.load().seq == ctr.keystore.load()["seq"] == 3
+    assert unpublished.current_kid() in {k["kid"] for k in public_jwks(ctr)}
+
+
+def test_unknown_kids_ask_the_key_store_at_most_once_a_minute(ctr: Any, clock: Any) -> None:
+    import jwt
+
+    from chalicelib.services.signing import InvalidJWT
+
+    ring(ctr, clock).current_kid()
+    store = CountingStore(ctr.keystore)
+    verifier = ring(ctr, clock, store)
+    verifier.jwks_json()
+    for n in range(3):
+        forged = jwt.encode(claims(clock), "x" * 32, algorithm="HS256", headers={"kid": f"no{n}"})
+        with pytest.raises(InvalidJWT):
+            verifier.verify(forged, issuer=ISS)
+        clock.advance(20)
+    assert store.reads == 1
+    clock.advance(1)
+    with pytest.raises(InvalidJWT):
+        verifier.verify(forged, issuer=ISS)
+    assert store.reads == 2
+
+
+def test_an_older_key_set_never_replaces_a_newer_publication(ctr: Any, clock: Any) -> None:
+    repo = ctr.public_keys_repo
+    assert repo.publish([{"kid": "b", "alg": "ES256"}], 5, clock.now())
+    assert not repo.publish([{"kid": "a", "alg": "ES256"}], 4, clock.now())
+    assert not repo.publish([{"kid": "a", "alg": "ES256"}], 5, clock.now())
+    assert repo.load().keys == ({"kid": "b", "alg": "ES256"},)
+    assert repo.publish([{"kid": "c", "alg": "ES256"}], 6, clock.now())
+
+
+def test_a_failed_publication_does_not_fail_the_rotation(ctr: Any, clock: Any) -> None:
+    class Down:
+        def load(self) -> None:
+            raise StorageUnavailable(detail="down")
+
+        def publish(self, *args: Any) -> bool:
+            raise StorageUnavailable(detail="down")
+
+    signer = ring(ctr, clock, public=Down())
+    before = signer.current_kid()
+    signer.rotate()
+    assert signer.current_kid() != before
+    assert ctr.keystore.load()["seq"] == 2
