@@ -46,10 +46,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="3 cold runs, 30 iterations, purge over 1,000 and 10,000 only")
     p.add_argument("--baseline", metavar="REV",
                    help="also cold-start a git revision as packaged, in the same runs (before/after)")
+    p.add_argument("--cold-source-all", action="store_true",
+                   help="cold-start every first request without byte code too (default: /v1/me only)")
+    p.add_argument("--bare-requests", type=int, default=20,
+                   help="requests per endpoint recorded and replayed on a bare DynamoDB client "
+                        "(default 20; at most --costly-iterations where setup hashes a password)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results (default %(default)s)")
     args = p.parse_args(argv)
     if args.quick:
-        args.runs, args.iterations, args.costly_iterations = 3, 30, 5
+        args.runs, args.iterations, args.costly_iterations, args.bare_requests = 3, 30, 5, 10
         args.purge_sizes = "1000,10000"
     args.phases = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = args.phases - set(PHASES)
@@ -100,19 +105,41 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
                                                client_id=world.cli,
                                                refresh_token=world.fresh_session()["refresh_token"]))
 
-            events = {"/v1/me": driver.event(Request("GET", "/v1/me", world.bearer(world.access_token))),
+            def key_in_use(request: Request) -> Callable[[], dict[str, Any]]:
+                # A role key's last_used_at is written at most every ten minutes: one use
+                # here, just before each cold start, keeps it recent, so every child's
+                # first request is the steady one (one read, no write) however long the run.
+                def event() -> dict[str, Any]:
+                    world.expect(Request("GET", "/v1/me", world.bearer(world.role_key())))
+                    return driver.event(request)
+                return event
+
+            def first_me() -> dict[str, Any]:
+                # The access token lives five minutes; the world logs in again after two.
+                return driver.event(Request("GET", "/v1/me", world.bearer(world.access_token)))
+
+            events = {"/v1/me": first_me,
                       "refresh": first_refresh,
+                      "/v1/me with a role key": key_in_use(Request("GET", "/v1/me",
+                                                              world.bearer(world.role_key()))),
+                      "client_credentials with a role key": key_in_use(world.role_client_credentials()),
                       "discovery": driver.event(Request("GET", "/.well-known/openid-configuration"))}
             results["cold"] = coldstart.measure(aws_environment(moto.endpoint), events, args.runs, log,
-                                                baseline=args.baseline)
+                                                baseline=args.baseline,
+                                                source=None if args.cold_source_all else ("/v1/me",))
             phase = _phase_done(results, "cold", phase)
         if "cpu" in args.phases:
             log(f"CPU per warm request: {args.iterations} requests per endpoint")
             user = c.users.get(user_id_for(world.username))
             assert user is not None, "the demo seed's user"
             scrypt = cpu.scrypt_verification(world.password, user.password_hash)
+            # The bare calls: a default client of its own, and an unhooked one for pre-images.
+            bare = cpu.Bare(boto3.client("dynamodb"), boto3.client("dynamodb"),
+                            tables_from_schema(c.settings.table_prefix), args.bare_requests,
+                            min(args.bare_requests, args.costly_iterations))
             results["cpu"] = cpu.measure(world, driver, c.dynamodb(), CASES, args.iterations,
-                                         args.costly_iterations, {"password_grant": scrypt}, log)
+                                         args.costly_iterations, {"password_grant": scrypt}, log,
+                                         bare=bare)
             results["botocore_floor"] = cpu.botocore_floor(c.dynamodb(), c.settings.table("throttle"),
                                                            args.iterations)
             phase = _phase_done(results, "cpu", phase)

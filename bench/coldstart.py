@@ -5,8 +5,14 @@ The function is laid out as the deploy package lays it out: ``app.py``,
 that ``deploy/package.py`` adds (``/var/task`` is read-only on Lambda, so code
 without byte code is compiled on every cold start). Two layouts are measured:
 
-* ``as packaged``: with byte code (what deploys);
-* ``without byte code``: the same sources only, to show what the byte code saves.
+* ``as packaged``: with byte code (what deploys), for every first request;
+* ``without byte code``: the same sources only, to show what the byte code saves,
+  for the first requests of ``source`` only (``/v1/me`` by default: what the byte
+  code saves hardly depends on the request, and each variant costs a child per run).
+
+Beside them, as packaged, the first requests of ``snapstart`` in a function
+restored from a SnapStart snapshot (``cold_child.py``'s ``snapstart`` mode: what
+it models and what it does not is said there).
 
 Runs are interleaved, each run starting at the next variant, so that drift and a
 child's place in the round hit all alike.
@@ -60,7 +66,7 @@ def function_tree(dst: Path, *, bytecode: bool, revision: str | None = None) -> 
 class Variant:
     name: str              # key in JSON
     label: str
-    mode: str              # floor | floor+jwt | floor+secretsmanager | app
+    mode: str              # floor | floor+jwt | floor+secretsmanager | app | snapstart
     tree: str              # source | bytecode | baseline
     # The first request's event, or a function making a new one per run (a refresh
     # token is single use).
@@ -79,7 +85,7 @@ def run_child(variant: Variant, trees: dict[str, Path], env: dict[str, str],
     if done.returncode != 0:
         raise RuntimeError(f"cold-start child {variant.name} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    if variant.mode == "app" and result["status"] != 200:
+    if variant.mode in ("app", "snapstart") and result["status"] != 200:
         raise RuntimeError(f"cold-start child {variant.name}: first request got {result['status']}")
     if importtime:
         result["importtime"] = done.stderr
@@ -124,22 +130,39 @@ def parse_importtime(stderr: str, top: int = 10) -> dict[str, Any]:
     }
 
 
-def measure(aws_env: dict[str, str], events: dict[str, Any], runs: int,
-            log: Any = print, baseline: str | None = None) -> dict[str, Any]:
-    """Cold starts of every variant, ``runs`` times each, interleaved; with ``baseline``
-    (a git revision), the same requests against that revision as packaged too."""
+def variants_of(events: dict[str, Any], *, source: tuple[str, ...] | None = ("/v1/me",),
+                snapstart: tuple[str, ...] = ("/v1/me", "refresh"),
+                baseline: str | None = None) -> list[Variant]:
+    """The floors, then every first request as packaged, those of ``source`` without
+    byte code (None: all of them), those of ``snapstart`` restored from a snapshot,
+    and with ``baseline`` every first request at that revision."""
     variants = [Variant("floor", "floor: import boto3 + boto3.client('dynamodb')", "floor", "source"),
                 Variant("floor+jwt", "floor + import jwt (PyJWT, cryptography)", "floor+jwt", "source"),
                 Variant("floor+secretsmanager", "floor + boto3.client('secretsmanager')",
                         "floor+secretsmanager", "source")]
-    for tree, tree_label in (("bytecode", "as packaged"), ("source", "without byte code")):
-        for request, event in events.items():
-            variants.append(Variant(f"{request}_{tree}", f"import app + first {request} ({tree_label})",
-                                    "app", tree, event))
+    for request, event in events.items():
+        variants.append(Variant(f"{request}_bytecode", f"import app + first {request} (as packaged)",
+                                "app", "bytecode", event))
+    for request, event in events.items():
+        if source is None or request in source:
+            variants.append(Variant(f"{request}_source", f"import app + first {request} "
+                                    "(without byte code)", "app", "source", event))
+    for request in snapstart:
+        variants.append(Variant(f"{request}_snapstart", f"first {request} after a SnapStart restore "
+                                "(as packaged)", "snapstart", "bytecode", events[request]))
     if baseline:
         for request, event in events.items():
             variants.append(Variant(f"{request}_baseline", f"import app + first {request} "
                                     f"(as packaged, at {baseline})", "app", "baseline", event))
+    return variants
+
+
+def measure(aws_env: dict[str, str], events: dict[str, Any], runs: int,
+            log: Any = print, baseline: str | None = None, *,
+            source: tuple[str, ...] | None = ("/v1/me",),
+            snapstart: tuple[str, ...] = ("/v1/me", "refresh")) -> dict[str, Any]:
+    """Cold starts of every variant (``variants_of``), ``runs`` times each, interleaved."""
+    variants = variants_of(events, source=source, snapstart=snapstart, baseline=baseline)
     env = child_environment(aws_env)
     results: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="tessera-bench-task-") as tmp:
@@ -156,7 +179,8 @@ def measure(aws_env: dict[str, str], events: dict[str, Any], runs: int,
             for variant in variants[shift:] + variants[:shift]:
                 results[variant.name].append(run_child(variant, trees, env))
             log(f"  cold start run {i + 1}/{runs}")
-        first_app = next(v for v in variants if v.mode == "app" and v.tree == "source")
+        first_app = next((v for v in variants if v.mode == "app" and v.tree == "source"),
+                         next(v for v in variants if v.mode == "app"))
         profile = run_child(first_app, trees, env, importtime=True)
     floor = summary([r["total_s"] for r in results["floor"]])
     out: dict[str, Any] = {"runs": runs, "variants": {}, "importtime_of": first_app.label,
@@ -166,6 +190,8 @@ def measure(aws_env: dict[str, str], events: dict[str, Any], runs: int,
         total = summary([r["total_s"] for r in rs])
         out["variants"][variant.name] = {
             "label": variant.label,
+            "mode": variant.mode,
+            "tree": variant.tree,
             "total_s": total,
             "import_s": summary([r["import_s"] for r in rs]),
             "request_s": summary([r["request_s"] for r in rs]),
@@ -174,4 +200,7 @@ def measure(aws_env: dict[str, str], events: dict[str, Any], runs: int,
             "ratio_to_floor": total["median"] / floor["median"],
             "ratio_of_minimums": total["min"] / floor["min"],
         }
+        if variant.mode == "snapstart":
+            out["variants"][variant.name]["init_s"] = summary([r["init_s"] for r in rs])
+            out["variants"][variant.name]["restore_s"] = summary([r["restore_s"] for r in rs])
     return out

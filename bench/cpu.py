@@ -8,6 +8,11 @@ every DynamoDB call (botocore building, signing and parsing the request, the
 socket work), and excludes moto's own work, which runs in its own process.
 The part spent inside the DynamoDB client is measured too (``BotocoreTime``), so
 the service's own CPU (SPEC §9: "DynamoDB excluded") is the difference.
+
+After a case's measured samples, with ``Bare`` given, a few more of its requests
+are served unmeasured while their DynamoDB calls are recorded, then replayed on a
+bare default client (``bench.bare``): the CPU of the bare call(s) per request,
+against which the request's CPU is a ratio (issue 16: ≤ 1.25 where budgeted).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.bare import CallRecorder, replay
 from bench.cases import Case, World
 from bench.lambda_http import LambdaContext, LambdaDriver, response_of
 
@@ -98,6 +104,37 @@ def cpu_samples(world: World, driver: LambdaDriver, case: Case, n: int, inside: 
     return out
 
 
+@dataclass
+class Bare:
+    """What the bare-call replay needs: a default client (``boto3.client("dynamodb")``),
+    an unhooked shadow client for pre-images, the tables' keys, and how many requests
+    of a case to record (``costly`` for cases whose setup hashes a password)."""
+
+    client: Any
+    shadow: Any
+    tables: dict[str, Any]
+    requests: int = 30
+    costly: int = 5
+
+
+def bare_samples(world: World, driver: LambdaDriver, case: Case, n: int,
+                 recorder: CallRecorder, bare: Bare) -> tuple[list[float], int]:
+    """Serve ``n`` more requests of a case (unmeasured) recording their DynamoDB calls,
+    then replay them on the bare client: (CPU of each request's bare calls, calls per
+    request)."""
+    requests = []
+    for _ in range(n):
+        event = driver.event(case.request(world))
+        recorder.start()
+        try:
+            response = driver.app(event, LambdaContext())
+        finally:
+            calls = recorder.stop()
+        case.check(world, response_of(response))
+        requests.append(calls)
+    return replay(bare.client, bare.shadow, requests), max(len(r) for r in requests)
+
+
 def _ms(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values) * 1000, "p10": quantile(values, 0.1) * 1000,
             "p90": quantile(values, 0.9) * 1000}
@@ -115,19 +152,31 @@ def summarize(s: Samples) -> dict[str, Any]:
 
 def measure(world: World, driver: LambdaDriver, client: Any, cases: list[Case], iterations: int,
             costly_iterations: int, companions: dict[str, Callable[[], None]] | None = None,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
+            log: Callable[[str], None] = print, bare: Bare | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     inside = BotocoreTime(client)
+    recorder = CallRecorder(client, bare.shadow, bare.tables) if bare is not None else None
     try:
         for case in cases:
             n = costly_iterations if case.costly_setup else iterations
             started = time.perf_counter()
             samples = cpu_samples(world, driver, case, n, inside, (companions or {}).get(case.name))
-            out[case.name] = summarize(samples)
-            log(f"  {case.name}: {out[case.name]['cpu_ms']['median']:.3f} ms CPU "
+            result = out[case.name] = summarize(samples)
+            note = ""
+            if bare is not None and recorder is not None and case.replay_bare:
+                requests = bare.costly if case.costly_setup else bare.requests
+                sums, calls = bare_samples(world, driver, case, requests, recorder, bare)
+                if calls:
+                    result["bare_ms"] = _ms(sums)
+                    result["bare_calls"] = calls
+                    result["bare_ratio"] = result["cpu_ms"]["median"] / result["bare_ms"]["median"]
+                    note = f", {result['bare_ratio']:.2f} × its bare call(s)"
+            log(f"  {case.name}: {result['cpu_ms']['median']:.3f} ms CPU{note} "
                 f"({n} requests, {time.perf_counter() - started:.0f} s)")
     finally:
         inside.close()
+        if recorder is not None:
+            recorder.close()
     return out
 
 

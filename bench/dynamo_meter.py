@@ -143,6 +143,27 @@ def index_write_units(info: TableInfo, before: Mapping[str, Any] | None,
     return total
 
 
+def write_targets(tables: Mapping[str, TableInfo], name: str,
+                  params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(table, key) of every item a write touches (a transaction's condition checks
+    included); none for a read."""
+    if name == "PutItem":
+        info = tables[params["TableName"]]
+        return [(params["TableName"], info.key_of(params["Item"]))]
+    if name in ("UpdateItem", "DeleteItem"):
+        return [(params["TableName"], dict(params["Key"]))]
+    if name == "TransactWriteItems":
+        out = []
+        for op in params["TransactItems"]:
+            (kind, spec), = op.items()
+            if kind == "Put":
+                out.append((spec["TableName"], tables[spec["TableName"]].key_of(spec["Item"])))
+            else:
+                out.append((spec["TableName"], dict(spec["Key"])))
+        return out
+    return []
+
+
 # --------------------------------------------------------------------------
 # the meter
 # --------------------------------------------------------------------------
@@ -236,26 +257,9 @@ class DynamoMeter:
 
     # -- shadow reads -----------------------------------------------------------------
 
-    def _targets(self, name: str, params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        """(table, key) of every item a write touches."""
-        if name == "PutItem":
-            info = self.tables[params["TableName"]]
-            return [(params["TableName"], info.key_of(params["Item"]))]
-        if name in ("UpdateItem", "DeleteItem"):
-            return [(params["TableName"], dict(params["Key"]))]
-        if name == "TransactWriteItems":
-            out = []
-            for op in params["TransactItems"]:
-                (kind, spec), = op.items()
-                if kind == "Put":
-                    out.append((spec["TableName"], self.tables[spec["TableName"]].key_of(spec["Item"])))
-                else:
-                    out.append((spec["TableName"], dict(spec["Key"])))
-            return out
-        return []
-
     def _snapshot(self, name: str, params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
-        return [(table, key, self._read(table, key)) for table, key in self._targets(name, params)]
+        return [(table, key, self._read(table, key))
+                for table, key in write_targets(self.tables, name, params)]
 
     def _read(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.shadow.get_item(

@@ -1,9 +1,20 @@
-"""The benchmark's own arithmetic: item sizes and request units, events, import times, cost."""
+"""The benchmark's own arithmetic: item sizes and request units, events, import times, cost;
+the cold-start variants, the SnapStart child, and how budgets are rendered."""
 
 import base64
+from pathlib import Path
+from typing import Any
 
-from bench import cost
-from bench.coldstart import parse_importtime
+from bench import cost, report
+from bench.cases import CASES, case
+from bench.coldstart import (
+    Variant,
+    child_environment,
+    function_tree,
+    parse_importtime,
+    run_child,
+    variants_of,
+)
 from bench.dynamo_meter import (
     Index,
     TableInfo,
@@ -14,6 +25,7 @@ from bench.dynamo_meter import (
     write_units,
 )
 from bench.lambda_http import Request, api_gateway_event
+from bench.moto_process import aws_environment
 
 
 def test_item_size_counts_names_and_values_by_dynamodb_rules():
@@ -90,3 +102,82 @@ def test_duration_scales_cpu_to_the_functions_share_of_a_vcpu():
     assert cost.duration_ms(1.0, 0, cost.FULL_VCPU_MB) == 1
     assert cost.duration_ms(1.0, 0, cost.FULL_VCPU_MB // 2) == 3         # 2.0..., billed per ms
     assert cost.duration_ms(0.0, 2, 1769) == 2 * cost.DYNAMODB_ROUND_TRIP_MS
+
+
+def test_every_first_request_is_cold_started_as_packaged_and_only_v1_me_also_without_byte_code():
+    events = {"/v1/me": {}, "refresh": {}, "/v1/me with a role key": {},
+              "client_credentials with a role key": {}, "discovery": {}}
+    names = [v.name for v in variants_of(events)]
+    assert [n for n in names if n.endswith("_bytecode")] == [f"{e}_bytecode" for e in events]
+    assert [n for n in names if n.endswith("_source")] == ["/v1/me_source"]
+    assert [n for n in names if n.endswith("_snapstart")] == ["/v1/me_snapstart", "refresh_snapstart"]
+    every = [v.name for v in variants_of(events, source=None)]
+    assert [n for n in every if n.endswith("_source")] == [f"{e}_source" for e in events]
+
+
+def test_the_snapstart_child_restores_then_serves_the_first_request(tmp_path: Path):
+    # discovery touches no AWS service: the endpoint is never contacted
+    tree = function_tree(tmp_path / "task", bytecode=False)
+    event = api_gateway_event(Request("GET", "/.well-known/openid-configuration"),
+                              {"/.well-known/openid-configuration": None}, [])
+    variant = Variant("discovery_snapstart", "first discovery after a SnapStart restore",
+                      "snapstart", "bytecode", event)
+    env = child_environment(aws_environment("http://127.0.0.1:9"))
+    result = run_child(variant, {"bytecode": tree}, env)
+    assert result["status"] == 200
+    assert result["init_s"] > 0 and result["restore_s"] > 0
+    assert result["total_s"] >= result["request_s"]
+
+
+def _cold_variant(mode: str, tree: str, ratio: float, label: str) -> dict[str, Any]:
+    t = {"median": 0.3, "p25": 0.3, "p75": 0.3, "min": 0.3, "max": 0.3, "n": 1}
+    v = {"label": label, "mode": mode, "tree": tree, "total_s": t, "import_s": t, "request_s": t,
+         "cpu_s": t, "max_rss_mb": {"median": 80}, "ratio_to_floor": ratio, "ratio_of_minimums": ratio}
+    if mode == "snapstart":
+        v["init_s"] = v["restore_s"] = t
+    return v
+
+
+def _results() -> dict[str, Any]:
+    cold = {"runs": 1, "importtime_of": "x", "importtime": {"modules": [], "packages": []},
+            "variants": {
+                "floor": _cold_variant("floor", "source", 1.0, "floor"),
+                "/v1/me_bytecode": _cold_variant("app", "bytecode", 1.2, "first /v1/me (as packaged)"),
+                "refresh_bytecode": _cold_variant("app", "bytecode", 1.4, "first refresh (as packaged)"),
+                "/v1/me_source": _cold_variant("app", "source", 2.0, "first /v1/me (without byte code)"),
+                "/v1/me_snapstart": _cold_variant("snapstart", "bytecode", 0.9, "restored /v1/me")}}
+    ms = {"median": 1.0, "p10": 1.0, "p90": 1.0}
+    cpu = {"me_jwt": {"cpu_ms": {**ms, "median": 1.2}, "botocore_ms": ms, "own_cpu_ms": ms,
+                      "bare_ms": ms, "bare_calls": 1, "bare_ratio": 1.2},
+           "refresh": {"cpu_ms": {**ms, "median": 1.5}, "botocore_ms": ms, "own_cpu_ms": ms,
+                       "bare_ms": ms, "bare_calls": 1, "bare_ratio": 1.5},
+           "revoke_refresh": {"cpu_ms": ms, "botocore_ms": ms, "own_cpu_ms": ms,
+                              "bare_ms": ms, "bare_calls": 1, "bare_ratio": 2.0}}
+    return {"date": "today", "elapsed_s": 1.0, "cold": cold, "cpu": cpu, "cost": {},
+            "prices": {"region": "r", "as_of": "d"}, "memory_mb": 512, "round_trip_ms": 5,
+            "machine": {"cpu": "c", "cores": 2, "arch": "a", "os": "o", "python": "3"}}
+
+
+def test_every_budgeted_figure_is_stated_with_its_budget_and_verdict():
+    rows = {what: (measured, budget, verdict)
+            for what, measured, budget, verdict in report.budgets(_results(), CASES)}
+    assert rows["cold start: first /v1/me (as packaged)"] == ("1.20 × floor", "≤ 1.25 × floor", report.PASS)
+    assert rows["cold start: first refresh (as packaged)"][2] == report.MISS
+    # what does not deploy, and SnapStart, carry no cold-start budget
+    assert not any("without byte code" in what or "restored" in what for what in rows)
+    me, refresh = case("me_jwt").label, case("refresh").label
+    assert rows[f"warm CPU: {me}"] == ("1.20 × bare call(s)", "≤ 1.25 × bare call(s)", report.PASS)
+    assert rows[f"warm CPU: {refresh}"][2] == report.MISS
+    assert f"warm CPU: {case('revoke_refresh').label}" not in rows          # a ratio, no budget
+    assert rows[f"warm CPU, DynamoDB client excluded: {refresh}"] == ("1.00 ms (all 1.50)", "≤ 2 ms",
+                                                                      report.PASS)
+
+
+def test_the_report_shows_the_ratio_to_the_bare_calls_and_the_snapstart_table():
+    text = report.markdown(_results(), CASES)
+    assert "### Budgets (SPEC §9, issue 16): 3 of 5 met" in text
+    assert "| 1.20 ≤ 1.25: ok |" in text and "| 1.50 ≤ 1.25: **MISS** |" in text
+    assert "| 1.00 | 2.00 |  |" in text                         # revoke: a ratio without verdict
+    assert "### SnapStart, measured locally" in text
+    assert "| restored /v1/me | 300 | 300 | 300 | 300 | 300–300 | 300 | 0.90 |" in text
+    assert "| 2.00 | 2.00 |" in text                             # without byte code: no verdict
