@@ -10,7 +10,7 @@ PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint e2e fuzz bench browsers node-deps clean
+.PHONY: help venv run test lint e2e fuzz bench browsers node-deps peer-deps clean
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
@@ -21,6 +21,7 @@ help:
 	@echo "make fuzz   a long fuzz campaign (5,000 requests in process, 2,000 to the real runner)"
 	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/,"
 	@echo "            then the tessera CLI's start-up times (python -m bench.cli_startup)"
+	@echo "make peer-deps  node-oidc-provider for the benchmark's peer (npm ci in bench/peer)"
 	@echo "make clean  remove .venv and caches"
 
 $(PY):
@@ -50,14 +51,29 @@ browsers:
 # relying-party tests (tests/node: oauth4webapi, openid-client), exactly as locked.
 NODE_STAMP := tests/node/node_modules/.package-lock.json
 
-node-deps: $(NODE_STAMP)
-
-$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+define ensure_node
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
 		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
 		$$sudo apt-get update && $$sudo apt-get install -y nodejs npm; \
 	fi
+endef
+
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	$(ensure_node)
 	cd tests/node && npm ci --no-audit --no-fund
+	@touch $@
+
+# The benchmark's peer (bench/peer: node-oidc-provider, python -m bench.peer), exactly as
+# locked.
+PEER_STAMP := bench/peer/node_modules/.package-lock.json
+
+peer-deps: $(PEER_STAMP)
+
+$(PEER_STAMP): bench/peer/package.json bench/peer/package-lock.json
+	$(ensure_node)
+	cd bench/peer && npm ci --no-audit --no-fund
 	@touch $@
 
 lint: $(STAMP)
@@ -67,7 +83,7 @@ lint: $(STAMP)
 # pytest exits 5 when it collected no tests; like every non-zero status, that fails the target.
 # Two workers (this machine has two cores), each test file kept on one worker so
 # that a module's fixtures (a runner of its own) are started once.
-test: lint browsers node-deps
+test: lint browsers node-deps peer-deps
 	$(PY) -m pytest -n 2 --dist loadfile
 
 e2e: $(STAMP)
@@ -78,10 +94,10 @@ e2e: $(STAMP)
 fuzz: $(STAMP)
 	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 $(PY) -m pytest -p no:xdist tests/fuzz
 
-bench: $(STAMP)
+bench: $(STAMP) peer-deps
 	$(PY) -m bench
 	$(PY) -m bench.cli_startup
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build tests/node/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build tests/node/node_modules bench/peer/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

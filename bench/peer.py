@@ -1,0 +1,300 @@
+"""A peer measured side by side: node-oidc-provider's CPU per grant, on this machine, in this run.
+
+    python -m bench.peer                          # warm, measure, print the JSON
+    python -m bench.peer --results bench/results/latest.json   # and the table against a run's CPU phase
+
+The peer is ``bench/peer/server.mjs``: node-oidc-provider (the version pinned in
+``bench/peer/package.json``, installed by ``make peer-deps``) with its default
+in-memory adapter, an ES256 key, one confidential client (``client_secret_basic``)
+allowed ``client_credentials`` and ``refresh_token``, ES256 JWT access tokens
+(through a resource indicator), refresh-token rotation on every use, introspection.
+
+Every kind gets ``warmup`` unmeasured requests first (V8 needs thousands to
+optimise the hot paths), then ``iterations`` measured ones: sequential requests on
+one keep-alive connection (``http.client``), in batches of ``BATCH``, the kinds
+interleaved batch by batch so that drift of the machine hits them alike. The CPU
+is the server's own (``process.cpuUsage()``: user + system, every thread of the
+Node process, garbage collection included), read by the server itself at the
+edges of each batch; this client's CPU is not in it. A figure is a mean: the
+batches' CPU summed over their requests. ``noop`` is a POST of a form body to a
+handler outside the Provider that reads the body and answers ``{}``: Node's own
+HTTP cost, which ``minus_noop_ms`` takes off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlencode
+
+from bench.report import MISS, PASS
+
+PEER_DIR = Path(__file__).resolve().parent / "peer"
+KINDS = ("client_credentials", "refresh_token", "introspection", "noop")
+# Requests between two CPU readings. A batch of the in-memory adapter's size (1,000
+# entries, LRU) or more would evict the sessions a refresh batch made at its start.
+BATCH = 100
+# Each session is refreshed this many times, then the next one (bench.cases.YOUNG_ROTATIONS:
+# Tessera's refresh case measures young sessions too). oidc-provider's in-memory adapter
+# walks a grant's every token at each save, so one endless chain would grow in cost.
+ROTATIONS = 10
+DEFAULT_ITERATIONS = 2000
+DEFAULT_WARMUP = 3000
+STARTUP_TIMEOUT_S = 20
+
+# Keycloak's published sizing: "allocate 1 vCPU [...] for each 120 client credential grants
+# per second" and the same for 120 refresh token requests per second
+# (https://www.keycloak.org/high-availability/single-cluster/concepts-memory-and-cpu-sizing).
+# Its client-credentials figure includes a TLS handshake per request (each client sends
+# one), and both include its database: a reference line, not a like-for-like measure.
+KEYCLOAK_GRANTS_PER_S_PER_VCPU = 120
+KEYCLOAK_MS_PER_GRANT = 1000 / KEYCLOAK_GRANTS_PER_S_PER_VCPU
+
+# Per grant: Tessera's case in the CPU phase (bench.cases), the peer's kind, a label.
+COMPARED = (
+    ("client_credentials", "client_credentials", "client_credentials (ES256 JWT access token)"),
+    ("refresh", "refresh_token", "refresh_token (rotation, ES256 JWT access token)"),
+    ("introspect_jwt", "introspection", "introspection (ours: a JWT, verified; theirs: an opaque token, "
+                                        "looked up; it rejects JWTs)"),
+)
+
+
+class PeerUnavailable(RuntimeError):
+    """Node or the peer's npm packages are missing."""
+
+
+def _check_installed(peer_dir: Path) -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise PeerUnavailable("node is not on PATH: run `make peer-deps` (it installs Node.js and "
+                              "the peer's npm packages)")
+    if not (peer_dir / "node_modules" / "oidc-provider" / "package.json").is_file():
+        raise PeerUnavailable(f"{peer_dir / 'node_modules'} is missing: run `make peer-deps` "
+                              "(npm ci in bench/peer)")
+    return node
+
+
+class PeerProcess:
+    """``node server.mjs`` in ``bench/peer``, stopped by closing its stdin."""
+
+    def __init__(self, peer_dir: Path = PEER_DIR) -> None:
+        self.peer_dir = peer_dir
+        self.proc: subprocess.Popen[str] | None = None
+        self.stderr: IO[str] | None = None
+        self.info: dict[str, Any] = {}
+
+    def __enter__(self) -> PeerProcess:
+        node = _check_installed(self.peer_dir)
+        self.stderr = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.proc = subprocess.Popen([node, "server.mjs"], cwd=self.peer_dir, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()      # the server's one JSON line, or '' if it died
+        if not line:
+            self.proc.wait(timeout=STARTUP_TIMEOUT_S)
+            raise RuntimeError(f"the peer did not start (exit {self.proc.returncode}):\n{self.errors()}")
+        self.info = json.loads(line)
+        return self
+
+    def errors(self) -> str:
+        if self.stderr is None:
+            return ""
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+        if self.stderr is not None:
+            self.stderr.close()
+
+
+class PeerClient:
+    """Sequential requests on one keep-alive connection; each kind's request and its check."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.conn = http.client.HTTPConnection("127.0.0.1", info["port"], timeout=30)
+        basic = base64.b64encode(f"{info['client_id']}:{info['client_secret']}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {basic}",
+                        "Content-Type": "application/x-www-form-urlencoded"}
+        self.cc_body = urlencode({"grant_type": "client_credentials", "resource": info["resource"],
+                                  "scope": info["scope"]})
+        self.sessions: Iterator[dict[str, str]] = iter(())
+        self.current_refresh = ""
+        self.rotations = ROTATIONS
+        self.access_token = ""
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def post(self, path: str, body: str) -> tuple[int, bytes]:
+        self.conn.request("POST", path, body, self.headers)
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def ok(self, path: str, body: str) -> dict[str, Any]:
+        status, data = self.post(path, body)
+        parsed: dict[str, Any] = json.loads(data) if data else {}
+        if status != 200:
+            raise AssertionError(f"peer {path}: {status} {parsed}")
+        return parsed
+
+    def mark(self, sessions: int) -> tuple[int, int]:
+        """The server's CPU (µs) before and after it makes ``sessions`` new sessions."""
+        out = self.ok(f"/bench/mark?sessions={sessions}", "")
+        made: list[dict[str, str]] = out["sessions"]
+        if made:
+            self.sessions = iter(made)
+            self.access_token = made[0]["access_token"]
+            self.rotations = ROTATIONS
+        return out["cpu_before_us"], out["cpu_after_us"]
+
+    def client_credentials(self) -> None:
+        token = self.ok(self.info["token_path"], self.cc_body)
+        if not token.get("access_token", "").startswith("eyJ"):
+            raise AssertionError(f"client_credentials: no JWT access token: {token}")
+
+    def refresh_token(self) -> None:
+        if self.rotations >= ROTATIONS:
+            self.current_refresh = next(self.sessions)["refresh_token"]
+            self.rotations = 0
+        token = self.ok(self.info["token_path"], urlencode({"grant_type": "refresh_token",
+                                                            "refresh_token": self.current_refresh}))
+        rotated = token.get("refresh_token")
+        jwt = token.get("access_token", "").startswith("eyJ")
+        if not rotated or rotated == self.current_refresh or not jwt:
+            raise AssertionError(f"refresh_token: not rotated, or no JWT access token: {token}")
+        self.current_refresh = rotated
+        self.rotations += 1
+
+    def introspection(self) -> None:
+        answer = self.ok(self.info["introspection_path"], urlencode({"token": self.access_token}))
+        if answer.get("active") is not True:
+            raise AssertionError(f"introspection: the access token is not active: {answer}")
+
+    def noop(self) -> None:
+        self.ok("/bench/noop", self.cc_body)
+
+    def batch(self, kind: str, n: int) -> int:
+        """``n`` requests of a kind; the server's CPU over them, in µs."""
+        send: Callable[[], None] = getattr(self, kind)
+        sessions = -(-n // ROTATIONS) if kind == "refresh_token" else 1 if kind == "introspection" else 0
+        _, start = self.mark(sessions)
+        for _ in range(n):
+            send()
+        end, _ = self.mark(0)
+        return end - start
+
+
+def _batches(total: int) -> list[int]:
+    return [BATCH] * (total // BATCH) + ([total % BATCH] if total % BATCH else [])
+
+
+def measure(iterations: int = DEFAULT_ITERATIONS, warmup: int = DEFAULT_WARMUP,
+            log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Warm every kind, then measure ``iterations`` requests of each; ms of CPU per request."""
+    started = time.perf_counter()
+    with PeerProcess() as peer:
+        client = PeerClient(peer.info)
+        try:
+            log(f"peer: node-oidc-provider {peer.info['oidc_provider']} on Node {peer.info['node']}, "
+                f"{warmup} warm-up and {iterations} measured requests per kind")
+            for kind in KINDS:
+                for n in _batches(warmup):
+                    client.batch(kind, n)
+            per_batch: dict[str, list[tuple[int, int]]] = {kind: [] for kind in KINDS}
+            for i, n in enumerate(_batches(iterations)):
+                # interleaved, the order turned at each round
+                for kind in KINDS[i % len(KINDS):] + KINDS[:i % len(KINDS)]:
+                    per_batch[kind].append((n, client.batch(kind, n)))
+        except Exception as exc:
+            raise RuntimeError(f"{exc}\npeer's stderr:\n{peer.errors()}") from exc
+        finally:
+            client.close()
+        info = peer.info
+    kinds: dict[str, Any] = {}
+    for kind, batches in per_batch.items():
+        n = sum(b[0] for b in batches)
+        means = [us / 1000 / count for count, us in batches]
+        kinds[kind] = {"n": n, "cpu_ms": sum(b[1] for b in batches) / 1000 / n,
+                       "batch_ms": {"min": min(means), "median": statistics.median(means), "max": max(means)}}
+    for figures in kinds.values():
+        figures["minus_noop_ms"] = figures["cpu_ms"] - kinds["noop"]["cpu_ms"]
+    elapsed = time.perf_counter() - started
+    log("  " + ", ".join(f"{k}: {v['minus_noop_ms']:.3f} ms" for k, v in kinds.items() if k != "noop")
+        + f" (minus no-op {kinds['noop']['cpu_ms']:.3f} ms; {elapsed:.0f} s)")
+    return {"peer": "node-oidc-provider", "oidc_provider": info["oidc_provider"], "node": info["node"],
+            "iterations": iterations, "warmup": warmup, "batch": BATCH, "rotations_per_session": ROTATIONS,
+            "kinds": kinds, "elapsed_s": elapsed}
+
+
+def peer_table(results: dict[str, Any]) -> list[str]:
+    """Markdown: per grant, Tessera's own CPU against the peer's, and Keycloak's sizing."""
+    peer, cpu = results["peer"], results.get("cpu", {})
+    kinds = peer["kinds"]
+    lines = [f"### Against a peer: node-oidc-provider {peer['oidc_provider']} (Node {peer['node']}), "
+             "CPU per warm grant in ms", "",
+             "| grant | Tessera, own (median) | node-oidc-provider, minus no-op (mean) | ours ≤ theirs "
+             "| Keycloak sizing |",
+             "|---|---:|---:|---|---:|"]
+    for case, kind, label in COMPARED:
+        theirs = kinds[kind]["minus_noop_ms"]
+        ours = cpu.get(case, {}).get("own_cpu_ms", {}).get("median")
+        mine, verdict = ("n/a", "") if ours is None else (f"{ours:.3f}", PASS if ours <= theirs else MISS)
+        keycloak = f"{KEYCLOAK_MS_PER_GRANT:.1f}" if kind != "introspection" else ""
+        lines.append(f"| {label} | {mine} | {theirs:.3f} | {verdict} | {keycloak} |")
+    lines += ["", f"Tessera: the CPU phase's `own_cpu_ms` (the API process, the DynamoDB client's "
+              f"part excluded), median per request. node-oidc-provider: its in-memory adapter, the "
+              f"server process's whole CPU (every thread, garbage collection included) over "
+              f"{peer['iterations']} sequential keep-alive requests per grant after {peer['warmup']} "
+              f"warm-up ones, as a mean, less a no-op POST's ({kinds['noop']['cpu_ms']:.3f} ms: Node's "
+              f"own HTTP). Both on this machine, in this run. Keycloak: its published sizing, "
+              f"{KEYCLOAK_GRANTS_PER_S_PER_VCPU} grants per second per vCPU (TLS handshakes and its "
+              "database included), as a reference line.", ""]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.peer", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
+                   help="measured requests per kind (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
+                   help="unmeasured requests per kind first (default %(default)s)")
+    p.add_argument("--results", type=Path,
+                   help="a `python -m bench` results file: also print the table against its CPU phase")
+    args = p.parse_args(argv)
+    try:
+        peer = measure(args.iterations, args.warmup, lambda m: print(m, file=sys.stderr, flush=True))
+    except PeerUnavailable as exc:
+        print(f"python -m bench.peer: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(peer, indent=2))
+    if args.results:
+        results = json.loads(args.results.read_text(encoding="utf-8"))
+        print("\n".join(peer_table({**results, "peer": peer})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
