@@ -22,7 +22,7 @@ from bench import cost, prices, report
 from bench.cases import CASES
 from bench.moto_process import ROOT, MotoProcess, aws_environment
 
-PHASES = ("cold", "cpu", "work", "purge")
+PHASES = ("cold", "cpu", "peer", "work", "purge")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 ROTATIONS_PER_SESSION = 24 * 12       # a 24 h session refreshed at every 5-minute expiry
 
@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="live sessions of the purge runs (default 1000,10000,100000)")
     p.add_argument("--only", default=",".join(PHASES), help=f"phases to run ({','.join(PHASES)})")
     p.add_argument("--quick", action="store_true",
-                   help="3 cold runs, 30 iterations, purge over 1,000 and 10,000 only")
+                   help="3 cold runs, 30 iterations, a short peer run, purge over 1,000 and 10,000 only")
     p.add_argument("--baseline", metavar="REV",
                    help="also cold-start a git revision as packaged, in the same runs (before/after)")
     p.add_argument("--cold-source-all", action="store_true",
@@ -51,10 +51,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bare-requests", type=int, default=20,
                    help="requests per endpoint recorded and replayed on a bare DynamoDB client "
                         "(default 20; at most --costly-iterations where setup hashes a password)")
+    p.add_argument("--peer-iterations", type=int, default=2000,
+                   help="measured requests per grant of the peer, node-oidc-provider (default 2000)")
+    p.add_argument("--peer-warmup", type=int, default=3000,
+                   help="unmeasured requests per grant that warm the peer first (default 3000)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results (default %(default)s)")
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.iterations, args.costly_iterations, args.bare_requests = 3, 30, 5, 10
+        args.peer_iterations, args.peer_warmup = 300, 1000
         args.purge_sizes = "1000,10000"
     args.phases = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = args.phases - set(PHASES)
@@ -143,6 +148,14 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
             results["botocore_floor"] = cpu.botocore_floor(c.dynamodb(), c.settings.table("throttle"),
                                                            args.iterations)
             phase = _phase_done(results, "cpu", phase)
+        if "peer" in args.phases:
+            # Timed too: before the purge child may start.
+            from bench import peer
+
+            log("node-oidc-provider side by side (CPU per warm grant)")
+            results["peer"] = peer.measure(iterations=args.peer_iterations, warmup=args.peer_warmup,
+                                           log=log)
+            phase = _phase_done(results, "peer", phase)
         timing_done()
         if "work" in args.phases:
             log("DynamoDB work per request")
@@ -216,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                                "settings": {k: v for k, v in vars(args).items() if k != "out"}}
     results["settings"]["phases"] = sorted(args.phases)
     purge = PurgePhase(args.purge_sizes) if "purge" in args.phases else None
-    if args.phases & {"cold", "cpu", "work"}:
+    if args.phases & {"cold", "cpu", "peer", "work"}:
         service_phases(args, results, purge.start if purge else (lambda: None))
     if purge is not None:
         purge.result(results)

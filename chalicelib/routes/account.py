@@ -8,13 +8,19 @@ Scope rule: ``/v1/me`` and ``/v1/token-info`` take any valid credential;
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.container import container
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
-from chalicelib.services import account
-from chalicelib.services.principals import Principal
+
+if TYPE_CHECKING:
+    from chalicelib.services.principals import Principal
+
+# Route modules import their services inside the handler (SPEC §9): ``import app``
+# registers every route, and a first request loads only what it runs.
 
 bp = Blueprint(__name__)
 ANY = ["*/*"]
@@ -36,6 +42,8 @@ def me() -> Response:
 @bp.route("/v1/token-info", methods=["GET"], content_types=ANY)
 @api_endpoint
 def token_info() -> Response:
+    from chalicelib.services import account
+
     return json_response(account.token_info(caller(), container().clock.now()))
 
 
@@ -56,6 +64,8 @@ def logout() -> Response:
 @bp.route("/v1/sessions", methods=["GET"], content_types=ANY)
 @api_endpoint
 def list_sessions() -> Response:
+    from chalicelib.services import account
+
     principal = caller()
     account.require_sessions_scope(principal)
     sessions = container().sessions.list_for_user(principal.user.id)
@@ -66,6 +76,8 @@ def list_sessions() -> Response:
 @bp.route("/v1/sessions/{session_id}", methods=["DELETE"], content_types=ANY)
 @api_endpoint
 def end_session(session_id: str) -> Response:
+    from chalicelib.services import account
+
     principal = caller()
     account.require_sessions_scope(principal)
     # Another user's session is indistinguishable from no session.

@@ -11,11 +11,10 @@ from chalicelib.container import Container, container
 from chalicelib.errors import NotFound
 from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
 from chalicelib.routes.page_visit import serve
-from chalicelib.services import account
-from chalicelib.services.principals import Principal
 from chalicelib.web.page import page_endpoint
 
 if TYPE_CHECKING:
+    from chalicelib.services.principals import Principal
     from chalicelib.web.authorize_page import AuthorizePage, LogoutPage
     from chalicelib.web.consents_page import ConsentsPage
 
@@ -95,6 +94,8 @@ def consents_withdraw() -> Response:
 # -- the JSON API: /v1/consents (needs sessions:manage, like /v1/sessions) -------------
 
 def _caller() -> Principal:
+    from chalicelib.services import account
+
     request, c = bp.current_request, container()
     issuer = issuer_of(request, c.settings)
     principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
@@ -106,6 +107,8 @@ def _caller() -> Principal:
 @bp.route("/v1/consents", methods=["GET"], content_types=ANY)
 @api_endpoint
 def list_consents() -> Response:
+    from chalicelib.services import account
+
     principal, c = _caller(), container()
     views = [account.consent_view(consent, c.client_directory.get(consent.client_id))
              for consent in c.authorization.consents_of(principal.user.id)]

@@ -6,14 +6,11 @@ from typing import TYPE_CHECKING
 
 from chalice import Blueprint, Response
 
-from chalicelib import grants
 from chalicelib.container import Container, container
 from chalicelib.errors import UnauthorizedClient
-from chalicelib.grants.device_code import GRANT_TYPE
 from chalicelib.http import header, issuer_of, json_response, oauth_endpoint, source_ip
 from chalicelib.routes.oauth import client_request
 from chalicelib.routes.page_visit import serve
-from chalicelib.services.device_flow import display_user_code
 from chalicelib.web.page import page_endpoint
 
 if TYPE_CHECKING:
@@ -26,6 +23,10 @@ ANY = ["*/*"]
 @bp.route("/oauth/device_authorization", methods=["POST"], content_types=ANY)
 @oauth_endpoint
 def device_authorization() -> Response:
+    from chalicelib import grants
+    from chalicelib.grants.device_code import GRANT_TYPE
+    from chalicelib.services.device_flow import display_user_code
+
     request, c = bp.current_request, container()
     params, client = client_request(request, c)
     if not client.allows_grant(GRANT_TYPE):

@@ -11,11 +11,10 @@ authenticated all the same.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
-from chalicelib import grants
 from chalicelib.container import Container, container
 from chalicelib.errors import (
     Forbidden,
@@ -27,7 +26,6 @@ from chalicelib.errors import (
     UnsupportedGrantType,
     bearer_challenge,
 )
-from chalicelib.grants import MAX_PARAM, GrantDeps, TokenContext
 from chalicelib.http import (
     authenticated,
     basic_credentials,
@@ -38,9 +36,14 @@ from chalicelib.http import (
     parse_form,
     source_ip,
 )
-from chalicelib.models import Client
-from chalicelib.services import oauth_tokens
-from chalicelib.services.authn import ClientCredentials, client_auth_failed
+
+if TYPE_CHECKING:
+    from chalicelib.grants import GrantDeps
+    from chalicelib.models import Client
+    from chalicelib.services.authn import ClientCredentials
+
+# The grants and services are imported by the handlers that run them (SPEC §9):
+# ``import app`` registers every route; a first request loads what it runs.
 
 bp = Blueprint(__name__)
 ANY = ["*/*"]
@@ -51,6 +54,8 @@ REPEATABLE = frozenset({"resource"})
 
 
 def _form(request: Any) -> dict[str, str]:
+    from chalicelib.grants import MAX_PARAM
+
     params = parse_form(request, repeatable=REPEATABLE)
     for name, value in params.items():
         # A client id of any length is a failed client authentication (ClientCredentials).
@@ -60,6 +65,8 @@ def _form(request: Any) -> dict[str, str]:
 
 
 def _credentials(request: Any, params: dict[str, str]) -> ClientCredentials:
+    from chalicelib.services.authn import ClientCredentials, client_auth_failed
+
     try:
         basic = basic_credentials(request)
     except ValueError as exc:
@@ -92,6 +99,8 @@ def _client(c: Container, creds: ClientCredentials,
 
 def grant_deps(c: Container) -> GrantDeps:
     """What a grant may use, from the composition root; each built on first use."""
+    from chalicelib.grants import GrantDeps
+
     return GrantDeps(sessions=lambda: c.sessions, token_issuer=lambda: c.issuer,
                      password_signin=lambda: c.password_signin,
                      device_flow=lambda: c.device_flow, users=lambda: c.users,
@@ -109,6 +118,9 @@ def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:
 @bp.route("/oauth/token", methods=["POST"], content_types=ANY)
 @oauth_endpoint
 def token() -> Response:
+    from chalicelib import grants
+    from chalicelib.grants import TokenContext
+
     request, c = bp.current_request, container()
     params = _form(request)
     grant_type = params.get("grant_type")
@@ -166,6 +178,8 @@ def revoke() -> Response:
 @bp.route("/oauth/introspect", methods=["POST"], content_types=ANY)
 @oauth_endpoint
 def introspect() -> Response:
+    from chalicelib.services.authn import client_auth_failed
+
     request, c = bp.current_request, container()
     params, client = client_request(request, c)
     if client.public:
@@ -200,4 +214,6 @@ def userinfo() -> Response:
     if "openid" not in principal.scopes:
         raise InsufficientScope("The access token lacks the openid scope",
                                 challenges=(bearer_challenge("insufficient_scope", "openid"),))
+    from chalicelib.services import oauth_tokens
+
     return json_response(oauth_tokens.userinfo_claims(principal))

@@ -12,6 +12,8 @@ Bodies are parsed at the edge into the models of ``chalicelib.api_models``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice import Blueprint, Response
 
 from chalicelib.container import container
@@ -23,8 +25,9 @@ from chalicelib.http import (
     parse_body,
     source_ip,
 )
-from chalicelib.services import roles
-from chalicelib.services.principals import Principal
+
+if TYPE_CHECKING:
+    from chalicelib.services.principals import Principal
 
 bp = Blueprint(__name__)
 ANY = ["*/*"]
@@ -32,6 +35,8 @@ NO_CONTENT: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
 
 
 def caller() -> Principal:
+    from chalicelib.services import roles
+
     request, c = bp.current_request, container()
     issuer = issuer_of(request, c.settings)
     principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
@@ -50,6 +55,7 @@ def done() -> Response:
 @api_endpoint
 def create_role() -> Response:
     from chalicelib.api_models import RoleCreate
+    from chalicelib.services import roles
 
     principal, c = caller(), container()
     body = parse_body(bp.current_request, RoleCreate)
@@ -60,6 +66,8 @@ def create_role() -> Response:
 @bp.route("/v1/roles", methods=["GET"], content_types=ANY)
 @api_endpoint
 def list_roles() -> Response:
+    from chalicelib.services import roles
+
     principal, c = caller(), container()
     return json_response({"roles": [roles.role_view(r) for r in c.roles.list(principal.user)]})
 
@@ -67,6 +75,8 @@ def list_roles() -> Response:
 @bp.route("/v1/roles/{name}", methods=["GET"], content_types=ANY)
 @api_endpoint
 def get_role(name: str) -> Response:
+    from chalicelib.services import roles
+
     principal, c = caller(), container()
     return json_response(roles.role_view(c.roles.get(principal.user, name)))
 
@@ -85,6 +95,7 @@ def delete_role(name: str) -> Response:
 @api_endpoint
 def add_policy(name: str) -> Response:
     from chalicelib.api_models import PolicyAdd
+    from chalicelib.services import roles
 
     principal, c = caller(), container()
     c.roles.own(principal.user, name)
@@ -96,6 +107,8 @@ def add_policy(name: str) -> Response:
 @bp.route("/v1/roles/{name}/policies", methods=["GET"], content_types=ANY)
 @api_endpoint
 def list_policies(name: str) -> Response:
+    from chalicelib.services import roles
+
     principal, c = caller(), container()
     return json_response({"policies": roles.policies_view(c.roles.get(principal.user, name))})
 
@@ -127,6 +140,8 @@ def create_key(name: str) -> Response:
 @bp.route("/v1/roles/{name}/keys", methods=["GET"], content_types=ANY)
 @api_endpoint
 def list_keys(name: str) -> Response:
+    from chalicelib.services import roles
+
     principal, c = caller(), container()
     return json_response({"keys": roles.keys_view(c.roles.get(principal.user, name))})
 
@@ -156,6 +171,8 @@ def add_trust(name: str) -> Response:
 @bp.route("/v1/roles/{name}/trust", methods=["GET"], content_types=ANY)
 @api_endpoint
 def list_trust(name: str) -> Response:
+    from chalicelib.services import roles
+
     principal, c = caller(), container()
     return json_response({"trust": roles.trust_view(c.roles.get(principal.user, name))})
 

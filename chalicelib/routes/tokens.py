@@ -30,19 +30,21 @@ from chalicelib.http import (
     parse_query,
     source_ip,
 )
-from chalicelib.services import pats
-from chalicelib.services.principals import Principal
 
 if TYPE_CHECKING:
     from chalicelib.api_models import Confirmed
+    from chalicelib.services.principals import Principal
 
 B = TypeVar("B", bound="Confirmed")
+
 bp = Blueprint(__name__)
 ANY = ["*/*"]
 NO_CONTENT: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
 
 
 def caller(*, write: bool) -> Principal:
+    from chalicelib.services import pats
+
     request, c = bp.current_request, container()
     issuer = issuer_of(request, c.settings)
     principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
@@ -79,6 +81,7 @@ def scopes() -> Response:
 @api_endpoint
 def generate() -> Response:
     from chalicelib.api_models import PatCreate
+    from chalicelib.services import pats
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatCreate)
@@ -90,6 +93,7 @@ def generate() -> Response:
 @api_endpoint
 def list_tokens() -> Response:
     from chalicelib.api_models import PatFilters
+    from chalicelib.services import pats
 
     principal, c = caller(write=False), container()
     # A PAT in the ``session`` parameter is the credential, not a filter.
@@ -114,6 +118,8 @@ def remove_many() -> Response:
 @bp.route("/v1/tokens/{pat_id}", methods=["GET"], content_types=ANY)
 @api_endpoint
 def get_token(pat_id: str) -> Response:
+    from chalicelib.services import pats
+
     principal, c = caller(write=False), container()
     return json_response(pats.view(c.pats.get(principal.user, pat_id), c.clock.now()))
 
@@ -122,6 +128,7 @@ def get_token(pat_id: str) -> Response:
 @api_endpoint
 def edit_token(pat_id: str) -> Response:
     from chalicelib.api_models import PatEdit
+    from chalicelib.services import pats
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatEdit)
@@ -144,6 +151,7 @@ def remove_token(pat_id: str) -> Response:
 @api_endpoint
 def regenerate_token(pat_id: str) -> Response:
     from chalicelib.api_models import PatConfirm
+    from chalicelib.services import pats
 
     principal, c = caller(write=True), container()
     confirmed(principal, PatConfirm, optional=True)
@@ -155,6 +163,7 @@ def regenerate_token(pat_id: str) -> Response:
 @api_endpoint
 def copy_token(pat_id: str) -> Response:
     from chalicelib.api_models import PatCopy
+    from chalicelib.services import pats
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatCopy, optional=True)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from chalicelib import grants
 from chalicelib.container import container
 from chalicelib.http import api_endpoint, issuer_of, json_response
 from chalicelib.routes import endpoints
-from chalicelib.services.discovery import metadata_json
 
 bp = Blueprint(__name__)
 
@@ -17,6 +15,9 @@ PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
 
 
 def _metadata() -> Response:
+    from chalicelib import grants
+    from chalicelib.services.discovery import metadata_json
+
     c = container()
     document = metadata_json(issuer_of(bp.current_request, c.settings), c.settings,
                              tuple(grants.registry()), tuple(endpoints().items()))
