@@ -1,19 +1,33 @@
 """Tessera: wires blueprints, middleware and schedules together; nothing else."""
 
-import os
-from typing import Any
+from chalicelib import startup
 
-from chalice import Chalice, Rate
+startup.pause()   # on Lambda, until the first invocation ends (chalicelib/startup.py)
 
-from chalicelib import snapstart
-from chalicelib.http import error_middleware
-from chalicelib.routes import account, authorize, device, oauth, pages_tokens, roles, tokens, wellknown
-from chalicelib.routes.host import host_middleware
-from chalicelib.web.errors import page_error_middleware
+import os  # noqa: E402
+from typing import Any  # noqa: E402
+
+from chalice import Chalice, Rate  # noqa: E402
+
+from chalicelib import snapstart  # noqa: E402
+from chalicelib.http import error_middleware  # noqa: E402
+from chalicelib.routes import (  # noqa: E402
+    account,
+    authorize,
+    device,
+    oauth,
+    pages_tokens,
+    roles,
+    tokens,
+    wellknown,
+)
+from chalicelib.routes.host import host_middleware  # noqa: E402
+from chalicelib.web.errors import page_error_middleware  # noqa: E402
 
 app = Chalice(app_name="tessera")
 snapstart.register()   # Lambda SnapStart hooks, when the runtime provides them
 app.api.binary_types.append("application/x-www-form-urlencoded")
+app.register_middleware(startup.middleware, "all")      # ends the cold start's GC pause
 app.register_middleware(host_middleware, "http")       # outermost: one issuer per stage
 app.register_middleware(error_middleware, "http")
 app.register_middleware(page_error_middleware, "http")   # inner: pages answer HTML

@@ -97,6 +97,8 @@ def child_environment(aws_env: dict[str, str]) -> dict[str, str]:
     env.pop("PYTHONPATH", None)
     env.pop("PYTHONPYCACHEPREFIX", None)
     env.update(aws_env)
+    # What the Lambda runtime sets and the function reads (chalicelib/startup.py).
+    env["AWS_LAMBDA_FUNCTION_NAME"] = "tessera-bench"
     # /var/task is read-only on Lambda: nothing the interpreter compiles is kept.
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
