@@ -47,7 +47,9 @@ def is_base62(text: str) -> bool:
 
 
 def random_b62(length: int) -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    """``length`` uniformly random base62 characters: one draw below 62**length
+    (one read of the OS's generator, not one per character)."""
+    return b62encode(secrets.randbelow(62 ** length), length)
 
 
 def new_id() -> str:

@@ -192,6 +192,26 @@ class _Public:
         return obj
 
 
+class VerifiedTokens:
+    """Tokens verified by this instance, with the kid that signed each and its
+    claims, by the token and what it was verified against; at most ``size``,
+    the oldest forgotten first. Never a token that failed."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[str, dict[str, Any]] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[Any, ...], kid: str, claims: dict[str, Any]) -> None:
+        with self._lock:
+            if key not in self._entries and len(self._entries) >= self.size:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = (kid, claims)
+
+
 class KeyRing:
     """``alg``: the stage's default algorithm; ``algorithms``: every family the ring
     keeps (the default's is always among them). ``public``: where each key set's
@@ -206,6 +226,7 @@ class KeyRing:
         self._public: _Public | None = None
         self._public_lock = threading.Lock()
         self._store_asked_at = -INCOMPLETE_CACHE_SECONDS - 1   # see _look_for
+        self._verified = VerifiedTokens()
         self.clock = clock
         self.alg = alg
         self.algorithms = tuple(dict.fromkeys((alg, *algorithms)))   # the default first
@@ -354,7 +375,28 @@ class KeyRing:
                audience: str | None = None, required: tuple[str, ...] = ()) -> dict[str, Any]:
         """Verify signature and registered claims. The algorithm list is the one
         the key named by ``kid`` was made for, never the token header's ``alg``
-        (RFC 8725 §3.1), so an RS256 key never verifies an HS256 forgery."""
+        (RFC 8725 §3.1), so an RS256 key never verifies an HS256 forgery.
+
+        A client presents one access token many times in its life. A token
+        verified once is remembered (``VerifiedTokens``) with what it was checked
+        against, and at its next presentation only what can change is checked
+        again: that the key that signed it is still published, and its expiry
+        against the clock. The signature and the other claims cannot change."""
+        checked = (token, issuer, typ, audience, required)
+        remembered = self._verified.get(checked)
+        if remembered is not None:
+            kid, claims = remembered
+            if self._verifier().alg_of(kid) is not None:
+                if self.clock.now() >= claims["exp"]:
+                    raise InvalidJWT("expired")
+                return dict(claims)
+        claims, kid = self._verify(token, issuer=issuer, typ=typ, audience=audience,
+                                   required=required)
+        self._verified.put(checked, kid, claims)
+        return dict(claims)
+
+    def _verify(self, token: str, *, issuer: str, typ: str | None, audience: str | None,
+                required: tuple[str, ...]) -> tuple[dict[str, Any], str]:
         import jwt
 
         try:
@@ -386,7 +428,7 @@ class KeyRing:
             raise InvalidJWT(str(exc)) from exc
         if not isinstance(claims["exp"], int) or self.clock.now() >= claims["exp"]:
             raise InvalidJWT("expired")
-        return claims
+        return claims, kid
 
     def _look_for(self, kid: str, view: _Loaded | _Public) -> _Loaded | _Public:
         """A kid the cached keys lack: a key rotated in since they were read. They

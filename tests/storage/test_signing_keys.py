@@ -224,3 +224,46 @@ def test_of_two_first_key_sets_only_one_is_written(ctr, clock):
     with pytest.raises(KeySetExists):
         ctr.keystore.create({"keys": [{"kid": "second"}]})
     assert ctr.keystore.load() == {"keys": [{"kid": "first"}]}
+
+
+def test_a_token_verified_once_is_not_verified_again_but_its_expiry_still_counts(ctr, clock,
+                                                                                  monkeypatch):
+    ring = ctr.keyring
+    token = ring.sign(claims(clock))
+    first = ring.verify(token, issuer=ISS)
+    calls = []
+    real = ring._verify
+    monkeypatch.setattr(ring, "_verify", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert ring.verify(token, issuer=ISS) == first
+    assert calls == []                                   # remembered, not verified again
+    with pytest.raises(InvalidJWT):                      # what it was checked against counts
+        ring.verify(token, issuer="https://other.test")
+    assert calls == [1]
+    clock.advance(300)
+    with pytest.raises(InvalidJWT, match="expired"):
+        ring.verify(token, issuer=ISS)
+
+
+def test_a_remembered_token_whose_key_is_gone_is_refused(ctr, clock):
+    ring = ctr.keyring
+    token = ring.sign({**claims(clock), "exp": clock.now() + 30 * 86400})
+    ring.verify(token, issuer=ISS)
+    for _ in range(2):                    # the signing key retires, then leaves the set
+        ring.rotate()
+        clock.advance(ctr.settings.key_retire_seconds + 1)
+    ring.rotate()
+    with pytest.raises(InvalidJWT, match="unknown kid"):
+        ring.verify(token, issuer=ISS)
+
+
+def test_a_token_that_failed_is_checked_again_each_time(ctr, clock, monkeypatch):
+    ring = ctr.keyring
+    token = ring.sign(claims(clock))
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    calls = []
+    real = ring._verify
+    monkeypatch.setattr(ring, "_verify", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for _ in range(2):
+        with pytest.raises(InvalidJWT):
+            ring.verify(forged, issuer=ISS)
+    assert calls == [1, 1]
