@@ -29,6 +29,8 @@ from bench.cases import Case, World
 from bench.lambda_http import LambdaContext, LambdaDriver, response_of
 
 WARMUP = 3
+# Rounds of (measured requests, bare replays) per case compared with its bare calls.
+BARE_ROUNDS = 5
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -79,12 +81,13 @@ class Samples:
 
 
 def cpu_samples(world: World, driver: LambdaDriver, case: Case, n: int, inside: BotocoreTime,
-                companion: Callable[[], None] | None = None) -> Samples:
-    """CPU of ``n`` requests of a case; ``companion`` is timed after each, interleaved
-    so that drift of the machine hits both alike."""
-    for _ in range(WARMUP):
+                companion: Callable[[], None] | None = None, out: Samples | None = None,
+                warmup: int = WARMUP) -> Samples:
+    """CPU of ``n`` requests of a case (added to ``out``); ``companion`` is timed
+    after each, interleaved so that drift of the machine hits both alike."""
+    for _ in range(warmup):
         case.serve(world)
-    out = Samples()
+    out = out if out is not None else Samples()
     gc.collect()
     for _ in range(n):
         event = driver.event(case.request(world))
@@ -160,17 +163,30 @@ def measure(world: World, driver: LambdaDriver, client: Any, cases: list[Case], 
         for case in cases:
             n = costly_iterations if case.costly_setup else iterations
             started = time.perf_counter()
-            samples = cpu_samples(world, driver, case, n, inside, (companions or {}).get(case.name))
+            replayed = bare is not None and recorder is not None and case.replay_bare
+            # A case compared with its bare calls alternates between the two in
+            # rounds, so that the machine's drift over the case hits both alike.
+            rounds = BARE_ROUNDS if replayed else 1
+            samples, sums, calls = Samples(), [], 0
+            companion = (companions or {}).get(case.name)
+            for r in range(rounds):
+                share = n // rounds + (1 if r < n % rounds else 0)
+                cpu_samples(world, driver, case, share, inside, companion, samples,
+                            warmup=WARMUP if r == 0 else 0)
+                if replayed:
+                    assert bare is not None and recorder is not None
+                    requests = bare.costly if case.costly_setup else bare.requests
+                    part, most = bare_samples(world, driver, case,
+                                              max(1, requests // rounds), recorder, bare)
+                    sums += part
+                    calls = max(calls, most)
             result = out[case.name] = summarize(samples)
             note = ""
-            if bare is not None and recorder is not None and case.replay_bare:
-                requests = bare.costly if case.costly_setup else bare.requests
-                sums, calls = bare_samples(world, driver, case, requests, recorder, bare)
-                if calls:
-                    result["bare_ms"] = _ms(sums)
-                    result["bare_calls"] = calls
-                    result["bare_ratio"] = result["cpu_ms"]["median"] / result["bare_ms"]["median"]
-                    note = f", {result['bare_ratio']:.2f} × its bare call(s)"
+            if calls:
+                result["bare_ms"] = _ms(sums)
+                result["bare_calls"] = calls
+                result["bare_ratio"] = result["cpu_ms"]["median"] / result["bare_ms"]["median"]
+                note = f", {result['bare_ratio']:.2f} × its bare call(s)"
             log(f"  {case.name}: {result['cpu_ms']['median']:.3f} ms CPU{note} "
                 f"({n} requests, {time.perf_counter() - started:.0f} s)")
     finally:

@@ -228,6 +228,10 @@ def budgets(results: dict[str, Any], cases: list[Any]) -> list[tuple[str, str, s
         share = pw["companion_ms"]["median"] / pw["cpu_ms"]["median"]
         rows.append(("warm CPU: password grant, share of the scrypt hash", f"{share:.0%}", "≥ 90%",
                      PASS if share >= 0.9 else MISS))
+    if "peer" in results:
+        from bench.peer import budget_rows
+
+        rows += budget_rows(results)
     return rows
 
 

@@ -48,9 +48,16 @@ def test_the_peer_table_says_ok_when_ours_is_at_or_below_theirs_and_miss_otherwi
     cc, refresh, introspection = (_row(lines, g) for g in ("client_credentials", "refresh_token", "introspection"))
     assert cc[1:4] == ["0.300", "0.300", PASS]            # equal is ok
     assert refresh[1:4] == ["0.600", "0.500", MISS]
-    assert introspection[1:4] == ["0.050", "0.070", PASS]
+    # not like for like (the peer refuses JWTs): shown, no target
+    assert introspection[1:3] == ["0.050", "0.070"] and PASS not in introspection[3]
     assert cc[4] == refresh[4] == "8.3"                   # Keycloak: 120 grants/s per vCPU
     assert introspection[4] == ""
+
+
+def test_the_budget_summary_holds_the_two_grants_against_the_peer():
+    rows = peer.budget_rows(_results({"client_credentials": 0.3, "refresh": 0.6, "introspect_jwt": 0.05}))
+    assert [(what.split(": ", 1)[1].split(" ")[0], verdict) for what, _, _, verdict in rows] == [
+        ("client_credentials", PASS), ("refresh_token", MISS)]
 
 
 def test_the_peer_table_shows_no_verdict_without_our_cpu_phase():
