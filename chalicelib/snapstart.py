@@ -68,7 +68,7 @@ def after_restore() -> None:
     from chalicelib import container
     from chalicelib.storage.dynamo import reset_clients
 
-    reset_clients(keep_models=True)   # credentials go; parsed service models stay
+    reset_clients()   # clients and credentials go; the parsed service models stay
     container.reset()
     random.seed()
 

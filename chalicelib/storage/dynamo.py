@@ -34,6 +34,7 @@ Item = dict[str, Any]
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 _session: Any = None
+_loader: Any = None       # botocore's loader: parsed service models
 # What AWS sees (CloudTrail's userAgent) from the functions' clients.
 USER_AGENT = "tessera"
 
@@ -143,14 +144,19 @@ def _botocore_session() -> Any:
     """The process's botocore session: what ``boto3.client`` creates its clients
     from, without ``import boto3``. boto3's package imports ``s3transfer`` (and with
     it ``concurrent.futures`` and ``multiprocessing``) for S3 transfers and
-    resources, which no function uses: about a tenth of the cold-start floor. The
-    clients are the same botocore clients, with the same credential chain, region
-    and ``AWS_ENDPOINT_URL`` settings. Held under ``_lock``."""
-    global _session
+    resources, which no function uses. The clients are the same botocore clients,
+    with the same credential chain, region and ``AWS_ENDPOINT_URL`` settings. A new
+    session reuses the loader of the one before it: the service models it parsed
+    hold nothing of a stage or its credentials. Held under ``_lock``."""
+    global _session, _loader
     if _session is None:
         import botocore.session
 
         _session = botocore.session.get_session()
+        if _loader is None:
+            _loader = _session.get_component("data_loader")
+        else:
+            _session.register_component("data_loader", _loader)
     return _session
 
 
@@ -196,17 +202,14 @@ def preload_models(services: tuple[str, ...] = ("dynamodb", "secretsmanager")) -
                               aws_secret_access_key="snapshot")
 
 
-def reset_clients(*, keep_models: bool = False) -> None:
+def reset_clients() -> None:
     """Forget cached clients and the session with its credentials (tests switch
-    endpoints and credentials; a SnapStart restore must not share them).
-    ``keep_models``: the new session keeps the old one's loader, so the service
-    models it parsed are not parsed again."""
+    endpoints and credentials; a SnapStart restore must not share them). The parsed
+    service models stay (``_botocore_session``)."""
     global _session
     with _lock:
         _clients.clear()
-        old, _session = _session, None
-        if keep_models and old is not None:
-            _botocore_session().register_component("data_loader", old.get_component("data_loader"))
+        _session = None
     retry_budget.cache_clear()
 
 

@@ -45,9 +45,11 @@ def test_after_restore_drops_clients_credentials_and_the_container(
     snapstart.after_restore()
     assert dynamo._clients == {}
     assert container_module._current is None
-    # A new session (the credentials are looked up again) on the same parsed models.
+    # The session and its credentials are gone; the next one (its credentials
+    # looked up again) parses no service model again.
+    assert dynamo._session is None
+    dynamo.aws_client("dynamodb")
     assert dynamo._session is not session
-    assert dynamo._session._credentials is None
     assert dynamo._session.get_component("data_loader") is session.get_component("data_loader")
 
 
