@@ -463,10 +463,13 @@ def test_each_function_has_its_own_role_with_the_calls_its_code_makes(stack: Sta
     # The purge neither touches the signing keys nor writes users, clients or tokens.
     assert not {a for a in purge if a.startswith(("secretsmanager:", "kms:"))}
     purge_doc = json.dumps(documents["tessera-dev-purge_idle_sessions"])
-    for other in ("users", "clients", "tokens", "throttle", "devices"):
+    for other in ("users", "clients", "tokens", "throttle", "devices", "keys"):
         assert f"table/tessera-dev-{other}" not in purge_doc
+    # The rotation publishes the public keys: its one item of the keys table, read and written.
     rotate = _allowed(documents["tessera-dev-rotate_signing_keys"])
-    assert not {a for a in rotate if a.startswith("dynamodb:")}
+    assert {a for a in rotate if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    rotate_doc = json.dumps(documents["tessera-dev-rotate_signing_keys"])
+    assert "table/tessera-dev-keys" in rotate_doc and "table/tessera-dev-sessions" not in rotate_doc
     assert "secretsmanager:CreateSecret" not in set().union(*map(_allowed, documents.values()))
 
 
