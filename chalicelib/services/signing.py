@@ -324,6 +324,22 @@ class KeyRing:
         """RFC 7517 §5 JWK Set of current, next and recently retired keys of every family."""
         return self._verifier().jwks_json
 
+    def public_keys_wanted(self) -> bool:
+        """Would verifying read the published keys first? True on an instance that
+        has not signed and holds no fresh copy of them: a caller about to read
+        DynamoDB anyway may read them in its own round trip (``accept_published``)."""
+        if self.public is None or self._loaded is not None:
+            return False
+        public = self._public
+        return public is None or not self._fresh(public, self.clock.now())
+
+    def accept_published(self, published: PublishedKeys | None) -> None:
+        """The published keys, read by a caller in its own round trip; nothing
+        published: verifying reads the key set (``_verifier``)."""
+        if published is not None:
+            with self._public_lock:
+                self._public = _Public(published, self.clock.now())
+
     def _verifier(self, *, force: bool = False) -> _Loaded | _Public:
         """What verifying needs: the key set if this instance has read it (it signs:
         its Secrets Manager client is built), else the published public keys, read

@@ -21,6 +21,7 @@ from typing import Any
 from chalicelib.errors import ConditionFailed
 from chalicelib.storage.dynamo import Table
 
+TABLE = "keys"
 ITEM_KEY = {"pk": "jwks"}
 
 
@@ -30,16 +31,20 @@ class PublishedKeys:
     keys: tuple[dict[str, Any], ...]     # public JWKs, each with its kid and alg
 
 
+def published_from_item(item: dict[str, Any] | None) -> PublishedKeys | None:
+    """The published keys in the item (read by ``load`` or in a caller's batch)."""
+    if item is None or not isinstance(item.get("keys"), list):
+        return None
+    keys = tuple(k for k in item["keys"] if isinstance(k, dict))
+    return PublishedKeys(seq=int(item.get("seq", 0)), keys=keys)
+
+
 class PublicKeysRepo:
     def __init__(self, table: Table) -> None:
         self.table = table
 
     def load(self) -> PublishedKeys | None:
-        item = self.table.get(ITEM_KEY)
-        if item is None or not isinstance(item.get("keys"), list):
-            return None
-        keys = tuple(k for k in item["keys"] if isinstance(k, dict))
-        return PublishedKeys(seq=int(item.get("seq", 0)), keys=keys)
+        return published_from_item(self.table.get(ITEM_KEY))
 
     def publish(self, keys: list[dict[str, Any]], seq: int, now: int) -> bool:
         """Store the public JWKs of key-set change ``seq``; False if a change as

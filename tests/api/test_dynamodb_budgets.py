@@ -136,6 +136,41 @@ def test_the_first_request_of_an_instance_reads_no_more_than_its_caches(world: W
     assert meter.take().round_trips == 0
 
 
+def test_a_new_instance_reads_the_public_keys_with_the_session_in_one_batch(
+        world: World, meter: DynamoMeter, ctr: Any) -> None:
+    """SPEC §9 holds on a cold instance too: /v1/me with a JWT is one read, the
+    published public keys read in the same BatchGetItem as the session and user."""
+    from chalicelib import container as container_module
+    from chalicelib.container import Container
+
+    me = case("me_jwt").request(world)
+    container_module.use(Container(ctr.settings, ctr.clock))   # a new instance
+    meter.take()
+    case("me_jwt").check(world, world.send(me))
+    assert dict(meter.take().calls) == {"BatchGetItem": 1}
+    case("jwks").serve(world)                                   # the keys are cached now
+    assert meter.take().round_trips == 0
+
+
+def test_on_a_new_instance_a_forged_token_read_with_its_session_is_still_refused(
+        world: World, ctr: Any) -> None:
+    """The batch read before verification uses nothing it read until the token verifies."""
+    import base64
+    import json as json_module
+
+    from chalicelib import container as container_module
+    from chalicelib.container import Container
+
+    token = world.access_token
+    head, body, signature = token.split(".")
+    claims = json_module.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["scope"] = claims.get("scope", "") + " roles:manage"
+    forged_body = base64.urlsafe_b64encode(json_module.dumps(claims).encode()).rstrip(b"=").decode()
+    container_module.use(Container(ctr.settings, ctr.clock))   # a new instance
+    answer = world.send(world.get("/v1/me", f"{head}.{forged_body}.{signature}"))
+    assert answer.status == 401
+
+
 def test_a_verifying_instance_reads_the_published_public_keys_once(
         world: World, meter: DynamoMeter, ctr: Any) -> None:
     """An instance that has not signed reads the public keys from their one item

@@ -87,6 +87,9 @@ class FakeKeyRing:
             raise InvalidJWT("bad signature")
         return dict(self.claims)
 
+    def public_keys_wanted(self) -> bool:
+        return False        # its keys are always at hand
+
 
 def principals(keyring: FakeKeyRing, items: Items, clock: FakeClock, *resolvers: Any,
                **overrides: Any) -> Principals:
