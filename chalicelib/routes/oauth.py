@@ -124,7 +124,7 @@ def token() -> Response:
     request, c = bp.current_request, container()
     params = _form(request)
     grant_type = params.get("grant_type")
-    grant = grants.registry().get(grant_type or "")
+    grant = grants.lookup(grant_type or "")
     # A grant whose token is itself the credential may name no client (RFC 8693).
     anonymous = grant is not None and grant.ANONYMOUS and _anonymous(request, params)
     creds = None if anonymous else _credentials(request, params)

@@ -20,7 +20,7 @@ def _metadata() -> Response:
 
     c = container()
     document = metadata_json(issuer_of(bp.current_request, c.settings), c.settings,
-                             tuple(grants.registry()), tuple(endpoints().items()))
+                             grants.grant_types(), tuple(endpoints().items()))
     return json_response(document, headers=PUBLIC_CACHE, no_store=False)
 
 

@@ -110,3 +110,12 @@ def test_client_credentials_refuses_a_public_client_even_if_registered_for_it():
     public = Client("pub", grant_types=("client_credentials",), scopes=("api:read",))
     with pytest.raises(InvalidClient):
         registry()["client_credentials"].handle(client_credentials_context(), public, {}, {})
+
+
+def test_each_grant_module_is_filed_under_its_own_grant_type() -> None:
+    from chalicelib.grants import grant_types, lookup
+
+    for grant_type in grant_types():
+        module = lookup(grant_type)
+        assert module is not None and module.GRANT_TYPE == grant_type
+    assert lookup("urn:example:unknown") is None and lookup("") is None
