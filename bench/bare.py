@@ -164,9 +164,20 @@ def replay_request(bare: Any, shadow: Any, calls: list[Call]) -> float:
     return total
 
 
+def retried(calls: list[Call]) -> bool:
+    """The service tried a call again after it failed (a cancelled transaction, a
+    throttle): what the failed attempt met (a concurrent write, a busy partition)
+    is not in the recorded state, so the request cannot be replayed as it ran."""
+    return any(call.outcome != SUCCESS and any(later.operation == call.operation
+                                               for later in calls[i + 1:])
+               for i, call in enumerate(calls))
+
+
 def replay(bare: Any, shadow: Any, requests: list[list[Call]], warmup: int = 3) -> list[float]:
     """CPU of the bare calls of each request (seconds), after ``warmup`` unmeasured
-    replays of the first requests (the bare client loads its models on first use)."""
+    replays of the first requests (the bare client loads its models on first use).
+    Requests the service retried a call of are left out (``retried``)."""
+    requests = [calls for calls in requests if not retried(calls)]
     for calls in requests[:warmup]:
         replay_request(bare, shadow, calls)
     gc.collect()

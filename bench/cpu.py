@@ -182,7 +182,7 @@ def measure(world: World, driver: LambdaDriver, client: Any, cases: list[Case], 
                     calls = max(calls, most)
             result = out[case.name] = summarize(samples)
             note = ""
-            if calls:
+            if calls and sums:
                 result["bare_ms"] = _ms(sums)
                 result["bare_calls"] = calls
                 result["bare_ratio"] = result["cpu_ms"]["median"] / result["bare_ms"]["median"]

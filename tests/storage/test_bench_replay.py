@@ -144,3 +144,16 @@ def test_a_replay_that_ends_otherwise_than_the_request_is_an_error(
                    outcome="ConditionalCheckFailedException")
     with pytest.raises(ReplayMismatch):
         replay_request(bare, shadow, [claimed])
+
+
+def test_a_request_whose_call_the_service_retried_is_not_replayed() -> None:
+    from bench.bare import SUCCESS, Call, retried
+
+    def call(operation: str, outcome: str) -> Call:
+        return Call(operation=operation, params={}, outcome=outcome, pre_images=[])
+
+    assert retried([call("TransactWriteItems", "TransactionCanceledException"),
+                    call("TransactWriteItems", SUCCESS)])
+    assert not retried([call("UpdateItem", "ConditionalCheckFailedException"),
+                        call("GetItem", SUCCESS)])
+    assert not retried([call("BatchGetItem", SUCCESS), call("BatchGetItem", SUCCESS)])
