@@ -178,3 +178,22 @@ class BeforeCall(_Injector):
             self.fired = True        # before acting: the action's own calls pass through
             self.action()
         return None
+
+
+class CountingKeyStore:
+    """The stage's key store, counting how often the key set is fetched (each a
+    Secrets Manager call)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.loads = 0
+
+    def load_versioned(self) -> Any:
+        self.loads += 1
+        return self.inner.load_versioned()
+
+    def create(self, keyset: Any) -> None:
+        self.inner.create(keyset)
+
+    def replace(self, keyset: Any, based_on: str) -> str:
+        return str(self.inner.replace(keyset, based_on))

@@ -21,6 +21,7 @@ import pytest
 from bench.cases import CASES, World, case, load_demo_seed
 from bench.dynamo_meter import DynamoMeter
 from bench.lambda_http import LambdaDriver
+from tests.faults import CountingKeyStore
 
 # Round trips of one warm request, by DynamoDB operation.
 EXPECTED: dict[str, dict[str, int]] = {
@@ -249,23 +250,6 @@ def test_verifying_a_jwt_needs_no_round_trip(world: World, meter: DynamoMeter, c
 
 
 # -- no key work on the request path after the first request ------------------------------
-
-class CountingKeyStore:
-    """A key store that counts how often the key set is fetched."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.loads = 0
-
-    def load_versioned(self) -> Any:
-        self.loads += 1
-        return self.inner.load_versioned()
-
-    def create(self, keyset: Any) -> None:
-        self.inner.create(keyset)
-
-    def replace(self, keyset: Any, based_on: str) -> str:
-        return str(self.inner.replace(keyset, based_on))
 
 
 class CallWatcher:

@@ -10,30 +10,13 @@ import pytest
 
 from chalicelib.errors import StorageUnavailable
 from chalicelib.services.signing import KeyRing
+from tests.faults import CountingKeyStore
 
 ISS = "https://tessera.test"
 
 
 def claims(clock: Any) -> dict[str, Any]:
     return {"iss": ISS, "sub": "u", "iat": clock.now(), "exp": clock.now() + 300}
-
-
-class CountingStore:
-    """The stage's key store, counting reads (a Secrets Manager call each)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.reads = 0
-
-    def load_versioned(self) -> Any:
-        self.reads += 1
-        return self.inner.load_versioned()
-
-    def create(self, keyset: dict[str, Any]) -> None:
-        self.inner.create(keyset)
-
-    def replace(self, keyset: dict[str, Any], based_on: str) -> str:
-        return str(self.inner.replace(keyset, based_on))
 
 
 def ring(ctr: Any, clock: Any, store: Any = None, public: Any = "repo") -> KeyRing:
@@ -64,33 +47,33 @@ def test_every_change_of_the_key_set_is_published_without_private_keys(ctr: Any,
 def test_a_verifying_instance_never_reads_the_key_store(ctr: Any, clock: Any) -> None:
     signer = ring(ctr, clock)
     token = signer.sign(claims(clock))
-    store = CountingStore(ctr.keystore)
+    store = CountingKeyStore(ctr.keystore)
     verifier = ring(ctr, clock, store)
     assert verifier.verify(token, issuer=ISS)["sub"] == "u"
     assert json.loads(verifier.jwks_json()) == json.loads(signer.jwks_json())
-    assert store.reads == 0
+    assert store.loads == 0
 
 
 def test_nothing_published_yet_reads_the_key_store_once_and_publishes_it(ctr: Any, clock: Any) -> None:
     # A stage whose keys predate the publication: the key set holds them, the table not.
     token = ring(ctr, clock, public=None).sign(claims(clock))
     assert ctr.public_keys_repo.load() is None
-    store = CountingStore(ctr.keystore)
+    store = CountingKeyStore(ctr.keystore)
     verifier = ring(ctr, clock, store)
     assert verifier.verify(token, issuer=ISS)["sub"] == "u"
-    assert store.reads == 1
+    assert store.loads == 1
     assert public_jwks(ctr) == [k["public_jwk"] for k in ctr.keystore.load()["keys"]]
     # Another new instance finds them published.
-    other = CountingStore(ctr.keystore)
+    other = CountingKeyStore(ctr.keystore)
     assert ring(ctr, clock, other).verify(token, issuer=ISS)["sub"] == "u"
-    assert other.reads == 0
+    assert other.loads == 0
 
 
 def test_a_key_the_publication_lacks_is_looked_up_in_the_key_store_and_published(
         ctr: Any, clock: Any) -> None:
     signer = ring(ctr, clock)
     signer.current_kid()
-    store = CountingStore(ctr.keystore)
+    store = CountingKeyStore(ctr.keystore)
     verifier = ring(ctr, clock, store)
     verifier.jwks_json()                              # caches the published keys
     # A rotation whose publication failed: the key set moved on, the table did not.
@@ -100,7 +83,7 @@ def test_a_key_the_publication_lacks_is_looked_up_in_the_key_store_and_published
     token = unpublished.sign(claims(clock))
     clock.advance(61)                                 # unknown kids re-read at most once a minute
     assert verifier.verify(token, issuer=ISS)["sub"] == "u"
-    assert store.reads == 1
+    assert store.loads == 1
     assert ctr.public_keys_repo.load().seq == ctr.keystore.load()["seq"] == 3
     assert unpublished.current_kid() in {k["kid"] for k in public_jwks(ctr)}
 
@@ -111,7 +94,7 @@ def test_unknown_kids_ask_the_key_store_at_most_once_a_minute(ctr: Any, clock: A
     from chalicelib.services.signing import InvalidJWT
 
     ring(ctr, clock).current_kid()
-    store = CountingStore(ctr.keystore)
+    store = CountingKeyStore(ctr.keystore)
     verifier = ring(ctr, clock, store)
     verifier.jwks_json()
     for n in range(3):
@@ -119,11 +102,11 @@ def test_unknown_kids_ask_the_key_store_at_most_once_a_minute(ctr: Any, clock: A
         with pytest.raises(InvalidJWT):
             verifier.verify(forged, issuer=ISS)
         clock.advance(20)
-    assert store.reads == 1
+    assert store.loads == 1
     clock.advance(1)
     with pytest.raises(InvalidJWT):
         verifier.verify(forged, issuer=ISS)
-    assert store.reads == 2
+    assert store.loads == 2
 
 
 def test_an_older_key_set_never_replaces_a_newer_publication(ctr: Any, clock: Any) -> None:
