@@ -1,4 +1,4 @@
-"""One module per grant type, all of the same shape, found through ``registry()``.
+"""One module per grant type, all of the same shape, found through ``lookup()``.
 
 Every grant module exports:
 

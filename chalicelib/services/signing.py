@@ -112,7 +112,17 @@ def new_family(alg: str, now: int) -> list[dict[str, Any]]:
     return [current, generate_key(alg, now)]
 
 
-class _Loaded:
+class _Keys:
+    """What verifying reads of a set of keys: each key by its kid, with its ``alg``."""
+
+    by_kid: dict[str, dict[str, Any]]
+
+    def alg_of(self, kid: str) -> str | None:
+        entry = self.by_kid.get(kid)
+        return str(entry["alg"]) if entry is not None else None
+
+
+class _Loaded(_Keys):
     """One key set with everything derived from it, built once."""
 
     def __init__(self, keyset: dict[str, Any], loaded_at: int, version: str) -> None:
@@ -139,10 +149,6 @@ class _Loaded:
     def families(self) -> set[str]:
         return set(self.current)
 
-    def alg_of(self, kid: str) -> str | None:
-        entry = self.by_kid.get(kid)
-        return str(entry["alg"]) if entry is not None else None
-
     def private_key(self, kid: str) -> Any:
         obj = self._objects.get("priv:" + kid)
         if obj is None:
@@ -163,7 +169,7 @@ class _Loaded:
         return obj
 
 
-class _Public:
+class _Public(_Keys):
     """The published public keys, with the key objects built from them once."""
 
     def __init__(self, published: PublishedKeys, loaded_at: int) -> None:
@@ -176,10 +182,6 @@ class _Public:
 
     def families(self) -> set[str]:
         return {str(k["alg"]) for k in self.by_kid.values()}
-
-    def alg_of(self, kid: str) -> str | None:
-        entry = self.by_kid.get(kid)
-        return str(entry["alg"]) if entry is not None else None
 
     def public_key(self, kid: str) -> Any:
         obj = self._objects.get(kid)
