@@ -35,6 +35,18 @@ def aws_environment(endpoint: str, stage: str = "bench") -> dict[str, str]:
     }
 
 
+def end_child(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Stop a child that exits when its stdin closes (the moto server, the peer):
+    close stdin, wait ``timeout`` seconds, then kill it."""
+    if proc.stdin is not None and not proc.stdin.closed:
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class MotoProcess:
     """A moto server child process; ``endpoint`` is its URL."""
 
@@ -51,13 +63,7 @@ class MotoProcess:
         self.pid = self.proc.pid
 
     def stop(self) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_child(self.proc, timeout=20)
 
     def __enter__(self) -> MotoProcess:
         return self

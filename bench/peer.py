@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode
 
+from bench.moto_process import end_child
 from bench.report import MISS, PASS
 
 PEER_DIR = Path(__file__).resolve().parent / "peer"
@@ -135,13 +136,7 @@ class PeerProcess:
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_child(self.proc, timeout=10)
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
         if self.stderr is not None:
