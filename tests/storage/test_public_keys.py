@@ -131,3 +131,29 @@ def test_a_failed_publication_does_not_fail_the_rotation(ctr: Any, clock: Any) -
     signer.rotate()
     assert signer.current_kid() != before
     assert ctr.keystore.load()["seq"] == 2
+
+
+def test_publications_at_once_leave_the_newest_whatever_the_order(ctr: Any, clock: Any) -> None:
+    """Many instances publishing different key-set changes at the same moment: each
+    write is conditional on seq, so the stored item is the highest seq's, and the
+    highest seq's write is one that succeeded."""
+    import itertools
+    import threading
+
+    from tests.concurrency import atomic_container, run_together
+
+    repo = atomic_container(ctr).public_keys_repo
+    counter = itertools.count(1)
+    lock = threading.Lock()
+
+    def publish() -> tuple[int, bool]:
+        with lock:
+            seq = next(counter)
+        return seq, repo.publish([{"kid": f"k{seq}", "alg": "ES256"}], seq, clock.now())
+
+    results = run_together(16, publish)
+    assert all(kind == "ok" for kind, _ in results)
+    assert dict(value for _, value in results)[16] is True
+    stored = repo.load()
+    assert stored is not None
+    assert stored.seq == 16 and stored.keys == ({"kid": "k16", "alg": "ES256"},)
