@@ -267,3 +267,23 @@ def test_a_token_that_failed_is_checked_again_each_time(ctr, clock, monkeypatch)
         with pytest.raises(InvalidJWT):
             ring.verify(forged, issuer=ISS)
     assert calls == [1, 1]
+
+
+def test_the_verified_tokens_stay_within_their_bound_when_threads_fill_them_at_once():
+    from chalicelib.services.signing import VerifiedTokens
+    from tests.concurrency import run_together
+
+    remembered = VerifiedTokens(size=64)
+    counter = iter(range(10**6))
+
+    def fill():
+        for _ in range(200):
+            n = next(counter)
+            remembered.put((f"token-{n}",), "kid", {"exp": n})
+        return True
+
+    results = run_together(8, fill)
+    assert all(kind == "ok" for kind, _ in results)
+    assert len(remembered._entries) == 64
+    last = max(int(key[0].split("-")[1]) for key in remembered._entries)
+    assert remembered.get((f"token-{last}",)) == ("kid", {"exp": last})
