@@ -173,6 +173,44 @@ def test_a_signed_in_browser_is_reused_across_pages(clients, ctr):
     assert 'name="password"' not in text(page)
 
 
+def native_path(**params: str) -> str:
+    return authorize_path(**{"client_id": NATIVE, "redirect_uri": "http://127.0.0.1:5000/cb",
+                             "scope": "openid", **params})
+
+
+def test_a_public_client_with_a_loopback_redirect_asks_for_consent_every_time(clients, ctr):
+    # RFC 6749 §10.2: anyone can send a public client's id; a loopback redirect
+    # proves nothing, so the person is asked again and prompt=none cannot be silent.
+    browser = Browser(clients)
+    page = sign_in(browser, browser.get(native_path()))
+    assert location(approve(browser, page))[1]["code"]
+    page = browser.get(native_path(state="second"))
+    assert page.status_code == 200 and 'value="approve"' in text(page)
+    assert location(browser.get(native_path(prompt="none")))[1]["error"] == "consent_required"
+    assert location(approve(browser, page))[1]["code"]   # an approval still answers with a code
+
+
+def test_remember_consent_is_a_client_setting(clients, ctr):
+    ids = ctr.identities
+    ids.create_client("native-remembers", public=True, remember_consent=True,
+                      grant_types=["authorization_code"], scopes=["openid"],
+                      redirect_uris=["http://127.0.0.1/cb"])
+    ids.create_client("spa", public=True, grant_types=["authorization_code"], scopes=["openid"],
+                      redirect_uris=["https://spa.example/cb"])
+    ids.create_client("web-asks", secret="web-asks-secret", remember_consent=False,
+                      grant_types=["authorization_code"], scopes=["openid"],
+                      redirect_uris=[WEB_CB])
+    browser = Browser(clients)
+    remembered = {"native-remembers": "http://127.0.0.1:5000/cb", "spa": "https://spa.example/cb"}
+    for client_id, uri in {**remembered, "web-asks": WEB_CB}.items():
+        get_code(browser, client_id=client_id, redirect_uri=uri, scope="openid")
+    for client_id, uri in remembered.items():     # set, or a claimed https redirect URI
+        assert location(browser.get(authorize_path(client_id=client_id, redirect_uri=uri,
+                                                   scope="openid", prompt="none")))[1]["code"]
+    asked = browser.get(authorize_path(client_id="web-asks", scope="openid"))
+    assert asked.status_code == 200 and 'value="approve"' in text(asked)
+
+
 def test_login_hint_prefills_the_username(clients, ctr):
     page = clients.http.get(authorize_path(login_hint="alice"))
     assert 'name="username" value="alice"' in text(page)
@@ -242,6 +280,37 @@ def test_max_age_zero_still_completes_after_signing_in(clients, ctr):
     browser = Browser(clients)
     page = sign_in(browser, browser.get(authorize_path(max_age="0")))
     assert location(approve(browser, page))[1]["code"]
+
+
+def test_max_age_zero_asks_a_browser_signed_in_this_very_second_to_sign_in_again(clients, ctr):
+    # OIDC Core §3.1.2.1: max_age=0 is prompt=login; the age is compared with >=.
+    browser = Browser(clients)
+    get_code(browser)
+    page = browser.get(authorize_path(max_age="0"))
+    assert page.status_code == 200 and 'name="password"' in text(page)
+    ctr.clock.advance(5)
+    where, answer = location(sign_in(browser, page))   # signed in again: straight back, no loop
+    assert where == WEB_CB and answer["code"]
+    claims = verify_id_token(ctr, body(redeem(clients, answer["code"]))["id_token"])
+    assert claims["auth_time"] == ctr.clock.now()
+
+
+def test_a_sign_in_exactly_max_age_old_asks_again(clients, ctr):
+    browser = Browser(clients)
+    get_code(browser)
+    ctr.clock.advance(60)
+    page = browser.get(authorize_path(max_age="60"))
+    assert page.status_code == 200 and 'name="password"' in text(page)
+
+
+def test_prompt_none_with_a_sign_in_too_old_for_max_age_is_login_required(clients, ctr):
+    browser = Browser(clients)
+    get_code(browser)
+    assert location(browser.get(authorize_path(prompt="none", max_age="0")))[1]["error"] \
+        == "login_required"
+    ctr.clock.advance(61)
+    assert location(browser.get(authorize_path(prompt="none", max_age="60")))[1]["error"] \
+        == "login_required"
 
 
 def test_deny_sends_access_denied(clients, ctr):
@@ -521,6 +590,68 @@ def test_logout_without_a_hint_asks_the_person_to_confirm(clients, ctr):
     done = browser.post("/oauth/logout", action="signout")
     assert done.status_code == 200 and "signed out" in text(done)
     assert 'name="password"' in text(browser.get(authorize_path()))
+
+
+def signed_in_to_the_app(browser: Browser, username: str = "alice") -> dict:
+    """Sign ``browser`` in as ``username`` through the code flow: the token response."""
+    page = browser.get(authorize_path())
+    if 'name="password"' in text(page):
+        page = sign_in(browser, page, username=username, password=f"password4{username}")
+    if page.status_code == 200 and 'value="approve"' in text(page):
+        page = approve(browser, page)
+    return body(redeem(browser.client, location(page)[1]["code"]))
+
+
+def still_signed_in(browser: Browser) -> bool:
+    return "code" in location(browser.get(authorize_path(prompt="none")))[1]
+
+
+def test_logout_with_a_hint_from_another_browser_asks_before_signing_this_one_out(clients, ctr):
+    # RP-Initiated Logout §2: the OP MUST ask when the hint is not the current sign-in's.
+    elsewhere, here = Browser(clients), Browser(clients)
+    other = signed_in_to_the_app(elsewhere)
+    signed_in_to_the_app(here)
+    page = here.get("/oauth/logout?" + urlencode({
+        "id_token_hint": other["id_token"], "post_logout_redirect_uri": "https://app.example/bye",
+        "state": "bye-2"}))
+    assert page.status_code == 200 and 'value="signout"' in text(page)
+    assert still_signed_in(here) and still_signed_in(elsewhere)
+    # Confirmed: this browser signs out, then goes back to the app.
+    page = here.get("/oauth/logout?" + urlencode({
+        "id_token_hint": other["id_token"], "post_logout_redirect_uri": "https://app.example/bye",
+        "state": "bye-2"}))
+    done = here.post("/oauth/logout", **hidden(page), action="signout")
+    where, answer = location(done)
+    assert where == "https://app.example/bye" and answer == {"state": "bye-2"}
+    assert not still_signed_in(here)
+
+
+def test_logout_with_another_users_hint_asks_and_keeps_this_sign_in(clients, ctr):
+    bobs, alices = Browser(clients), Browser(clients)
+    bob = signed_in_to_the_app(bobs, "bob")
+    signed_in_to_the_app(alices)
+    page = alices.get("/oauth/logout?" + urlencode({"id_token_hint": bob["id_token"]}))
+    assert page.status_code == 200 and 'value="signout"' in text(page)
+    assert still_signed_in(alices)
+
+
+def test_logout_with_an_expired_hint_of_an_older_sign_in_asks(clients, ctr):
+    browser = Browser(clients)
+    older = signed_in_to_the_app(browser)
+    sign_in(browser, browser.get(authorize_path(prompt="login")))   # a new sign-in here
+    ctr.clock.advance(3600)
+    page = browser.get("/oauth/logout?" + urlencode({"id_token_hint": older["id_token"]}))
+    assert page.status_code == 200 and 'value="signout"' in text(page)
+    assert still_signed_in(browser)
+
+
+def test_a_logout_confirmation_without_the_csrf_token_is_refused(clients, ctr):
+    elsewhere, here = Browser(clients), Browser(clients)
+    other = signed_in_to_the_app(elsewhere)
+    signed_in_to_the_app(here)
+    refused = here.post("/oauth/logout", csrf="0" * 64, id_token_hint=other["id_token"],
+                        action="signout")
+    assert refused.status_code == 403 and still_signed_in(here)
 
 
 # -- discovery ---------------------------------------------------------------------------------------

@@ -367,6 +367,20 @@ def test_client_create_registers_redirect_uris_for_the_code_flow(ctr, capsys):
     assert client.post_logout_redirect_uris == ("https://app.example/",) and client.delegate
 
 
+def test_client_create_sets_whether_consent_is_remembered(ctr, capsys):
+    for flag, client_id in (("--remember-consent", "yes"), ("--no-remember-consent", "no")):
+        status, _, err = run(capsys, "client", "create", client_id, "--public",
+                             "--grant-types", "authorization_code",
+                             "--redirect-uri", "http://127.0.0.1/cb", flag)
+        assert status == 0, err
+    run(capsys, "client", "create", "default", "--public", "--grant-types", "authorization_code",
+        "--redirect-uri", "http://127.0.0.1/cb")
+    got = {c: ctr.identities.clients.get(c).remember_consent for c in ("yes", "no", "default")}
+    assert got == {"yes": True, "no": False, "default": None}
+    status, out, _ = run(capsys, "client", "show", "default")
+    assert status == 0 and json.loads(out)["remember_consent"] is None
+
+
 def test_client_create_refuses_a_code_client_without_or_with_a_bad_redirect_uri(ctr, capsys):
     status, _, err = run(capsys, "client", "create", "web", "--grant-types", "authorization_code")
     assert status == 1 and "needs at least one redirect URI" in err

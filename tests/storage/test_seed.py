@@ -77,6 +77,18 @@ def test_a_client_the_service_rejects_is_named(ctr):
     assert str(exc.value) == "clients[0]: unknown grant types: implicit"
 
 
+def test_a_seeded_client_may_set_whether_consent_is_remembered(ctr):
+    native = {"client_id": "native", "public": True, "grant_types": ["authorization_code"],
+              "redirect_uris": ["http://127.0.0.1/cb"]}
+    load_seed(ctr.identities, {"clients": [{**native, "remember_consent": True},
+                                           {**native, "client_id": "plain"}]})
+    assert ctr.identities.clients.get("native").remember_consent is True
+    assert ctr.identities.clients.get("plain").remember_consent is None
+    with pytest.raises(SeedError, match="remember_consent"):
+        load_seed(ctr.identities, {"clients": [{**native, "client_id": "x",
+                                                "remember_consent": "yes"}]})
+
+
 def test_shape_errors_write_nothing(ctr):
     with pytest.raises(SeedError):
         load_seed(ctr.identities, {"users": [{"username": "ok", "password": "password4ok"},
