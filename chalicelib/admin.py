@@ -91,7 +91,7 @@ def _client_view(client: Client) -> dict[str, Any]:
             "default_audience": client.default_audience or None,
             "redirect_uris": list(client.redirect_uris),
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-            "delegate": client.delegate}
+            "delegate": client.delegate, "remember_consent": client.remember_consent}
 
 
 # --------------------------------------------------------------------------
@@ -183,7 +183,8 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
         access_token_signed_response_alg=args.access_token_signed_response_alg,
         resources=_csv(args.resources), default_audience=args.default_audience,
         redirect_uris=args.redirect_uri or (),
-        post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate)
+        post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate,
+        remember_consent=args.remember_consent)
     _ensure_keys(c.keyring, (client.id_token_signed_response_alg,
                              client.access_token_signed_response_alg))
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
@@ -377,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where RP-initiated logout may return the browser (repeatable)")
     p.add_argument("--delegate", action="store_true",
                    help="may exchange a person's token to act for them (SPEC §6)")
+    p.add_argument("--remember-consent", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether a remembered consent skips the consent page (default: yes for "
+                        "a confidential client or an https redirect URI, else ask every time; "
+                        "RFC 6749 §10.2)")
     for kind in ("id-token", "access-token"):
         p.add_argument(f"--{kind}-signed-response-alg", default="", choices=("", "ES256", "RS256"),
                        metavar="{ES256,RS256}",

@@ -112,6 +112,9 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...] = ()
     # May exchange a person's token for one that acts for them (SPEC §6 delegation).
     delegate: bool = False
+    # Whether a remembered consent lets an authorization request skip the consent
+    # page (and answer prompt=none); None: the default rule of remembers_consent.
+    remember_consent: bool | None = None
 
     @property
     def public(self) -> bool:
@@ -119,6 +122,15 @@ class Client:
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+    def remembers_consent(self, redirect_uri: str) -> bool:
+        """RFC 6749 §10.2: a repeated request is approved without the person only if
+        it surely comes from this client. A confidential client authenticates at the
+        token endpoint; anyone can send a public client's id, unless its redirect URI
+        is a claimed https URI that only the real app receives (RFC 8252 §7.2)."""
+        if self.remember_consent is not None:
+            return self.remember_consent
+        return not self.public or redirect_uri.lower().startswith("https://")
 
 
 @dataclass

@@ -103,6 +103,12 @@ class AuthorizationRequest:
         extra["iss"] = issuer
         return with_query(self.redirect_uri, extra)
 
+    def sign_in_too_old(self, auth_time: int, now: int) -> bool:
+        """OIDC Core §3.1.2.1 max_age: re-authenticate once ``now - auth_time >=
+        max_age``; so max_age=0 always asks, as prompt=login does."""
+        return self.max_age is not None and (self.max_age == 0
+                                             or now - auth_time >= self.max_age)
+
     def error_response(self, issuer: str, err: OAuthError) -> str:
         """RFC 6749 §4.1.2.1: the error as query parameters of the redirect URI."""
         return self.response(issuer, {"error": err.error, "error_description": err.description})
@@ -226,6 +232,15 @@ class Authorization:
 
     def consent(self, user_id: str, client_id: str) -> Consent | None:
         return self.consents.get(user_id, client_id)
+
+    def remembered_consent(self, user_id: str, request: AuthorizationRequest) -> Consent | None:
+        """The consent that lets ``request`` skip the consent page, if any: never with
+        prompt=consent (OIDC Core §3.1.2.1), nor for a client that does not remember
+        consent for this redirect URI (RFC 6749 §10.2, ``Client.remembers_consent``);
+        its approval is still stored, as the code grant and the connected apps need it."""
+        if "consent" in request.prompt or not request.client.remembers_consent(request.redirect_uri):
+            return None
+        return self.consents.get(user_id, request.client.client_id)
 
     def remember_consent(self, user: User, client: Client, scopes: tuple[str, ...]) -> Consent:
         consent = self.consents.grant(user.id, client.client_id, scopes, self.clock.now())

@@ -156,12 +156,15 @@ class Identities:
                       default_audience: str = "",
                       redirect_uris: Iterable[str] = (),
                       post_logout_redirect_uris: Iterable[str] = (),
-                      delegate: bool = False) -> tuple[Client, str | None]:
+                      delegate: bool = False,
+                      remember_consent: bool | None = None) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once) if confidential.
 
         ``*_signed_response_alg``: ES256 or RS256 ("" = the stage's signing_alg);
         ``resources``: the URIs a resource server answers for (RFC 8707);
-        ``default_audience``: a registered resource URI (its own or another's).
+        ``default_audience``: a registered resource URI (its own or another's);
+        ``remember_consent``: whether a remembered consent skips the consent page
+        (None: ``Client.remembers_consent``'s default rule, RFC 6749 §10.2).
         """
         if not possible_client_id(client_id):
             raise BadRequest(f"client_id must be 1-{MAX_CLIENT_ID} printable characters without spaces")
@@ -211,7 +214,8 @@ class Identities:
                         access_token_signed_response_alg=access_token_signed_response_alg,
                         resources=uris, default_audience=default_audience,
                         redirect_uris=redirects,
-                        post_logout_redirect_uris=logouts, delegate=delegate)
+                        post_logout_redirect_uris=logouts, delegate=delegate,
+                        remember_consent=remember_consent)
         try:
             self.clients.create(client)
         except ConditionFailed as exc:

@@ -71,6 +71,8 @@ def client_from_item(item: Item) -> Client:
         redirect_uris=tuple(item.get("redirect_uris") or ()),
         post_logout_redirect_uris=tuple(item.get("post_logout_redirect_uris") or ()),
         delegate=bool(item.get("delegate", False)),
+        remember_consent=(bool(item["remember_consent"])
+                          if item.get("remember_consent") is not None else None),
     )
 
 
@@ -89,6 +91,8 @@ def client_to_item(client: Client) -> Item:
             item[name] = getattr(client, name)
     if client.resources:
         item["resources"] = list(client.resources)
+    if client.remember_consent is not None:
+        item["remember_consent"] = client.remember_consent
     return item
 
 

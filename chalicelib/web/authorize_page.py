@@ -117,9 +117,7 @@ class AuthorizePage:
         if action == "approve":
             self.authorization.remember_consent(user, client, granted)
         else:
-            remembered = None
-            if "consent" not in request.prompt:
-                remembered = self.authorization.consent(user.id, client.client_id)
+            remembered = self.authorization.remembered_consent(user.id, request)
             if remembered is None or not remembered.covers(granted):
                 if "none" in request.prompt:
                     raise ConsentRequired("The person has not consented to this application")
@@ -130,11 +128,11 @@ class AuthorizePage:
 
     def _reauthenticate(self, request: AuthorizationRequest, web: WebSession,
                         action: str) -> bool:
-        """prompt=login on a fresh request; max_age exceeded (OIDC Core §3.1.2.1)."""
+        """prompt=login on a fresh request; max_age reached (OIDC Core §3.1.2.1). After
+        the sign-in this asks for, the request resumes with ``fresh`` (no loop)."""
         if "login" in request.prompt and not action:
             return True
-        age = self.clock.now() - web.session.auth_time
-        return request.max_age is not None and age > request.max_age
+        return request.sign_in_too_old(web.session.auth_time, self.clock.now())
 
     # -- views -------------------------------------------------------------------------
 

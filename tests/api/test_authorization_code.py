@@ -184,9 +184,9 @@ def test_a_public_client_with_a_loopback_redirect_asks_for_consent_every_time(cl
     browser = Browser(clients)
     page = sign_in(browser, browser.get(native_path()))
     assert location(approve(browser, page))[1]["code"]
+    assert location(browser.get(native_path(prompt="none")))[1]["error"] == "consent_required"
     page = browser.get(native_path(state="second"))
     assert page.status_code == 200 and 'value="approve"' in text(page)
-    assert location(browser.get(native_path(prompt="none")))[1]["error"] == "consent_required"
     assert location(approve(browser, page))[1]["code"]   # an approval still answers with a code
 
 

@@ -130,7 +130,8 @@ def test_client_create_shows_a_generated_secret_once_and_stores_its_hash(ctr, ca
                      "id_token_signed_response_alg": None,
                      "access_token_signed_response_alg": None, "resources": [],
                      "default_audience": None,
-                     "redirect_uris": [], "post_logout_redirect_uris": [], "delegate": False}
+                     "redirect_uris": [], "post_logout_redirect_uris": [], "delegate": False,
+                     "remember_consent": None}
 
 
 def test_client_create_with_a_given_secret_does_not_echo_it(ctr, capsys):
