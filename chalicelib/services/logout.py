@@ -5,6 +5,12 @@ The ``id_token_hint`` must be an ID token this service signed (signature, ``iss`
 the RP's session has expired"); its ``aud`` names the app, its ``sid`` the
 session to end. ``post_logout_redirect_uri`` must be registered by that app,
 exactly (§3); otherwise the browser stays here.
+
+A browser's sign-in ends without asking only when the hint is of that sign-in:
+its ``sid`` names a live app session of the same user opened from this
+browser's sign-in (§2: the OP "MUST ask the End-User ... if an id_token_hint was
+not provided or if the supplied ID Token does not belong to the current OP
+session with the RP and/or currently logged in End-User").
 """
 
 from __future__ import annotations
@@ -87,6 +93,16 @@ class RpLogout:
         return LogoutRequest(client=client, redirect_uri=wanted, state=params.get("state"),
                              subject=claims.get("sub") if claims else None,
                              session_id=sid if isinstance(sid, str) else None)
+
+    def of_this_sign_in(self, request: LogoutRequest, web_session_id: str, user_id: str) -> bool:
+        """Whether the hint belongs to the browser sign-in ``web_session_id`` of
+        ``user_id``: the app session it names is alive, that user's, and was opened
+        from that sign-in (the code grant records it as ``browser_session``)."""
+        if request.subject != user_id or not request.session_id:
+            return False
+        session = self._sessions().live(request.session_id)
+        return (session is not None and session.user_id == user_id
+                and session.device.get("browser_session") == web_session_id)
 
     def end(self, request: LogoutRequest) -> None:
         """End the session the hint names, if it is still its subject's."""

@@ -200,12 +200,14 @@ class LogoutPage:
 
     def _serve(self, visit: Visit, params: dict[str, str], *, confirmed: bool) -> Response:
         request = self.logout.parse(params, visit.request.issuer)
-        # §2: with a valid id_token_hint the app vouches for the request; without
-        # one the person confirms (a cross-site GET must not sign anyone out).
-        if request.subject is None and not confirmed and visit.web is not None:
+        web = visit.web
+        # §2: a hint of this browser's sign-in vouches for the request; without one,
+        # or with one of another sign-in (another browser, user, or an ended
+        # session), the person confirms: a cross-site GET must not sign anyone out.
+        if web is not None and not confirmed and not self.logout.of_this_sign_in(
+                request, web.session.id, web.user.id):
             return self.confirm_page(visit, request, params)
-        if visit.web is not None and (request.subject is None
-                                      or visit.web.user.id == request.subject):
+        if web is not None:
             visit.sign_out()
         self.logout.end(request)
         if request.redirect_uri:
@@ -218,7 +220,9 @@ class LogoutPage:
         app = f" of {esc(request.client.name or request.client.client_id)}" if request.client else ""
         layout = Layout("Sign out", form_origins=(origin(request.redirect_uri),)
                         if request.redirect_uri else ())
-        main = (f"<h1>Sign out{app}?</h1><p>You are signed in to Tessera in this browser.</p>"
+        who = f" as {esc(visit.web.user.username)}" if visit.web else ""
+        main = (f"<h1>Sign out{app}?</h1><p>You are signed in to Tessera{who} in this "
+                "browser.</p>"
                 f'<form method="post" action="{esc(visit.path(LOGOUT))}">{visit.hidden_csrf()}'
                 f"{hidden_fields(params)}"
                 '<div class="actions"><button type="submit" name="action" value="signout">'
