@@ -4,7 +4,8 @@ RP-initiated logout (OIDC RP-Initiated Logout 1.0 §2, §3).
 ``/oauth/authorize`` answers a validated request with a redirect to the app (a
 code, or an error) or a page: sign in (the same sign-in, cookie and lockout as
 every page), then consent (the app by name, each scope in words, Approve or
-Deny). A remembered consent that covers the request skips the consent page.
+Deny). A remembered consent that covers the request skips the consent page if
+the client remembers consent (``Client.remembers_consent``, RFC 6749 §10.2).
 Every form posts the authorization request's parameters back as hidden fields,
 with the page's CSRF token and the ``action`` (signin, approve, deny); a POST
 without ``action`` is an authorization request sent by POST (OIDC Core §3.1.2.1).
