@@ -185,8 +185,7 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
         redirect_uris=args.redirect_uri or (),
         post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate,
         remember_consent=args.remember_consent)
-    _ensure_keys(c.keyring, (client.id_token_signed_response_alg,
-                             client.access_token_signed_response_alg))
+    _ensure_keys(c.keyring, client.signing_algs)
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
           + (f" with scopes {', '.join(client.scopes)}" if client.scopes else ""))
     if secret is not None and args.secret is None:

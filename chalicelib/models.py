@@ -86,6 +86,10 @@ class User:
         return self.scopes is None or scope in self.scopes
 
 
+# OIDC Dynamic Client Registration §2: a client that registered no algorithm gets RS256 ID tokens.
+DEFAULT_ID_TOKEN_ALG = "RS256"
+
+
 @dataclass(frozen=True)
 class Client:
     client_id: str
@@ -97,7 +101,8 @@ class Client:
     introspect: bool = False
     created_at: int = 0
     # OIDC Dynamic Client Registration §2 names: the JWS algorithm of this
-    # client's ID tokens and access tokens; "" means the stage's signing_alg.
+    # client's ID tokens ("" means RS256, ``id_token_alg``) and access tokens
+    # ("" means the stage's signing_alg).
     id_token_signed_response_alg: str = ""
     access_token_signed_response_alg: str = ""
     # A resource server (RFC 8707): the URIs it answers for; a token request may
@@ -119,6 +124,21 @@ class Client:
     @property
     def public(self) -> bool:
         return self.secret_hash is None
+
+    @property
+    def id_token_alg(self) -> str:
+        """OIDC Dynamic Client Registration §2, ``id_token_signed_response_alg``: "The
+        default, if omitted, is RS256"; strict clients (requests-oauth2client) insist."""
+        return self.id_token_signed_response_alg or DEFAULT_ID_TOKEN_ALG
+
+    @property
+    def signing_algs(self) -> frozenset[str]:
+        """The key families this client's tokens need beyond the stage default: what it
+        registered, and its ID tokens' (``id_token_alg``) if it may ask for them."""
+        algs = {self.access_token_signed_response_alg}
+        if "openid" in self.scopes:
+            algs.add(self.id_token_alg)
+        return frozenset(algs - {""})
 
     def allows_grant(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

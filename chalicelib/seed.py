@@ -230,7 +230,7 @@ def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> 
         client_id = client["client_id"]
         given_secret = client.get("client_secret")
         try:
-            _, secret = identities.create_client(
+            created, secret = identities.create_client(
                 client_id, secret=given_secret, public=_bool(client, "public", where, False),
                 name=_str(client, "name", where),
                 grant_types=_str_list(client, "grant_types", where) or (),
@@ -251,9 +251,7 @@ def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> 
         except ProblemError as exc:
             raise SeedError(f"{where}: {exc.description}") from exc
         report.created_clients.append(client_id)
-        report.signing_algs.update(
-            alg for alg in (_str(client, "id_token_signed_response_alg", where),
-                            _str(client, "access_token_signed_response_alg", where)) if alg)
+        report.signing_algs.update(created.signing_algs)
         if secret is not None and given_secret is None:
             report.generated_secrets[client_id] = secret
 

@@ -27,14 +27,17 @@ from chalicelib.errors import (
     bearer_challenge,
 )
 from chalicelib.http import (
+    FORM,
     authenticated,
     basic_credentials,
     header,
     issuer_of,
     json_response,
+    media_type,
     oauth_endpoint,
     parse_form,
     source_ip,
+    token_challenges,
 )
 
 if TYPE_CHECKING:
@@ -197,14 +200,19 @@ def introspect() -> Response:
 def userinfo() -> Response:
     request, c = bp.current_request, container()
     issuer = issuer_of(request, c.settings)
+    body_token = _body_access_token(request)
     try:
-        principal = authenticated(request,
-                                  lambda t: c.principals.from_end_user_token(t, issuer),
-                                  query_param=False)
+        if body_token is not None:
+            principal = c.principals.from_end_user_token(body_token, issuer)
+        else:
+            principal = authenticated(request,
+                                      lambda t: c.principals.from_end_user_token(t, issuer),
+                                      query_param=False)
     except Unauthorized as exc:
-        # RFC 6750 §3.1: the challenge names the error only when a token came.
-        raise InvalidToken("The access token is not valid",
-                           challenges=exc.challenges) from exc
+        # RFC 6750 §3.1: the challenge names the error only when a token came, and
+        # then says what the body says.
+        challenges = exc.challenges if body_token is None else token_challenges(presented=True)
+        raise InvalidToken("The access token is not valid", challenges=challenges) from exc
     except Forbidden as exc:
         # OIDC Core §5.3: UserInfo returns claims about an end-user; a client
         # credentials token (RFC 6749 §4.4) or a role token (SPEC §6) has none, so
@@ -217,3 +225,23 @@ def userinfo() -> Response:
     from chalicelib.services import oauth_tokens
 
     return json_response(oauth_tokens.userinfo_claims(principal))
+
+
+def _body_access_token(request: Any) -> str | None:
+    """The access token of a form-encoded POST body (OIDC Core §5.3.1, RFC 6750 §2.2), or None.
+
+    RFC 6750 §2.3 allows the URI query too; UserInfo refuses it there ("SHOULD NOT
+    be used": it ends up in logs and histories), and §2: one method per request.
+    """
+    if "access_token" in (request.query_params or {}):
+        raise InvalidRequest("Send the access token in the Authorization header or a form-encoded "
+                             "POST body, not in the query string",
+                             challenges=(bearer_challenge("invalid_request"),))
+    if request.method != "POST" or media_type(request) != FORM:
+        return None
+    token = parse_form(request).get("access_token")
+    if token is not None and header(request, "authorization"):
+        raise InvalidRequest("Present the access token once: in the Authorization header or the "
+                             "request body, not both",
+                             challenges=(bearer_challenge("invalid_request"),))
+    return token

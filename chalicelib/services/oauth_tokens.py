@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
-from chalicelib.errors import InvalidRequest, Unauthorized, UnsupportedTokenType
+from chalicelib.errors import Unauthorized, UnauthorizedClient, UnsupportedTokenType
 from chalicelib.models import Client
 from chalicelib.security.opaque import REFRESH, digest
 from chalicelib.services.principals import (
@@ -29,6 +29,8 @@ from chalicelib.storage.sessions import SessionsRepo, session_from_item
 if TYPE_CHECKING:
     from chalicelib.services.sessions import Sessions
 
+# RFC 7009 §2.1: the server "verifies whether the token was issued to the client making the
+# revocation request"; RFC 6749 §5.2 unauthorized_client names why it refuses.
 NOT_YOURS = "The client is not authorized to revoke the presented token"
 DELEGATED_TOKEN_NOT_REVOCABLE = ("A delegated token is not revoked by itself: it keeps the "
                                  "person's session, which it does not own; it expires within "
@@ -85,7 +87,7 @@ class OAuthTokens:
         except Unauthorized:
             return  # invalid or expired: nothing to revoke (RFC 7009 §2.2)
         if claims.get("client_id") != client.client_id:
-            raise InvalidRequest(NOT_YOURS)
+            raise UnauthorizedClient(NOT_YOURS)
         if is_role_token(claims):
             # RFC 7009 §2.2.1: no state stands behind one role token to revoke; its
             # key's revocation (or the role's deletion) ends it on Tessera's endpoints.
@@ -103,7 +105,7 @@ class OAuthTokens:
         kept = self.sessions_repo.delete_if_current(session_id, digest(token), client.client_id)
         if kept and kept.get("rt_hash") == digest(token):
             # The token is current but was issued to another client.
-            raise InvalidRequest(NOT_YOURS)
+            raise UnauthorizedClient(NOT_YOURS)
 
     def introspect(self, token: str, issuer: str) -> dict[str, Any]:
         """RFC 7662 §2.2: ``{"active": false}`` and nothing else for any bad token.

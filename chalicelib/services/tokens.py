@@ -2,7 +2,8 @@
 
 Each client's tokens are signed with the algorithm it registered
 (``id_token_signed_response_alg``, ``access_token_signed_response_alg``), else
-the stage's ``signing_alg``; an access token's ``aud`` is what
+RS256 for ID tokens (OIDC Registration §2) and the stage's ``signing_alg`` for
+access tokens; an access token's ``aud`` is what
 ``services.audiences`` resolved for the request (RFC 8707), else Tessera's own API.
 """
 
@@ -85,9 +86,8 @@ class TokenIssuer:
         if "profile" in scope:
             claims.update(given_name=user.firstname, family_name=user.lastname,
                           preferred_username=user.username)
-        # OIDC Core §15.1 / Registration §2: the client's registered algorithm.
-        return self.keyring.sign(claims, typ="JWT",
-                                 alg=client.id_token_signed_response_alg or None)
+        # OIDC Core §15.1 / Registration §2: the client's registered algorithm, else RS256.
+        return self.keyring.sign(claims, typ="JWT", alg=client.id_token_alg)
 
     def session_response(self, *, issuer: str, user: User | None, client: Client, session: Session,
                          refresh_token: str, scope: str,

@@ -143,10 +143,13 @@ def test_revoke_unknown_token_is_200(client):
     assert revoke(client, "whatever").status_code == 200
 
 
-def test_revoke_another_clients_token_is_refused_and_changes_nothing(client):
+@pytest.mark.parametrize("kind", ["refresh_token", "access_token"])
+def test_revoke_another_clients_token_is_unauthorized_client_and_changes_nothing(client, kind):
+    # RFC 7009 §2.1 refuses it; RFC 6749 §5.2 unauthorized_client names the cause.
     t = tokens(client)
-    r = revoke(client, t["refresh_token"], client_id="other-cli")
-    assert r.status_code == 400 and body(r)["error"] == "invalid_request"
+    r = revoke(client, t[kind], client_id="other-cli")
+    assert r.status_code == 400 and body(r)["error"] == "unauthorized_client"
+    assert r.headers["Cache-Control"] == "no-store"
     assert refresh(client, t["refresh_token"]).status_code == 200
 
 

@@ -204,10 +204,20 @@ def test_a_client_registered_for_rs256_gets_rs256_tokens_that_verify_against_the
     assert jwt.get_unverified_header(again["access_token"])["alg"] == "RS256"
 
 
-def test_other_clients_keep_the_stage_default_es256(client):
+def test_other_clients_get_rs256_id_tokens_and_stage_default_es256_access_tokens(client):
+    # OIDC Dynamic Client Registration §2: id_token_signed_response_alg defaults to RS256.
     answer = tokens(client, scope="openid")
-    assert jwt.get_unverified_header(answer["id_token"])["alg"] == "ES256"
+    alg, _ = verified_with_jwks(client, answer["id_token"], CLI)
+    assert alg == "RS256"
     assert jwt.get_unverified_header(answer["access_token"])["alg"] == "ES256"
+
+
+def test_a_client_may_still_register_es256_for_its_id_tokens(client, ctr):
+    ctr.identities.create_client("es-cli", public=True, grant_types=["password"],
+                                 scopes=["openid"], id_token_signed_response_alg="ES256")
+    answer = tokens(client, client_id="es-cli", scope="openid")
+    alg, claims = verified_with_jwks(client, answer["id_token"], "es-cli")
+    assert alg == "ES256" and claims["azp"] == "es-cli"
 
 
 def test_an_unsupported_algorithm_is_refused_at_registration(ctr):

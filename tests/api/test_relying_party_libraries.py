@@ -15,12 +15,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import requests
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from requests_oauth2client import AuthorizationResponse, OAuth2Client
-from requests_oauth2client.tokens import MismatchingIdTokenAlg
 
 from tests.api.helpers import CLI, body, seed
 from tests.conftest import ISSUER
@@ -110,11 +110,15 @@ def test_requests_oauth2client_validates_an_rs256_id_token_with_its_defaults(cli
     assert validated.id_token.claims["preferred_username"] == "alice"
 
 
-def test_requests_oauth2client_refuses_an_es256_id_token_by_default(client, ctr):
-    """What the issue reported: a client left at the stage default gets ES256, and
-    the library's RS256 default refuses it; registering RS256 is what fixes it."""
+def test_requests_oauth2client_validates_the_id_token_of_a_client_that_registered_no_alg(client, ctr):
+    """What the issue reported: a client left at the defaults got ES256 ID tokens and the
+    library's RS256 default refused them; OIDC Registration §2 makes RS256 the default."""
+    ctr.keyring.ensure("RS256")    # as registering any OpenID client with the admin command does
     rp = library_client(client, CLI)
-    token = rp.resource_owner_password("alice", "password4alice", scope="openid")
-    with pytest.raises(MismatchingIdTokenAlg):
-        token.validate_id_token(rp, AuthorizationResponse(code="unused", issuer=ISSUER))
-    assert token.token_type.lower() == "bearer"
+    assert rp.id_token_signed_response_alg == "RS256"    # the library's default, untouched
+    token = rp.resource_owner_password("alice", "password4alice", scope="openid profile")
+    validated = token.validate_id_token(rp, AuthorizationResponse(code="unused", issuer=ISSUER))
+    assert validated.id_token is not None and validated.id_token.alg == "RS256"
+    assert validated.id_token.claims["preferred_username"] == "alice"
+    # access tokens keep the stage default
+    assert jwt.get_unverified_header(str(token.access_token))["alg"] == "ES256"

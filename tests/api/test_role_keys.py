@@ -476,7 +476,7 @@ def test_a_role_token_is_not_revocable_by_itself(client, key):
     token = granted(role_token(client, key))["access_token"]
     # another client: not its token (RFC 7009 §2.1)
     assert_oauth_error(form(client, "/oauth/revoke", headers=basic(RS, RS_SECRET), token=token),
-                       400, "invalid_request")
+                       400, "unauthorized_client")
     # its own client: nothing stands behind one role token; revoke the key instead
     r = form(client, "/oauth/revoke", headers=basic(key.access, key.secret), token=token)
     assert_oauth_error(r, 400, "unsupported_token_type")

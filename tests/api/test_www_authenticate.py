@@ -148,3 +148,31 @@ def test_pythons_basic_auth_handler_sends_the_token_after_the_challenge(client, 
         assert answer.status == 200
         assert json.loads(answer.read())["email"] == "alice@example.com"
 
+
+
+# -- UserInfo as OIDC Core §5.3.1 and RFC 6750 §2.2 allow: the token in a form body ----------
+
+def test_userinfo_accepts_the_token_in_a_form_encoded_post_body(client):
+    t = tokens(client, scope="openid email")
+    r = form(client, "/oauth/userinfo", access_token=t["access_token"])
+    assert r.status_code == 200 and body(r)["email"] == "alice@example.com"
+
+
+def test_userinfo_with_a_bad_token_in_the_body_says_invalid_token_in_both_places(client):
+    r = form(client, "/oauth/userinfo", access_token="nope")
+    assert r.status_code == 401 and body(r)["error"] == "invalid_token"
+    assert challenges(r) == INVALID_TOKEN
+
+
+def test_userinfo_refuses_the_token_in_the_query_string(client):
+    t = tokens(client, scope="openid")
+    r = client.http.get(f"/oauth/userinfo?access_token={t['access_token']}")
+    assert r.status_code == 400 and body(r)["error"] == "invalid_request"
+    assert challenges(r) == ['Bearer realm="tessera", error="invalid_request"']
+
+
+def test_userinfo_refuses_a_token_in_the_header_and_the_body_at_once(client):
+    t = tokens(client, scope="openid")
+    r = form(client, "/oauth/userinfo", headers=bearer(t["access_token"]),
+             access_token=t["access_token"])
+    assert r.status_code == 400 and body(r)["error"] == "invalid_request"
