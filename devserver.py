@@ -14,8 +14,8 @@
   (oversized request lines or headers, malformed requests) get its status in
   the same format;
 * bounds what one client can hold (``Limits``): each request, line, headers and
-  body, is read within a timeout (a slow or short body is a 408 and the
-  connection closes), a body over 10 MB is a 413, and at most
+  body, is read within a timeout (else the connection closes; a late body is a
+  408, one that ends early a 400), a body over 10 MB is a 413, and at most
   ``max_connections`` are served at once, a thread each (one more waits a moment
   for a free thread, then is a 503);
 * runs the app's ``@app.schedule`` functions at their rate in a thread;
@@ -30,6 +30,7 @@ This file is not part of the Lambda package (only ``app.py`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import io
 import json
@@ -355,6 +356,10 @@ class LocalHTTPServer(ThreadingHTTPServer):
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         try:
             request.setblocking(False)
+            # What the client already sent, read (not waited for): closing on
+            # unread bytes would reset the connection before it reads the 503.
+            with contextlib.suppress(BlockingIOError):
+                request.recv(65536)
             request.send(f"HTTP/1.1 503 Service Unavailable\r\n{head}Content-Length: {len(body)}\r\n\r\n"
                          .encode("latin-1") + body)
         except OSError:
