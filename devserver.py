@@ -13,9 +13,15 @@
   are a 405 with ``Allow`` (HEAD without a body); requests http.server refuses
   (oversized request lines or headers, malformed requests) get its status in
   the same format;
+* bounds what one client can hold (``Limits``): each request, line, headers and
+  body, is read within a timeout (else the connection closes; a late body is a
+  408, one that ends early a 400), a body over 10 MB is a 413, and at most
+  ``max_connections`` are served at once, a thread each (one more waits a moment
+  for a free thread, then is a 503);
 * runs the app's ``@app.schedule`` functions at their rate in a thread;
-* stops cleanly (exit status 0) on SIGINT or SIGTERM, however many copies of
-  the signal arrive (``make run`` forwards the group's SIGTERM).
+* stops cleanly (exit status 0) on SIGINT or SIGTERM within a few seconds,
+  however many copies of the signal arrive (``make run`` forwards the group's
+  SIGTERM) and whatever the clients are doing.
 
 This file is not part of the Lambda package (only ``app.py`` and
 ``chalicelib/`` are).
@@ -24,11 +30,15 @@ This file is not part of the Lambda package (only ``app.py`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
 import json
 import logging
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -40,7 +50,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig
@@ -65,6 +75,8 @@ LOCAL_ACCOUNT = "123456789012"
 DEMO_CLIENT_ID = "cf83e1357eefb8bd"
 
 log = logging.getLogger("devserver")
+# A stop waits this long at most for the servers and the schedules to end.
+STOP_SECONDS = 5.0
 
 
 # --------------------------------------------------------------------------
@@ -75,6 +87,46 @@ log = logging.getLogger("devserver")
 # socketserver listens with a backlog of 5, which resets connections beyond a
 # handful of simultaneous clients; this holds a burst of well over 64.
 LISTEN_BACKLOG = 128
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may hold of the runner (flags and env in ``parse_args``)."""
+
+    # Seconds to receive one request, line to body, and to send one answer; a
+    # kept-alive connection idle this long is closed.
+    request_timeout: float = 15.0
+    # Connections served at once, a thread each.
+    max_connections: int = 128
+    # API Gateway's payload limit (10 MB).
+    max_body: int = 10 * 1024 * 1024
+    # How long an accepted connection waits for a free thread before its 503.
+    queue_wait: float = 1.0
+
+
+class DeadlineReader(io.RawIOBase):
+    """A connection's reads, each bounded by what is left of the current request's
+    deadline: a client sending a byte at a time cannot keep its thread past it
+    (a plain socket timeout restarts with every byte)."""
+
+    def __init__(self, sock: socket.socket, write_timeout: float) -> None:
+        self.sock = sock
+        self.write_timeout = write_timeout
+        self.deadline = time.monotonic() + write_timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request was not received in time")
+        self.sock.settimeout(left)
+        try:
+            return self.sock.recv_into(buffer)
+        finally:
+            # Writing the answer has a timeout of its own.
+            self.sock.settimeout(self.write_timeout)
 
 
 def problem_body(status: int, title: str, detail: str) -> bytes:
@@ -176,13 +228,41 @@ class ProblemRequestHandler(ChaliceRequestHandler):
         self.local_gateway = self.gateway
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # type: ignore[arg-type]
 
+    server: LocalHTTPServer
+    rfile: BinaryIO
+
+    def setup(self) -> None:
+        super().setup()
+        self.reader = DeadlineReader(self.connection, self.server.limits.request_timeout)
+        self.connection.settimeout(self.server.limits.request_timeout)
+        self.rfile.close()
+        self.rfile = io.BufferedReader(self.reader)
+
+    def handle_one_request(self) -> None:
+        # RFC 9110 §15.5.9: the server waits a bounded time for a complete request.
+        self.reader.deadline = time.monotonic() + self.server.limits.request_timeout
+        super().handle_one_request()
+
+    def _refuse_body(self, status: int, detail: str) -> LocalError:
+        # The body is not read to its end: the connection cannot carry another request.
+        return LocalError(status, detail, self.path, {"Connection": "close"},
+                          known_route=self.gateway.allowed_methods(self.path) is not None)
+
     def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
         raw = self.headers.get("content-length", "0") or "0"
         if not raw.strip().isdigit():
-            raise LocalError(400, "Content-Length must be a non-negative integer", self.path,
-                             {"Connection": "close"},
-                             known_route=self.gateway.allowed_methods(self.path) is not None)
-        return super()._parse_payload()
+            raise self._refuse_body(400, "Content-Length must be a non-negative integer")
+        length, limit = int(raw), self.server.limits.max_body
+        if length > limit:
+            # RFC 9110 §15.5.14, before a byte of the body is read.
+            raise self._refuse_body(413, f"The request body exceeds {limit} bytes")
+        try:
+            headers, body = super()._parse_payload()
+        except TimeoutError as exc:
+            raise self._refuse_body(408, "The request body was not received in time") from exc
+        if len(body or b"") < length:
+            raise self._refuse_body(400, "The request body ended before its Content-Length")
+        return headers, body
 
     def _generic_handle(self) -> None:
         try:
@@ -237,11 +317,55 @@ class ProblemRequestHandler(ChaliceRequestHandler):
 
 
 class LocalHTTPServer(ThreadingHTTPServer):
-    """A thread per connection (daemon threads: a kept-alive browser connection
-    never holds up a stop), and a listen backlog for bursts of clients."""
+    """A thread per connection, at most ``limits.max_connections`` at once (daemon
+    threads: a kept-alive browser connection never holds up a stop), and a
+    listen backlog for bursts of clients."""
 
     daemon_threads = True
+    # No list of threads to join at close, so finished threads are not kept either.
+    block_on_close = False
     request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, address: tuple[str, int], handler: Any, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.slots = threading.BoundedSemaphore(self.limits.max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # On the accepting thread: a connection beyond the bound waits a moment
+        # for a thread to finish, then is refused rather than given a new thread.
+        if not self.slots.acquire(timeout=self.limits.queue_wait):
+            self.refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def refuse(self, request: socket.socket) -> None:
+        """RFC 9110 §15.6.4: 503 with Retry-After, sent without waiting on the client."""
+        headers, body = error_response(503, "Too many connections at once; retry shortly", "",
+                                       {"Retry-After": "1", "Connection": "close"})
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        try:
+            request.setblocking(False)
+            # What the client already sent, read (not waited for): closing on
+            # unread bytes would reset the connection before it reads the 503.
+            with contextlib.suppress(BlockingIOError):
+                request.recv(65536)
+            request.send(f"HTTP/1.1 503 Service Unavailable\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+                         .encode("latin-1") + body)
+        except OSError:
+            pass
+        log.info("connection refused: %d connections already served", self.limits.max_connections)
+        self.shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -252,7 +376,8 @@ class LocalHTTPServer(ThreadingHTTPServer):
         log.exception("request from %s failed", client_address[0])
 
 
-def make_http_server(app: Chalice, port: int, host: str = HOST) -> LocalDevServer:
+def make_http_server(app: Chalice, port: int, host: str = HOST,
+                     limits: Limits | None = None) -> LocalDevServer:
     """Bind chalice.local's server for ``app`` on ``host:port`` (0: any free port)."""
     if not isinstance(app, LocalChalice):
         # What chalice.local.create_local_server does: a thread-local
@@ -262,7 +387,7 @@ def make_http_server(app: Chalice, port: int, host: str = HOST) -> LocalDevServe
     config = Config.create(chalice_stage="local", app_name=app.app_name, lambda_timeout=60,
                            lambda_memory_size=512)
     return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler,
-                          server_cls=LocalHTTPServer)
+                          server_cls=functools.partial(LocalHTTPServer, limits=limits or Limits()))
 
 
 # --------------------------------------------------------------------------
@@ -522,7 +647,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         default=Path(os.environ.get("TESSERA_LOCAL_SEED") or DEMO_SEED),
                         help="seed file to load (default seeds/demo.json, env TESSERA_LOCAL_SEED)")
     parser.add_argument("--no-seed", action="store_true", help="start with empty tables")
-    return parser.parse_args(argv)
+    default = Limits()
+    parser.add_argument("--request-timeout", type=float,
+                        default=float(os.environ.get("TESSERA_LOCAL_REQUEST_TIMEOUT")
+                                      or default.request_timeout),
+                        help=f"seconds to receive a request and to send its answer (default "
+                             f"{default.request_timeout:g}, env TESSERA_LOCAL_REQUEST_TIMEOUT)")
+    parser.add_argument("--max-connections", type=int,
+                        default=int(os.environ.get("TESSERA_LOCAL_MAX_CONNECTIONS")
+                                    or default.max_connections),
+                        help=f"connections served at once (default {default.max_connections}, "
+                             "env TESSERA_LOCAL_MAX_CONNECTIONS)")
+    args = parser.parse_args(argv)
+    if args.request_timeout <= 0 or args.max_connections < 1:
+        parser.error("--request-timeout and --max-connections must be positive")
+    return args
+
+
+def stop_within(seconds: float, steps: Mapping[str, Callable[[], object]]) -> list[str]:
+    """Run the stop steps side by side, each on a daemon thread; returns the names
+    of those not done within ``seconds`` (left behind: the stop does not wait)."""
+    threads = {name: threading.Thread(target=step, name=f"stop-{name}", daemon=True)
+               for name, step in steps.items()}
+    for thread in threads.values():
+        thread.start()
+    deadline = time.monotonic() + seconds
+    for thread in threads.values():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [name for name, thread in threads.items() if thread.is_alive()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,6 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
+    limits = Limits(request_timeout=args.request_timeout, max_connections=args.max_connections)
     moto, endpoint = start_moto()
     web: LocalDevServer | None = None
     serving: threading.Thread | None = None
@@ -548,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         from app import app
 
         try:
-            web = make_http_server(app, args.port)
+            web = make_http_server(app, args.port, limits=limits)
         except OSError as exc:
             print(f"error: cannot listen on {HOST}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -570,18 +723,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopping ({signal.Signals(stop.signum or signal.SIGTERM).name})", flush=True)
         return 0
     finally:
-        # Each server's shutdown waits for its poll loop; stop them side by side.
-        stopping_moto = threading.Thread(target=moto.stop, name="stop-moto")
-        stopping_moto.start()
+        # Each server's shutdown waits for its poll loop: stop them side by side,
+        # and no longer than STOP_SECONDS whatever a client or a job is doing.
+        steps: dict[str, Callable[[], object]] = {"moto": moto.stop}
         if scheduler is not None:
-            scheduler.stop()
+            steps["schedules"] = scheduler.stop
         if web is not None:
-            if serving is not None:
-                # shutdown() waits for serve_forever() to return; only call it if it ran.
-                web.server.shutdown()
-            web.server.server_close()
-        stopping_moto.join()
+            steps["http"] = functools.partial(stop_http, web, serving is not None)
+        late = stop_within(STOP_SECONDS, steps)
+        if late:
+            print(f"not stopped within {STOP_SECONDS:g}s, left behind: {', '.join(late)}",
+                  file=sys.stderr, flush=True)
+
+
+def stop_http(web: LocalDevServer, serving: bool) -> None:
+    if serving:
+        # shutdown() waits for serve_forever() to return; only call it if it ran.
+        web.server.shutdown()
+    # Closes the listening socket; connections still open end with the process.
+    web.server.server_close()
+
+
+def run() -> None:
+    """``main`` and exit without the interpreter's teardown: handler threads may
+    still be in a read, and freeing a long session's in-memory tables object by
+    object can outlast any stop a terminal or make waits for."""
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

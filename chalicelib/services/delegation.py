@@ -9,6 +9,11 @@ for that client; it keeps the person's ``sid``, so ending that session ends it o
 Tessera's endpoints, and withdrawing the consent ends it there too
 (``Principals.from_items`` checks the consent of a delegated token).
 
+The presented token must be meant for Tessera's own API or for the exchanging
+client (a resource it answers for): RFC 8693 §2.1 leaves to the server which
+subject tokens it accepts, and this keeps an exchange from turning a token meant
+for another resource server into one for Tessera's API (SPEC §6).
+
 The presented token is verified offline; its session, its user and the consent
 are read with the client in the token endpoint's one BatchGetItem; nothing is
 written (SPEC §9). No refresh token: the app exchanges a fresh token again.
@@ -32,6 +37,7 @@ from chalicelib.storage.tables import Item, Key
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 NOT_A_PERSONS_TOKEN = "The subject token is not a valid access token of a person"
 NO_CONSENT = "The person has not consented to this client"
+OTHER_AUDIENCE = "The subject token's audience is neither Tessera's API nor this client"
 
 
 class Delegation:
@@ -43,8 +49,8 @@ class Delegation:
         self.settings = settings
 
     def subject_claims(self, token: str, issuer: str) -> dict[str, Any] | None:
-        """The verified claims of a person's access token issued by Tessera (any
-        audience it issued for: the app may hold a token meant for its own API),
+        """The verified claims of a person's access token issued by Tessera (its
+        audience is checked in ``exchange``, against the authenticated client),
         None for anything else: an invalid or expired JWT, a client's own token, a
         role token."""
         try:
@@ -54,6 +60,16 @@ class Delegation:
         if is_role_token(claims) or is_client_token(claims) or not isinstance(claims.get("sid"), str):
             return None
         return claims
+
+    def accepts_audience(self, claims: Mapping[str, Any], client: Client, issuer: str) -> bool:
+        """RFC 8693 §2.1 leaves the acceptable subject tokens to the server: one
+        whose ``aud`` names Tessera's own API, the exchanging client's id, or a
+        resource the exchanging client answers for (RFC 8707); never a token
+        meant only for another resource server, which the exchange would widen."""
+        aud = claims.get("aud")
+        named = [aud] if isinstance(aud, str) else [a for a in aud or () if isinstance(a, str)]
+        own = {self.issuer.audience(issuer), client.client_id, *client.resources}
+        return any(a in own for a in named)
 
     def reads(self, claims: dict[str, Any] | None, client_id: str) -> dict[str, list[Key]]:
         """The presented token's session and user, and the person's consent to the
@@ -78,6 +94,9 @@ class Delegation:
             raise InvalidGrant(NOT_A_PERSONS_TOKEN)
         audit.update(user_id=claims["sub"], sid=claims["sid"],
                      subject_client_id=claims["client_id"])
+        if not self.accepts_audience(claims, client, issuer):
+            self._refused(audit, "subject token for another audience")
+            raise InvalidGrant(OTHER_AUDIENCE)
         try:
             person = self.principals.from_items(claims, dict(items))
         except Unauthorized as exc:

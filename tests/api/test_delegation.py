@@ -4,6 +4,7 @@ with ``delegate`` exchanges a person's access token for one that acts for them."
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -43,8 +44,9 @@ def consent(ctr: Any, *scopes: str, client_id: str = APP) -> None:
     ctr.consents_repo.grant(alice_id(ctr), client_id, scopes, ctr.clock.now())
 
 
-def person_token(client: Any, scope: str = "openid profile api:read api:write tokens:read") -> str:
-    return str(tokens(client, scope=scope)["access_token"])
+def person_token(client: Any, scope: str = "openid profile api:read api:write tokens:read",
+                 **extra: str) -> str:
+    return str(tokens(client, scope=scope, **extra)["access_token"])
 
 
 def delegate(client: Any, subject_token: str, creds: tuple[str, str] = (APP, APP_SECRET),
@@ -281,3 +283,58 @@ def test_the_app_cannot_revoke_the_persons_session_through_a_delegated_token(cli
     response = form(client, "/oauth/revoke", basic(APP, APP_SECRET), token=delegated)
     assert_oauth_error(response, 400, "unsupported_token_type")
     assert client.http.get("/v1/me", headers=bearer(subject)).status_code == 200
+
+
+# RFC 8693 §2.1 leaves to the server which subject tokens it accepts: only one whose
+# audience names Tessera's own API or the exchanging client (a resource it answers
+# for), so an exchange never turns a token meant for another resource server into
+# one for Tessera's API.
+
+REPORTS, REPORTS_SECRET, REPORTS_API = "reports", "reports-secret-value", "https://reports.example/api"
+
+
+def reports_client(ctr: Any) -> None:
+    """A delegating client that is also a resource server, answering for REPORTS_API."""
+    ctr.identities.create_client(REPORTS, secret=REPORTS_SECRET, grant_types=[EXCHANGE],
+                                 scopes=["api:read"], delegate=True, resources=[REPORTS_API])
+    consent(ctr, "api:read", client_id=REPORTS)
+
+
+def test_a_token_for_another_resource_server_is_not_accepted_as_subject(client, ctr, audit_events):
+    consent(ctr, "api:read")
+    for_orders = person_token(client, scope="openid api:read", resource=ORDERS)
+    assert claims_of(for_orders, ORDERS)["aud"] == ORDERS
+    parsed = assert_oauth_error(delegate(client, for_orders), 400, "invalid_grant")
+    assert "audience" in parsed["error_description"]
+    # Naming a target does not help: the subject token itself is refused.
+    assert_oauth_error(delegate(client, for_orders, audience=ORDERS), 400, "invalid_grant")
+    refusals = [e for e in audit_events() if e.get("event") == "delegation_exchange"]
+    assert refusals[-1]["reason"] == "subject token for another audience"
+
+
+def test_a_token_for_another_delegating_client_is_not_accepted_as_subject(client, ctr):
+    reports_client(ctr)
+    consent(ctr, "api:read")
+    for_reports = person_token(client, scope="openid api:read", resource=REPORTS_API)
+    assert_oauth_error(delegate(client, for_reports), 400, "invalid_grant")
+
+
+def test_a_resource_server_exchanges_a_token_issued_for_itself(client, ctr):
+    reports_client(ctr)
+    for_reports = person_token(client, scope="openid api:read", resource=REPORTS_API)
+    exchanged = body(delegate(client, for_reports, creds=(REPORTS, REPORTS_SECRET)))
+    claims = claims_of(exchanged["access_token"])
+    assert claims["act"] == {"sub": REPORTS} and claims["scope"] == "api:read"
+
+
+def test_a_token_naming_tessera_among_its_audiences_is_accepted_as_subject(client, ctr):
+    consent(ctr, "api:read")
+    response = client.http.post("/oauth/token", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}, body=urlencode([
+            ("grant_type", "password"), ("client_id", CLI), ("username", "alice"),
+            ("password", "password4alice"), ("scope", "openid api:read"),
+            ("resource", ISSUER), ("resource", ORDERS)]).encode())
+    both = body(response)["access_token"]
+    assert claims_of(both)["aud"] == [ISSUER, ORDERS]
+    exchanged = body(delegate(client, both))
+    assert claims_of(exchanged["access_token"])["act"] == {"sub": APP}

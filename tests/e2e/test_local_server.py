@@ -288,3 +288,57 @@ def test_the_runner_exits_0_when_its_group_gets_the_signal_again_and_again(tmp_p
     assert stop_group(process, signum) == 0
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log
+
+
+# --------------------------------------------------------------------------
+# slow clients: a read timeout, a bound on threads, a stop that does not wait on them
+# --------------------------------------------------------------------------
+
+def slow_clients(base_url: str, count: int) -> list[socket.socket]:
+    """Clients that announce a body and send 3 bytes of it, then nothing."""
+    address = urlsplit(base_url)
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection((address.hostname, address.port), timeout=10)
+        sock.sendall(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nabc")
+        socks.append(sock)
+    return socks
+
+
+def test_a_slow_body_is_a_408_and_slow_clients_do_not_keep_a_request_from_an_answer(tmp_path):
+    server = start_server(tmp_path, "--no-seed", "--request-timeout", "1", "--max-connections", "8")
+    socks = slow_clients(server.base_url, 30)
+    try:
+        started = time.monotonic()
+        statuses = []
+        while time.monotonic() - started < 10:
+            statuses.append(http("GET", server.base_url + "/.well-known/jwks.json").status)
+            if statuses[-1] == 200:
+                break
+        assert statuses[-1] == 200 and set(statuses) <= {200, 503}
+        answer = b""
+        socks[0].settimeout(5)
+        while chunk := socks[0].recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in socks:
+            sock.close()
+        assert server.stop() == 0, server.log()
+
+
+def test_sigterm_with_slow_clients_connected_stops_within_seconds(tmp_path):
+    server = start_server(tmp_path, "--no-seed", "--request-timeout", "60")
+    socks = slow_clients(server.base_url, 30)
+    try:
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        status = server.process.wait(timeout=STOP_TIMEOUT)
+        assert time.monotonic() - started < 6, server.log()
+        assert status == 0 and "Traceback" not in server.log(), server.log()
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()

@@ -1,16 +1,33 @@
-"""The local runner's pieces that need no server: schedules, their events, the stop signal."""
+"""The local runner's pieces that need no AWS: schedules, their events, the stop signal,
+and the HTTP server's limits on what one client can hold."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
 from chalice import Chalice, Cron, Rate
 
-from devserver import Scheduler, StopRequest, rate_seconds, scheduled_event
+from devserver import (
+    Limits,
+    LocalHTTPServer,
+    Scheduler,
+    StopRequest,
+    make_http_server,
+    rate_seconds,
+    scheduled_event,
+    stop_within,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,3 +193,183 @@ def test_the_stop_request_keeps_the_first_signal_and_wait_returns_once_set():
     stop(signal.SIGINT, None)
     stop.wait()
     assert stop.signum == signal.SIGTERM
+
+
+# --------------------------------------------------------------------------
+# what one client can hold: read timeouts, a body cap, a bound on threads
+# (a real server on 127.0.0.1 in this process, with a throwaway app and short limits)
+# --------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def serving(limits: Limits) -> Iterator[LocalHTTPServer]:
+    app = Chalice(app_name="limits")
+
+    @app.route("/")
+    def index():
+        return {"ok": True}
+
+    @app.route("/echo", methods=["POST"], content_types=["application/octet-stream"])
+    def echo():
+        return {"length": len(app.current_request.raw_body)}
+
+    web = make_http_server(app, 0, limits=limits)
+    server = web.server
+    assert isinstance(server, LocalHTTPServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def connect(server: LocalHTTPServer) -> socket.socket:
+    return socket.create_connection(server.server_address[:2], timeout=10)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def get(server: LocalHTTPServer, path: str = "/") -> int:
+    conn = HTTPConnection(*server.server_address[:2], timeout=10)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_a_body_announced_over_the_cap_is_a_413_before_it_is_read():
+    with serving(Limits(request_timeout=30)) as server, connect(server) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: 1000000000\r\n\r\nabc")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"Connection: close" in answer and b"application/problem+json" in answer
+    assert time.monotonic() - started < 5
+
+
+def test_a_body_shorter_than_announced_is_a_408_within_the_timeout_and_the_connection_closes():
+    with serving(Limits(request_timeout=1)) as server, connect(server) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: 100\r\n\r\nabc")
+        answer = read_until_closed(sock)
+        elapsed = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"Connection: close" in answer
+    assert 0.9 <= elapsed < 4
+
+
+def test_a_body_that_ends_before_its_content_length_is_a_400():
+    with serving(Limits(request_timeout=10)) as server, connect(server) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: 100\r\n\r\nabc")
+        sock.shutdown(socket.SHUT_WR)
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"ended before its Content-Length" in answer
+
+
+def test_a_client_sending_a_byte_at_a_time_is_disconnected_at_the_timeout():
+    """Each byte arrives well within a socket timeout; the request as a whole does not."""
+    request = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n" \
+              b"Content-Length: 50\r\n\r\n" + b"x" * 50
+    with serving(Limits(request_timeout=1)) as server, connect(server) as sock:
+        started = time.monotonic()
+        closed_after = None
+        for byte in request:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            sock.settimeout(0.2)
+            try:
+                if sock.recv(65536) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                pass
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+    assert closed_after is not None, "the trickling client was served to the end"
+    assert closed_after < 3
+
+
+def test_a_kept_alive_connection_still_serves_one_request_after_another():
+    with serving(Limits(request_timeout=2)) as server:
+        conn = HTTPConnection(*server.server_address[:2], timeout=10)
+        for _ in range(3):
+            conn.request("POST", "/echo", body=b"12345",
+                         headers={"Content-Type": "application/octet-stream"})
+            response = conn.getresponse()
+            assert response.status == 200 and json.loads(response.read()) == {"length": 5}
+        conn.close()
+
+
+def handler_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("Thread-") and t.daemon)
+
+
+def test_slow_clients_hold_no_more_threads_than_the_bound_and_a_normal_request_is_answered():
+    slow_clients, bound = 30, 4
+    with serving(Limits(request_timeout=1, max_connections=bound, queue_wait=0.1)) as server:
+        before = threading.active_count()
+        socks = [connect(server) for _ in range(slow_clients)]
+        try:
+            for sock in socks:
+                sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            most = 0
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                most = max(most, threading.active_count() - before)
+                time.sleep(0.02)
+            statuses = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                statuses.append(get(server))
+                if statuses[-1] == 200:
+                    break
+        finally:
+            for sock in socks:
+                sock.close()
+    assert most <= bound
+    assert statuses[-1] == 200 and set(statuses) <= {200, 503}
+
+
+def test_a_connection_beyond_the_bound_is_a_503_with_retry_after():
+    with serving(Limits(request_timeout=5, max_connections=1, queue_wait=0.1)) as server, \
+            connect(server) as holder, connect(server) as extra:
+        holder.sendall(b"GET / HTTP/1.1\r\n")   # holds the one thread, unfinished
+        answer = read_until_closed(extra)
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert b"Retry-After: 1" in answer and b"application/problem+json" in answer
+
+
+def test_finished_connections_leave_no_thread_behind():
+    with serving(Limits(request_timeout=5)) as server:
+        before = threading.active_count()
+        assert [get(server) for _ in range(20)] == [200] * 20
+        deadline = time.monotonic() + 5
+        while threading.active_count() > before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert threading.active_count() == before
+        # socketserver keeps no list of threads (to join at close) that would grow per connection.
+        kept = vars(server).get("_threads")
+        assert kept is None or len(kept) == 0
+
+
+def test_the_stop_gives_up_on_a_step_that_does_not_end_in_time():
+    never = threading.Event()
+    started = time.monotonic()
+    late = stop_within(0.3, {"stuck": never.wait, "quick": lambda: None})
+    assert late == ["stuck"] and time.monotonic() - started < 2
+    never.set()
