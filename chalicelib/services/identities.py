@@ -10,7 +10,16 @@ from collections.abc import Callable, Iterable
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
-from chalicelib.models import MAX_CLIENT_ID, Client, User, normalise_username, possible_client_id, user_id_for
+from chalicelib.models import (
+    MAX_CLIENT_ID,
+    USERNAME_RULE,
+    Client,
+    User,
+    normalise_username,
+    possible_client_id,
+    user_id_for,
+    valid_username,
+)
 from chalicelib.security.passwords import hash_password
 from chalicelib.security.permissions import InvalidPermission, default_rights, parse
 from chalicelib.security.redirect_uris import registrable
@@ -51,11 +60,6 @@ def canonical_permission(permission: str) -> str:
         raise BadRequest(f"invalid permission: {exc}") from exc
 
 
-def _valid_username(username: str) -> bool:
-    name = normalise_username(username)
-    return 1 <= len(name) <= 64 and all(c.isalnum() or c in "._-@" for c in name) and name.isascii()
-
-
 class Identities:
     def __init__(self, users: UsersRepo, clients: ClientsRepo, clock: Clock,
                  settings: Settings) -> None:
@@ -71,8 +75,8 @@ class Identities:
                     scopes: Iterable[str] | None = None,
                     permissions: Iterable[str] | None = None) -> User:
         """``permissions``: the user's rights exactly (None: the default of SPEC §6)."""
-        if not _valid_username(username):
-            raise BadRequest("username must be 1-64 characters of letters, digits and ._-@")
+        if not valid_username(normalise_username(username)):
+            raise BadRequest(USERNAME_RULE)
         if len(password) < 8:
             raise BadRequest("password must be at least 8 characters")
         unknown = set(scopes or ()) - set(self.settings.scopes)
