@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
@@ -21,7 +22,7 @@ from chalicelib.models import (
     valid_username,
 )
 from chalicelib.security.passwords import hash_password
-from chalicelib.security.permissions import InvalidPermission, default_rights, parse
+from chalicelib.security.permissions import NAMESPACE_SEPARATOR, InvalidPermission, default_rights, parse
 from chalicelib.security.redirect_uris import registrable
 from chalicelib.services.audiences import well_formed_resource
 from chalicelib.services.signing import supported_algorithms
@@ -58,6 +59,19 @@ def canonical_permission(permission: str) -> str:
         return parse(permission).format()
     except InvalidPermission as exc:
         raise BadRequest(f"invalid permission: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class NameOutsideRule:
+    """A user stored before the username rule whose name breaks it (``valid_username``)."""
+
+    id: str
+    username: str
+    active: bool
+    # Whether the name still owns a namespace: only a name without the separator does.
+    holds_namespace: bool
+    # The existing user whose namespace holds this name's (``alice`` for ``alice.x``).
+    inside_namespace_of: str | None
 
 
 class Identities:
@@ -99,6 +113,22 @@ class Identities:
 
     def find_user(self, username: str) -> User | None:
         return self.users.get(user_id_for(username))
+
+    def names_outside_rule(self) -> list[NameOutsideRule]:
+        """Every user whose name breaks the username rule (stored before it), by name,
+        with the existing user whose namespace holds theirs: one Scan, then one read
+        per name with a dot."""
+        found = []
+        for user_id, username, active in sorted(self.users.usernames(), key=lambda u: u[1]):
+            if valid_username(username):
+                continue
+            # Only the part before the first dot can own a namespace (it has no dot).
+            first, dot, _ = username.partition(NAMESPACE_SEPARATOR)
+            holder = first if dot and first and self.find_user(first) is not None else None
+            found.append(NameOutsideRule(id=user_id, username=username, active=active,
+                                         holds_namespace=bool(default_rights(username)),
+                                         inside_namespace_of=holder))
+        return found
 
     def set_user_active(self, username: str, active: bool) -> User:
         """Returns the user as now stored, with its sessions map (to end them)."""
