@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from chalicelib.container import container
 from chalicelib.errors import StorageUnavailable, TesseraError
-from chalicelib.models import Client, User
+from chalicelib.models import USERNAME_RULE, Client, User, valid_username
 from chalicelib.security.permissions import covers
 
 if TYPE_CHECKING:
@@ -77,7 +77,8 @@ def _user_view(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "email": user.email,
             "firstname": user.firstname, "lastname": user.lastname, "active": user.active,
             "scopes": list(user.scopes) if user.scopes is not None else None,
-            "permissions": list(user.permissions), "created_at": user.created_at}
+            "permissions": list(user.permissions), "created_at": user.created_at,
+            "username_rule": "met" if valid_username(user.username) else "broken"}
 
 
 def _client_view(client: Client) -> dict[str, Any]:
@@ -162,6 +163,25 @@ def user_show(args: argparse.Namespace, console: Console) -> None:
     if user is None:
         raise CommandError(f"no user {args.username}")
     _emit(_user_view(user))
+
+
+def user_check_names(args: argparse.Namespace, console: Console) -> None:
+    """Report the users whose names break the username rule (stored before it);
+    with --disable, disable those with a dot and end their sessions."""
+    c = container()
+    report = []
+    for found in c.identities.names_outside_rule():
+        entry: dict[str, Any] = {
+            "id": found.id, "username": found.username, "active": found.active,
+            "holds_namespace": found.holds_namespace,
+            "inside_namespace_of": found.inside_namespace_of}
+        if args.disable and found.active and not found.holds_namespace:
+            user = c.identities.set_user_active(found.username, False)
+            entry["active"] = False
+            entry["ended_sessions"] = c.sessions.end_all_for_user(
+                user.id, "user_disabled", known=user.sessions or {})
+        report.append(entry)
+    _emit({"rule": USERNAME_RULE, "users": report})
 
 
 # A client that signs people in and was given no scopes gets these, not none
@@ -358,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = user_cmds.add_parser("show", help="print a user as JSON")
     p.add_argument("username")
     p.set_defaults(run=user_show)
+    p = user_cmds.add_parser("check-names", help="list the users whose names break the username "
+                                                 "rule (stored before it), as JSON")
+    p.add_argument("--disable", action="store_true",
+                   help="also disable those whose name has a dot and end their sessions")
+    p.set_defaults(run=user_check_names)
 
     client = areas.add_parser("client", help="register and show OAuth clients")
     client_cmds = client.add_subparsers(dest="action", required=True)

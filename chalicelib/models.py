@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 from chalicelib.security.opaque import ALPHABET
@@ -20,8 +21,24 @@ def possible_client_id(client_id: str) -> bool:
             and " " not in client_id)
 
 
+# A username (after ``normalise_username``): lowercase ASCII letters, digits, "-" and
+# "_", starting with a letter or digit. No dot: the dot ends a user's name in their
+# namespace (``*@urn:tessera:*:<username>.*``), so with one ``alice`` would hold
+# ``alice.x``'s; nor ":", "*" or "@", which the permission language reads. The same
+# owner part starts a role name ``<username>.<name>`` (``storage.roles.ROLE_NAME``).
+USERNAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+USERNAME_RULE = ("username must be 1-64 lowercase letters, digits, - and _, starting with a "
+                 "letter or digit (no dot: it separates a user's namespace)")
+
+
 def normalise_username(username: str) -> str:
     return username.strip().lower()
+
+
+def valid_username(username: str) -> bool:
+    """Whether a new user may take this (normalised) name; users stored before the
+    rule may break it, and those with a dot hold no namespace (``default_rights``)."""
+    return USERNAME.fullmatch(username) is not None
 
 
 def derived_id(name: str) -> str:

@@ -221,7 +221,20 @@ def intersect(policies: Iterable[Permission | str],
     return tuple(out)
 
 
+# Ends a user's name in a resource segment: ``alice``'s namespace is every segment
+# that starts with ``alice.``.
+NAMESPACE_SEPARATOR = "."
+
+
 def default_rights(username: str) -> tuple[str, ...]:
     """What a user holds when nothing else was granted: every action on their
-    own namespace (SPEC §6)."""
-    return (f"*@urn:tessera:*:{username}.*",)
+    own namespace (SPEC §6), ``*@urn:tessera:*:<username>.*``.
+
+    Two names without the separator have disjoint namespaces (a segment starting
+    with ``u.`` names ``u`` before its first dot). A name with it (a user stored
+    before usernames lost the dot, ``alice.x``) lies inside another's namespace
+    (``alice.*``), and its own would hold every ``alice.x.y``: it has none.
+    """
+    if NAMESPACE_SEPARATOR in username or not _RESOURCE_TEXT.fullmatch(username):
+        return ()
+    return (f"*@urn:tessera:*:{username}{NAMESPACE_SEPARATOR}*",)

@@ -6,13 +6,23 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
-from chalicelib.models import MAX_CLIENT_ID, Client, User, normalise_username, possible_client_id, user_id_for
+from chalicelib.models import (
+    MAX_CLIENT_ID,
+    USERNAME_RULE,
+    Client,
+    User,
+    normalise_username,
+    possible_client_id,
+    user_id_for,
+    valid_username,
+)
 from chalicelib.security.passwords import hash_password
-from chalicelib.security.permissions import InvalidPermission, default_rights, parse
+from chalicelib.security.permissions import NAMESPACE_SEPARATOR, InvalidPermission, default_rights, parse
 from chalicelib.security.redirect_uris import registrable
 from chalicelib.services.audiences import well_formed_resource
 from chalicelib.services.signing import supported_algorithms
@@ -51,9 +61,17 @@ def canonical_permission(permission: str) -> str:
         raise BadRequest(f"invalid permission: {exc}") from exc
 
 
-def _valid_username(username: str) -> bool:
-    name = normalise_username(username)
-    return 1 <= len(name) <= 64 and all(c.isalnum() or c in "._-@" for c in name) and name.isascii()
+@dataclass(frozen=True)
+class NameOutsideRule:
+    """A user stored before the username rule whose name breaks it (``valid_username``)."""
+
+    id: str
+    username: str
+    active: bool
+    # Whether the name still owns a namespace: only a name without the separator does.
+    holds_namespace: bool
+    # The existing user whose namespace holds this name's (``alice`` for ``alice.x``).
+    inside_namespace_of: str | None
 
 
 class Identities:
@@ -71,8 +89,8 @@ class Identities:
                     scopes: Iterable[str] | None = None,
                     permissions: Iterable[str] | None = None) -> User:
         """``permissions``: the user's rights exactly (None: the default of SPEC §6)."""
-        if not _valid_username(username):
-            raise BadRequest("username must be 1-64 characters of letters, digits and ._-@")
+        if not valid_username(normalise_username(username)):
+            raise BadRequest(USERNAME_RULE)
         if len(password) < 8:
             raise BadRequest("password must be at least 8 characters")
         unknown = set(scopes or ()) - set(self.settings.scopes)
@@ -95,6 +113,22 @@ class Identities:
 
     def find_user(self, username: str) -> User | None:
         return self.users.get(user_id_for(username))
+
+    def names_outside_rule(self) -> list[NameOutsideRule]:
+        """Every user whose name breaks the username rule (stored before it), by name,
+        with the existing user whose namespace holds theirs: one Scan, then one read
+        per name with a dot."""
+        found = []
+        for user_id, username, active in sorted(self.users.usernames(), key=lambda u: u[1]):
+            if valid_username(username):
+                continue
+            # Only the part before the first dot can own a namespace (it has no dot).
+            first, dot, _ = username.partition(NAMESPACE_SEPARATOR)
+            holder = first if dot and first and self.find_user(first) is not None else None
+            found.append(NameOutsideRule(id=user_id, username=username, active=active,
+                                         holds_namespace=bool(default_rights(username)),
+                                         inside_namespace_of=holder))
+        return found
 
     def set_user_active(self, username: str, active: bool) -> User:
         """Returns the user as now stored, with its sessions map (to end them)."""

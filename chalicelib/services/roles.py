@@ -39,7 +39,7 @@ from chalicelib.errors import (
     Unprocessable,
     bearer_challenge,
 )
-from chalicelib.models import User, user_id_for
+from chalicelib.models import User, user_id_for, valid_username
 from chalicelib.security.opaque import (
     ID_LEN,
     ROLE_KEY_SECRET,
@@ -305,6 +305,12 @@ class Roles:
         if owner_id_of(name) != owner.id:
             raise Forbidden(f"A role's name starts with your username: {owner.username}."
                             f"{parts[1]}, not {name}")
+        if not valid_username(owner.username):
+            # A username from before the rule (only one with a dot gets this far): its
+            # role names would lie in another user's namespace (alice.x.ci in alice's).
+            raise Forbidden(f"Your username {owner.username} has a dot, which usernames no "
+                            "longer take, so it cannot own new roles; ask an administrator "
+                            "for a username without one")
         role = Role(name=name, owner=owner.id, description=check_description(description),
                     created_at=self.clock.now())
         cap = self.settings.max_roles_per_user

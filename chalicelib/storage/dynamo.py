@@ -404,6 +404,20 @@ class Table:
             if not start:
                 return
 
+    def scan_all(self, *, projection: str | None = None,
+                 names: Mapping[str, str] | None = None) -> Iterator[Item]:
+        """Every item, page by page: for the admin command's reports only (a Scan
+        reads the whole table; no request path calls it)."""
+        start: Item | None = None
+        while True:
+            out = _call(self.client.scan, TableName=self.name, ProjectionExpression=projection,
+                        ExpressionAttributeNames=names or None,
+                        ExclusiveStartKey=encode_item(start) if start else None)
+            yield from (decode_item(i) or {} for i in out.get("Items", []))
+            start = decode_item(out.get("LastEvaluatedKey"))
+            if not start:
+                return
+
     # Operations for ``transact`` --------------------------------------------
 
     def op_put(self, item: Mapping[str, Any], condition: str | None = None,

@@ -11,7 +11,7 @@ sessions table, the map is read strongly consistently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from chalicelib.models import Client, User
@@ -121,6 +121,13 @@ class UsersRepo:
     def create(self, user: User) -> None:
         # attribute_not_exists: a username is taken once; never overwrite a user.
         self.table.put(user_to_item(user), condition="attribute_not_exists(id)")
+
+    def usernames(self) -> Iterator[tuple[str, str, bool]]:
+        """(id, username, active) of every user: a Scan, for the admin command's
+        report of names outside the username rule."""
+        for item in self.table.scan_all(projection="id, #u, active",
+                                        names={"#u": "username"}):
+            yield str(item["id"]), str(item["username"]), bool(item.get("active", True))
 
     def set_active(self, user_id: str, active: bool) -> User:
         """Enable or disable; returns the user as it now is, with its sessions map.

@@ -34,7 +34,10 @@ from chalicelib.errors import ConditionFailed
 from chalicelib.models import derived_id, user_id_for
 from chalicelib.storage.dynamo import Item, Table, transact
 
-# SPEC §6: ``<username>.<name>``, lowercase letters, digits and dashes.
+# SPEC §6: ``<username>.<name>``, lowercase letters, digits and dashes. The name has
+# no dot, so the owner is everything before the last one: a username
+# (``models.USERNAME``, no dot) for every role made now, and still the right owner
+# for the roles of a user stored before usernames lost the dot (``alice.x.ci``).
 ROLE_NAME = re.compile(r"^([a-z0-9][a-z0-9_.-]{0,63})\.([a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")
 MAX_ROLE_NAME = 128
 COUNTER_ID = "~count"   # "~" sorts after every base62 role id and is never one

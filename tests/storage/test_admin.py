@@ -511,3 +511,44 @@ def test_client_create_refuses_an_unknown_default_audience_or_a_taken_resource(c
     assert ctr.clients.get("api-2") is None     # all or nothing
     status, _, err = run(capsys, "client", "create", "api-3", "--resources", "https://api.example/#x")
     assert status == 1 and "without a fragment" in err
+
+
+def test_user_create_refuses_a_username_with_the_namespace_separator(ctr, capsys):
+    status, out, err = run(capsys, "user", "create", "bob.x", "--password", "correct-horse")
+    assert status == 1 and out == ""
+    assert err.startswith("error: username must be") and "no dot" in err and err.count("\n") == 1
+    assert ctr.identities.find_user("bob.x") is None
+
+
+def test_check_names_reports_the_users_from_before_the_rule_and_disable_ends_them(ctr, capsys,
+                                                                                  client):
+    from chalicelib.models import User, user_id_for
+    from chalicelib.security.passwords import hash_password
+    from tests.api.helpers import CLI, login, seed
+
+    seed(ctr)
+    for name in ("alice.x", "bob@corp"):    # as the old rule let them be written
+        ctr.identities.users.create(User(id=user_id_for(name), username=name,
+                                         password_hash=hash_password("password4legacy")))
+    assert login(client, username="alice.x", password="password4legacy",
+                 client_id=CLI).status_code == 200
+
+    status, out, _ = run(capsys, "user", "check-names")
+    report = json.loads(out)
+    assert status == 0 and "no dot" in report["rule"]
+    assert report["users"] == [
+        {"id": user_id_for("alice.x"), "username": "alice.x", "active": True,
+         "holds_namespace": False, "inside_namespace_of": "alice"},
+        {"id": user_id_for("bob@corp"), "username": "bob@corp", "active": True,
+         "holds_namespace": True, "inside_namespace_of": None}]
+    shown = json.loads(run(capsys, "user", "show", "alice.x")[1])
+    assert shown["username_rule"] == "broken" and shown["permissions"] == []
+    assert json.loads(run(capsys, "user", "show", "alice")[1])["username_rule"] == "met"
+
+    status, out, _ = run(capsys, "user", "check-names", "--disable")
+    disabled = {u["username"]: u for u in json.loads(out)["users"]}
+    assert status == 0
+    assert disabled["alice.x"]["active"] is False and disabled["alice.x"]["ended_sessions"] == 1
+    assert disabled["bob@corp"]["active"] is True and "ended_sessions" not in disabled["bob@corp"]
+    assert login(client, username="alice.x", password="password4legacy",
+                 client_id=CLI).status_code == 400
