@@ -180,7 +180,7 @@ class Sessions:
         plans again from the user as it now is; ``StorageContended`` (503) if it
         keeps losing.
         """
-        limit = self.settings.max_sessions_per_user
+        limit = max(1, self.settings.max_sessions_per_user)
         for attempt in range(OPEN_ATTEMPTS):
             now = self.clock.now()
             evicted = evictions(user, limit, now)
@@ -436,7 +436,7 @@ def evictions(user: User, limit: int, now: int) -> list[str]:
     nothing. A session that ended otherwise (logout, idle) counts until its cap
     passes or it is evicted."""
     entries = user.sessions or {}
-    excess = len(entries) + 1 - max(1, limit)
+    excess = len(entries) + 1 - limit
     if excess <= 0:
         return []
     oldest = sorted(entries, key=lambda sid: (entries[sid], sid))

@@ -6,7 +6,9 @@ session, whose condition on the user (exists, active, version unchanged) is
 what makes disabling, narrowing and password resets reach every session: a
 session either was recorded in the map before the change (and the change ends
 or narrows it) or is never created. Unlike the ``by_user`` index of the
-sessions table, the map is read strongly consistently.
+sessions table, the map is read strongly consistently. The same condition
+bounds the map by the per-user session cap (``op_add_session``), far below
+DynamoDB's 400 KB item limit.
 """
 
 from __future__ import annotations
