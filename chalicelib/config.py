@@ -96,6 +96,9 @@ class Settings:
     refresh_grace_seconds: int = 30
     # Refreshes one session may make (one every 43 s for 24 h); bounds the item size.
     session_max_rotations: int = 2000
+    # Live sessions one user may hold: a sign-in beyond it ends the oldest-created
+    # one. Bounds the user item's sessions map (each sign-in records one entry).
+    max_sessions_per_user: int = 100
 
     device_code_seconds: int = 300
     device_poll_interval: int = 5
@@ -185,6 +188,7 @@ class Settings:
             role_token_seconds=_int(e, "TESSERA_ROLE_TOKEN_SECONDS", 3600),
             refresh_grace_seconds=_int(e, "TESSERA_REFRESH_GRACE_SECONDS", 30),
             session_max_rotations=_int(e, "TESSERA_SESSION_MAX_ROTATIONS", 2000),
+            max_sessions_per_user=_int(e, "TESSERA_MAX_SESSIONS_PER_USER", 100),
             device_code_seconds=_int(e, "TESSERA_DEVICE_CODE_SECONDS", 300),
             device_poll_interval=_int(e, "TESSERA_DEVICE_POLL_INTERVAL", 5),
             purge_rate_minutes=_int(e, "TESSERA_PURGE_RATE_MINUTES", 15),

@@ -320,6 +320,12 @@ class StorageUnavailable(TesseraError):
     title = "Service Unavailable"
 
 
+class StorageContended(StorageUnavailable):
+    """Writes kept losing to concurrent transactions on the same items; each loss
+    changed nothing, so a later retry may succeed (still a 503 if nothing decides
+    otherwise: the caller may read again and find the write could never succeed)."""
+
+
 class ConditionFailed(TesseraError):
     """A conditional write lost: the state it required was no longer there.
 

@@ -9,7 +9,8 @@ would in production. Use them as context managers; they unregister on exit.
   answer is lost as a ``ReadTimeoutError``; botocore resends the same request.
 * ``TimingOut``: every attempt times out after spending time on a ``FakeBudget``.
 * ``ErrorAnswers``: the service answers an error (a conflict) instead of
-  applying the request.
+  applying the request; ``ThreadConflicts``: each thread's first transactions
+  are cancelled by a conflict (moto never cancels one so).
 * ``UnprocessedKeys``: BatchGetItem answers with every key unprocessed.
 * ``BeforeCall``: run something (another request) right before a matching call,
   to force one interleaving of two requests deterministically.
@@ -18,6 +19,7 @@ would in production. Use them as context managers; they unregister on exit.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -197,3 +199,24 @@ class CountingKeyStore:
 
     def replace(self, keyset: Any, based_on: str) -> str:
         return str(self.inner.replace(keyset, based_on))
+
+
+class ThreadConflicts(ErrorAnswers):
+    """Each thread's first ``times`` TransactWriteItems are cancelled by a conflict with
+    another transaction (and change nothing), as DynamoDB cancels the losers of
+    concurrent transactions on one item; moto itself never does (it applies a
+    transaction in one step). Per thread, so that every thread meets the same number
+    of conflicts whatever the scheduling, and the outcome is deterministic."""
+
+    def __init__(self, client: Any, n_operations: int, times: int) -> None:
+        reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+        reasons += [{"Code": "None"}] * (n_operations - 1)
+        super().__init__(client, "TransactWriteItems", "TransactionCanceledException", times,
+                         CancellationReasons=reasons)
+        self._mine = threading.local()
+
+    def handle(self, **_: Any) -> Any:
+        self._mine.seen = getattr(self._mine, "seen", 0) + 1
+        if self._mine.seen > self.times:
+            return None
+        raise self.client.exceptions.from_code(self.code)(self.response, self.operation)

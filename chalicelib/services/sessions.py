@@ -21,7 +21,13 @@ if TYPE_CHECKING:
 from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import ConditionFailed, InvalidGrant, InvalidScope, InvalidTarget
+from chalicelib.errors import (
+    ConditionFailed,
+    InvalidGrant,
+    InvalidScope,
+    InvalidTarget,
+    StorageContended,
+)
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import (
     ALPHABET,
@@ -33,7 +39,7 @@ from chalicelib.security.opaque import (
     random_b62,
     same_digest,
 )
-from chalicelib.storage.identities import UsersRepo
+from chalicelib.storage.identities import MAX_EVICTED, UsersRepo, user_from_item
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.tables import Transact
 from chalicelib.storage.throttle import Counter, ThrottleRepo
@@ -45,6 +51,9 @@ from chalicelib.storage.throttle import Counter, ThrottleRepo
 _CAP_LEN = 6
 _WRAP_INFO = b"tessera refresh successor v1"
 _NONCE_LEN = 12
+# Tries of a sign-in that loses to concurrent sign-ins of the same user at the
+# session cap (each loser learns the map as it now is from the failed condition).
+OPEN_ATTEMPTS = 8
 
 
 def new_session_id(cap: int) -> str:
@@ -164,21 +173,45 @@ class Sessions:
         that raced a disable, a narrowing or a reset fail here with
         ``invalid_grant`` (``refusal`` is its description); so does a failing
         condition of the caller's own writes (a lockout begun meanwhile, say).
+
+        At ``max_sessions_per_user`` recorded sessions, the oldest-created ones
+        (``evictions``) end in the same transaction. A sign-in that lost only to
+        concurrent sign-ins of the same user (the map changed, the user did not)
+        plans again from the user as it now is; ``StorageContended`` (503) if it
+        keeps losing.
         """
-        ops = [self.create_op(session, secret),
-               self.users.op_add_session(user, session.id, session.expires_at, self.clock.now()),
-               *also]
-        try:
-            self.transact(ops)
-        except ConditionFailed as lost:
-            if lost.item is not None and lost.item.get("id") == session.id \
-                    and lost.item.get("client_id") == session.client_id:
-                # The session's fresh random id already exists: an SDK retry of this very
-                # transaction whose first try committed (all or nothing): it is done.
-                self._log("session_created", session)
-                return
-            raise InvalidGrant(refusal, detail="user disabled or changed, or locked out, "
-                                               "during sign-in") from lost
+        limit = max(1, self.settings.max_sessions_per_user)
+        for attempt in range(OPEN_ATTEMPTS):
+            now = self.clock.now()
+            evicted = evictions(user, limit, now)
+            # Those whose cap has not passed may be live: their items go too.
+            ended = [sid for sid in evicted if (user.sessions or {})[sid] > now]
+            ops = [self.create_op(session, secret),
+                   self.users.op_add_session(user, session.id, session.expires_at, now,
+                                             limit=limit, evict=evicted),
+                   *(self.repo.op_end(sid) for sid in ended),
+                   *also]
+            try:
+                self.transact(ops)
+                break
+            except ConditionFailed as lost:
+                if lost.item is not None and lost.item.get("id") == session.id \
+                        and lost.item.get("client_id") == session.client_id:
+                    # The session's fresh random id already exists: an SDK retry of this very
+                    # transaction whose first try committed (all or nothing): it is done.
+                    self._log("session_created", session)
+                    return
+                moved_on = _same_user_other_sessions(user, lost.item)
+                if moved_on is None:
+                    raise InvalidGrant(refusal, detail="user disabled or changed, or locked out, "
+                                                       "during sign-in") from lost
+                if attempt + 1 == OPEN_ATTEMPTS:
+                    raise StorageContended(detail="concurrent sign-ins kept changing the "
+                                                  "user's sessions") from lost
+                user = moved_on
+        for sid in ended:
+            log.info(json.dumps({"event": "session_ended", "sid": sid, "user_id": user.id,
+                                 "reason": "session_cap"}))
         self._log("session_created", session)
 
     def open_after_signin(self, session: Session, secret: str, user: User,
@@ -393,6 +426,33 @@ class Sessions:
     def _log(self, event: str, session: Session, **extra: Any) -> None:
         log.info(json.dumps({"event": event, "sid": session.id, "user_id": session.user_id,
                              "client_id": session.client_id, **extra}))
+
+
+def evictions(user: User, limit: int, now: int) -> list[str]:
+    """The recorded sessions a new one of ``user`` replaces to stay within ``limit``:
+    the oldest-created first (a session's cap is its creation time plus the fixed
+    maximum, so the smallest caps; ties within a second by id), at most
+    MAX_EVICTED per sign-in. Entries whose cap passed come first that way and end
+    nothing. A session that ended otherwise (logout, idle) counts until its cap
+    passes or it is evicted."""
+    entries = user.sessions or {}
+    excess = len(entries) + 1 - limit
+    if excess <= 0:
+        return []
+    oldest = sorted(entries, key=lambda sid: (entries[sid], sid))
+    return oldest[:min(excess, MAX_EVICTED)]
+
+
+def _same_user_other_sessions(user: User, item: dict[str, Any] | None) -> User | None:
+    """The user as it now is, if a sign-in's transaction lost only because the
+    sessions map changed (the user still active, its version unchanged); None if
+    the user was disabled, changed or something else refused the sign-in."""
+    if item is None or item.get("id") != user.id or "username" not in item:
+        return None
+    now_user = user_from_item(item)
+    if not now_user.active or now_user.version != user.version:
+        return None
+    return now_user
 
 
 def _scope(requested: tuple[str, ...], session: Session) -> str:

@@ -12,7 +12,9 @@
   reserve kept for answering 503.
 * Every TransactWriteItems carries a ClientRequestToken, so botocore's retry of
   a request whose response was lost is applied once (DynamoDB's 10-minute
-  idempotency window); a transaction cancelled by a conflict is tried again.
+  idempotency window); a transaction cancelled by a conflict is tried again,
+  and one that keeps conflicting becomes ``StorageContended`` (a 503 unless the
+  caller, reading again, can tell the write could never have succeeded).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import deadline
-from chalicelib.errors import ConditionFailed, StorageUnavailable
+from chalicelib.errors import ConditionFailed, StorageContended, StorageUnavailable
 
 Item = dict[str, Any]
 
@@ -320,9 +322,12 @@ def _attempts(send: Callable[[], Any], what: str, backoff: Backoff | None = None
         try:
             return send()
         except Exception as exc:  # translated below, re-raised as-is otherwise
-            if attempt + 1 < CONFLICT_ATTEMPTS and _conflicted(exc):
-                pause.pause(attempt, what)
-                continue
+            if _conflicted(exc):
+                if attempt + 1 < CONFLICT_ATTEMPTS:
+                    pause.pause(attempt, what)
+                    continue
+                raise StorageContended(detail=f"{what}: still conflicting after "
+                                              f"{CONFLICT_ATTEMPTS} tries") from exc
             translated = _translate(exc)
             if translated is exc:
                 raise

@@ -6,12 +6,14 @@ session, whose condition on the user (exists, active, version unchanged) is
 what makes disabling, narrowing and password resets reach every session: a
 session either was recorded in the map before the change (and the change ends
 or narrows it) or is never created. Unlike the ``by_user`` index of the
-sessions table, the map is read strongly consistently.
+sessions table, the map is read strongly consistently. The same condition
+bounds the map by the per-user session cap (``op_add_session``), far below
+DynamoDB's 400 KB item limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.models import Client, User
@@ -20,6 +22,9 @@ from chalicelib.storage.dynamo import Item, Table
 # Expired entries of the sessions map dropped per session creation; the rest go
 # with later ones (keeps the update expression far below its 4 KB limit).
 MAX_PRUNED = 40
+# Entries one session creation evicts at most (a map over the cap, from before
+# the cap or a lowered one, shrinks by this much less one per sign-in).
+MAX_EVICTED = 20
 
 
 def user_from_item(item: Item) -> User:
@@ -212,14 +217,22 @@ class UsersRepo:
         assert item is not None
         return user_from_item(item)
 
-    def op_add_session(self, user: User, session_id: str, cap: int, now: int) -> dict[str, Any]:
+    def op_add_session(self, user: User, session_id: str, cap: int, now: int, *,
+                       limit: int | None = None, evict: Sequence[str] = ()) -> dict[str, Any]:
         """The user's half of creating a session, for the creator's transaction:
-        record ``session_id -> cap`` in the sessions map and drop entries whose cap
-        has passed (known from the user as the sign-in read it).
+        record ``session_id -> cap`` in the sessions map, remove the ``evict``
+        entries, and drop entries whose cap has passed (known from the user as the
+        sign-in read it).
 
         The condition guarantees that the user still exists, is active and has
         the version the sign-in read (not disabled, narrowed or reset since), so
-        a session is never created that a concurrent disable cannot find.
+        a session is never created that a concurrent disable cannot find. With
+        ``limit`` it also guarantees the map never holds more than
+        max(``limit``, its size as read) entries, whatever concurrent sign-ins
+        do: without evictions the map must be below the limit; with them, every
+        evicted entry must still be there (two sign-ins never evict the same one
+        and both add) and the map no larger than read. A loser gets the user as
+        it is now (ALL_OLD) and may plan again.
         """
         names = {"#sessions": "sessions", "#ver": "version"}
         values: dict[str, Any] = {":true": True, ":ver": user.version}
@@ -234,13 +247,24 @@ class UsersRepo:
         names["#sid"] = session_id
         values[":cap"] = cap
         expression = "SET #sessions.#sid = :cap"
-        stale = [sid for sid, ends in sorted(user.sessions.items()) if ends <= now][:MAX_PRUNED]
-        if stale:
-            names.update({f"#o{i}": sid for i, sid in enumerate(stale)})
-            expression += " REMOVE " + ", ".join(f"#sessions.#o{i}" for i in range(len(stale)))
+        condition = gate + " AND attribute_exists(#sessions)"
+        evicted = list(dict.fromkeys(evict))
+        stale = [sid for sid, ends in sorted(user.sessions.items())
+                 if ends <= now and sid not in evicted][:MAX_PRUNED]
+        removed = evicted + stale
+        if removed:
+            names.update({f"#o{i}": sid for i, sid in enumerate(removed)})
+            expression += " REMOVE " + ", ".join(f"#sessions.#o{i}" for i in range(len(removed)))
+        if limit is not None and evicted:
+            condition += "".join(f" AND attribute_exists(#sessions.#o{i})"
+                                 for i in range(len(evicted)))
+            condition += " AND size(#sessions) <= :most"
+            values[":most"] = max(limit, len(user.sessions)) - 1 + len(evicted)
+        elif limit is not None:
+            condition += " AND size(#sessions) < :limit"
+            values[":limit"] = limit
         return self.table.op_update(self.key(user_id=user.id), expression,
-                                    condition=gate + " AND attribute_exists(#sessions)",
-                                    names=names, values=values)
+                                    condition=condition, names=names, values=values)
 
 
 class ClientsRepo:

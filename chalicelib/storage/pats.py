@@ -11,10 +11,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from chalicelib.errors import ConditionFailed
-from chalicelib.storage.dynamo import Item, Table, transact
+from chalicelib.errors import ConditionFailed, StorageContended
+from chalicelib.storage.dynamo import BACKOFF, CONFLICT_ATTEMPTS, Backoff, Item, Table, transact
 
 COUNTER_ID = "~count"   # "~" sorts after every base62 id and is never one
+# Rounds of a create that keeps losing to concurrent transactions on the owner's
+# counter (each round is ``transact``'s own CONFLICT_ATTEMPTS tries), with the
+# counter read between rounds: at the cap the create is refused (409), below it
+# the next round may win; contended through every round, it is a 503.
+CREATE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,11 @@ def pat_from_item(item: Item) -> Pat:
 
 
 class PatsRepo:
-    def __init__(self, table: Table, retention_seconds: int = 30 * 86400) -> None:
+    def __init__(self, table: Table, retention_seconds: int = 30 * 86400,
+                 backoff: Backoff | None = None) -> None:
         self.table = table
+        # Pauses between tries of a contended create (injectable: tests take none).
+        self.backoff = backoff
         # Expired and revoked PATs stay listed this long before TTL removes them.
         self.retention = retention_seconds
 
@@ -105,10 +113,18 @@ class PatsRepo:
         Safe to retry after a lost answer: the item records a nonce of this call,
         and a failed condition whose old item (ALL_OLD) carries it is our own
         earlier write, committed before the answer was lost, not a conflict.
+
+        Concurrent creates for one owner all update its counter, and DynamoDB
+        cancels the losers (TransactionConflict); ``transact`` tries again with
+        jittered backoff. One that still lost reads the counter: at the cap it is
+        refused with ``ConditionFailed`` (it can never succeed: 409), below it
+        another round is tried; ``StorageContended`` (503, worth a retry) only
+        when every round lost with places still free.
         """
         nonce = secrets.token_urlsafe(16)
         item = {**self._item(pat), "create_nonce": nonce}
-        for last in (False, True):
+        recounted, contended = False, 0
+        while True:
             try:
                 self._create(item, cap)
                 return
@@ -116,8 +132,25 @@ class PatsRepo:
                 if (lost.item or {}).get("create_nonce") == nonce:
                     return
                 # The counter may overcount PATs that TTL removed: recount and retry once.
-                if last or not self._recount(pat.owner, cap):
+                if recounted or not self._recount(pat.owner, cap):
                     raise
+                recounted = True
+            except StorageContended as exc:
+                # Nothing was written; whether a retry can succeed depends on the count now.
+                if not self._below_cap(pat.owner, cap):
+                    if recounted or not self._recount(pat.owner, cap):
+                        raise ConditionFailed("the owner's PATs are at the cap") from exc
+                    recounted = True
+                contended += 1
+                if contended == CREATE_ROUNDS:
+                    raise
+                (self.backoff or BACKOFF).pause(CONFLICT_ATTEMPTS - 1 + contended,
+                                                "PAT create after conflicts")
+
+    def _below_cap(self, owner: str, cap: int) -> bool:
+        """The owner's counter, read strongly consistently, is below the cap."""
+        counter = self.table.get(self.key(owner, COUNTER_ID)) or {}
+        return int(counter.get("n", 0)) < cap
 
     def _create(self, item: Item, cap: int) -> None:
         transact(self.table.client, [
@@ -129,7 +162,7 @@ class PatsRepo:
             self.table.op_update(self.key(item["owner"], COUNTER_ID), "ADD n :one, v :one",
                                  condition="attribute_not_exists(n) OR n < :cap",
                                  values={":one": 1, ":cap": cap}),
-        ])
+        ], backoff=self.backoff)
 
     def _recount(self, owner: str, cap: int) -> bool:
         """Lower the counter to the real number of PATs; True when below the cap now.

@@ -68,6 +68,13 @@ class SessionsRepo:
         # attribute_not_exists: a fresh random id never overwrites a session.
         return self.table.op_put(self.new_item(session, rt_hash), "attribute_not_exists(id)")
 
+    def op_end(self, session_id: str) -> dict[str, Any]:
+        """End a session evicted by its user's session cap, in the transaction that
+        opens the new one. No condition: the id comes from the user's own sessions
+        map, and one that already ended is nothing to end (a condition would fail
+        the sign-in for it)."""
+        return self.table.op_delete(self.key(session_id))
+
     def create(self, session: Session, rt_hash: str | None) -> None:
         # attribute_not_exists: a fresh random id never overwrites a session.
         self.table.put(self.new_item(session, rt_hash), condition="attribute_not_exists(id)")

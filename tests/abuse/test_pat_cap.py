@@ -12,11 +12,11 @@ import pytest
 
 from chalicelib.errors import Conflict
 from chalicelib.security.opaque import digest
-from chalicelib.storage.dynamo import aws_client
+from chalicelib.storage.dynamo import CONFLICT_ATTEMPTS, Backoff, aws_client
 from chalicelib.storage.pats import COUNTER_ID, PatsRepo
 from tests.api.helpers import seed
 from tests.concurrency import atomic_container, run_together
-from tests.faults import BeforeCall
+from tests.faults import BeforeCall, ThreadConflicts
 
 BODY = {"description": "ci", "scopes": ["api:read"]}
 
@@ -81,6 +81,34 @@ def test_parallel_creates_at_the_cap_fill_it_exactly(ctr, alice):
     assert len(ok) == 3 and len(errors) == 5
     assert all(isinstance(e, Conflict) for e in errors)
     assert stored(ctr, alice.id) == 5 == counter(ctr, alice.id)
+
+
+def statuses(results: list[tuple[str, object]]) -> list[int]:
+    """The HTTP status each outcome is rendered as (TesseraError.status, 201 for a PAT)."""
+    return sorted(201 if kind == "ok" else getattr(value, "status", 500) for kind, value in results)
+
+
+def test_fifty_creates_at_95_of_100_that_meet_transaction_conflicts_are_201_or_409(ctr, alice):
+    """Invariant (issue 21 item 7): a create that lost to concurrent transactions is
+    tried again, and is refused 409 once the cap is reached, never 503: exactly
+    the free places succeed, every other create is a conflict that cannot succeed.
+
+    DynamoDB cancels the losers of concurrent transactions on the owner's counter
+    (moto never does): every thread meets as many conflicts as one transaction
+    retries, as the losers of a 50-way race do.
+    """
+    atomic = atomic_container(ctr)
+    pauses: list[float] = []
+    atomic.pats_repo.backoff = Backoff(sleep=pauses.append)
+    atomic.pats.cap = 100
+    for _ in range(95):
+        atomic.pats.generate(alice, BODY)
+    with ThreadConflicts(aws_client("dynamodb"), n_operations=2, times=CONFLICT_ATTEMPTS):
+        results = run_together(50, lambda: atomic.pats.generate(alice, BODY))
+    assert statuses(results) == [201] * 5 + [409] * 45
+    assert all(isinstance(v, Conflict) for kind, v in results if kind == "error")
+    assert stored(ctr, alice.id) == 100 == counter(ctr, alice.id)
+    assert pauses and all(p <= 2 for p in pauses)     # jittered backoff, within its cap
 
 
 def test_parallel_creates_and_removals_after_ttl_removals_never_pass_the_cap(ctr, alice):

@@ -12,7 +12,8 @@ import pytest
 
 from chalicelib import deadline
 from chalicelib.services.device_flow import normalise_user_code
-from chalicelib.storage.dynamo import aws_client, retry_budget
+from chalicelib.storage.dynamo import CONFLICT_ATTEMPTS, Backoff, aws_client, retry_budget
+from chalicelib.storage.pats import CREATE_ROUNDS
 from tests.api.helpers import CLI, bearer, body, form, login, refresh, seed, tokens
 from tests.faults import BeforeCall, ErrorAnswers, FakeBudget, LostResponse, TimingOut, transaction_conflict
 
@@ -120,6 +121,46 @@ def test_a_conflict_that_does_not_clear_is_503_with_retry_after(seeded, ctr, clo
         response = poll(seeded, device_code)
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert body(response)["error"] == "temporarily_unavailable"
+
+
+# -- issue 21 item 7: a PAT create that keeps conflicting is 409 at the cap, else 503 -----------
+
+def no_pauses(ctr):
+    ctr.pats_repo.backoff = Backoff(sleep=lambda _: None)
+
+
+def test_a_pat_create_that_keeps_conflicting_at_the_cap_is_409(seeded, ctr, dynamodb):
+    """At the cap no retry can succeed: the answer is the cap's 409, not a 503."""
+    no_pauses(ctr)
+    ctr.pats.cap = 2
+    access = tokens(seeded)["access_token"]
+    assert [new_pat(seeded, access).status_code for _ in range(2)] == [201, 201]
+    with transaction_conflict(dynamodb, n_operations=2, times=1000) as fault:
+        response = new_pat(seeded, access)
+    assert fault.seen == CONFLICT_ATTEMPTS         # one round, then the counter decided
+    assert response.status_code == 409, response.body
+    assert "maximum of 2" in body(response)["detail"]
+
+
+def test_a_pat_create_that_keeps_conflicting_below_the_cap_is_503_with_retry_after(
+        seeded, ctr, dynamodb):
+    """Below the cap a retry could succeed: bounded rounds, then 503 with Retry-After."""
+    no_pauses(ctr)
+    access = tokens(seeded)["access_token"]
+    with transaction_conflict(dynamodb, n_operations=2, times=1000) as fault:
+        response = new_pat(seeded, access)
+    assert fault.seen == CONFLICT_ATTEMPTS * CREATE_ROUNDS
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert body(seeded.http.get("/v1/tokens", headers=bearer(access)))["tokens"] == []
+
+
+def test_a_pat_create_whose_conflicts_clear_in_a_later_round_is_201(seeded, ctr, dynamodb):
+    no_pauses(ctr)
+    access = tokens(seeded)["access_token"]
+    with transaction_conflict(dynamodb, n_operations=2, times=CONFLICT_ATTEMPTS + 1) as fault:
+        response = new_pat(seeded, access)
+    assert fault.seen == CONFLICT_ATTEMPTS + 2
+    assert response.status_code == 201, response.body
 
 
 # -- K: the invocation's remaining time bounds retries -----------------------------------------
