@@ -91,6 +91,8 @@ def _client_view(client: Client) -> dict[str, Any]:
             "default_audience": client.default_audience or None,
             "redirect_uris": list(client.redirect_uris),
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "allowed_origins": list(client.allowed_origins),
+            "web_origins": list(client.web_origins),
             "delegate": client.delegate}
 
 
@@ -183,7 +185,8 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
         access_token_signed_response_alg=args.access_token_signed_response_alg,
         resources=_csv(args.resources), default_audience=args.default_audience,
         redirect_uris=args.redirect_uri or (),
-        post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate)
+        post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate,
+        allowed_origins=args.allowed_origin or ())
     _ensure_keys(c.keyring, (client.id_token_signed_response_alg,
                              client.access_token_signed_response_alg))
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
@@ -375,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a redirect URI of the authorization code flow (repeatable)")
     p.add_argument("--post-logout-redirect-uri", action="append", metavar="URI",
                    help="where RP-initiated logout may return the browser (repeatable)")
+    p.add_argument("--allowed-origin", action="append", metavar="ORIGIN",
+                   help="a web origin (scheme://host[:port]) whose browser apps may use this "
+                        "client, beyond its redirect URIs' origins (repeatable)")
     p.add_argument("--delegate", action="store_true",
                    help="may exchange a person's token to act for them (SPEC §6)")
     for kind in ("id-token", "access-token"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from chalicelib.security.cors import web_origins
 from chalicelib.security.opaque import ALPHABET
 from chalicelib.security.permissions import default_rights
 
@@ -112,6 +113,14 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...] = ()
     # May exchange a person's token for one that acts for them (SPEC §6 delegation).
     delegate: bool = False
+    # Web origins registered beyond those of the redirect URIs (Keycloak's "web
+    # origins"): browser apps there may call the token endpoint (security/cors.py).
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def web_origins(self) -> tuple[str, ...]:
+        """The origins whose browser apps may use this client (CORS)."""
+        return web_origins(self.redirect_uris, self.allowed_origins)
 
     @property
     def public(self) -> bool:

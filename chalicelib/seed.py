@@ -8,7 +8,7 @@ The document is the JSON shape of SPEC §7::
                   "grant_types"?, "scopes"?, "introspect"?,
                   "id_token_signed_response_alg"?, "access_token_signed_response_alg"?,
                   "resources"?, "default_audience"?, "redirect_uris"?,
-                  "post_logout_redirect_uris"?, "delegate"?}],
+                  "post_logout_redirect_uris"?, "delegate"?, "allowed_origins"?}],
      "roles":   [{"name", "description"?, "policies"?: ["action@resource", ...],
                   "trust"?: [{"issuer", "audience", "subject", "claims"?}]}]}
 
@@ -43,7 +43,8 @@ USER_FIELDS = frozenset({"username", "password", "email", "firstname", "lastname
 CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "grant_types", "scopes",
                            "introspect", "id_token_signed_response_alg",
                            "access_token_signed_response_alg", "resources", "default_audience",
-                           "redirect_uris", "post_logout_redirect_uris", "delegate"})
+                           "redirect_uris", "post_logout_redirect_uris", "delegate",
+                           "allowed_origins"})
 ROLE_FIELDS = frozenset({"name", "description", "policies", "trust"})
 TRUST_FIELDS = frozenset({"issuer", "audience", "subject", "claims"})
 SECTIONS = ("users", "clients", "roles")
@@ -152,6 +153,7 @@ def _check_shape(data: Any) -> None:
         _bool(client, "introspect", where, False)
         _str_list(client, "redirect_uris", where)
         _str_list(client, "post_logout_redirect_uris", where)
+        _str_list(client, "allowed_origins", where)
         _bool(client, "delegate", where, False)
     for i, role in enumerate(_entries(data, "roles")):
         _check_role(role, f"roles[{i}]")
@@ -236,7 +238,8 @@ def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> 
                 default_audience=_str(client, "default_audience", where),
                 redirect_uris=_str_list(client, "redirect_uris", where) or (),
                 post_logout_redirect_uris=_str_list(client, "post_logout_redirect_uris", where) or (),
-                delegate=_bool(client, "delegate", where, False))
+                delegate=_bool(client, "delegate", where, False),
+                allowed_origins=_str_list(client, "allowed_origins", where) or ())
         except Conflict:
             report.skipped_clients.append(client_id)
             continue

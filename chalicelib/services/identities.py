@@ -11,6 +11,7 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, ConditionFailed, Conflict, NotFound
 from chalicelib.models import MAX_CLIENT_ID, Client, User, normalise_username, possible_client_id, user_id_for
+from chalicelib.security.cors import MAX_ALLOWED_ORIGINS, origin_problem, web_origins
 from chalicelib.security.passwords import hash_password
 from chalicelib.security.permissions import InvalidPermission, default_rights, parse
 from chalicelib.security.redirect_uris import registrable
@@ -156,12 +157,15 @@ class Identities:
                       default_audience: str = "",
                       redirect_uris: Iterable[str] = (),
                       post_logout_redirect_uris: Iterable[str] = (),
-                      delegate: bool = False) -> tuple[Client, str | None]:
+                      delegate: bool = False,
+                      allowed_origins: Iterable[str] = ()) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once) if confidential.
 
         ``*_signed_response_alg``: ES256 or RS256 ("" = the stage's signing_alg);
         ``resources``: the URIs a resource server answers for (RFC 8707);
-        ``default_audience``: a registered resource URI (its own or another's).
+        ``default_audience``: a registered resource URI (its own or another's);
+        ``allowed_origins``: web origins beyond those of the redirect URIs, where
+        a browser app may use this client (``scheme://host[:port]``, security/cors.py).
         """
         if not possible_client_id(client_id):
             raise BadRequest(f"client_id must be 1-{MAX_CLIENT_ID} printable characters without spaces")
@@ -196,6 +200,14 @@ class Identities:
             why = registrable(uri)
             if why is not None:
                 raise BadRequest(f"redirect URI {uri!r} {why}")
+        origins = tuple(dict.fromkeys(allowed_origins))
+        for origin in origins:
+            why = origin_problem(origin)
+            if why is not None:
+                raise BadRequest(f"allowed origin {origin!r} {why}")
+        if len(web_origins(redirects, origins)) > MAX_ALLOWED_ORIGINS:
+            raise BadRequest(f"at most {MAX_ALLOWED_ORIGINS} web origins per client "
+                             "(its redirect URIs' and its allowed origins)")
         if "authorization_code" in grants and not redirects:
             raise BadRequest("the authorization_code grant needs at least one redirect URI")
         if delegate and public:
@@ -211,7 +223,8 @@ class Identities:
                         access_token_signed_response_alg=access_token_signed_response_alg,
                         resources=uris, default_audience=default_audience,
                         redirect_uris=redirects,
-                        post_logout_redirect_uris=logouts, delegate=delegate)
+                        post_logout_redirect_uris=logouts, delegate=delegate,
+                        allowed_origins=origins)
         try:
             self.clients.create(client)
         except ConditionFailed as exc:
