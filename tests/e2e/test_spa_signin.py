@@ -84,3 +84,19 @@ def test_the_spa_example_signs_alice_in_with_pkce_and_reads_v1_me(live_server, c
         context.close()
     assert me["email"] == "alice@example.com" and me["firstname"] == "Alice"
     assert me["active"] is True and me["id"]
+
+
+def test_the_demo_spa_clients_origin_passes_preflights_over_http(live_server):
+    """The README's `make run` setup: the demo seed's `spa` client at
+    http://127.0.0.1:8700, through the real runner's HTTP server."""
+    from tests.e2e.support import http
+
+    base, origin = live_server.base_url, "http://127.0.0.1:8700"
+    asks = {"Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type"}
+    answer = http("OPTIONS", base + "/oauth/token", headers=asks)
+    assert answer.status == 204
+    assert answer.headers["Access-Control-Allow-Origin"] == origin
+    assert "POST" in answer.headers["Access-Control-Allow-Methods"]
+    refused = http("OPTIONS", base + "/oauth/token", headers={**asks, "Origin": "http://127.0.0.1:8701"})
+    assert "Access-Control-Allow-Origin" not in refused.headers

@@ -205,7 +205,7 @@ def test_seed_loads_the_demo_and_is_idempotent(ctr, capsys):
     assert "created" not in out
     assert out.splitlines() == ["skipped existing user alice", "skipped existing client cf83e1357eefb8bd",
                                 "skipped existing client resource-server",
-                                "skipped existing client console"]
+                                "skipped existing client console", "skipped existing client spa"]
     assert verify_password("password4alice", ctr.identities.find_user("alice").password_hash)
 
 
