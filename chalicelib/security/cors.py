@@ -11,7 +11,6 @@ UserInfo, revocation, ``/v1/me``) answer only an origin some client registered.
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
 MAX_ORIGIN = 300
@@ -20,16 +19,12 @@ MAX_ALLOWED_ORIGINS = 20
 MAX_AGE_SECONDS = 600
 ALLOWED_HEADERS = "Authorization, Content-Type"
 DEFAULT_PORTS = {"https": 443, "http": 80}
-LOOPBACK_NAMES = ("localhost",)
+# The hosts where a redirect URI may use plain http (security/redirect_uris.py).
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
 def _loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host in LOOPBACK_HOSTS
 
 
 def _serialise(scheme: str, host: str, port: int | None) -> str:

@@ -156,15 +156,28 @@ def test_introspection_stays_server_to_server(apps):
     assert "OPTIONS" not in app.routes["/oauth/introspect"]   # no preflight either
 
 
-def test_an_origin_lookup_is_cached_per_instance(apps, ctr):
-    reads = []
-    inner = ctr.clients.origin_registered
-    ctr.clients.origin_registered = lambda origin: reads.append(origin) or inner(origin)
-    for _ in range(3):
-        preflight(apps, "/oauth/token", SPA_ORIGIN)
-        preflight(apps, "/oauth/token", EVIL)
-    preflight(apps, "/oauth/token", "null")
-    assert reads == [SPA_ORIGIN, EVIL]
+class CountingOrigins:
+    """A clients repository that knows one origin and counts the lookups."""
+
+    def __init__(self, known: str) -> None:
+        self.known, self.reads = known, []
+
+    def origin_registered(self, origin: str) -> bool:
+        self.reads.append(origin)
+        return origin == self.known
+
+
+def test_an_origin_lookup_is_cached_per_instance_for_a_minute(clock):
+    from chalicelib.services.web_origins import WebOrigins
+
+    repo = CountingOrigins(SPA_ORIGIN)
+    origins = WebOrigins(repo, clock)   # type: ignore[arg-type]
+    assert [origins.registered(o) for o in (SPA_ORIGIN, EVIL, SPA_ORIGIN, EVIL)] == [
+        True, False, True, False]
+    assert origins.registered("null") is False   # not an origin a client could register: no read
+    assert repo.reads == [SPA_ORIGIN, EVIL]
+    clock.advance(61)
+    assert origins.registered(SPA_ORIGIN) and repo.reads == [SPA_ORIGIN, EVIL, SPA_ORIGIN]
 
 
 # -- registration -------------------------------------------------------------------
