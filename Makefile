@@ -48,8 +48,10 @@ browsers:
 	fi
 
 # Node.js (from Debian, when missing) and the npm packages of the Node
-# relying-party tests (tests/node: oauth4webapi, openid-client), exactly as locked.
+# relying-party tests (tests/node: oauth4webapi, openid-client) and of the
+# single-page app example (examples/spa: oidc-client-ts), exactly as locked.
 NODE_STAMP := tests/node/node_modules/.package-lock.json
+SPA_STAMP  := examples/spa/node_modules/.package-lock.json
 
 define ensure_node
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
@@ -58,11 +60,16 @@ define ensure_node
 	fi
 endef
 
-node-deps: $(NODE_STAMP)
+node-deps: $(NODE_STAMP) $(SPA_STAMP)
 
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	$(ensure_node)
 	cd tests/node && npm ci --no-audit --no-fund
+	@touch $@
+
+$(SPA_STAMP): examples/spa/package.json examples/spa/package-lock.json
+	$(ensure_node)
+	cd examples/spa && npm ci --no-audit --no-fund
 	@touch $@
 
 # The benchmark's peer (bench/peer: node-oidc-provider, python -m bench.peer), exactly as
@@ -99,5 +106,6 @@ bench: $(STAMP) peer-deps
 	$(PY) -m bench.cli_startup
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build tests/node/node_modules bench/peer/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build tests/node/node_modules \
+		examples/spa/node_modules bench/peer/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -92,6 +92,8 @@ def _client_view(client: Client) -> dict[str, Any]:
             "default_audience": client.default_audience or None,
             "redirect_uris": list(client.redirect_uris),
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "allowed_origins": list(client.allowed_origins),
+            "web_origins": list(client.web_origins),
             "delegate": client.delegate, "remember_consent": client.remember_consent}
 
 
@@ -204,7 +206,7 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
         resources=_csv(args.resources), default_audience=args.default_audience,
         redirect_uris=args.redirect_uri or (),
         post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate,
-        remember_consent=args.remember_consent)
+        remember_consent=args.remember_consent, allowed_origins=args.allowed_origin or ())
     _ensure_keys(c.keyring, client.signing_algs)
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
           + (f" with scopes {', '.join(client.scopes)}" if client.scopes else ""))
@@ -400,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a redirect URI of the authorization code flow (repeatable)")
     p.add_argument("--post-logout-redirect-uri", action="append", metavar="URI",
                    help="where RP-initiated logout may return the browser (repeatable)")
+    p.add_argument("--allowed-origin", action="append", metavar="ORIGIN",
+                   help="a web origin (scheme://host[:port]) whose browser apps may use this "
+                        "client, beyond its redirect URIs' origins (repeatable)")
     p.add_argument("--delegate", action="store_true",
                    help="may exchange a person's token to act for them (SPEC §6)")
     p.add_argument("--remember-consent", action=argparse.BooleanOptionalAction, default=None,

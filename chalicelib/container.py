@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chalicelib.services.sessions import Sessions
     from chalicelib.services.signing import KeyRing
     from chalicelib.services.tokens import TokenIssuer
+    from chalicelib.services.web_origins import WebOrigins
     from chalicelib.services.web_signin import WebSignIn
     from chalicelib.storage.codes import CodesRepo
     from chalicelib.storage.consents import ConsentsRepo
@@ -167,6 +168,11 @@ class Container:
     def client_directory(self) -> ClientDirectory:
         from chalicelib.services.authn import ClientDirectory
         return ClientDirectory(self.clients, self.clock)
+
+    @cached_property
+    def web_origins(self) -> WebOrigins:
+        from chalicelib.services.web_origins import WebOrigins
+        return WebOrigins(self.clients, self.clock)
 
     @cached_property
     def password_signin(self) -> PasswordSignIn:

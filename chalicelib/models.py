@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from chalicelib.security.cors import web_origins
 from chalicelib.security.opaque import ALPHABET
 from chalicelib.security.permissions import default_rights
 
@@ -137,6 +138,14 @@ class Client:
     # Whether a remembered consent lets an authorization request skip the consent
     # page (and answer prompt=none); None: the default rule of remembers_consent.
     remember_consent: bool | None = None
+    # Web origins registered beyond those of the redirect URIs (Keycloak's "web
+    # origins"): browser apps there may call the token endpoint (security/cors.py).
+    allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def web_origins(self) -> tuple[str, ...]:
+        """The origins whose browser apps may use this client (CORS)."""
+        return web_origins(self.redirect_uris, self.allowed_origins)
 
     @property
     def public(self) -> bool:

@@ -8,7 +8,8 @@ The document is the JSON shape of SPEC §7::
                   "grant_types"?, "scopes"?, "introspect"?,
                   "id_token_signed_response_alg"?, "access_token_signed_response_alg"?,
                   "resources"?, "default_audience"?, "redirect_uris"?,
-                  "post_logout_redirect_uris"?, "delegate"?, "remember_consent"?}],
+                  "post_logout_redirect_uris"?, "delegate"?, "remember_consent"?,
+                  "allowed_origins"?}],
      "roles":   [{"name", "description"?, "policies"?: ["action@resource", ...],
                   "trust"?: [{"issuer", "audience", "subject", "claims"?}]}]}
 
@@ -44,7 +45,7 @@ CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "gran
                            "introspect", "id_token_signed_response_alg",
                            "access_token_signed_response_alg", "resources", "default_audience",
                            "redirect_uris", "post_logout_redirect_uris", "delegate",
-                           "remember_consent"})
+                           "remember_consent", "allowed_origins"})
 ROLE_FIELDS = frozenset({"name", "description", "policies", "trust"})
 TRUST_FIELDS = frozenset({"issuer", "audience", "subject", "claims"})
 SECTIONS = ("users", "clients", "roles")
@@ -158,6 +159,7 @@ def _check_shape(data: Any) -> None:
         _bool(client, "introspect", where, False)
         _str_list(client, "redirect_uris", where)
         _str_list(client, "post_logout_redirect_uris", where)
+        _str_list(client, "allowed_origins", where)
         _bool(client, "delegate", where, False)
         _optional_bool(client, "remember_consent", where)
     for i, role in enumerate(_entries(data, "roles")):
@@ -244,7 +246,8 @@ def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> 
                 redirect_uris=_str_list(client, "redirect_uris", where) or (),
                 post_logout_redirect_uris=_str_list(client, "post_logout_redirect_uris", where) or (),
                 delegate=_bool(client, "delegate", where, False),
-                remember_consent=_optional_bool(client, "remember_consent", where))
+                remember_consent=_optional_bool(client, "remember_consent", where),
+                allowed_origins=_str_list(client, "allowed_origins", where) or ())
         except Conflict:
             report.skipped_clients.append(client_id)
             continue

@@ -15,6 +15,7 @@ from chalice import Blueprint, Response
 from chalicelib.container import container
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
+from chalicelib.routes.cors import cors, preflight
 
 if TYPE_CHECKING:
     from chalicelib.services.principals import Principal
@@ -34,17 +35,24 @@ def caller() -> Principal:
 
 
 @bp.route("/v1/me", methods=["GET"], content_types=ANY)
+@cors(bp)
 @api_endpoint
 def me() -> Response:
     return json_response(caller().profile())
 
 
 @bp.route("/v1/token-info", methods=["GET"], content_types=ANY)
+@cors(bp)
 @api_endpoint
 def token_info() -> Response:
     from chalicelib.services import account
 
     return json_response(account.token_info(caller(), container().clock.now()))
+
+
+# A browser app reads who signed in (SPEC §2 "Browser apps").
+preflight(bp, "/v1/me", "GET")
+preflight(bp, "/v1/token-info", "GET")
 
 
 @bp.route("/v1/logout", methods=["POST"], content_types=ANY)

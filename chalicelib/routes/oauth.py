@@ -39,6 +39,7 @@ from chalicelib.http import (
     source_ip,
     token_challenges,
 )
+from chalicelib.routes.cors import cors, preflight
 
 if TYPE_CHECKING:
     from chalicelib.grants import GrantDeps
@@ -119,6 +120,7 @@ def client_request(request: Any, c: Container) -> tuple[dict[str, str], Client]:
 
 
 @bp.route("/oauth/token", methods=["POST"], content_types=ANY)
+@cors(bp)
 @oauth_endpoint
 def token() -> Response:
     from chalicelib import grants
@@ -149,6 +151,7 @@ def token() -> Response:
         # SPEC §9: a role key is authenticated by its one read (role and owner), and
         # may use client_credentials only, which reads nothing more.
         client = _client(c, creds)
+        _check_origin(request, client)
         _check_grant_allowed(client, grant_type)
         items = c.batch_get(reads) if reads else {}
     else:
@@ -156,8 +159,19 @@ def token() -> Response:
             reads = {**reads, "clients": [c.clients.key(creds.client_id)]}
         items = c.batch_get(reads) if reads else {}
         client = _client(c, creds, items)
+        _check_origin(request, client)
         _check_grant_allowed(client, grant_type)
     return json_response(grant.handle(ctx, client, params, items))
+
+
+def _check_origin(request: Any, client: Client) -> None:
+    """A browser sends ``Origin`` with a cross-origin request (Fetch Standard
+    §3.1): a browser app may use only a client that registered its origin, so a
+    page elsewhere cannot spend a code or refresh token of the app's client."""
+    origin = header(request, "origin")
+    if origin is not None and origin not in client.web_origins:
+        raise InvalidRequest(f"Origin {origin[:100]!r} is not a registered web origin of "
+                             "this client")
 
 
 def _check_grant_allowed(client: Client, grant_type: str) -> None:
@@ -166,6 +180,7 @@ def _check_grant_allowed(client: Client, grant_type: str) -> None:
 
 
 @bp.route("/oauth/revoke", methods=["POST"], content_types=ANY)
+@cors(bp)
 @oauth_endpoint
 def revoke() -> Response:
     request, c = bp.current_request, container()
@@ -176,6 +191,13 @@ def revoke() -> Response:
     c.oauth_tokens.revoke(client, token_value, issuer_of(request, c.settings))
     # RFC 7009 §2.2: 200 whether or not the token was known.
     return json_response({})
+
+
+# Preflights of what a browser app calls; introspection is server to server:
+# no CORS (RFC 7662 §4: only protected resources, authenticated, may ask).
+preflight(bp, "/oauth/token", "POST")
+preflight(bp, "/oauth/revoke", "POST")
+preflight(bp, "/oauth/userinfo", "GET, POST")
 
 
 @bp.route("/oauth/introspect", methods=["POST"], content_types=ANY)
@@ -196,6 +218,7 @@ def introspect() -> Response:
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"], content_types=ANY)
+@cors(bp)
 @oauth_endpoint
 def userinfo() -> Response:
     request, c = bp.current_request, container()

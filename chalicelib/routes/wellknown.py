@@ -8,10 +8,13 @@ from chalice import Blueprint, Response
 from chalicelib.container import container
 from chalicelib.http import api_endpoint, issuer_of, json_response
 from chalicelib.routes import endpoints
+from chalicelib.routes.cors import cors, preflight
 
 bp = Blueprint(__name__)
 
 PUBLIC_CACHE = {"Cache-Control": "public, max-age=300"}
+PUBLIC_PATHS = ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
+                "/.well-known/jwks.json")
 
 
 def _metadata() -> Response:
@@ -25,6 +28,7 @@ def _metadata() -> Response:
 
 
 @bp.route("/.well-known/openid-configuration", methods=["GET"])
+@cors(bp, public=True)
 @api_endpoint
 def openid_configuration() -> Response:
     """OIDC Discovery 1.0 §4."""
@@ -32,6 +36,7 @@ def openid_configuration() -> Response:
 
 
 @bp.route("/.well-known/oauth-authorization-server", methods=["GET"])
+@cors(bp, public=True)
 @api_endpoint
 def oauth_authorization_server() -> Response:
     """RFC 8414 §3: the same metadata (Tessera's issuer has no path component)."""
@@ -39,9 +44,15 @@ def oauth_authorization_server() -> Response:
 
 
 @bp.route("/.well-known/jwks.json", methods=["GET"])
+@cors(bp, public=True)
 @api_endpoint
 def jwks() -> Response:
     return json_response(container().keyring.jwks_json(), headers=PUBLIC_CACHE, no_store=False)
+
+
+# Browser apps read these from any origin, without credentials (SPEC §2).
+for _path in PUBLIC_PATHS:
+    preflight(bp, _path, "GET", public=True)
 
 
 @bp.route("/openapi.json", methods=["GET"])

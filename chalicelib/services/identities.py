@@ -21,6 +21,7 @@ from chalicelib.models import (
     user_id_for,
     valid_username,
 )
+from chalicelib.security.cors import MAX_ALLOWED_ORIGINS, origin_problem, web_origins
 from chalicelib.security.passwords import hash_password
 from chalicelib.security.permissions import NAMESPACE_SEPARATOR, InvalidPermission, default_rights, parse
 from chalicelib.security.redirect_uris import registrable
@@ -191,7 +192,8 @@ class Identities:
                       redirect_uris: Iterable[str] = (),
                       post_logout_redirect_uris: Iterable[str] = (),
                       delegate: bool = False,
-                      remember_consent: bool | None = None) -> tuple[Client, str | None]:
+                      remember_consent: bool | None = None,
+                      allowed_origins: Iterable[str] = ()) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once) if confidential.
 
         ``*_signed_response_alg``: ES256 or RS256 ("" = the stage's signing_alg);
@@ -199,6 +201,8 @@ class Identities:
         ``default_audience``: a registered resource URI (its own or another's);
         ``remember_consent``: whether a remembered consent skips the consent page
         (None: ``Client.remembers_consent``'s default rule, RFC 6749 §10.2).
+        ``allowed_origins``: web origins beyond those of the redirect URIs, where
+        a browser app may use this client (``scheme://host[:port]``, security/cors.py).
         """
         if not possible_client_id(client_id):
             raise BadRequest(f"client_id must be 1-{MAX_CLIENT_ID} printable characters without spaces")
@@ -233,6 +237,14 @@ class Identities:
             why = registrable(uri)
             if why is not None:
                 raise BadRequest(f"redirect URI {uri!r} {why}")
+        origins = tuple(dict.fromkeys(allowed_origins))
+        for origin in origins:
+            why = origin_problem(origin)
+            if why is not None:
+                raise BadRequest(f"allowed origin {origin!r} {why}")
+        if len(web_origins(redirects, origins)) > MAX_ALLOWED_ORIGINS:
+            raise BadRequest(f"at most {MAX_ALLOWED_ORIGINS} web origins per client "
+                             "(its redirect URIs' and its allowed origins)")
         if "authorization_code" in grants and not redirects:
             raise BadRequest("the authorization_code grant needs at least one redirect URI")
         if delegate and public:
@@ -249,7 +261,7 @@ class Identities:
                         resources=uris, default_audience=default_audience,
                         redirect_uris=redirects,
                         post_logout_redirect_uris=logouts, delegate=delegate,
-                        remember_consent=remember_consent)
+                        remember_consent=remember_consent, allowed_origins=origins)
         try:
             self.clients.create(client)
         except ConditionFailed as exc:

@@ -78,6 +78,7 @@ def client_from_item(item: Item) -> Client:
         delegate=bool(item.get("delegate", False)),
         remember_consent=(bool(item["remember_consent"])
                           if item.get("remember_consent") is not None else None),
+        allowed_origins=tuple(item.get("allowed_origins") or ()),
     )
 
 
@@ -98,6 +99,8 @@ def client_to_item(client: Client) -> Item:
         item["resources"] = list(client.resources)
     if client.remember_consent is not None:
         item["remember_consent"] = client.remember_consent
+    if client.allowed_origins:
+        item["allowed_origins"] = list(client.allowed_origins)
     return item
 
 
@@ -110,6 +113,16 @@ RESOURCE_KEY_PREFIX = "resource "
 
 def resource_key(uri: str) -> dict[str, str]:
     return {"client_id": RESOURCE_KEY_PREFIX + uri}
+
+
+# A web origin some client registered is an item keyed ``origin <origin>`` (no
+# client id has a space either) listing those clients, so that "may this origin
+# read a CORS answer?" is one GetItem, never a scan of the clients.
+ORIGIN_KEY_PREFIX = "origin "
+
+
+def origin_key(origin: str) -> dict[str, str]:
+    return {"client_id": ORIGIN_KEY_PREFIX + origin}
 
 
 class UsersRepo:
@@ -284,19 +297,31 @@ class ClientsRepo:
         return client_from_item(item) if item else None
 
     def create(self, client: Client) -> None:
-        if not client.resources:
+        origins = client.web_origins
+        if not client.resources and not origins:
             # attribute_not_exists: a client id is registered once.
             self.table.put(client_to_item(client), condition="attribute_not_exists(client_id)")
             return
-        assert self.transact is not None, "registering resources needs a transaction"
+        assert self.transact is not None, "registering resources or origins needs a transaction"
         # One transaction, each put with attribute_not_exists: the client id and
-        # every resource URI are registered once, all of them or none.
+        # every resource URI are registered once, all of them or none. An origin
+        # item may be shared by several clients: ADD to its string set needs no
+        # condition (adding a member twice is one member), and being in the same
+        # transaction it exists exactly when the client does.
         self.transact([
             self.table.op_put(client_to_item(client), "attribute_not_exists(client_id)"),
             *(self.table.op_put({**resource_key(uri), "resource": uri,
                                  "server": client.client_id},
                                 "attribute_not_exists(client_id)")
-              for uri in client.resources)])
+              for uri in client.resources),
+            *(self.table.op_update(origin_key(origin), "ADD #clients :c",
+                                   names={"#clients": "clients"},
+                                   values={":c": {client.client_id}})
+              for origin in origins)])
+
+    def origin_registered(self, origin: str) -> bool:
+        """Whether some client registered ``origin`` as a web origin."""
+        return self.table.get(origin_key(origin)) is not None
 
     def resource_server(self, uri: str) -> str | None:
         """The client id of the resource server registered for ``uri``, if any."""

@@ -597,6 +597,22 @@ def test_the_api_invokes_the_published_alias(cfn: dict[str, Any]) -> None:
     assert {"Ref": alias_id} in [p["Properties"]["FunctionName"] for p in permissions]
 
 
+def test_cors_preflights_reach_the_function_on_api_gateway(cfn: dict[str, Any]) -> None:
+    """SPEC §2: the allowed origins are the clients', known only to the function, so
+    a browser's OPTIONS must be proxied to it (not answered by a gateway mock), on
+    the endpoints a browser app calls and only there."""
+    (api,) = _of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    paths = api["Properties"]["Body"]["paths"]
+    preflighted = {path for path, ops in paths.items() if "options" in ops}
+    assert preflighted == {"/.well-known/openid-configuration",
+                           "/.well-known/oauth-authorization-server", "/.well-known/jwks.json",
+                           "/oauth/token", "/oauth/revoke", "/oauth/userinfo",
+                           "/v1/me", "/v1/token-info"}
+    for path in preflighted:
+        integration = paths[path]["options"]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy", path
+
+
 def test_snapstart_applies_to_published_versions_when_asked(cfn_with_options: dict[str, Any],
                                                             cfn: dict[str, Any]) -> None:
     def snapstart(template: dict[str, Any]) -> Any:

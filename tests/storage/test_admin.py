@@ -130,8 +130,31 @@ def test_client_create_shows_a_generated_secret_once_and_stores_its_hash(ctr, ca
                      "id_token_signed_response_alg": None,
                      "access_token_signed_response_alg": None, "resources": [],
                      "default_audience": None,
-                     "redirect_uris": [], "post_logout_redirect_uris": [], "delegate": False,
+                     "redirect_uris": [], "post_logout_redirect_uris": [],
+                     "allowed_origins": [], "web_origins": [], "delegate": False,
                      "remember_consent": None}
+
+
+
+def test_client_create_registers_web_origins_from_redirect_uris_and_allowed_origins(ctr, capsys):
+    status, _, _ = run(capsys, "client", "create", "spa", "--public",
+                       "--grant-types", "authorization_code,refresh_token",
+                       "--redirect-uri", "http://127.0.0.1:8700/callback.html",
+                       "--allowed-origin", "https://spa.example")
+    assert status == 0
+    status, out, _ = run(capsys, "client", "show", "spa")
+    shown = json.loads(out)
+    assert shown["allowed_origins"] == ["https://spa.example"]
+    assert shown["web_origins"] == ["http://127.0.0.1:8700", "https://spa.example"]
+    assert ctr.clients.origin_registered("https://spa.example")
+    assert ctr.clients.origin_registered("http://127.0.0.1:8700")
+
+
+def test_client_create_refuses_an_origin_with_a_path(ctr, capsys):
+    status, _, err = run(capsys, "client", "create", "spa", "--public",
+                         "--allowed-origin", "https://spa.example/app")
+    assert status != 0 and "no path" in err
+    assert ctr.clients.get("spa") is None
 
 
 def test_client_create_with_a_given_secret_does_not_echo_it(ctr, capsys):
@@ -184,7 +207,7 @@ def test_seed_loads_the_demo_and_is_idempotent(ctr, capsys):
     assert "created" not in out
     assert out.splitlines() == ["skipped existing user alice", "skipped existing client cf83e1357eefb8bd",
                                 "skipped existing client resource-server",
-                                "skipped existing client console"]
+                                "skipped existing client console", "skipped existing client spa"]
     assert verify_password("password4alice", ctr.identities.find_user("alice").password_hash)
 
 

@@ -36,13 +36,26 @@ def test_demo_seed_creates_the_spec_demo_account(ctr):
     assert verify_client_secret("resource-server-local-secret", rs.secret_hash)
     assert report.generated_secrets == {}
 
+    # the single-page app example (examples/spa) may call from its page's origin
+    spa = ctr.identities.clients.get("spa")
+    assert spa.public and spa.web_origins == ("http://127.0.0.1:8700",)
+    assert ctr.clients.origin_registered("http://127.0.0.1:8700")
+
+
+def test_a_seeded_client_registers_its_allowed_origins(ctr):
+    report = load_seed(ctr.identities, {"clients": [
+        {"client_id": "spa", "public": True, "allowed_origins": ["https://spa.example"]}]})
+    assert report.created_clients == ["spa"] and report.notes == []
+    assert ctr.identities.clients.get("spa").allowed_origins == ("https://spa.example",)
+    assert ctr.clients.origin_registered("https://spa.example")
+
 
 def test_loading_twice_skips_and_reports_what_exists(ctr):
     load_seed(ctr.identities, DEMO)
     again = load_seed(ctr.identities, DEMO)
     assert again.created_users == [] and again.created_clients == []
     assert again.skipped_users == ["alice"]
-    assert again.skipped_clients == ["cf83e1357eefb8bd", "resource-server", "console"]
+    assert again.skipped_clients == ["cf83e1357eefb8bd", "resource-server", "console", "spa"]
 
 
 def test_existing_entries_are_not_overwritten(ctr):
