@@ -291,8 +291,9 @@ class RoleCreate(Body):
     description: OptionalDescription = None
 
 
-class PolicyAdd(Body):
-    """``POST /v1/roles/{name}/policies``."""
+class PolicyAdd(Confirmed):
+    """``POST /v1/roles/{name}/policies``, with the owner's password unless the
+    sign-in is recent (SPEC §5, §6)."""
 
     permission: PermissionText
 
@@ -304,8 +305,9 @@ class RoleKeyCreate(Confirmed):
     description: OptionalDescription = None
 
 
-class TrustAdd(Body):
-    """``POST /v1/roles/{name}/trust``: which CI job tokens may act as the role."""
+class TrustAdd(Confirmed):
+    """``POST /v1/roles/{name}/trust``: which CI job tokens may act as the role, with
+    the owner's password unless the sign-in is recent (SPEC §5, §6)."""
 
     issuer: Issuer
     audience: Audience

@@ -24,12 +24,13 @@ if TYPE_CHECKING:
     from chalicelib.services.audiences import Audiences
     from chalicelib.services.authn import ClientDirectory, PasswordSignIn
     from chalicelib.services.authorization import Authorization
+    from chalicelib.services.confirmation import Confirmation
     from chalicelib.services.delegation import Delegation
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
     from chalicelib.services.oauth_tokens import OAuthTokens
-    from chalicelib.services.pats import Confirmation, PatCredentials, Pats
+    from chalicelib.services.pats import PatCredentials, Pats
     from chalicelib.services.principals import Principals
     from chalicelib.services.role_credentials import RoleCredentials
     from chalicelib.services.roles import Roles
@@ -266,7 +267,7 @@ class Container:
 
     @cached_property
     def confirmation(self) -> Confirmation:
-        from chalicelib.services.pats import Confirmation
+        from chalicelib.services.confirmation import Confirmation
         return Confirmation(self.password_signin, self.clock, self.settings,
                             batch_get=self.batch_get)
 

@@ -94,13 +94,13 @@ class Operation:
         return sorted(found)
 
 
-MANAGE = "Needs `tokens:manage` and a confirmed change (the owner's `password` in the body, " \
-         "or a sign-in younger than ten minutes). A role key or role token never holds it: 403."
+CONFIRMED = "a confirmed change (the owner's `password` in the body, or a sign-in younger than " \
+            "ten minutes; a PAT or a delegated token is no sign-in)"
+MANAGE = f"Needs `tokens:manage` and {CONFIRMED}. A role key or role token never holds it: 403."
 READ = "Needs `tokens:read` or `tokens:manage`; a role key or role token holds neither: 403."
 SESSIONS = "Needs `sessions:manage`; a role key or role token never holds it: 403."
 ROLE = "Needs `roles:manage`. Another user's role is not found (404), like a missing one."
-ROLE_KEY = f"{ROLE} Also a confirmed change (the owner's `password` in the body, or a sign-in " \
-           "younger than ten minutes). The secret is in this answer only."
+ROLE_KEY = f"{ROLE} Also {CONFIRMED}. The secret is in this answer only."
 CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
 ROLE_PRINCIPAL = ("A role key or role token (SPEC §6) answers for its role: `id` is `role:<name>`, with "
         "`role` and `owner_id`.")
@@ -143,8 +143,9 @@ OPERATIONS: tuple[Operation, ...] = (
               description=ROLE),
     Operation("post", "/v1/roles/{name}/policies", "add_policy", ROLES, "Add a policy",
               ok=201, response=m.PolicyView, body=m.PolicyAdd, problems=(403, 409),
-              description=f"{ROLE} The permission must be covered by one of the caller's own "
-                          "(403 otherwise). Adding one the role has changes nothing."),
+              description=f"{ROLE} Also {CONFIRMED}. The permission must be covered by one "
+                          "of the caller's own (403 otherwise). Adding one the role has changes "
+                          "nothing."),
     Operation("get", "/v1/roles/{name}/policies", "list_policies", ROLES,
               "The role's policies", response=m.PolicyList, problems=(403,), description=ROLE),
     Operation("delete", "/v1/roles/{name}/policies/{policy_id}", "remove_policy", ROLES,
@@ -162,7 +163,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/roles/{name}/trust", "add_trust", ROLES,
               "Trust a CI's job tokens (federation)", ok=201, response=m.TrustView,
               body=m.TrustAdd, problems=(403, 409),
-              description=f"{ROLE} Adding one the role has changes nothing."),
+              description=f"{ROLE} Also {CONFIRMED}. Adding one the role has changes "
+                          "nothing."),
     Operation("get", "/v1/roles/{name}/trust", "list_trust", ROLES,
               "The role's trust policies", response=m.TrustList, problems=(403,),
               description=ROLE),

@@ -2,9 +2,10 @@
 
 Authenticated by an access token of a session or by a PAT; every call needs
 ``roles:manage``. Only the owner sees a role: another user's is answered as a
-role that does not exist (404), on every verb. Creating a key also needs the
-owner's password in the body (``"password"``) or a sign-in younger than ten
-minutes, as PAT changes do (``services.pats.Confirmation``).
+role that does not exist (404), on every verb. What grants lasting access
+(adding a policy or a trust policy, creating a key) also needs the owner's
+password in the body (``"password"``) or a sign-in younger than ten minutes, as
+PAT changes do (``services.confirmation``).
 
 Bodies are parsed at the edge into the models of ``chalicelib.api_models``
 (imported in the routes: SPEC §9); services get the validated members.
@@ -27,6 +28,7 @@ from chalicelib.http import (
 )
 
 if TYPE_CHECKING:
+    from chalicelib.api_models import Confirmed
     from chalicelib.services.principals import Principal
 
 bp = Blueprint(__name__)
@@ -43,6 +45,12 @@ def caller() -> Principal:
                               query_param=c.settings.pat_query_param)
     roles.require_scope(principal)
     return principal
+
+
+def confirm(principal: Principal, body: Confirmed) -> None:
+    """A lasting grant: the owner's password in ``body``, or a recent sign-in (SPEC §5)."""
+    container().confirmation.require_of(principal, password=body.password,
+                                        source=source_ip(bp.current_request))
 
 
 def done() -> Response:
@@ -100,6 +108,7 @@ def add_policy(name: str) -> Response:
     principal, c = caller(), container()
     c.roles.own(principal.user, name)
     body = parse_body(bp.current_request, PolicyAdd)
+    confirm(principal, body)
     policy_id, permission = c.roles.add_policy(principal.user, name, body.permission)
     return json_response(roles.policy_view(policy_id, permission), status=201)
 
@@ -131,8 +140,7 @@ def create_key(name: str) -> Response:
     principal, c = caller(), container()
     c.roles.own(principal.user, name)     # another user's role: 404 before anything else
     body = parse_body(bp.current_request, RoleKeyCreate, optional=True)
-    c.confirmation.require_of(principal, password=body.password,
-                              source=source_ip(bp.current_request))
+    confirm(principal, body)
     issued = c.roles.create_key(principal.user, name, body.description)
     return json_response(issued.view(), status=201)
 
@@ -164,7 +172,8 @@ def add_trust(name: str) -> Response:
     principal, c = caller(), container()
     c.roles.own(principal.user, name)
     body = parse_body(bp.current_request, TrustAdd)
-    trust = c.roles.add_trust(principal.user, name, body.given())
+    confirm(principal, body)
+    trust = c.roles.add_trust(principal.user, name, body.given("password"))
     return json_response(trust.view(), status=201)
 
 

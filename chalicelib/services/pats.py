@@ -22,14 +22,12 @@ from chalicelib.errors import (
     ConditionFailed,
     Conflict,
     Forbidden,
-    InvalidGrant,
     NotFound,
     Unauthorized,
     Unprocessable,
 )
 from chalicelib.models import Client, User
 from chalicelib.security.opaque import ID_LEN, PAT, digest, is_base62, new_id, same_digest
-from chalicelib.services.authn import PasswordSignIn
 from chalicelib.services.oauth_tokens import OpaqueKind
 from chalicelib.services.principals import Principal
 from chalicelib.storage.identities import UsersRepo, user_from_item
@@ -219,50 +217,6 @@ def require_scope(principal: Principal, *, write: bool) -> None:
         raise Forbidden("This credential lacks the tokens:manage scope")
     if not write and not principal.scopes & READ_SCOPES:
         raise Forbidden("This credential lacks the tokens:read or tokens:manage scope")
-
-
-class Confirmation:
-    """SPEC §5: a change needs the owner's password, or a sign-in younger than
-    ``recent_signin_seconds``. Password checks share the sign-in throttle.
-    """
-
-    def __init__(self, password_signin: PasswordSignIn, clock: Clock, settings: Settings, *,
-                 batch_get: BatchGet) -> None:
-        self.password_signin = password_signin
-        self.clock = clock
-        self.settings = settings
-        self.batch_get = batch_get
-
-    def require(self, user: User, *, password: object, signed_in_at: int | None,
-                source: str) -> None:
-        if password is not None and password != "":
-            if not isinstance(password, str):
-                raise Unprocessable("password must be a string")
-            self._check_password(user, password, source)
-            return
-        recent = self.settings.recent_signin_seconds
-        if signed_in_at is not None and self.clock.now() - signed_in_at < recent:
-            return
-        raise Forbidden(f"Confirm this change with your password (field 'password'), or sign in "
-                        f"again: the sign-in must be younger than {recent // 60} minutes")
-
-    def require_of(self, principal: Principal, *, password: object, source: str) -> None:
-        """``require`` for a caller: the sign-in behind its session counts as recent
-        (a PAT has none, so it needs the password)."""
-        signed_in_at = principal.session.auth_time if principal.session is not None else None
-        self.require(principal.user, password=password, signed_in_at=signed_in_at,
-                     source=source)
-
-    def _check_password(self, user: User, password: str, source: str) -> None:
-        signin = self.password_signin
-        keys = [{"pk": signin.user_counter_key(user.username)},
-                {"pk": signin.source_counter_key(source)}]
-        items = {i["pk"]: i for i in self.batch_get({"throttle": keys})["throttle"]}
-        try:
-            signin.verify(user.username, password, source, user,
-                          signin.counters(user.username, source, items))
-        except InvalidGrant as exc:
-            raise Forbidden("Password confirmation failed") from exc
 
 
 # --------------------------------------------------------------------------

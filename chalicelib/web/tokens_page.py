@@ -39,7 +39,7 @@ PAT_HINT = "tsp_…"
 
 
 class Confirms(Protocol):
-    """SPEC §5: a change needs the password, or a recent sign-in (``pats.Confirmation``)."""
+    """SPEC §5: a change needs the password, or a recent sign-in (``services.confirmation``)."""
 
     def require(self, user: User, *, password: object, signed_in_at: int | None,
                 source: str) -> None: ...
@@ -128,7 +128,7 @@ class TokensPage:
 
     def _confirm(self, visit: Visit, web: WebSession) -> None:
         self.confirmation.require(web.user, password=visit.request.form.one("password") or None,
-                                  signed_in_at=web.session.created_at,
+                                  signed_in_at=web.session.auth_time,
                                   source=visit.request.source_ip)
 
     def _change(self, visit: Visit, run: Callable[[WebSession, Form], Response], *,
@@ -241,7 +241,7 @@ class TokensPage:
     # -- fields --------------------------------------------------------------------
 
     def _password_field(self, web: WebSession) -> str:
-        recent = self.clock.now() - web.session.created_at < self.settings.recent_signin_seconds
+        recent = self.clock.now() - web.session.auth_time < self.settings.recent_signin_seconds
         hint = ("You signed in a moment ago, so you may leave it empty for a few minutes."
                 if recent else "Required to confirm changes.")
         return ('<label for="password">Your password (to confirm Regenerate, Copy, Remove or '

@@ -96,9 +96,11 @@ def policy() -> None:
 @click.argument("name")
 @click.argument("permission")
 @json_option
-def policy_add(app: App, name: str, permission: str, as_json: bool) -> None:
+@password_stdin_option
+def policy_add(app: App, name: str, permission: str, as_json: bool, password_stdin: bool) -> None:
     """Add PERMISSION (action@resource) to role NAME; you must hold it yourself."""
-    added = app.api("POST", _path(name, "policies"), body={"permission": permission})
+    added = app.api("POST", _path(name, "policies"), body={"permission": permission},
+                    password=read_password_stdin(password_stdin))
     if as_json:
         emit_json(added)
     else:
@@ -239,13 +241,15 @@ def _claims(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--claim", "claims", multiple=True, metavar="NAME=VALUE",
               help="Another claim the job token must carry (repeat).")
 @json_option
+@password_stdin_option
 def trust_add(app: App, name: str, issuer: str, subject: str, audience: str,
-              claims: tuple[str, ...], as_json: bool) -> None:
+              claims: tuple[str, ...], as_json: bool, password_stdin: bool) -> None:
     """Let jobs whose OIDC token matches get tokens of role NAME."""
     body: dict[str, Any] = {"issuer": issuer, "audience": audience, "subject": subject}
     if claims:
         body["claims"] = _claims(claims)
-    added = app.api("POST", _path(name, "trust"), body=body)
+    added = app.api("POST", _path(name, "trust"), body=body,
+                    password=read_password_stdin(password_stdin))
     if as_json:
         emit_json(added)
     else:

@@ -328,9 +328,11 @@ def test_key_creation_needs_a_recent_sign_in_or_the_password(client, clock, alic
                    "password must be a string")
     assert len(body(call(client, "get", "/v1/roles/alice.ci/keys", at))["keys"]) == 1
     created(call(client, "post", "/v1/roles/alice.ci/keys", at, {"password": "password4alice"}))
-    # Other changes need no confirmation.
-    created(call(client, "post", "/v1/roles/alice.ci/policies", at,
-                 {"permission": "data:put@urn:tessera:data:alice.x"}))
+    # Adding a policy grants lasting access too (the same rule); taking one away does not.
+    assert_problem(call(client, "post", "/v1/roles/alice.ci/policies", at,
+                        {"permission": "data:put@urn:tessera:data:alice.x"}), 403, "password")
+    pid = role["policy"]["id"]
+    assert call(client, "delete", f"/v1/roles/alice.ci/policies/{pid}", at).status_code == 204
 
 
 def test_a_revoked_key_is_gone_and_revoking_twice_is_404(client, alice, role):

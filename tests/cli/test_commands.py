@@ -277,6 +277,39 @@ def test_a_change_that_needs_the_password_says_how_to_give_it_when_there_is_no_t
     assert "--password-stdin" in result.stderr and len(fake.requests) == 1
 
 
+LASTING_GRANTS = [
+    (["role", "policy", "add", "alice.ci", "data:get@x"], "/v1/roles/alice.ci/policies",
+     {"id": "p1", "permission": "data:get@x"}),
+    (["role", "trust", "add", "alice.ci", "--issuer", "https://issuer.example", "--subject",
+      "repo:acme/app:*"], "/v1/roles/alice.ci/trust", {"id": "t1"}),
+    (["role", "key", "new", "alice.ci"], "/v1/roles/alice.ci/keys",
+     {"id": "k1", "access": "tka_A", "secret": "tsk_S", "token": "tka_A:tsk_S"}),
+]
+
+
+@pytest.mark.parametrize("args,path,created", LASTING_GRANTS,
+                         ids=["policy add", "trust add", "key new"])
+def test_a_lasting_grant_refused_for_an_old_sign_in_is_retried_with_the_password(
+        config_home, memory_keyring, args, path, created):
+    stored(config_home)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "password" not in json.loads(request.content):
+            return httpx.Response(403, json={
+                "type": "about:blank", "title": "Forbidden", "status": 403,
+                "detail": "Confirm this change with your password (field 'password'), or sign "
+                          "in again: the sign-in must be younger than 10 minutes"})
+        return httpx.Response(201, json=created)
+
+    fake = Fake({("POST", path): answer})
+    refused = invoke(fake, *args)
+    assert refused.exit_code == 1 and "--password-stdin" in refused.stderr
+    assert "Traceback" not in refused.output and len(fake.requests) == 1
+    confirmed = invoke(fake, *args, "--password-stdin", stdin="hunter2\n")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert json.loads(fake.requests[-1].content)["password"] == "hunter2"
+
+
 def test_a_problem_answer_is_one_line_with_its_field_errors(config_home, memory_keyring):
     stored(config_home)
     fake = Fake({("POST", "/v1/tokens"): (422, {

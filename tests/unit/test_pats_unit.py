@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -12,11 +13,13 @@ from chalicelib.models import Client, User
 from chalicelib.security.opaque import PAT, digest, new_id
 from chalicelib.security.passwords import hash_password
 from chalicelib.services.authn import PasswordSignIn
-from chalicelib.services.pats import Confirmation, PatCredentials
+from chalicelib.services.confirmation import Confirmation, signed_in_at
+from chalicelib.services.pats import PatCredentials
+from chalicelib.services.principals import Principal
 from chalicelib.storage.identities import UsersRepo, user_to_item
 from chalicelib.storage.pats import Pat
 from chalicelib.storage.throttle import Counter, Limit
-from tests.unit.fakes import ISSUER, Items, offline_table, pat_item, settings, user
+from tests.unit.fakes import ISSUER, Items, live_session, offline_table, pat_item, settings, user
 
 
 class FakePatsRepo:
@@ -150,3 +153,22 @@ def test_the_right_password_confirms_and_a_wrong_one_counts_as_a_failed_sign_in(
         confirm.require(alice, password="wrong", signed_in_at=None, source="10.0.0.1")
     assert isinstance(refused.value.__cause__, InvalidGrant)
     assert len(throttle.failures) == 2      # the user's counter and the source's
+
+
+def test_only_the_persons_own_sign_in_can_be_recent():
+    """services.confirmation: an access token's session counts; a PAT, a role and a
+    delegated token (RFC 8693 §4.1 ``act``) never do, whatever their session."""
+    clock = FakeClock()
+    alice = user("alice")
+    session = live_session(clock, alice.id)
+    own = Principal(kind="access_token", user=alice, scopes=frozenset(), session=session)
+    assert signed_in_at(own) == session.auth_time
+    for other in (dataclasses.replace(own, act={"sub": "console"}),
+                  dataclasses.replace(own, kind="pat"),
+                  dataclasses.replace(own, kind="role_token"),
+                  dataclasses.replace(own, session=None)):
+        assert signed_in_at(other) is None, other
+        with pytest.raises(Forbidden):
+            confirmation(clock, Items(), FakeThrottle()).require_of(other, password=None,
+                                                                    source="10.0.0.1")
+    confirmation(clock, Items(), FakeThrottle()).require_of(own, password=None, source="10.0.0.1")
