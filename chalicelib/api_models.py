@@ -266,8 +266,9 @@ PermissionText = Annotated[str, Field(
 Issuer = Annotated[str, Field(
     min_length=1, max_length=roles.MAX_ISSUER, pattern=r"^https?://[^\s?#]+$",
     description="The OIDC issuer of the CI's job tokens, e.g. "
-                "`https://token.actions.githubusercontent.com`: https, or http on a loopback "
-                "host where the stage allows it (TESSERA_FEDERATION_ALLOW_HTTP).",
+                "`https://token.actions.githubusercontent.com`: https to a public host (an "
+                "address only in its canonical spelling), or a loopback host where the stage "
+                "allows it (TESSERA_FEDERATION_ALLOW_HTTP).",
     json_schema_extra={"format": "uri"}),
     _service_rule(lambda v: roles.check_issuer(v, allow_http=True))]
 Audience = Annotated[str, Field(
@@ -276,7 +277,8 @@ Audience = Annotated[str, Field(
 Subject = Annotated[str, Field(
     min_length=1, max_length=roles.MAX_SUBJECT, pattern=r"^[^*\u0000-\u001f\u007f]+\*?$",
     description="The job token's `sub`, exactly, or a prefix ending with `*` (e.g. "
-                "`repo:acme/app:*`)."), _service_rule(roles.check_subject)]
+                "`repo:acme/app:*`); GitHub's start with `repo:OWNER/`, GitLab's with "
+                "`project_path:GROUP/`."), _service_rule(roles.check_subject)]
 Claims = Annotated[
     Annotated[dict[str, Annotated[str, Field(min_length=1, max_length=roles.MAX_CLAIM_VALUE)]],
               Field(max_length=roles.MAX_CLAIMS)] | SkipJsonSchema[None],

@@ -49,6 +49,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"setting {name} must be a boolean, got {raw!r}")
 
 
+def _local_only(env: Mapping[str, str], name: str) -> bool:
+    """A boolean that may be on only outside Lambda (the local runner, the tests):
+    a deployed stage that turns it on fails to start rather than run with it."""
+    on = _bool(env, name, False)
+    if on and env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise ValueError(f"setting {name} is for the local stage only; it cannot be on in "
+                         "a deployed function")
+    return on
+
+
 def _api_sets(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     raw = env.get("TESSERA_API_SETS", "")
     if not raw:
@@ -153,10 +163,14 @@ class Settings:
     deadline_reserve_ms: int = 1000
 
     # CI federation (SPEC §6): an issuer's discovery and JWKS are fetched over
-    # HTTPS; plain HTTP only for a loopback issuer, and only where this is on
-    # (the local runner and the tests, never a deployed stage). Trust policies
-    # accept a plain-HTTP loopback issuer under the same rule.
+    # HTTPS from public addresses only; loopback issuers (127.0.0.0/8, ::1,
+    # localhost), over HTTP or HTTPS, only where this is on: the local runner and
+    # the tests. ``from_env`` refuses it inside Lambda (a deployed stage). Trust
+    # policies accept a loopback issuer under the same rule.
     federation_allow_http: bool = False
+    # The longest job token accepted (exp - iat, seconds): a leaked token must
+    # not stay usable for long. GitHub's live minutes; GitLab's the job timeout.
+    federation_max_token_seconds: int = 3600
     # How long an instance keeps an issuer's keys, and how long it remembers a
     # failed fetch (so a flood of bad tokens does not hammer the issuer; also the
     # least time between two refetches for a key id it does not know).
@@ -218,7 +232,8 @@ class Settings:
             dynamodb_read_timeout_ms=_int(e, "TESSERA_DYNAMODB_READ_TIMEOUT_MS", 2000),
             dynamodb_max_attempts=_int(e, "TESSERA_DYNAMODB_MAX_ATTEMPTS", 3),
             deadline_reserve_ms=_int(e, "TESSERA_DEADLINE_RESERVE_MS", 1000),
-            federation_allow_http=_bool(e, "TESSERA_FEDERATION_ALLOW_HTTP", False),
+            federation_allow_http=_local_only(e, "TESSERA_FEDERATION_ALLOW_HTTP"),
+            federation_max_token_seconds=_int(e, "TESSERA_FEDERATION_MAX_TOKEN_SECONDS", 3600),
             federation_jwks_cache_seconds=_int(e, "TESSERA_FEDERATION_JWKS_CACHE_SECONDS", 600),
             federation_negative_cache_seconds=_int(e, "TESSERA_FEDERATION_NEGATIVE_CACHE_SECONDS",
                                                    30),

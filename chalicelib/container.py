@@ -222,14 +222,18 @@ class Container:
 
     @cached_property
     def issuer_keys(self) -> IssuerKeys:
-        from chalicelib.services.federation import IssuerKeys, http_get
-        # Per instance: external issuers' keys, fetched over HTTPS and cached.
-        return IssuerKeys(http_get, self.clock, self.settings)
+        from chalicelib.services.federation import HttpGet, IssuerKeys
+        # Per instance: external issuers' keys, fetched over HTTPS from public
+        # addresses (loopback too where the local stage allows it) and cached.
+        return IssuerKeys(HttpGet(allow_loopback=self.settings.federation_allow_http),
+                          self.clock, self.settings)
 
     @cached_property
     def federation(self) -> Federation:
         from chalicelib.services.federation import Federation, JobTokenVerifier
-        return Federation(JobTokenVerifier(self.issuer_keys, self.clock), self.replay_repo,
+        verifier = JobTokenVerifier(self.issuer_keys, self.clock,
+                                    self.settings.federation_max_token_seconds)
+        return Federation(verifier, self.replay_repo,
                           self.roles_repo, self.users, self.issuer, self.clock)
 
     @cached_property

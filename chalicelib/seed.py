@@ -182,9 +182,9 @@ def _check_role(role: Mapping[str, Any], where: str) -> None:
             if unknown:
                 raise SeedError(f"{where}.trust[{j}]: unknown fields {', '.join(unknown)}")
             # The shape only: whether plain http is allowed is the stage's, at load.
-            role_rules.check_issuer(entry.get("issuer"), allow_http=True)
+            issuer = role_rules.check_issuer(entry.get("issuer"), allow_http=True)
             role_rules.check_audience(entry.get("audience"))
-            role_rules.check_subject(entry.get("subject"))
+            role_rules.check_trusted_subject(issuer, role_rules.check_subject(entry.get("subject")))
             role_rules.check_claims(entry.get("claims"))
     except ProblemError as exc:
         raise SeedError(f"{where}: {exc.description}") from exc

@@ -38,3 +38,42 @@ def exchange(client: Any, subject_token: str | None, role: str = ROLE,
               "subject_token_type": ID_TOKEN, "audience": f"urn:tessera:role:{role}", **params}
     return form(client, "/oauth/token", headers=headers,
                 **{k: v for k, v in fields.items() if v is not None})
+
+
+class Listener:
+    """A bare TCP listener on 127.0.0.1 (an ephemeral port) that records every
+    connection made to it and the first bytes sent (a TLS ClientHello names its
+    SNI there), answering nothing: the target an SSRF would reach."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port: int = self.sock.getsockname()[1]
+        self.connections: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:          # the accept timeout, or the socket closed
+                continue
+            with conn:
+                conn.settimeout(0.5)
+                try:
+                    first = conn.recv(4096)
+                except OSError:
+                    first = b""
+                self.connections.append(first)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()

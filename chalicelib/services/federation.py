@@ -27,12 +27,13 @@ replay guard needs it, and GitHub Actions and GitLab CI always send one.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
+import socket
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,7 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidGrant, InvalidScope, InvalidTarget, StorageUnavailable
 from chalicelib.models import User
+from chalicelib.security.outbound import LOCALHOST, address_problem, host_problem
 from chalicelib.services.role_credentials import (
     effective_permissions,
     granted_permissions,
@@ -67,7 +69,6 @@ REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub")
 MIN_RSA_BITS = 2048
 MAX_JTI = 256
 MAX_ISSUERS = 100         # issuers kept per instance; past it the cache starts over
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 ROLE_AUDIENCE_PREFIX = "urn:tessera:role:"
@@ -75,6 +76,7 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 # One answer for every verification failure: which check failed would tell an
 # attacker what to change. The audit line has the precise reason.
 NOT_ACCEPTED = "The subject token is not accepted for this role"
+LIFETIME = ("The subject token lives too long: exp - iat must be at most {} seconds")
 JTI_REQUIRED = "jti required: the subject token must carry a jti claim (replay protection)"
 
 # (url, timeout in seconds, max bytes) -> the body; FetchFailed on any failure.
@@ -99,17 +101,14 @@ class Refused(Exception):
 # fetching issuer documents
 # --------------------------------------------------------------------------
 
-def _loopback(host: str) -> bool:
-    return host.lower() in LOOPBACK_HOSTS
-
-
 def url_problem(url: str, *, allow_http: bool, issuer: bool = False) -> str | None:
     """Why ``url`` may not be fetched from an issuer, or None when it may.
 
-    HTTPS to a named host or a public address; plain HTTP, and HTTPS to an
-    address literal, only for a loopback host where ``allow_http`` (the local
-    stage). No credentials in the URL; an issuer has no query or fragment
-    (OIDC Discovery 1.0 §3 "issuer").
+    HTTPS to a public host (``outbound.host_problem``: a DNS name, or a public
+    address in its canonical spelling); loopback hosts, and plain HTTP to them,
+    only where ``allow_http`` (the local stage). No credentials in the URL; an
+    issuer has no query or fragment (OIDC Discovery 1.0 §3 "issuer"). Where a
+    name leads is checked when it is resolved (``HttpGet``).
     """
     try:
         parts = urlsplit(url)
@@ -123,62 +122,156 @@ def url_problem(url: str, *, allow_http: bool, issuer: bool = False) -> str | No
         return "credentials in the URL"
     if parts.fragment or (issuer and parts.query):
         return "a query or fragment"
-    local = allow_http and _loopback(host)
-    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+    if parts.scheme != "https" and not (parts.scheme == "http" and allow_http):
         return "not HTTPS" if not allow_http else "not HTTPS, nor HTTP on a loopback host"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if not address.is_global and not local:
-        return "a non-public address"
+    problem = host_problem(host, allow_loopback=allow_http)
+    if problem:
+        return problem
+    if parts.scheme == "http" and not _loopback_host(host):
+        return "not HTTPS, nor HTTP on a loopback host"
     return None
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is a failure: the checked URL is the only one fetched."""
+def _loopback_host(host: str) -> bool:
+    """A loopback name or address literal (the only hosts plain HTTP may reach)."""
+    if host == LOCALHOST or host.endswith("." + LOCALHOST):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+
+# getaddrinfo's signature, injectable (tests resolve names to chosen addresses).
+Resolve = Callable[..., list[tuple[Any, Any, Any, Any, Any]]]
+
+
+def _open(scheme: str, host: str, port: int, sockaddr: tuple[Any, ...], family: int,
+          timeout: float) -> http.client.HTTPConnection:
+    """A connection to ``sockaddr``, the address that was checked, whatever ``host``
+    would resolve to now (no second resolution: DNS rebinding cannot move it).
+    The ``Host`` header, TLS SNI and certificate check use the host name."""
+
+    def connect() -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    if scheme == "https":
+        class Pinned(http.client.HTTPSConnection):
+            def connect(self) -> None:
+                context = ssl.create_default_context()
+                self.sock = context.wrap_socket(connect(), server_hostname=host)
+
+        return Pinned(host, port, timeout=timeout)
+
+    class PinnedHttp(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = connect()
+
+    return PinnedHttp(host, port, timeout=timeout)
+
+
+class HttpGet:
+    """GET an issuer document (the ``Fetch`` of production): the URL's rules
+    (``url_problem``), then its host resolved once and refused if ANY of its
+    addresses is not public (``outbound.address_problem``; loopback only where
+    ``allow_loopback``, and plain HTTP only to loopback), then a connection to an
+    address so checked. No redirects (a 3xx is a failure), no proxy, at most
+    ``max_bytes``, all of it within ``timeout`` seconds."""
+
+    def __init__(self, *, allow_loopback: bool = False,
+                 resolve: Resolve = socket.getaddrinfo) -> None:
+        self.allow_loopback = allow_loopback
+        self.resolve = resolve
+
+    def __call__(self, url: str, timeout: float, max_bytes: int) -> bytes:
+        problem = url_problem(url, allow_http=self.allow_loopback)
+        if problem:
+            raise FetchFailed(f"URL refused: {problem}")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = self._addresses(host, port, plain_http=parts.scheme == "http")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        started = time.monotonic()
+        last: Exception | None = None
+        for family, sockaddr in addresses:
+            left = timeout - (time.monotonic() - started)
+            if left <= 0:
+                break
+            conn = _open(parts.scheme, host, port, sockaddr, family, left)
+            try:
+                return self._read(conn, path, started, timeout, max_bytes)
+            except FetchFailed:
+                raise
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                last = exc     # TLS, timeouts, resets: the next checked address, if any
+                if not isinstance(exc, (ConnectionRefusedError, socket.timeout)):
+                    break
+            finally:
+                conn.close()
+        raise FetchFailed(type(last).__name__ if last else "timed out")
+
+    def _addresses(self, host: str, port: int, *,
+                   plain_http: bool) -> list[tuple[int, tuple[Any, ...]]]:
+        try:
+            found = self.resolve(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise FetchFailed(f"{host} does not resolve") from exc
+        addresses: list[tuple[int, tuple[Any, ...]]] = []
+        for family, _type, _proto, _name, sockaddr in found:
+            if family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+            problem = address_problem(address, allow_loopback=self.allow_loopback)
+            if problem is None and plain_http and not address.is_loopback \
+                    and not _maps_loopback(address):
+                problem = f"{address} is not loopback (plain HTTP)"
+            if problem:
+                # Any one is enough: which address a client picks is not ours to say.
+                raise FetchFailed(f"{host} resolves to {problem}")
+            addresses.append((family, tuple(sockaddr)))
+        if not addresses:
+            raise FetchFailed(f"{host} has no address")
+        return addresses
+
+    @staticmethod
+    def _read(conn: http.client.HTTPConnection, path: str, started: float, timeout: float,
+              max_bytes: int) -> bytes:
+        conn.request("GET", path, headers={"Accept": "application/json",
+                                           "User-Agent": "tessera-federation"})
+        response = conn.getresponse()
+        if response.status != 200:
+            raise FetchFailed(f"HTTP {response.status}")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            if time.monotonic() - started > timeout:
+                raise FetchFailed("timed out")
+            chunk = response.read(min(16384, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchFailed(f"larger than {max_bytes} bytes")
+        return b"".join(chunks)
+
+
+def _maps_loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped is not None and mapped.is_loopback
 
 
 def http_get(url: str, timeout: float, max_bytes: int) -> bytes:
-    """GET ``url`` with the standard library: no redirects, no proxy for a loopback
-    host, at most ``max_bytes``, all of it within ``timeout`` seconds."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http"):
-        raise FetchFailed(f"scheme {parts.scheme!r}")
-    host = parts.hostname or ""
-    handlers: list[Any] = [_NoRedirect()]
-    if _loopback(host):
-        handlers.append(urllib.request.ProxyHandler({}))
-    opener = urllib.request.build_opener(*handlers)
-    headers = {"Accept": "application/json", "User-Agent": "tessera-federation"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) only: checked above)
-    started = time.monotonic()
-    try:
-        with opener.open(request, timeout=timeout) as response:
-            if response.status != 200:
-                raise FetchFailed(f"HTTP {response.status}")
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                if time.monotonic() - started > timeout:
-                    raise FetchFailed("timed out")
-                chunk = response.read(min(16384, max_bytes + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchFailed(f"larger than {max_bytes} bytes")
-    except FetchFailed:
-        raise
-    except urllib.error.HTTPError as exc:
-        raise FetchFailed(f"HTTP {exc.code}") from exc
-    except (OSError, ValueError) as exc:   # URLError, timeouts, TLS, malformed responses
-        raise FetchFailed(type(exc).__name__) from exc
-    return b"".join(chunks)
+    """``HttpGet`` with the production rule: public hosts only."""
+    return HttpGet()(url, timeout, max_bytes)
 
 
 # --------------------------------------------------------------------------
@@ -394,9 +487,10 @@ class JobToken:
 
 
 class JobTokenVerifier:
-    def __init__(self, keys: IssuerKeys, clock: Clock) -> None:
+    def __init__(self, keys: IssuerKeys, clock: Clock, max_lifetime: int = 3600) -> None:
         self.keys = keys
         self.clock = clock
+        self.max_lifetime = max_lifetime      # settings.federation_max_token_seconds
 
     def verify(self, token: str, trust: Iterable[TrustPolicy]) -> JobToken:
         import jwt
@@ -435,8 +529,14 @@ class JobTokenVerifier:
         expires_at = _numeric(claims, "exp")
         if now >= expires_at + LEEWAY:
             raise Refused("expired")
-        if _numeric(claims, "iat") > now + LEEWAY:
+        issued_at = _numeric(claims, "iat")
+        if issued_at > now + LEEWAY:
             raise Refused("issued in the future")
+        # A job token is the job's, for minutes: one that lives longer (a leaked
+        # token stays a key) is refused whatever its issuer allows.
+        if expires_at - issued_at > self.max_lifetime:
+            raise Refused(f"lifetime {expires_at - issued_at:.0f} s over {self.max_lifetime} s",
+                          public=LIFETIME.format(self.max_lifetime))
         if "nbf" in claims and _numeric(claims, "nbf") > now + LEEWAY:
             raise Refused("not yet valid (nbf)")
         policy = next((p for p in candidates if policy_matches(p, claims)), None)

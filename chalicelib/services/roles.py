@@ -23,6 +23,7 @@ AWS at import, nor pydantic: the API models call the ``check_*`` rules below.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ from chalicelib.security.opaque import (
     is_role_key_access_id,
     new_role_key_access_id,
 )
+from chalicelib.security.outbound import host_problem
 from chalicelib.security.permissions import InvalidPermission, covers, parse
 from chalicelib.services.pats import parse_description
 from chalicelib.services.principals import Principal
@@ -80,6 +82,12 @@ MAX_CLAIM_VALUE = 512
 # who the job is: matching them for equality would be redundant or never hold.
 RESERVED_CLAIMS = frozenset({"iss", "aud", "sub", "exp", "nbf", "iat", "jti"})
 LOOPBACK_NAMES = frozenset({"localhost"})
+# Subject formats of known CI issuers: the fixed prefix, and how to say it.
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+PROVIDER_PREFIXES = {GITHUB_ISSUER: ("repo:", "repo:OWNER/"),
+                     "https://gitlab.com": ("project_path:", "project_path:GROUP/")}
+MIN_SUBJECT_PREFIX = 8
+WILDCARD_PREFIX = re.compile(r"^[^*:/]+[:/][^*:/]+[:/]")
 
 
 # --------------------------------------------------------------------------
@@ -159,6 +167,11 @@ def check_issuer(value: object, *, allow_http: bool) -> str:
         raise Unprocessable(https_only)
     if parts.scheme == "http" and not (allow_http and is_loopback(parts.hostname)):
         raise Unprocessable(https_only)
+    # Public hosts only, each address in its one spelling (127.1 is refused);
+    # where a name leads is checked at every fetch (services.federation).
+    problem = host_problem(parts.hostname, allow_loopback=allow_http)
+    if problem:
+        raise Unprocessable(f"issuer: {problem}")
     if parts.query or parts.fragment or "?" in text or "#" in text:
         raise Unprocessable("issuer must have no query or fragment (OpenID Connect Discovery §3)")
     if parts.username is not None or parts.password is not None:
@@ -180,6 +193,33 @@ def check_subject(value: object) -> str:
         raise Unprocessable("subject must name something before its trailing * (a bare * "
                             "would trust every job of the issuer)")
     return text
+
+
+def check_trusted_subject(issuer: str, subject: str) -> str:
+    """A subject that names a job of one owner at least (issue: ``r*`` trusted
+    every GitHub repository). GitHub Actions subjects (the github.com issuer, or
+    any subject beginning ``repo:``) start with ``repo:OWNER/``; GitLab's
+    (gitlab.com, or any subject beginning ``project_path:``) with
+    ``project_path:GROUP/``; no ``*`` before that. Any other issuer's wildcard
+    subject has a prefix before its ``*`` of at least MIN_SUBJECT_PREFIX
+    characters holding two segments ended by ``:`` or ``/`` (``kind:name:``)."""
+    prefix = subject[:-1] if subject.endswith("*") else subject
+    provider = PROVIDER_PREFIXES.get(issuer.rstrip("/")) or next(
+        (p for p in PROVIDER_PREFIXES.values() if subject.startswith(p[0])), None)
+    if issuer.startswith(GITHUB_ISSUER + "/"):      # GitHub Enterprise Cloud's own issuer
+        provider = PROVIDER_PREFIXES[GITHUB_ISSUER]
+    if provider is not None:
+        kind, shape = provider
+        if not re.match(re.escape(kind) + r"[^*/:\s]+/", prefix):
+            raise Unprocessable(f"subject of this issuer must start with {shape} (the owner "
+                                "named in full, no * before the /)")
+    elif subject.endswith("*") and (len(prefix) < MIN_SUBJECT_PREFIX
+                                    or not WILDCARD_PREFIX.match(prefix)):
+        raise Unprocessable(
+            "subject with a * must name at least a kind and an owner before it: "
+            f"{MIN_SUBJECT_PREFIX} or more characters with two segments ended by : or / "
+            "(e.g. organization:acme:*)")
+    return subject
 
 
 def check_claims(value: object) -> dict[str, str]:
@@ -415,6 +455,7 @@ class Roles:
             raise Unprocessable(f"Unknown fields: {', '.join(unknown)}")
         issuer = check_issuer(body.get("issuer"), allow_http=self.settings.federation_allow_http)
         audience, subject = check_audience(body.get("audience")), check_subject(body.get("subject"))
+        check_trusted_subject(issuer, subject)
         claims = check_claims(body.get("claims"))
         return TrustPolicy(id=trust_id_for(issuer, audience, subject, claims), issuer=issuer,
                            audience=audience, subject=subject, claims=claims,

@@ -416,3 +416,41 @@ def _events(out: str) -> list[dict[str, Any]]:
 
     return [json.loads(line) for line in out.splitlines()
             if line.startswith("{") and '"logger":"tessera.audit"' in line]
+
+
+# -- the job token's lifetime (issue item 5) -------------------------------------------------
+
+def refused_for_lifetime(response: Any, seconds: int = 3600) -> None:
+    parsed = assert_oauth_error(response, 400, "invalid_grant")
+    assert parsed["error_description"] == (
+        f"The subject token lives too long: exp - iat must be at most {seconds} seconds")
+
+
+def test_a_job_token_living_longer_than_an_hour_is_refused(client, ctr, issuer, role):
+    now = ctr.clock.now()
+    refused_for_lifetime(exchange(client, issuer.mint(lifetime=10 * 366 * 86400)))
+    refused_for_lifetime(exchange(client, issuer.mint(lifetime=3601)))
+    # issued long ago, still valid: exp - iat counts, not what is left
+    refused_for_lifetime(exchange(client, issuer.mint(iat=now - 7200, nbf=now - 7200,
+                                                      exp=now + 60)))
+    granted(exchange(client, issuer.mint(lifetime=3600)))
+
+
+def test_the_longest_job_token_is_a_setting(client, ctr, issuer, role):
+    import dataclasses
+
+    ctr.settings = dataclasses.replace(ctr.settings, federation_max_token_seconds=600)
+    ctr.__dict__.pop("federation", None)
+    refused_for_lifetime(exchange(client, issuer.mint(lifetime=601)), 600)
+    granted(exchange(client, issuer.mint(lifetime=600)))
+    assert Settings.from_env({}).federation_max_token_seconds == 3600
+    assert Settings.from_env({"TESSERA_FEDERATION_MAX_TOKEN_SECONDS": "900"}) \
+        .federation_max_token_seconds == 900
+
+
+def test_a_job_token_without_iat_or_issued_in_the_future_is_refused(client, ctr, issuer, role):
+    now = ctr.clock.now()
+    refused(exchange(client, issuer.mint(iat=None)))
+    refused(exchange(client, issuer.mint(iat=now + 61, nbf=now)))
+    refused(exchange(client, issuer.mint(iat="now")))
+    assert issuer.requests == [DISCOVERY, JWKS]

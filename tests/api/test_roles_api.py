@@ -417,9 +417,10 @@ def test_a_trust_policy_needs_issuer_audience_and_subject(client, alice, role):
 
 def test_the_trust_policies_per_role_are_capped_with_409(client, ctr, alice, role):
     with_settings(ctr, max_trust_per_role=2)
-    created(call(client, "post", "/v1/roles/alice.ci/trust", alice, {**TRUST, "subject": "a"}))
+    created(call(client, "post", "/v1/roles/alice.ci/trust", alice,
+                 {**TRUST, "subject": "repo:acme/a"}))
     assert_problem(call(client, "post", "/v1/roles/alice.ci/trust", alice,
-                        {**TRUST, "subject": "b"}), 409, "maximum of 2 trust policies")
+                        {**TRUST, "subject": "repo:acme/b"}), 409, "maximum of 2 trust policies")
 
 
 def test_plain_http_issuers_are_refused_unless_the_stage_allows_them(ctr, alice):
@@ -465,3 +466,46 @@ def test_every_change_is_one_audit_line_without_a_secret(client, alice, audit_ev
         "role_policy_removed", "role_key_revoked", "role_trust_removed", "role_deleted"]
     assert all(e["role"] == "alice.ci" for e in roles_events)
     assert roles_events[2]["key_id"] == k["id"] and roles_events[1]["permission"] == POLICY
+
+
+# -- trust subjects that name one owner at least (issue item 5) ----------------------------
+
+GITLAB = "https://gitlab.com"
+OTHER_CI = "https://ci.example.com"
+
+
+@pytest.mark.parametrize("issuer, subject, detail", [
+    (GITHUB, "r*", "must start with repo:OWNER/"),
+    (GITHUB, "repo:*", "must start with repo:OWNER/"),
+    (GITHUB, "repo:acme*", "must start with repo:OWNER/"),
+    (GITHUB, "repo:ac*", "must start with repo:OWNER/"),
+    (GITHUB, "repo:/app:*", "must start with repo:OWNER/"),
+    (GITHUB, "acme/app:*", "must start with repo:OWNER/"),
+    (GITHUB, "a", "must start with repo:OWNER/"),
+    (GITHUB + "/acme-enterprise", "repo:*", "must start with repo:OWNER/"),
+    (GITLAB, "p*", "must start with project_path:GROUP/"),
+    (GITLAB, "project_path:*", "must start with project_path:GROUP/"),
+    (GITLAB, "project_path:acme*", "must start with project_path:GROUP/"),
+    (OTHER_CI, "repo:*", "must start with repo:OWNER/"),                 # GitHub Enterprise Server
+    (OTHER_CI, "project_path:*", "must start with project_path:GROUP/"),  # self-managed GitLab
+    (OTHER_CI, "r*", "at least a kind and an owner"),
+    (OTHER_CI, "org:*", "at least a kind and an owner"),
+    (OTHER_CI, "organization:acme*", "at least a kind and an owner"),
+    (OTHER_CI, "a:b:*", "at least a kind and an owner"),
+])
+def test_a_trust_subject_that_trusts_every_owner_is_422(client, alice, role, issuer, subject,
+                                                         detail):
+    assert_problem(call(client, "post", "/v1/roles/alice.ci/trust", alice,
+                        {**TRUST, "issuer": issuer, "subject": subject}), 422, detail)
+
+
+@pytest.mark.parametrize("issuer, subject", [
+    (GITHUB, "repo:acme/*"), (GITHUB, "repo:acme/app:*"),
+    (GITHUB, "repo:acme/app:environment:prod"), (GITHUB + "/acme-enterprise", "repo:acme/*"),
+    (GITLAB, "project_path:acme/*"), (GITLAB, "project_path:acme/sub/app:ref_type:branch:*"),
+    (OTHER_CI, "organization:acme:pipeline:*"), (OTHER_CI, "org/1234/project/*"),
+    (OTHER_CI, "a-job-subject"), (OTHER_CI, "repo:acme/app:*"),
+])
+def test_a_trust_subject_naming_its_owner_is_accepted(client, alice, role, issuer, subject):
+    assert created(call(client, "post", "/v1/roles/alice.ci/trust", alice,
+                        {**TRUST, "issuer": issuer, "subject": subject}))["subject"] == subject

@@ -17,9 +17,9 @@ from chalicelib.config import Settings
 from chalicelib.errors import StorageUnavailable
 from chalicelib.services.federation import (
     FetchFailed,
+    HttpGet,
     IssuerKeys,
     Refused,
-    http_get,
     policy_matches,
     role_name_of,
     subject_matches,
@@ -301,6 +301,10 @@ class _Server:
         self.server.server_close()
 
 
+# The local stage's fetcher: these documents are served on 127.0.0.1.
+http_get = HttpGet(allow_loopback=True)
+
+
 @pytest.fixture
 def server() -> Iterator[_Server]:
     s = _Server({"/ok": (200, {}, b'{"a": 1}'), "/big": (200, {}, b"x" * 5000),
@@ -329,8 +333,10 @@ def test_http_get_follows_no_redirect_and_fails_on_an_error_status(server):
 def test_http_get_fails_on_a_closed_port_and_other_schemes():
     with pytest.raises(FetchFailed):
         http_get("http://127.0.0.1:9/", 1.0, 1000)
-    with pytest.raises(FetchFailed, match="scheme"):
+    with pytest.raises(FetchFailed, match="URL refused"):
         http_get("file:///etc/hostname", 1.0, 1000)
+    with pytest.raises(FetchFailed, match="not HTTPS"):
+        http_get("ftp://127.0.0.1/x", 1.0, 1000)
 
 
 # -- trust policies ------------------------------------------------------------------------
