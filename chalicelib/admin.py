@@ -172,7 +172,9 @@ def user_check_names(args: argparse.Namespace, console: Console) -> None:
     with --disable, disable those with a dot and end their sessions."""
     c = container()
     report = []
-    for found in c.identities.names_outside_rule():
+    from chalicelib.storage.user_scan import usernames
+
+    for found in c.identities.names_outside_rule(usernames(c.users.table)):
         entry: dict[str, Any] = {
             "id": found.id, "username": found.username, "active": found.active,
             "holds_namespace": found.holds_namespace,

@@ -115,12 +115,12 @@ class Identities:
     def find_user(self, username: str) -> User | None:
         return self.users.get(user_id_for(username))
 
-    def names_outside_rule(self) -> list[NameOutsideRule]:
-        """Every user whose name breaks the username rule (stored before it), by name,
-        with the existing user whose namespace holds theirs: one Scan, then one read
-        per name with a dot."""
+    def names_outside_rule(self, users: Iterable[tuple[str, str, bool]]) -> list[NameOutsideRule]:
+        """Every user of ``users`` (id, username, active: ``storage.user_scan``) whose name
+        breaks the username rule (stored before it), by name, with the existing user
+        whose namespace holds theirs: one read per name with a dot."""
         found = []
-        for user_id, username, active in sorted(self.users.usernames(), key=lambda u: u[1]):
+        for user_id, username, active in sorted(users, key=lambda u: u[1]):
             if valid_username(username):
                 continue
             # Only the part before the first dot can own a namespace (it has no dot).

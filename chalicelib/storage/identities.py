@@ -13,7 +13,7 @@ DynamoDB's 400 KB item limit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from chalicelib.models import Client, User
@@ -139,13 +139,6 @@ class UsersRepo:
     def create(self, user: User) -> None:
         # attribute_not_exists: a username is taken once; never overwrite a user.
         self.table.put(user_to_item(user), condition="attribute_not_exists(id)")
-
-    def usernames(self) -> Iterator[tuple[str, str, bool]]:
-        """(id, username, active) of every user: a Scan, for the admin command's
-        report of names outside the username rule."""
-        for item in self.table.scan_all(projection="id, #u, active",
-                                        names={"#u": "username"}):
-            yield str(item["id"]), str(item["username"]), bool(item.get("active", True))
 
     def set_active(self, user_id: str, active: bool) -> User:
         """Enable or disable; returns the user as it now is, with its sessions map.

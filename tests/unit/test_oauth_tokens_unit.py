@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib.clock import FakeClock
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import UnauthorizedClient
 from chalicelib.models import Client
 from chalicelib.services.oauth_tokens import OAuthTokens, OpaqueKind
 from chalicelib.storage.identities import UsersRepo, user_to_item
@@ -73,7 +73,7 @@ def test_an_opaque_kind_introspects_and_revokes_its_own_tokens():
 def test_a_client_may_not_revoke_another_clients_access_token():
     clock, alice = FakeClock(), user("alice")
     claims = {**claims_for(live_session(clock, alice.id), clock), "client_id": "other-cli"}
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(UnauthorizedClient):
         oauth_tokens(FakeKeyRing(claims), Items(), clock).revoke(Client("cli"), JWT, ISSUER)
 
 

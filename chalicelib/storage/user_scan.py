@@ -1,0 +1,18 @@
+"""Every user's name: a Scan of the users table, for the admin command's reports.
+
+A module of its own so that no request path imports it: the functions' IAM
+policies (``deploy.iam``) are derived from the code they reach, and none of them
+may Scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from chalicelib.storage.dynamo import Table
+
+
+def usernames(users: Table) -> Iterator[tuple[str, str, bool]]:
+    """(id, username, active) of every user, page by page."""
+    for item in users.scan_all(projection="id, #u, active", names={"#u": "username"}):
+        yield str(item["id"]), str(item["username"]), bool(item.get("active", True))
