@@ -35,6 +35,7 @@ from typing import Any
 from chalicelib.errors import Conflict, ProblemError
 from chalicelib.security.permissions import InvalidPermission
 from chalicelib.security.permissions import parse as parse_permission
+from chalicelib.security.redirect_uris import registrable
 from chalicelib.services import roles as role_rules
 from chalicelib.services.identities import Identities
 from chalicelib.services.roles import RoleNameTaken, Roles
@@ -157,8 +158,12 @@ def _check_shape(data: Any) -> None:
             _str(client, key, where)
         _bool(client, "public", where, False)
         _bool(client, "introspect", where, False)
-        _str_list(client, "redirect_uris", where)
-        _str_list(client, "post_logout_redirect_uris", where)
+        for key in ("redirect_uris", "post_logout_redirect_uris"):
+            for uri in _str_list(client, key, where) or ():
+                # The service's own rule, checked before any write.
+                why = registrable(uri)
+                if why is not None:
+                    raise SeedError(f"{where}: redirect URI {uri!r} {why}")
         _str_list(client, "allowed_origins", where)
         _bool(client, "delegate", where, False)
         _optional_bool(client, "remember_consent", where)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
@@ -66,12 +66,14 @@ def s256(verifier: str) -> str:
 
 
 def with_query(uri: str, params: Mapping[str, str]) -> str:
-    """``uri`` with ``params`` added to its query, keeping the query it has
-    (RFC 6749 §3.1.2: "MUST retain" it)."""
-    parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    query.extend((k, v) for k, v in params.items())
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    """``uri``, character for character, with ``params`` appended to its query
+    (RFC 6749 §3.1.2: the query "MUST" be retained): the browser goes to the
+    registered string, not to a re-encoding of it."""
+    uri = uri.partition("#")[0]
+    if not params:
+        return uri
+    separator = "" if uri.endswith(("?", "&")) else "&" if "?" in uri else "?"
+    return uri + separator + urlencode(list(params.items()))
 
 
 def origin(uri: str) -> str:
@@ -84,8 +86,9 @@ class AuthorizationRequest:
     """A validated authorization request."""
 
     client: Client
-    redirect_uri: str           # where the browser goes back to
-    presented_redirect_uri: str  # as the request sent it ("" if omitted)
+    redirect_uri: str           # where the browser goes back to: a registered URI (RFC 8252
+                                # §7.3: a loopback IP one with the request's port)
+    presented_redirect_uri: str  # as the request sent it, so identical to the above ("" if omitted)
     state: str | None
     scope: tuple[str, ...]
     nonce: str
@@ -162,7 +165,9 @@ class Authorization:
         state = params.get("state")
         if state is not None and len(state) > MAX_PARAM:
             state = None
-        early = AuthorizationRequest(client, chosen, presented or "", state, (), "", "",
+        # The code is bound to the URI as presented (RFC 6749 §4.1.3: the token request
+        # sends it again); when presented and accepted, it is identical to ``chosen``.
+        early = AuthorizationRequest(client, chosen, chosen if presented else "", state, (), "", "",
                                      frozenset(), None, "", {})
         try:
             return self._rest(params, early)

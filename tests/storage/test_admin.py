@@ -416,6 +416,20 @@ def test_client_create_refuses_a_code_client_without_or_with_a_bad_redirect_uri(
     assert status == 1 and "fragment" in err
 
 
+@pytest.mark.parametrize(("uri", "why"), [
+    ("http://evil.example\\@127.0.0.1/callback", "userinfo"),
+    ("http://user:pw@127.0.0.1:7/callback", "userinfo"),
+    ("http://127.0.0.1/call%5Cback", "%5C"), ("http://127.0.0.1/callback\t", "tabs"),
+    ("http://127.0.0.1./callback", "dot"), ("http://0x7f.1/callback", "dotted quad"),
+    ("HTTP://127.0.0.1/callback", "lower case"), ("http://[0:0:0:0:0:0:0:1]/cb", "[::1]"),
+])
+def test_client_create_refuses_a_redirect_uri_that_could_be_bent(ctr, capsys, uri, why):
+    status, _, err = run(capsys, "client", "create", "web", "--grant-types", "authorization_code",
+                         "--redirect-uri", uri)
+    assert status == 1 and why in err, err
+    assert ctr.identities.clients.get("web") is None
+
+
 # -- roles -----------------------------------------------------------------------------
 
 def test_role_create_and_list_show_the_role_without_secrets(ctr, capsys):

@@ -17,6 +17,15 @@ from chalicelib.seed import SeedError, SeedReport, load_seed
      "users[0]: 'scopes' must be a list of strings"),
     ({"clients": [{"client_id": "c", "public": "yes"}]}, "clients[0]: 'public' must be true or false"),
     ({"clients": [{}]}, "clients[0]: missing 'client_id'"),
+    ({"clients": [{"client_id": "c", "redirect_uris": ["http://evil.example\\@127.0.0.1/cb"]}]},
+     "clients[0]: redirect URI 'http://evil.example\\\\@127.0.0.1/cb' must not contain userinfo "
+     "or '@' (RFC 9700 §4.1.3)"),
+    ({"clients": [{"client_id": "c", "redirect_uris": ["https://app.example/cb", "http://127.1/cb"]}]},
+     "clients[0]: redirect URI 'http://127.1/cb' must write a numeric host as a dotted quad like "
+     "192.0.2.1"),
+    ({"clients": [{"client_id": "c", "post_logout_redirect_uris": ["https://app.example/%2F"]}]},
+     "clients[0]: redirect URI 'https://app.example/%2F' must not percent-encode a delimiter, dot "
+     "or control character (%2F)"),
 ])
 def test_malformed_documents_name_the_entry(data, message):
     # No identities service at all: the shape is checked before any write.
