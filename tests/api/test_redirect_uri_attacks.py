@@ -128,10 +128,12 @@ HOSTILE_LOOPBACK = [
 def apps(client, ctr):
     seed(ctr)
     ids = ctr.identities
+    # remember_consent: the attacker's best case, a remembered consent that makes
+    # prompt=none silent (public loopback clients are otherwise asked every time).
     for client_id, uri in ((LOOP, LOOP_CB), (LOOP6, LOOP6_CB), (LOCAL, LOCAL_CB)):
         ids.create_client(client_id, public=True, name=client_id,
                           grant_types=["authorization_code", "refresh_token"],
-                          scopes=["openid", "profile"], redirect_uris=[uri])
+                          scopes=["openid", "profile"], redirect_uris=[uri], remember_consent=True)
     ids.create_client(WEB, secret=WEB_SECRET, name="Web App",
                       grant_types=["authorization_code", "refresh_token"],
                       scopes=["openid", "profile"], redirect_uris=[WEB_CB])
