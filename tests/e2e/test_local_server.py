@@ -125,7 +125,8 @@ def test_head_is_405_without_a_body_and_the_connection_stays_usable(live_server)
     conn = HTTPConnection(address.hostname, address.port, timeout=10)
     conn.request("HEAD", "/.well-known/jwks.json")
     head = conn.getresponse()
-    assert head.status == 405 and head.getheader("Allow") == "GET"
+    # OPTIONS: the CORS preflight (a browser app reads the JWKS)
+    assert head.status == 405 and head.getheader("Allow") == "GET, OPTIONS"
     assert head.getheader("Content-Type") == "application/problem+json"
     assert head.read() == b""
     conn.request("GET", "/.well-known/jwks.json")
@@ -138,7 +139,7 @@ def test_head_is_405_without_a_body_and_the_connection_stays_usable(live_server)
 def test_a_method_the_route_lacks_is_problem_json_405_with_allow(live_server, method):
     exchange = raw_exchange(live_server.base_url,
                             f"{method} /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    assert exchange[0].getheader("Allow") == "GET"
+    assert exchange[0].getheader("Allow") == "GET, OPTIONS"
     assert assert_problem(exchange, 405)["detail"] == f"{method} is not allowed on /.well-known/jwks.json"
 
 
