@@ -89,10 +89,11 @@ test: lint browsers node-deps peer-deps
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e
 
-# The fuzz suite of `make test`, with a far larger budget; prints the request
-# count and the status histogram.
+# The fuzz suite and the schemathesis run of `make test`, with a far larger budget;
+# prints the request count and the status histogram.
 fuzz: $(STAMP)
-	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 $(PY) -m pytest -p no:xdist tests/fuzz
+	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 TESSERA_SCHEMATHESIS_EXAMPLES=100 \
+		$(PY) -m pytest -p no:xdist tests/fuzz tests/e2e/test_schemathesis.py
 
 bench: $(STAMP) peer-deps
 	$(PY) -m bench

@@ -43,7 +43,9 @@ DEFAULT_LIFETIME_DAYS = 30
 READ_SCOPES = frozenset({"tokens:read", "tokens:manage"})
 MANAGE_SCOPE = "tokens:manage"
 STATES = ("active", "expired", "revoked")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits only (``\d`` and ``str.isdigit`` also take other scripts' digits).
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_EPOCH = re.compile(r"^[0-9]{1,12}$")
 _DAY = 86400
 
 
@@ -145,7 +147,7 @@ def only_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
 
 def parse_time_filter(name: str, value: str) -> int:
     """Epoch seconds, or a date (00:00 UTC)."""
-    if value.isdigit() and len(value) <= 12:
+    if _EPOCH.match(value):
         return int(value)
     if _DATE.match(value):
         try:
