@@ -31,9 +31,15 @@ DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DATE = re.compile(DATE_PATTERN)
 # Control characters are refused in a description (C0 and DEL).
 NO_CONTROL_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
-# A description as given: no control character, and something besides white space
-# (it is stripped before use).
-TEXT_PATTERN = r"^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$"
+# A description as given: white space around it is dropped (``str.strip``: the
+# characters below, spelled out because JSON Schema's ``\s`` is another set), then
+# 1 to MAX_DESCRIPTION characters, none a control character (C0 or DEL).
+_SPACE = ("\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029"
+          "\u202f\u205f\u3000")
+_INNER = r"[^\u0000-\u001f\u007f]"
+_EDGE = rf"[^\u0000-\u001f\u007f{_SPACE}]"
+TEXT_PATTERN = (rf"^[{_SPACE}]*(?:{_EDGE}|{_EDGE}{_INNER}{{0,{pats.MAX_DESCRIPTION - 2}}}{_EDGE})"
+                rf"[{_SPACE}]*$")
 
 
 def invalid(message: str) -> PydanticCustomError:
@@ -61,7 +67,7 @@ def _description(value: object) -> str:
 def _expiry(value: object) -> object:
     if value is None:
         return None
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise invalid("expires_at must be a date as YYYY-MM-DD, or null")
     try:
         dt.date.fromisoformat(value)
@@ -103,13 +109,13 @@ def _ids(value: object) -> object:
 
 
 Description = Annotated[str, Field(
-    min_length=1, max_length=pats.MAX_DESCRIPTION, pattern=TEXT_PATTERN,
-    description="What the token is for; surrounding white space is dropped."),
+    min_length=1, pattern=TEXT_PATTERN,
+    description=f"What the token is for: at most {pats.MAX_DESCRIPTION} characters, no control "
+                "character, once the surrounding white space is dropped."),
     _rule(_description)]
 # May be omitted, never null: the schema shows a string only.
 NewDescription = Annotated[
-    Annotated[str, Field(min_length=1, max_length=pats.MAX_DESCRIPTION,
-                         pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
+    Annotated[str, Field(min_length=1, pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
     _rule(_description), Field(description="A new description; omitted: unchanged.")]
 ExpiryDate = Annotated[str, Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"})]
 Expiry = Annotated[ExpiryDate | None, _rule(_expiry), Field(
@@ -287,8 +293,7 @@ RoleName = Annotated[str, Field(
     description="`<your username>.<name>`: the name of lowercase letters, digits and dashes "
                 "(e.g. `alice.ci`)."), _service_rule(roles.check_name)]
 OptionalDescription = Annotated[
-    Annotated[str, Field(min_length=1, max_length=pats.MAX_DESCRIPTION,
-                         pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
+    Annotated[str, Field(min_length=1, pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
     _rule(_description), Field(description="What it is for; omitted: empty.")]
 # SPEC §6's permission grammar (chalicelib.security.permissions.parse) as a pattern:
 # ``*``, or ``service:verb@urn:<namespace>:<name>`` with ``*`` as a whole segment or
@@ -306,8 +311,18 @@ PermissionText = Annotated[str, Field(
     description="`action@resource` (SPEC §6), e.g. `data:get@urn:tessera:data:alice.*`; "
                 "it must be covered by one of your own permissions."),
     _service_rule(roles.check_permission)]
+# An issuer URL as roles.check_issuer takes it: https with a host (no user
+# information, a port from 1 to 65535), or http on a loopback host; no query, no
+# fragment, no white space or control character.
+_PORT = (r"(?::(?:0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+         r"|6553[0-5]))?)?")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LOOPBACK = rf"(?:[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127(?:\.{_OCTET}){{3}}|\[::1\])"
+ISSUER_PATTERN = (rf"^(?:[Hh][Tt][Tt][Pp][Ss]://[^\s\u0000-\u001f\u007f/?#@:\[\]]+"
+                  rf"|[Hh][Tt][Tt][Pp]://{_LOOPBACK}){_PORT}(?:/[^\s\u0000-\u001f\u007f?#]*)?$")
+
 Issuer = Annotated[str, Field(
-    min_length=1, max_length=roles.MAX_ISSUER, pattern=r"^https?://[^\s?#]+$",
+    min_length=1, max_length=roles.MAX_ISSUER, pattern=ISSUER_PATTERN,
     description="The OIDC issuer of the CI's job tokens, e.g. "
                 "`https://token.actions.githubusercontent.com`: https, or http on a loopback "
                 "host where the stage allows it (TESSERA_FEDERATION_ALLOW_HTTP).",
@@ -321,8 +336,11 @@ Subject = Annotated[str, Field(
     description="The job token's `sub`, exactly, or a prefix ending with `*` (e.g. "
                 "`repo:acme/app:*`)."), _service_rule(roles.check_subject)]
 Claims = Annotated[
-    Annotated[dict[str, Annotated[str, Field(min_length=1, max_length=roles.MAX_CLAIM_VALUE)]],
-              Field(max_length=roles.MAX_CLAIMS)] | None,
+    Annotated[dict[str, Annotated[str, Field(min_length=1, max_length=roles.MAX_CLAIM_VALUE,
+                                             pattern=NO_CONTROL_PATTERN)]],
+              Field(max_length=roles.MAX_CLAIMS, json_schema_extra={"propertyNames": {
+                  "minLength": 1, "maxLength": roles.MAX_CLAIM_NAME, "pattern": NO_CONTROL_PATTERN,
+                  "not": {"enum": sorted(roles.RESERVED_CLAIMS)}}})] | None,
     _service_rule(lambda v: None if v is None else roles.check_claims(v)),
     Field(description="Further claims of the job token that must equal these strings.")]
 

@@ -287,3 +287,28 @@ def test_every_operation_documents_a_misdirected_host(client):
     assert all("421" in op["responses"] for item in doc["paths"].values() for op in item.values())
     r = client.http.get("/v1/me", headers={"Host": "elsewhere.example"})
     assert r.status_code == 421
+
+
+def test_a_role_name_with_a_final_newline_is_refused_as_the_document_says(client, alice):
+    """The document's pattern ends in ``$``, the end of the text in ECMA-262 (JSON
+    Schema's regex dialect); so the server refuses ``alice.ci\\n`` too (Python's ``$``
+    alone also matches before a final newline)."""
+    r = post(client, "/v1/roles", alice, {"name": "alice.ci\n"})
+    assert r.status_code == 422 and body(r)["errors"][0]["pointer"] == "#/name"
+
+
+def test_the_document_states_the_trust_rules(client):
+    doc = served(client)
+    trust = _body_schema(doc, "/v1/roles/{name}/trust", "post")
+    base = {"audience": "tessera", "subject": "repo:acme/app:*"}
+    for good in ("https://token.actions.githubusercontent.com", "https://gitlab.com:8443/x",
+                 "http://127.0.0.1:9000"):
+        assert trust.is_valid({**base, "issuer": good}), good
+    for bad in ("http://example.com", "https://u@gitlab.com", "https://gitlab.com:0",
+                "https://gitlab.com?x=1", "https://:443"):
+        assert not trust.is_valid({**base, "issuer": bad}), bad
+    issuer = "https://gitlab.com"
+    assert trust.is_valid({**base, "issuer": issuer, "claims": None})
+    assert trust.is_valid({**base, "issuer": issuer, "claims": {"ref": "main"}})
+    for claims in ({"sub": "x"}, {"ref": "a\tb"}, {"a\u0001": "x"}, {"": "x"}):
+        assert not trust.is_valid({**base, "issuer": issuer, "claims": claims}), claims
