@@ -413,6 +413,24 @@ def test_the_function_zip_carries_swagger_ui_as_installed(dev: Package) -> None:
         assert zf.read("chalicelib/web/static/docs-init.js")
 
 
+def test_the_packaged_function_serves_docs_from_its_own_files(dev: Package, tmp_path: Path) -> None:
+    """Unzipped where no npm package is installed, the code finds Swagger UI in the package."""
+    with zipfile.ZipFile(dev.function_zip) as zf:
+        zf.extractall(tmp_path / "task")
+    probe = ("import json; from chalicelib.web import api_docs as d; "
+             "print(json.dumps([str(d.vendor_dir()), [d.asset(n).content_type "
+             "for n in ('swagger-ui-bundle.js', 'swagger-ui.css', 'docs-init.js')], "
+             "'/docs/assets/swagger-ui-bundle.js?v=' in d.page()]))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "task", capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "task")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    found, types, linked = json.loads(done.stdout)
+    assert found == str(tmp_path / "task" / "chalicelib" / "web" / "vendor" / "swagger-ui")
+    assert types == ["text/javascript; charset=utf-8", "text/css; charset=utf-8",
+                     "text/javascript; charset=utf-8"] and linked
+
+
 def test_packaging_stops_without_swagger_ui(tmp_path: Path) -> None:
     project = _copy_project(tmp_path / "project")
     shutil.rmtree(project / "docs")
