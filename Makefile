@@ -10,7 +10,7 @@ PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint e2e fuzz bench browsers node-deps peer-deps clean
+.PHONY: help venv run test lint e2e fuzz bench browsers node-deps docs-deps peer-deps clean
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
@@ -37,7 +37,7 @@ $(STAMP): requirements.txt requirements-dev.txt cli/pyproject.toml | $(PY)
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(DOCS_STAMP)
 	$(PY) devserver.py --port $(PORT) --seed $(SEED)
 
 # Headless Chromium for the browser tests, from Debian, when it is missing.
@@ -72,6 +72,18 @@ $(SPA_STAMP): examples/spa/package.json examples/spa/package-lock.json
 	cd examples/spa && npm ci --no-audit --no-fund
 	@touch $@
 
+# Swagger UI for GET /docs (docs/api: swagger-ui-dist), exactly as locked; no install
+# scripts (its telemetry dependency's postinstall never runs). deploy.package copies
+# the assets into the function package.
+DOCS_STAMP := docs/api/node_modules/.package-lock.json
+
+docs-deps: $(DOCS_STAMP)
+
+$(DOCS_STAMP): docs/api/package.json docs/api/package-lock.json
+	$(ensure_node)
+	cd docs/api && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
 # The benchmark's peer (bench/peer: node-oidc-provider, python -m bench.peer), exactly as
 # locked.
 PEER_STAMP := bench/peer/node_modules/.package-lock.json
@@ -90,16 +102,17 @@ lint: $(STAMP)
 # pytest exits 5 when it collected no tests; like every non-zero status, that fails the target.
 # Two workers (this machine has two cores), each test file kept on one worker so
 # that a module's fixtures (a runner of its own) are started once.
-test: lint browsers node-deps peer-deps
+test: lint browsers node-deps docs-deps peer-deps
 	$(PY) -m pytest -n 2 --dist loadfile
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest -m e2e
 
-# The fuzz suite of `make test`, with a far larger budget; prints the request
-# count and the status histogram.
-fuzz: $(STAMP)
-	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 $(PY) -m pytest -p no:xdist tests/fuzz
+# The fuzz suite and the schemathesis run of `make test`, with a far larger budget;
+# prints the request count and the status histogram.
+fuzz: $(STAMP) $(DOCS_STAMP)
+	TESSERA_FUZZ_EXAMPLES=5000 TESSERA_FUZZ_LIVE_EXAMPLES=2000 TESSERA_SCHEMATHESIS_EXAMPLES=100 \
+		$(PY) -m pytest -p no:xdist tests/fuzz tests/e2e/test_schemathesis.py
 
 bench: $(STAMP) peer-deps
 	$(PY) -m bench
@@ -107,5 +120,5 @@ bench: $(STAMP) peer-deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build tests/node/node_modules \
-		examples/spa/node_modules bench/peer/node_modules
+		examples/spa/node_modules bench/peer/node_modules docs/api/node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

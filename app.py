@@ -15,6 +15,7 @@ from chalicelib.routes import (  # noqa: E402
     account,
     authorize,
     device,
+    docs,
     oauth,
     pages_tokens,
     roles,
@@ -39,6 +40,7 @@ app.register_blueprint(tokens.bp)
 app.register_blueprint(roles.bp)
 app.register_blueprint(pages_tokens.bp)
 app.register_blueprint(authorize.bp)
+app.register_blueprint(docs.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

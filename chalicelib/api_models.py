@@ -26,10 +26,20 @@ from pydantic_core import PydanticCustomError
 from chalicelib.errors import Unprocessable
 from chalicelib.services import pats, roles
 
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+# ASCII digits only: ``\d`` would also take other scripts' digits.
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _DATE = re.compile(DATE_PATTERN)
 # Control characters are refused in a description (C0 and DEL).
 NO_CONTROL_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
+# A description as given: white space around it is dropped (``str.strip``: the
+# characters below, spelled out because JSON Schema's ``\s`` is another set), then
+# 1 to MAX_DESCRIPTION characters, none a control character (C0 or DEL).
+_SPACE = ("\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029"
+          "\u202f\u205f\u3000")
+_INNER = r"[^\u0000-\u001f\u007f]"
+_EDGE = rf"[^\u0000-\u001f\u007f{_SPACE}]"
+TEXT_PATTERN = (rf"^[{_SPACE}]*(?:{_EDGE}|{_EDGE}{_INNER}{{0,{pats.MAX_DESCRIPTION - 2}}}{_EDGE})"
+                rf"[{_SPACE}]*$")
 
 
 def invalid(message: str) -> PydanticCustomError:
@@ -57,7 +67,7 @@ def _description(value: object) -> str:
 def _expiry(value: object) -> object:
     if value is None:
         return None
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise invalid("expires_at must be a date as YYYY-MM-DD, or null")
     try:
         dt.date.fromisoformat(value)
@@ -99,13 +109,13 @@ def _ids(value: object) -> object:
 
 
 Description = Annotated[str, Field(
-    min_length=1, max_length=pats.MAX_DESCRIPTION, pattern=NO_CONTROL_PATTERN,
-    description="What the token is for; surrounding white space is dropped."),
+    min_length=1, pattern=TEXT_PATTERN,
+    description=f"What the token is for: at most {pats.MAX_DESCRIPTION} characters, no control "
+                "character, once the surrounding white space is dropped."),
     _rule(_description)]
 # May be omitted, never null: the schema shows a string only.
 NewDescription = Annotated[
-    Annotated[str, Field(min_length=1, max_length=pats.MAX_DESCRIPTION,
-                         pattern=NO_CONTROL_PATTERN)] | SkipJsonSchema[None],
+    Annotated[str, Field(min_length=1, pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
     _rule(_description), Field(description="A new description; omitted: unchanged.")]
 ExpiryDate = Annotated[str, Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"})]
 Expiry = Annotated[ExpiryDate | None, _rule(_expiry), Field(
@@ -145,6 +155,21 @@ class Confirmed(Body):
     password: Password = None
 
 
+# The body rules of the scope choice, in JSON Schema (issue 22: the document states
+# every rule of shape the server enforces).
+_GIVES_SCOPES = {"required": ["scopes"], "properties": {"scopes": {"type": "array"}}}
+_GIVES_API_SET = {"required": ["api_set"], "properties": {"api_set": {"type": "string"}}}
+NOT_BOTH: dict[str, Any] = {"not": {"allOf": [_GIVES_SCOPES, _GIVES_API_SET]}}
+
+
+def _body_rules(*rules: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """``json_schema_extra`` of a body: no null defaults, then rules of the whole body."""
+    def extra(schema: dict[str, Any]) -> None:
+        _no_null_defaults(schema)
+        schema["allOf"] = [*schema.get("allOf", []), *rules]
+    return extra
+
+
 def _not_both(scopes: object, api_set: object) -> None:
     if scopes is not None and api_set is not None:
         raise invalid("Give either scopes or api_set, not both")
@@ -152,6 +177,9 @@ def _not_both(scopes: object, api_set: object) -> None:
 
 class PatCreate(Confirmed):
     """``POST /v1/tokens``: a new PAT."""
+
+    model_config = ConfigDict(json_schema_extra=_body_rules(
+        NOT_BOTH, {"anyOf": [_GIVES_SCOPES, _GIVES_API_SET]}))
 
     description: Description
     expires_at: Expiry = None
@@ -168,6 +196,14 @@ class PatCreate(Confirmed):
 
 class PatEdit(Confirmed):
     """``PATCH /v1/tokens/{pat_id}``: the settings to change, at least one."""
+
+    model_config = ConfigDict(json_schema_extra=_body_rules(
+        NOT_BOTH,
+        {"anyOf": [{"required": [name]} for name in
+                   ("description", "expires_at", "scopes", "api_set")]},
+        # New scopes are a list or an API set: null for both (or one alone) is no choice.
+        {"anyOf": [{"not": {"anyOf": [{"required": ["scopes"]}, {"required": ["api_set"]}]}},
+                   _GIVES_SCOPES, _GIVES_API_SET]}))
 
     description: NewDescription = None
     expires_at: Expiry = None
@@ -221,7 +257,9 @@ def _state(value: object) -> object:
 
 
 TimeFilter = Annotated[
-    Annotated[str, Field(pattern=r"^(\d{1,12}|\d{4}-\d{2}-\d{2})$")] | SkipJsonSchema[None],
+    Annotated[str, Field(json_schema_extra={"anyOf": [
+        {"pattern": r"^[0-9]{1,12}$"},
+        {"pattern": DATE_PATTERN, "format": "date"}]})] | SkipJsonSchema[None],
     _rule(_time_filter), Field(description="Epoch seconds, or a date (00:00 UTC that day).")]
 
 
@@ -255,16 +293,36 @@ RoleName = Annotated[str, Field(
     description="`<your username>.<name>`: the name of lowercase letters, digits and dashes "
                 "(e.g. `alice.ci`)."), _service_rule(roles.check_name)]
 OptionalDescription = Annotated[
-    Annotated[str, Field(min_length=1, max_length=pats.MAX_DESCRIPTION,
-                         pattern=NO_CONTROL_PATTERN)] | SkipJsonSchema[None],
+    Annotated[str, Field(min_length=1, pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
     _rule(_description), Field(description="What it is for; omitted: empty.")]
+# SPEC §6's permission grammar (chalicelib.security.permissions.parse) as a pattern:
+# ``*``, or ``service:verb@urn:<namespace>:<name>`` with ``*`` as a whole segment or
+# at the very end of the last one.
+_ACTION_SEGMENT = r"[A-Za-z0-9._-]"
+_RESOURCE_SEGMENT = r"[A-Za-z0-9._~!$&'()+,;=/?#@%-]"
+_ACTION = (rf"(?:(?:\*|{_ACTION_SEGMENT}+):{_ACTION_SEGMENT}+"
+           rf"|(?:(?:\*|{_ACTION_SEGMENT}+):)?{_ACTION_SEGMENT}*\*)")
+_RESOURCE = (rf"(?:\*|urn(?::(?:\*|{_RESOURCE_SEGMENT}+))+:{_RESOURCE_SEGMENT}+"
+             rf"|urn(?::(?:\*|{_RESOURCE_SEGMENT}+))*:{_RESOURCE_SEGMENT}*\*)")
+PERMISSION_PATTERN = rf"^(?:\*|{_ACTION}@{_RESOURCE})$"
+
 PermissionText = Annotated[str, Field(
-    min_length=1, max_length=512,
+    min_length=1, max_length=512, pattern=PERMISSION_PATTERN,
     description="`action@resource` (SPEC §6), e.g. `data:get@urn:tessera:data:alice.*`; "
                 "it must be covered by one of your own permissions."),
     _service_rule(roles.check_permission)]
+# An issuer URL as roles.check_issuer takes it: https with a host (no user
+# information, a port from 1 to 65535), or http on a loopback host; no query, no
+# fragment, no white space or control character.
+_PORT = (r"(?::(?:0*(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+         r"|6553[0-5]))?)?")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LOOPBACK = rf"(?:[Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127(?:\.{_OCTET}){{3}}|\[::1\])"
+ISSUER_PATTERN = (rf"^(?:[Hh][Tt][Tt][Pp][Ss]://[^\s\u0000-\u001f\u007f/?#@:\[\]]+"
+                  rf"|[Hh][Tt][Tt][Pp]://{_LOOPBACK}){_PORT}(?:/[^\s\u0000-\u001f\u007f?#]*)?$")
+
 Issuer = Annotated[str, Field(
-    min_length=1, max_length=roles.MAX_ISSUER, pattern=r"^https?://[^\s?#]+$",
+    min_length=1, max_length=roles.MAX_ISSUER, pattern=ISSUER_PATTERN,
     description="The OIDC issuer of the CI's job tokens, e.g. "
                 "`https://token.actions.githubusercontent.com`: https to a public host (an "
                 "address only in its canonical spelling), or a loopback host where the stage "
@@ -280,8 +338,11 @@ Subject = Annotated[str, Field(
                 "`repo:acme/app:*`); GitHub's start with `repo:OWNER/`, GitLab's with "
                 "`project_path:GROUP/`."), _service_rule(roles.check_subject)]
 Claims = Annotated[
-    Annotated[dict[str, Annotated[str, Field(min_length=1, max_length=roles.MAX_CLAIM_VALUE)]],
-              Field(max_length=roles.MAX_CLAIMS)] | SkipJsonSchema[None],
+    Annotated[dict[str, Annotated[str, Field(min_length=1, max_length=roles.MAX_CLAIM_VALUE,
+                                             pattern=NO_CONTROL_PATTERN)]],
+              Field(max_length=roles.MAX_CLAIMS, json_schema_extra={"propertyNames": {
+                  "minLength": 1, "maxLength": roles.MAX_CLAIM_NAME, "pattern": NO_CONTROL_PATTERN,
+                  "not": {"enum": sorted(roles.RESERVED_CLAIMS)}}})] | None,
     _service_rule(lambda v: None if v is None else roles.check_claims(v)),
     Field(description="Further claims of the job token that must equal these strings.")]
 

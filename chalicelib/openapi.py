@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib import api_models as m
+from chalicelib.config import DEFAULT_API_SETS, DEFAULT_SCOPES
 
 SCHEMAS = "#/components/schemas/"
 TOKENS, ROLES, ACCOUNT, CATALOG = "Personal access tokens", "Roles", "Account", "Catalog"
@@ -39,6 +40,8 @@ PROBLEMS = {
                       "expired, changed meanwhile)."),
     413: ("PayloadTooLarge", "The body exceeds 16 KiB."),
     415: ("UnsupportedMediaType", "The body is not `application/json`."),
+    421: ("MisdirectedRequest", "The `Host` is not this stage's issuer (RFC 9110 §15.5.20): "
+                                "nothing ran."),
     422: ("UnprocessableContent", "The body or query breaks a rule: `errors` lists each field "
                                   "error (RFC 9457 §3)."),
     503: ("ServiceUnavailable", "Storage is throttled or unreachable: retry after "
@@ -61,6 +64,9 @@ SECURITY_SCHEMES: dict[str, dict[str, str]] = {
                                 "allows it; never together with an Authorization header."},
 }
 ANY_CREDENTIAL: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
+# OpenAPI links of an answer: the operation ids it leads to, with the values of their
+# parameters (runtime expressions, OpenAPI 3.1 §4.8.20.4).
+Links = tuple[tuple[tuple[str, ...], dict[str, str]], ...]
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,12 @@ class Operation:
     authenticated: bool = True
     problems: tuple[int, ...] = ()
     description: str = ""
+    # OpenAPI links of the success answer: operation ids reached with the path
+    # parameters of this request or the members of its answer.
+    links: Links = ()
 
     def statuses(self) -> list[int]:
-        found = set(self.problems)
+        found = set(self.problems) | {421}   # any operation, before it runs
         if self.authenticated:
             found |= {400, 401, 503}
         if self.body is not None:
@@ -105,14 +114,29 @@ CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
 ROLE_PRINCIPAL = ("A role key or role token (SPEC §6) answers for its role: `id` is `role:<name>`, with "
         "`role` and `owner_id`.")
 
+# Where a created PAT or role leads (OpenAPI 3.1 §4.8.20, Link Object).
+PAT_LINKS = ((("get_token", "edit_token", "remove_token", "regenerate_token", "copy_token"),
+              {"pat_id": "$response.body#/id"}),)
+ROLE_LINKS = ((("get_role", "delete_role", "add_policy", "list_policies", "create_key",
+                "list_keys", "add_trust", "list_trust"), {"name": "$response.body#/name"}),)
+IN_ROLE = "$request.path.name"
+
+
+def _first(member: str, links: Links) -> Links:
+    """``links`` from the first item of a list answer's ``member``."""
+    return tuple((targets, {name: value.replace("#/", f"#/{member}/0/")
+                            for name, value in params.items()}) for targets, params in links)
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/scopes", "scopes", CATALOG, "The stage's scopes and API sets",
               response=m.ScopeCatalog, authenticated=False),
     Operation("post", "/v1/tokens", "generate", TOKENS, "Generate a PAT; its secret is in this "
               "answer only", ok=201, response=m.IssuedPat, body=m.PatCreate,
-              problems=(403, 409), description=MANAGE),
+              problems=(403, 409), description=MANAGE, links=PAT_LINKS),
     Operation("get", "/v1/tokens", "list_tokens", TOKENS, "The caller's PATs, newest first",
-              response=m.PatList, query=m.PatFilters, problems=(403,), description=READ),
+              response=m.PatList, query=m.PatFilters, problems=(403,), description=READ,
+              links=_first("tokens", PAT_LINKS)),
     Operation("post", "/v1/tokens/remove", "remove_many", TOKENS, "Remove many PATs",
               response=m.RemovedPats, body=m.PatRemoveMany, problems=(403,),
               description=MANAGE),
@@ -126,16 +150,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/v1/tokens/{pat_id}/regenerate", "regenerate_token", TOKENS,
               "A new secret for a PAT; the old one stops at once", response=m.IssuedPat,
               body=m.PatConfirm, body_optional=True, problems=(403, 409),
-              description=MANAGE),
+              description=MANAGE, links=PAT_LINKS),
     Operation("post", "/v1/tokens/{pat_id}/copy", "copy_token", TOKENS,
               "A new PAT with the settings of another", ok=201, response=m.IssuedPat,
-              body=m.PatCopy, body_optional=True, problems=(403, 409), description=MANAGE),
+              body=m.PatCopy, body_optional=True, problems=(403, 409), description=MANAGE,
+              links=PAT_LINKS),
     Operation("post", "/v1/roles", "create_role", ROLES, "Create a role of the caller",
               ok=201, response=m.RoleView, body=m.RoleCreate, problems=(403, 409),
               description=f"{ROLE} The name starts with the caller's username (403 otherwise); "
-                          "a name in use, or the cap of roles, is a 409."),
+                          "a name in use, or the cap of roles, is a 409.", links=ROLE_LINKS),
     Operation("get", "/v1/roles", "list_roles", ROLES, "The caller's roles",
-              response=m.RoleList, problems=(403,), description=ROLE),
+              response=m.RoleList, problems=(403,), description=ROLE,
+              links=_first("roles", ROLE_LINKS)),
     Operation("get", "/v1/roles/{name}", "get_role", ROLES, "One role with its policies",
               response=m.RoleView, problems=(403,), description=ROLE),
     Operation("delete", "/v1/roles/{name}", "delete_role", ROLES,
@@ -145,18 +171,23 @@ OPERATIONS: tuple[Operation, ...] = (
               ok=201, response=m.PolicyView, body=m.PolicyAdd, problems=(403, 409),
               description=f"{ROLE} Also {CONFIRMED}. The permission must be covered by one "
                           "of the caller's own (403 otherwise). Adding one the role has changes "
-                          "nothing."),
+                          "nothing.",
+              links=((("remove_policy",), {"name": IN_ROLE, "policy_id": "$response.body#/id"}),)),
     Operation("get", "/v1/roles/{name}/policies", "list_policies", ROLES,
-              "The role's policies", response=m.PolicyList, problems=(403,), description=ROLE),
+              "The role's policies", response=m.PolicyList, problems=(403,), description=ROLE,
+              links=((("remove_policy",), {"name": IN_ROLE,
+                                           "policy_id": "$response.body#/policies/0/id"}),)),
     Operation("delete", "/v1/roles/{name}/policies/{policy_id}", "remove_policy", ROLES,
               "Remove a policy", ok=204, problems=(403,), description=ROLE),
     Operation("post", "/v1/roles/{name}/keys", "create_key", ROLES,
               "Create a role key; its secret is in this answer only", ok=201,
               response=m.IssuedRoleKey, body=m.RoleKeyCreate, body_optional=True,
-              problems=(403, 409), description=ROLE_KEY),
+              problems=(403, 409), description=ROLE_KEY,
+              links=((("revoke_key",), {"name": IN_ROLE, "key_id": "$response.body#/id"}),)),
     Operation("get", "/v1/roles/{name}/keys", "list_keys", ROLES,
               "The role's keys (never their secrets)", response=m.RoleKeyList, problems=(403,),
-              description=ROLE),
+              description=ROLE,
+              links=((("revoke_key",), {"name": IN_ROLE, "key_id": "$response.body#/keys/0/id"}),)),
     Operation("delete", "/v1/roles/{name}/keys/{key_id}", "revoke_key", ROLES,
               "Revoke a role key: it stops working at once", ok=204, problems=(403,),
               description=ROLE),
@@ -164,10 +195,13 @@ OPERATIONS: tuple[Operation, ...] = (
               "Trust a CI's job tokens (federation)", ok=201, response=m.TrustView,
               body=m.TrustAdd, problems=(403, 409),
               description=f"{ROLE} Also {CONFIRMED}. Adding one the role has changes "
-                          "nothing."),
+                          "nothing.",
+              links=((("remove_trust",), {"name": IN_ROLE, "trust_id": "$response.body#/id"}),)),
     Operation("get", "/v1/roles/{name}/trust", "list_trust", ROLES,
               "The role's trust policies", response=m.TrustList, problems=(403,),
-              description=ROLE),
+              description=ROLE,
+              links=((("remove_trust",), {"name": IN_ROLE,
+                                          "trust_id": "$response.body#/trust/0/id"}),)),
     Operation("delete", "/v1/roles/{name}/trust/{trust_id}", "remove_trust", ROLES,
               "Remove a trust policy", ok=204, problems=(403,), description=ROLE),
     Operation("get", "/v1/me", "me", ACCOUNT, "Who am I", response=m.Profile,
@@ -240,9 +274,32 @@ def _responses(op: Operation, refs: dict[str, str]) -> dict[str, Any]:
     else:
         out[str(op.ok)] = {"description": "OK", "content": {
             "application/json": {"schema": {"$ref": refs[op.response.__name__]}}}}
+    links = {_link_name(target): {"operationId": target, "parameters": params}
+             for targets, params in op.links for target in targets}
+    if links:
+        out[str(op.ok)]["links"] = links
     for status in op.statuses():
         out[str(status)] = {"$ref": f"#/components/responses/{PROBLEMS[status][0]}"}
     return out
+
+
+# Request bodies the server accepts from alice of the demo seed (the renderer shows
+# them; schemathesis sends them first).
+BODY_EXAMPLES: dict[str, dict[str, Any]] = {
+    "generate": {"description": "CI deploys", "api_set": "ide-plugins"},
+    "edit_token": {"description": "CI deploys (staging)"},
+    "remove_many": {"ids": ["4Vq8cUj0SLWc1YkX"]},
+    "copy_token": {"description": "CI deploys (copy)"},
+    "create_role": {"name": "alice.ci", "description": "CI"},
+    "add_policy": {"permission": "data:get@urn:tessera:data:alice.*"},
+    "create_key": {"description": "deploy job"},
+    "add_trust": {"issuer": "https://token.actions.githubusercontent.com", "audience": "tessera",
+                  "subject": "repo:acme/app:*"},
+}
+
+
+def _link_name(operation_id: str) -> str:
+    return "".join(part.capitalize() for part in operation_id.split("_"))
 
 
 def _operation(op: Operation, refs: dict[str, str]) -> dict[str, Any]:
@@ -258,8 +315,11 @@ def _operation(op: Operation, refs: dict[str, str]) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = {"required": not op.body_optional, "content": {
-            "application/json": {"schema": {"$ref": refs[op.body.__name__]}}}}
+        media: dict[str, Any] = {"schema": {"$ref": refs[op.body.__name__]}}
+        if op.operation_id in BODY_EXAMPLES:
+            media["example"] = BODY_EXAMPLES[op.operation_id]
+        out["requestBody"] = {"required": not op.body_optional,
+                              "content": {"application/json": media}}
     out["responses"] = _responses(op, refs)
     out["security"] = ANY_CREDENTIAL if op.authenticated else []
     return out
@@ -282,10 +342,23 @@ def _problem_responses(refs: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _with_catalog(schemas: dict[str, Any], scopes: tuple[str, ...],
+                  api_sets: tuple[str, ...]) -> None:
+    """The stage's scope catalog (GET /v1/scopes) as the enums of a PAT's ``scopes``
+    and ``api_set``: the server refuses any other name (422)."""
+    for name in ("PatCreate", "PatEdit"):
+        props = schemas[name]["properties"]
+        props["scopes"]["anyOf"][0]["items"]["enum"] = list(scopes)
+        props["api_set"]["anyOf"][0]["enum"] = list(api_sets)
+
+
 @functools.cache
-def document() -> dict[str, Any]:
-    """The document without ``servers``: the same for every stage."""
+def document(scopes: tuple[str, ...] = DEFAULT_SCOPES,
+             api_sets: tuple[str, ...] = tuple(sorted(DEFAULT_API_SETS))) -> dict[str, Any]:
+    """The document without ``servers``, for a stage's scope catalog (the committed
+    copy: the default catalog)."""
     refs, schemas = _schemas()
+    _with_catalog(schemas, scopes, api_sets)
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method] = _operation(op, refs)
@@ -307,10 +380,12 @@ def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def served(issuer: str) -> str:
-    """The document as ``GET /openapi.json`` serves it: the stage's issuer is its server."""
-    return json.dumps({**document(), "servers": [{"url": issuer}]}, separators=(",", ":"),
-                      ensure_ascii=False)
+def served(issuer: str, scopes: tuple[str, ...] = DEFAULT_SCOPES,
+           api_sets: tuple[str, ...] = tuple(sorted(DEFAULT_API_SETS))) -> str:
+    """The document as ``GET /openapi.json`` serves it: the stage's issuer is its server,
+    its scope catalog names the scopes and API sets a PAT may have."""
+    return json.dumps({**document(scopes, api_sets), "servers": [{"url": issuer}]},
+                      separators=(",", ":"), ensure_ascii=False)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,24 @@ def _copy_project(src: Path, dst: Path) -> None:
         shutil.copy2(path, dst / ".chalice" / path.name)
     (dst / "requirements.txt").write_text(
         "# Empty on purpose: the dependencies ship in the layer built from chalicelayer/.\n")
+    _copy_docs_assets(src, dst)
+
+
+def _copy_docs_assets(src: Path, dst: Path) -> None:
+    """Swagger UI's files for ``GET /docs`` (``chalicelib.web.api_docs``), from the npm
+    package that ``make docs-deps`` installs, into the package's
+    ``chalicelib/web/vendor/swagger-ui/``: the function serves them itself."""
+    from chalicelib.web import api_docs
+
+    installed = src / api_docs.INSTALLED.relative_to(api_docs.HERE.parents[1])
+    target = dst / api_docs.PACKAGED.relative_to(api_docs.HERE.parents[1])
+    missing = [name for name in api_docs.VENDOR_FILES if not (installed / name).is_file()]
+    if missing:
+        raise PackagingError(f"swagger-ui-dist is not installed ({', '.join(missing)} missing "
+                             f"in {installed}): run `make docs-deps`")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in api_docs.VENDOR_FILES:
+        shutil.copyfile(installed / name, target / name)
 
 
 def run_chalice_package(project: Path, stage: str, out: Path, region: str) -> dict[str, Any]:

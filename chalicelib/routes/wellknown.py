@@ -61,5 +61,6 @@ def openapi() -> Response:
     from chalicelib import openapi as spec  # here, not at import: SPEC §9
 
     c = container()
-    return json_response(spec.served(issuer_of(bp.current_request, c.settings)),
+    return json_response(spec.served(issuer_of(bp.current_request, c.settings), c.settings.scopes,
+                                     tuple(sorted(c.settings.api_sets))),
                          headers=PUBLIC_CACHE, no_store=False)

@@ -41,7 +41,10 @@ DEFAULT_LIFETIME_DAYS = 30
 READ_SCOPES = frozenset({"tokens:read", "tokens:manage"})
 MANAGE_SCOPE = "tokens:manage"
 STATES = ("active", "expired", "revoked")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits only (``\d`` and ``str.isdigit`` also take other scripts' digits).
+# fullmatch, not match: ``$`` also matches before a final newline.
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_EPOCH = re.compile(r"^[0-9]{1,12}$")
 _DAY = 86400
 
 
@@ -85,7 +88,7 @@ def parse_expiry(value: object, now: int, settings: Settings) -> tuple[str | Non
             raise Unprocessable("expires_at is required: this stage does not allow tokens "
                                 "without an expiry date")
         return None, None
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise Unprocessable("expires_at must be a date as YYYY-MM-DD, or null")
     try:
         day = dt.date.fromisoformat(value)
@@ -143,9 +146,9 @@ def only_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
 
 def parse_time_filter(name: str, value: str) -> int:
     """Epoch seconds, or a date (00:00 UTC)."""
-    if value.isdigit() and len(value) <= 12:
+    if _EPOCH.fullmatch(value):
         return int(value)
-    if _DATE.match(value):
+    if _DATE.fullmatch(value):
         try:
             day = dt.date.fromisoformat(value)
         except ValueError:

@@ -212,3 +212,104 @@ def test_the_served_document_is_the_committed_one_with_its_server(client):
     doc = served(client)
     doc.pop("servers")
     assert doc == committed
+
+
+# -- every rule of shape is in the document (issue 22) ---------------------------------
+
+def _validator(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    return Draft202012Validator({**schema, "components": doc["components"]},
+                                format_checker=FormatChecker())
+
+
+def _body_schema(doc: dict[str, Any], path: str, method: str) -> Any:
+    return _validator(doc, doc["paths"][path][method]["requestBody"]["content"]
+                      ["application/json"]["schema"])
+
+
+def test_the_document_refuses_scopes_and_api_set_together(client):
+    doc = served(client)
+    create = _body_schema(doc, "/v1/tokens", "post")
+    edit = _body_schema(doc, "/v1/tokens/{pat_id}", "patch")
+    both = {"description": "d", "scopes": ["api:read"], "api_set": "ide-plugins"}
+    assert not create.is_valid(both) and not edit.is_valid(both)
+    assert not create.is_valid({"description": "d"})            # neither
+    assert not edit.is_valid({"api_set": None})                  # null is no choice
+    assert not edit.is_valid({})                                 # nothing to change
+    assert create.is_valid({"description": "d", "api_set": "ide-plugins"})
+    assert create.is_valid({"description": "d", "scopes": ["api:read"], "api_set": None})
+    assert edit.is_valid({"scopes": ["api:read"]}) and edit.is_valid({"expires_at": None})
+    assert not create.is_valid({"description": "d", "scopes": ["nope"]})   # the stage's catalog
+    assert not create.is_valid({"description": "   ", "api_set": "ide-plugins"})
+
+
+def test_the_document_states_the_time_filters_and_permission_grammar(client):
+    doc = served(client)
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/v1/tokens"]["get"]["parameters"]}
+    created_before = _validator(doc, params["created_before"])
+    assert created_before.is_valid("2027-02-15") and created_before.is_valid("1796396000")
+    for bad in ("2027-13-45", "2027-02-30", "٢٠٢٧", "1e9", "2027-2-15"):
+        assert not created_before.is_valid(bad), bad
+    policy = _body_schema(doc, "/v1/roles/{name}/policies", "post")
+    for good in ("*", "data:get@urn:tessera:data:alice.*", "data:*@urn:*", "*:get@urn:a:b"):
+        assert policy.is_valid({"permission": good}), good
+    for bad in ("data@urn:a:b", "data:get@urn:a", "a*b:c@urn:a:b", "data:get@arn:a:b", "0" * 90):
+        assert not policy.is_valid({"permission": bad}), bad
+
+
+def test_time_filters_refuse_digits_of_other_scripts(client, alice):
+    """``str.isdigit`` takes '²'; ``int`` does not: a 422, never a 500."""
+    r = client.http.get("/v1/tokens?created_before=%C2%B2", headers=bearer(alice))
+    assert r.status_code == 422
+
+
+def test_links_lead_from_a_created_pat_or_role_to_its_sub_resources(client):
+    doc = served(client)
+    ops = {op["operationId"] for item in doc["paths"].values() for op in item.values()}
+
+    def links(path: str, method: str, status: str) -> dict[str, Any]:
+        found = doc["paths"][path][method]["responses"][status]["links"]
+        assert {link["operationId"] for link in found.values()} <= ops
+        return {name: link["parameters"] for name, link in found.items()}
+
+    pat = links("/v1/tokens", "post", "201")
+    assert {"GetToken", "EditToken", "RemoveToken", "RegenerateToken", "CopyToken"} <= set(pat)
+    assert pat["GetToken"] == {"pat_id": "$response.body#/id"}
+    role = links("/v1/roles", "post", "201")
+    assert {"AddPolicy", "ListPolicies", "CreateKey", "ListKeys", "AddTrust", "ListTrust"} <= set(role)
+    assert role["AddPolicy"] == {"name": "$response.body#/name"}
+    assert links("/v1/roles/{name}/keys", "post", "201")["RevokeKey"] == {
+        "name": "$request.path.name", "key_id": "$response.body#/id"}
+
+
+def test_every_operation_documents_a_misdirected_host(client):
+    doc = served(client)
+    assert all("421" in op["responses"] for item in doc["paths"].values() for op in item.values())
+    r = client.http.get("/v1/me", headers={"Host": "elsewhere.example"})
+    assert r.status_code == 421
+
+
+def test_a_role_name_with_a_final_newline_is_refused_as_the_document_says(client, alice):
+    """The document's pattern ends in ``$``, the end of the text in ECMA-262 (JSON
+    Schema's regex dialect); so the server refuses ``alice.ci\\n`` too (Python's ``$``
+    alone also matches before a final newline)."""
+    r = post(client, "/v1/roles", alice, {"name": "alice.ci\n"})
+    assert r.status_code == 422 and body(r)["errors"][0]["pointer"] == "#/name"
+
+
+def test_the_document_states_the_trust_rules(client):
+    doc = served(client)
+    trust = _body_schema(doc, "/v1/roles/{name}/trust", "post")
+    base = {"audience": "tessera", "subject": "repo:acme/app:*"}
+    for good in ("https://token.actions.githubusercontent.com", "https://gitlab.com:8443/x",
+                 "http://127.0.0.1:9000"):
+        assert trust.is_valid({**base, "issuer": good}), good
+    for bad in ("http://example.com", "https://u@gitlab.com", "https://gitlab.com:0",
+                "https://gitlab.com?x=1", "https://:443"):
+        assert not trust.is_valid({**base, "issuer": bad}), bad
+    issuer = "https://gitlab.com"
+    assert trust.is_valid({**base, "issuer": issuer, "claims": None})
+    assert trust.is_valid({**base, "issuer": issuer, "claims": {"ref": "main"}})
+    for claims in ({"sub": "x"}, {"ref": "a\tb"}, {"a\u0001": "x"}, {"": "x"}):
+        assert not trust.is_valid({**base, "issuer": issuer, "claims": claims}), claims

@@ -25,6 +25,7 @@ from chalice.app import ScheduledEventConfig
 
 from chalicelayer import build as layer_build
 from chalicelib.storage.schema import TABLES, TTL_ATTRIBUTE
+from chalicelib.web import api_docs
 from deploy import gateway, iam
 from deploy.package import Package, PackagingError, build
 from deploy.stages import PROJECT_DIR, load_stage, stage_names
@@ -47,6 +48,11 @@ def _copy_project(dst: Path) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(PROJECT_DIR / ".chalice", dst / ".chalice",
                     ignore=shutil.ignore_patterns("deployments", "venv"))
+    # Swagger UI's files for /docs, as `make docs-deps` installs them.
+    swagger = Path("docs/api/node_modules/swagger-ui-dist")
+    (dst / swagger).mkdir(parents=True)
+    for name in api_docs.VENDOR_FILES:
+        shutil.copy2(PROJECT_DIR / swagger / name, dst / swagger / name)
     return dst
 
 
@@ -384,7 +390,9 @@ def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> No
     app_files = {"app.py"} | {p.relative_to(PROJECT_DIR).as_posix()
                               for p in (PROJECT_DIR / "chalicelib").rglob("*")
                               if p.is_file() and "__pycache__" not in p.parts}
-    sources = app_files | {"chalice/__init__.py", "chalice/app.py"}
+    # Swagger UI's files for GET /docs, copied from the npm package (issue 22).
+    vendor = {f"chalicelib/web/vendor/swagger-ui/{name}" for name in api_docs.VENDOR_FILES}
+    sources = app_files | vendor | {"chalice/__init__.py", "chalice/app.py"}
     assert {n for n in names if "__pycache__" not in n} == sources
     byte_code = {n for n in names if "__pycache__" in n}
     if f"python{sys.version_info.major}.{sys.version_info.minor}" == layer_build.RUNTIME:
@@ -394,6 +402,40 @@ def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> No
     else:
         # Packaged by another Python than the runtime's: byte code Lambda would ignore is left out.
         assert byte_code == set()
+
+
+def test_the_function_zip_carries_swagger_ui_as_installed(dev: Package) -> None:
+    """GET /docs serves the pinned swagger-ui-dist's files from the package itself."""
+    installed = PROJECT_DIR / "docs" / "api" / "node_modules" / "swagger-ui-dist"
+    with zipfile.ZipFile(dev.function_zip) as zf:
+        for name in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            assert zf.read(f"chalicelib/web/vendor/swagger-ui/{name}") == (installed / name).read_bytes()
+        assert zf.read("chalicelib/web/static/docs-init.js")
+
+
+def test_the_packaged_function_serves_docs_from_its_own_files(dev: Package, tmp_path: Path) -> None:
+    """Unzipped where no npm package is installed, the code finds Swagger UI in the package."""
+    with zipfile.ZipFile(dev.function_zip) as zf:
+        zf.extractall(tmp_path / "task")
+    probe = ("import json; from chalicelib.web import api_docs as d; "
+             "print(json.dumps([str(d.vendor_dir()), [d.asset(n).content_type "
+             "for n in ('swagger-ui-bundle.js', 'swagger-ui.css', 'docs-init.js')], "
+             "'/docs/assets/swagger-ui-bundle.js?v=' in d.page()]))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "task", capture_output=True,
+                          text=True, timeout=60, check=False,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "task")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    found, types, linked = json.loads(done.stdout)
+    assert found == str(tmp_path / "task" / "chalicelib" / "web" / "vendor" / "swagger-ui")
+    assert types == ["text/javascript; charset=utf-8", "text/css; charset=utf-8",
+                     "text/javascript; charset=utf-8"] and linked
+
+
+def test_packaging_stops_without_swagger_ui(tmp_path: Path) -> None:
+    project = _copy_project(tmp_path / "project")
+    shutil.rmtree(project / "docs")
+    with pytest.raises(PackagingError, match=r"make docs-deps"):
+        build("dev", tmp_path / "out", stub_layer=True, project_dir=project)
 
 
 def test_function_byte_code_is_hash_checked_and_matches_its_source(dev: Package) -> None:
