@@ -368,9 +368,37 @@ class RoleKeyCreate(Confirmed):
     description: OptionalDescription = None
 
 
+def _subject_rules() -> tuple[dict[str, Any], ...]:
+    """``roles.check_trusted_subject`` as JSON Schema: a known CI's subjects name their
+    owner (chosen by the issuer, else by the subject's own kind); any other wildcard
+    subject names a kind and an owner before its ``*``."""
+    def subject(pattern: str) -> dict[str, Any]:
+        return {"required": ["subject"], "properties": {"subject": {"pattern": pattern}}}
+
+    def issuer(pattern: str) -> dict[str, Any]:
+        return {"required": ["issuer"], "properties": {"issuer": {"pattern": pattern}}}
+
+    github = issuer("^" + re.escape(roles.GITHUB_ISSUER) + "(?:/.*)?$")
+    gitlab = issuer("^https://gitlab\\.com/*$")
+    rules: list[dict[str, Any]] = []
+    known = []
+    for (kind, _), by_issuer in zip(roles.PROVIDER_PREFIXES.values(), (github, gitlab), strict=True):
+        owner = subject("^" + re.escape(kind) + "[^*/:\\s]+/")
+        by_subject = subject("^" + re.escape(kind))
+        rules += [{"if": by_issuer, "then": owner}, {"if": by_subject, "then": owner}]
+        known += [by_issuer, by_subject]
+    prefix = roles.WILDCARD_PREFIX.pattern
+    rules.append({"if": {"allOf": [{"not": {"anyOf": known}}, subject("\\*$")]},
+                  "then": {"properties": {"subject": {
+                      "minLength": roles.MIN_SUBJECT_PREFIX + 1, "pattern": prefix}}}})
+    return tuple(rules)
+
+
 class TrustAdd(Confirmed):
     """``POST /v1/roles/{name}/trust``: which CI job tokens may act as the role, with
     the owner's password unless the sign-in is recent (SPEC §5, §6)."""
+
+    model_config = ConfigDict(json_schema_extra=_body_rules(*_subject_rules()))
 
     issuer: Issuer
     audience: Audience

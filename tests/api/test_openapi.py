@@ -308,8 +308,36 @@ def test_the_document_states_the_trust_rules(client):
     for bad in ("http://example.com", "https://u@gitlab.com", "https://gitlab.com:0",
                 "https://gitlab.com?x=1", "https://:443"):
         assert not trust.is_valid({**base, "issuer": bad}), bad
-    issuer = "https://gitlab.com"
+    issuer = "https://token.actions.githubusercontent.com"
     assert trust.is_valid({**base, "issuer": issuer, "claims": None})
     assert trust.is_valid({**base, "issuer": issuer, "claims": {"ref": "main"}})
     for claims in ({"sub": "x"}, {"ref": "a\tb"}, {"a\u0001": "x"}, {"": "x"}):
         assert not trust.is_valid({**base, "issuer": issuer, "claims": claims}), claims
+
+
+@pytest.mark.parametrize(("issuer", "subject", "valid"), [
+    ("https://token.actions.githubusercontent.com", "repo:acme/app:*", True),
+    ("https://token.actions.githubusercontent.com", "r*", False),
+    ("https://token.actions.githubusercontent.com", "0000000000*", False),
+    ("https://token.actions.githubusercontent.com/acme", "repo:acme/app", True),
+    ("https://gitlab.com", "project_path:group/app:*", True),
+    ("https://gitlab.com", "repo:acme/app:*", False),
+    ("https://ci.example", "repo:*", False),
+    ("https://ci.example", "organization:acme:*", True),
+    ("https://ci.example", "org:*", False),
+    ("https://ci.example", "an-exact-subject", True),
+])
+def test_the_document_states_the_trust_subject_rule_as_the_server_does(client, issuer,
+                                                                subject, valid):
+    trust = _body_schema(served(client), "/v1/roles/{name}/trust", "post")
+    body_ = {"issuer": issuer, "audience": "tessera", "subject": subject}
+    assert trust.is_valid(body_) is valid
+    from chalicelib.errors import Unprocessable
+    from chalicelib.services import roles
+
+    try:
+        roles.check_trusted_subject(issuer, roles.check_subject(subject))
+        accepted = True
+    except Unprocessable:
+        accepted = False
+    assert accepted is valid
