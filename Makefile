@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.requirements.stamp
+# Swagger UI for GET /docs (docs-deps below); here, before `run` names it.
+DOCS_STAMP := docs/api/node_modules/.package-lock.json
 PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
@@ -75,8 +77,6 @@ $(SPA_STAMP): examples/spa/package.json examples/spa/package-lock.json
 # Swagger UI for GET /docs (docs/api: swagger-ui-dist), exactly as locked; no install
 # scripts (its telemetry dependency's postinstall never runs). deploy.package copies
 # the assets into the function package.
-DOCS_STAMP := docs/api/node_modules/.package-lock.json
-
 docs-deps: $(DOCS_STAMP)
 
 $(DOCS_STAMP): docs/api/package.json docs/api/package-lock.json

@@ -22,6 +22,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.errors import ServiceUnavailable
+
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 PACKAGED = HERE / "vendor" / "swagger-ui"
@@ -37,15 +39,17 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'none'")
 
 
-class MissingAssets(FileNotFoundError):
-    """Swagger UI's files are neither packaged nor installed (run ``make docs-deps``)."""
+class MissingAssets(ServiceUnavailable):
+    """Swagger UI's files are neither packaged nor installed (run ``make docs-deps``):
+    a 503 problem, the path in the log only."""
 
 
 def vendor_dir() -> Path:
     for candidate in (PACKAGED, INSTALLED):
         if all((candidate / name).is_file() for name in VENDOR_FILES):
             return candidate
-    raise MissingAssets(f"swagger-ui-dist is not installed: run `make docs-deps` ({INSTALLED})")
+    raise MissingAssets("The API reference is not installed on this stage",
+                        detail=f"swagger-ui-dist is missing: run `make docs-deps` ({INSTALLED})")
 
 
 @dataclass(frozen=True)
