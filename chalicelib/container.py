@@ -218,7 +218,8 @@ class Container:
     @cached_property
     def device_flow(self) -> DeviceFlow:
         from chalicelib.services.device_flow import DeviceFlow
-        return DeviceFlow(self.devices_repo, self.clock, self.settings, self.throttle)
+        return DeviceFlow(self.devices_repo, self.clock, self.settings, self.throttle,
+                          batch_get=self.batch_get)
 
     @cached_property
     def issuer_keys(self) -> IssuerKeys:

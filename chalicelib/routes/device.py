@@ -50,7 +50,7 @@ def device_authorization() -> Response:
 def _page(c: Container) -> DevicePage:
     from chalicelib.web.device_page import DevicePage  # on the first page request
 
-    return DevicePage(c.device_flow, c.client_directory, c.devices_repo, c.batch_get)
+    return DevicePage(c.device_flow, c.client_directory)
 
 
 @bp.route("/device", methods=["GET"], content_types=ANY)

@@ -22,16 +22,20 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.errors import (
+    AccessDenied,
     BadRequest,
     ConditionFailed,
+    ConsentRequired,
     InvalidGrant,
     InvalidRequest,
+    LoginRequired,
     NotFound,
     OAuthError,
     RequestNotSupported,
@@ -39,7 +43,7 @@ from chalicelib.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from chalicelib.models import Client, User, possible_client_id
+from chalicelib.models import Client, Session, User, possible_client_id
 from chalicelib.security import redirect_uris
 from chalicelib.security.opaque import AUTHORIZATION_CODE, digest
 from chalicelib.security.scopes import parse_scope, scope_for_client
@@ -124,6 +128,27 @@ class Redirected(Exception):
         super().__init__(error.description)
         self.request = request
         self.error = error
+
+
+class Next(Enum):
+    """What the authorization endpoint does next with a request (``Authorization.decide``)."""
+
+    SIGN_IN = "sign_in"      # show the sign-in page
+    CONSENT = "consent"      # show the consent page for ``Outcome.granted``
+    REDIRECT = "redirect"    # a code was issued: send the browser to ``Outcome.location``
+    ERROR = "error"          # send ``Outcome.error`` to the redirect URI (RFC 6749 §4.1.2.1)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    next: Next
+    granted: tuple[str, ...] = ()     # CONSENT: the scopes the page asks about
+    location: str = ""                # REDIRECT: the redirect URI with code, state and iss
+    error: OAuthError | None = None   # ERROR
+
+
+# The page's actions: none (a new request), a sign-in just made, Approve, Deny.
+ACTIONS = ("", "signin", "approve", "deny")
 
 
 def _one_of(params: Mapping[str, str], name: str) -> str | None:
@@ -232,6 +257,53 @@ class Authorization:
         if not S256_CHALLENGE.fullmatch(challenge):
             raise InvalidRequest("code_challenge must be 43 base64url characters (S256)")
         return challenge
+
+    # -- what the endpoint does next (OIDC Core §3.1.2.1 prompt and max_age) ----------
+
+    def decide(self, request: AuthorizationRequest, action: str, user: User | None,
+               session: Session | None, issuer: str) -> Outcome:
+        """The next step of ``request`` for the browser signed in as ``user`` with
+        ``session`` (None if nobody is), after the page's ``action`` (``ACTIONS``;
+        "signin" means the sign-in just succeeded). Approve stores the consent; a
+        REDIRECT has issued its code. Errors are outcomes, never exceptions."""
+        try:
+            return self._decide(request, action, user, session, issuer)
+        except OAuthError as err:
+            return Outcome(Next.ERROR, error=err)
+
+    def _decide(self, request: AuthorizationRequest, action: str, user: User | None,
+                session: Session | None, issuer: str) -> Outcome:
+        if action == "deny":
+            raise AccessDenied("The person denied the request")
+        if user is None or session is None or self._reauthenticate(request, session, action):
+            if "none" in request.prompt:
+                raise LoginRequired("Nobody is signed in")
+            return Outcome(Next.SIGN_IN)
+        client = request.client
+        granted = tuple(s for s in request.scope if user.allows(s))
+        if request.scope and not granted:
+            raise AccessDenied("The account holds none of the requested scopes")
+        if action == "approve":
+            self.remember_consent(user, client, granted)
+        else:
+            remembered = self.remembered_consent(user.id, request)
+            if remembered is None or not remembered.covers(granted):
+                if "none" in request.prompt:
+                    raise ConsentRequired("The person has not consented to this application")
+                return Outcome(Next.CONSENT, granted=granted)
+        code = self.issue_code(request, user, granted, session.auth_time, session.id)
+        return Outcome(Next.REDIRECT, granted=granted,
+                       location=request.response(issuer, {"code": code}))
+
+    def _reauthenticate(self, request: AuthorizationRequest, session: Session,
+                        action: str) -> bool:
+        """prompt=login on a fresh request; max_age reached (OIDC Core §3.1.2.1). A
+        sign-in this asked for (action "signin") is never asked again (no loop)."""
+        if action == "signin":
+            return False
+        if "login" in request.prompt and not action:
+            return True
+        return request.sign_in_too_old(session.auth_time, self.clock.now())
 
     # -- consents -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from chalicelib.errors import (
     InvalidGrant,
     SlowDown,
     StorageUnavailable,
+    TooManyRequests,
 )
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import DEVICE_CODE, digest
@@ -40,6 +41,7 @@ from chalicelib.storage.devices import (
     DevicesRepo,
     device_from_item,
 )
+from chalicelib.storage.tables import BatchGet
 from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
 # SPEC §3: 8 characters of consonants without look-alikes (RFC 8628 §6.1).
@@ -91,8 +93,10 @@ class Started:
 
 class DeviceFlow:
     def __init__(self, repo: DevicesRepo, clock: Clock, settings: Settings,
-                 throttle: ThrottleRepo, user_codes: Callable[[], str] = new_user_code) -> None:
+                 throttle: ThrottleRepo, user_codes: Callable[[], str] = new_user_code, *,
+                 batch_get: BatchGet | None = None) -> None:
         self.repo = repo
+        self.batch_get = batch_get     # the page's one read: the code and its counters
         self.user_codes = user_codes   # injectable: tests force collisions
         self.throttle = throttle
         self.clock = clock
@@ -159,6 +163,27 @@ class DeviceFlow:
         return self.repo.op_consume(request.digest, request.client_id, self.clock.now(), session.id)
 
     # -- RFC 8628 §3.3: the user's decision ------------------------------------------------
+
+    def lookup(self, user_code: str, *, source_ip: str, user_id: str) -> DeviceRequest | None:
+        """The live request of a user code the signed-in ``user_id`` typed on the page,
+        or None. One BatchGetItem reads the code's reservation and the wrong-code
+        counters (SPEC §8; RFC 8628 §5.1); a block is a 429 before the code counts;
+        every miss counts against the caps (per source, per user, over all callers,
+        and per code if issued).
+        """
+        assert self.batch_get is not None, "the page's DeviceFlow reads with batch_get"
+        items = self.batch_get({"devices": [self.repo.code_key(user_code)],
+                                "throttle": self.guess_keys(source_ip, user_id, user_code)})
+        counters = self.guess_counters(source_ip, user_id, user_code, items["throttle"])
+        if self.guessing_blocked(counters):
+            raise TooManyRequests("Too many wrong codes were entered. Wait 15 minutes, then try "
+                                  "again with the code shown on your device.",
+                                  headers={"Retry-After": str(self.guessing_retry_after(counters))})
+        reservation = items["devices"][0] if items["devices"] else None
+        found = self.find(reservation)
+        if found is None:
+            self.record_wrong_code(counters, code_issued=reservation is not None)
+        return found
 
     def find(self, reservation: dict[str, Any] | None) -> DeviceRequest | None:
         """The live request a ``uc#`` item points at (read with the page's counters)."""

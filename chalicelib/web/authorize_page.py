@@ -14,45 +14,38 @@ without ``action`` is an authorization request sent by POST (OIDC Core §3.1.2.1
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalice.app import Response
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
-from chalicelib.errors import (
-    AccessDenied,
-    BadRequest,
-    ConsentRequired,
-    InvalidGrant,
-    LoginRequired,
-    OAuthError,
-    TooManyRequests,
-)
+from chalicelib.errors import BadRequest, InvalidGrant, OAuthError, TooManyRequests
 from chalicelib.services.authorization import (
+    ACTIONS,
     Authorization,
     AuthorizationRequest,
+    Next,
     Redirected,
     origin,
 )
 from chalicelib.services.logout import LogoutRequest, RpLogout
-from chalicelib.services.web_signin import WebSession
 from chalicelib.web.browser import Visit
-from chalicelib.web.page import Layout, esc, redirect
-from chalicelib.web.scope_words import scope_items
+from chalicelib.web.page import Layout, redirect
 
 AUTHORIZE = "/oauth/authorize"
 LOGOUT = "/oauth/logout"
 PAGE_FIELDS = frozenset({"csrf", "action", "username", "password"})
-ACTIONS = ("", "signin", "approve", "deny")
 # Satisfied once the consent page shows: its form does not carry them on, so an
 # Approve is never sent back to sign in (prompt=login, max_age=0) again.
 SATISFIED = frozenset({"prompt", "max_age", "login_hint"})
 
 
-def hidden_fields(params: dict[str, str], drop: frozenset[str] = frozenset()) -> str:
-    return "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">'
-                   for k, v in sorted(params.items()) if k not in drop and k not in PAGE_FIELDS)
+def hidden_fields(params: dict[str, str] | Mapping[str, str],
+                  drop: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """The request's parameters a page's form carries on, as (name, value) pairs."""
+    return [(k, v) for k, v in sorted(params.items()) if k not in drop and k not in PAGE_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -74,66 +67,49 @@ class AuthorizePage:
         return self._serve(visit, params, action)
 
     def _serve(self, visit: Visit, params: dict[str, str], action: str) -> Response:
-        issuer = visit.request.issuer
         try:
             request = self.authorization.parse(params)
-            try:
-                return self._decide(visit, request, action)
-            except OAuthError as err:
-                raise Redirected(request, err) from err
         except Redirected as refused:
-            log.info(json.dumps({"event": "authorization_refused",
-                                 "client_id": refused.request.client.client_id,
-                                 "error": refused.error.error, "detail": refused.error.detail}))
-            return redirect(refused.request.error_response(issuer, refused.error), visit.cookies)
-
-    def _decide(self, visit: Visit, request: AuthorizationRequest, action: str) -> Response:
+            return self._refused(visit, refused.request, refused.error)
         if action:
             visit.check_csrf()
-        if action == "deny":
-            raise AccessDenied("The person denied the request")
-        fresh = False
         if action == "signin":
-            form = visit.request.form
-            if visit.web is not None:
-                # prompt=login or max_age: the new sign-in replaces the older one, which ends.
-                visit.sign_out()
-            try:
-                visit.sign_in(form.one("username"), form.one("password"))
-            except InvalidGrant as failed:
-                # Bad credentials, however they are bad, get one answer (SPEC §8).
-                return self.signin_page(visit, request, error=failed.description, status=403)
-            except TooManyRequests as failed:
-                return self.signin_page(visit, request, error=failed.description, status=429)
-            fresh = True
+            failed = self._sign_in(visit, request)
+            if failed is not None:
+                return failed
         web = visit.web
-        if web is None or (not fresh and self._reauthenticate(request, web, action)):
-            if "none" in request.prompt:
-                raise LoginRequired("Nobody is signed in")
+        outcome = self.authorization.decide(request, action, web.user if web else None,
+                                            web.session if web else None, visit.request.issuer)
+        if outcome.next is Next.SIGN_IN:
             return self.signin_page(visit, request)
-        user, client = web.user, request.client
-        granted = tuple(s for s in request.scope if user.allows(s))
-        if request.scope and not granted:
-            raise AccessDenied("The account holds none of the requested scopes")
-        if action == "approve":
-            self.authorization.remember_consent(user, client, granted)
-        else:
-            remembered = self.authorization.remembered_consent(user.id, request)
-            if remembered is None or not remembered.covers(granted):
-                if "none" in request.prompt:
-                    raise ConsentRequired("The person has not consented to this application")
-                return self.consent_page(visit, request, granted)
-        code = self.authorization.issue_code(request, user, granted, web.session.auth_time,
-                                             web.session.id)
-        return redirect(request.response(visit.request.issuer, {"code": code}), visit.cookies)
+        if outcome.next is Next.CONSENT:
+            return self.consent_page(visit, request, outcome.granted)
+        if outcome.next is Next.REDIRECT:
+            return redirect(outcome.location, visit.cookies)
+        assert outcome.error is not None
+        return self._refused(visit, request, outcome.error)
 
-    def _reauthenticate(self, request: AuthorizationRequest, web: WebSession,
-                        action: str) -> bool:
-        """prompt=login on a fresh request; max_age reached (OIDC Core §3.1.2.1). After
-        the sign-in this asks for, the request resumes with ``fresh`` (no loop)."""
-        if "login" in request.prompt and not action:
-            return True
-        return request.sign_in_too_old(web.session.auth_time, self.clock.now())
+    def _sign_in(self, visit: Visit, request: AuthorizationRequest) -> Response | None:
+        """The sign-in the page posted; its page again (with why) if it failed."""
+        form = visit.request.form
+        if visit.web is not None:
+            # prompt=login or max_age: the new sign-in replaces the older one, which ends.
+            visit.sign_out()
+        try:
+            visit.sign_in(form.one("username"), form.one("password"))
+        except InvalidGrant as failed:
+            # Bad credentials, however they are bad, get one answer (SPEC §8).
+            return self.signin_page(visit, request, error=failed.description, status=403)
+        except TooManyRequests as failed:
+            return self.signin_page(visit, request, error=failed.description, status=429)
+        return None
+
+    @staticmethod
+    def _refused(visit: Visit, request: AuthorizationRequest, error: OAuthError) -> Response:
+        log.info(json.dumps({"event": "authorization_refused",
+                             "client_id": request.client.client_id,
+                             "error": error.error, "detail": error.detail}))
+        return redirect(request.error_response(visit.request.issuer, error), visit.cookies)
 
     # -- views -------------------------------------------------------------------------
 
@@ -143,43 +119,18 @@ class AuthorizePage:
 
     def signin_page(self, visit: Visit, request: AuthorizationRequest, *, error: str = "",
                     status: int = 200) -> Response:
-        name = request.client.name or request.client.client_id
-        alert = f'<p class="error" role="alert" id="form-error">{esc(error)}</p>' if error else ""
-        described = ' aria-describedby="form-error"' if error else ""
         hint = request.login_hint if visit.web is None else visit.web.user.username
-        main = (
-            f"<h1>Sign in to continue to {esc(name)}</h1>{alert}"
-            f'<form method="post" action="{esc(visit.path(AUTHORIZE))}">{visit.hidden_csrf()}'
-            f"{hidden_fields(dict(request.params))}"
-            '<label for="username">Username</label>'
-            f'<input type="text" id="username" name="username" value="{esc(hint)}" '
-            f'autocomplete="username" autocapitalize="none" spellcheck="false" required{described}'
-            f'{"" if hint else " autofocus"}>'
-            '<label for="password">Password</label>'
-            '<input type="password" id="password" name="password" '
-            f'autocomplete="current-password" required{" autofocus" if hint else ""}>'
-            '<div class="actions"><button type="submit" name="action" value="signin">Sign in'
-            '</button><button type="submit" name="action" value="deny" class="secondary" '
-            'formnovalidate>Cancel</button></div></form>'
-            f'<p class="hint">You will return to {esc(origin(request.redirect_uri))}.</p>')
-        return visit.page(self._layout("Sign in", request), main, status)
+        return visit.page(self._layout("Sign in", request), "authorize_signin.html", status,
+                          app=request.client.name or request.client.client_id, error=error,
+                          hint=hint, fields=hidden_fields(request.params),
+                          returns_to=origin(request.redirect_uri))
 
     def consent_page(self, visit: Visit, request: AuthorizationRequest,
                      granted: tuple[str, ...]) -> Response:
-        name = request.client.name or request.client.client_id
-        main = (
-            f"<h1>Allow {esc(name)} to access your account?</h1>"
-            f"<p>{esc(name)} asks to:</p><ul>{scope_items(granted)}</ul>"
-            f'<p class="hint">You will return to {esc(origin(request.redirect_uri))}. You can '
-            f'withdraw this at any time on the <a href="{esc(visit.path("/consents"))}">connected '
-            "apps</a> page.</p>"
-            f'<form method="post" action="{esc(visit.path(AUTHORIZE))}">{visit.hidden_csrf()}'
-            f"{hidden_fields(dict(request.params), SATISFIED)}"
-            '<div class="actions">'
-            '<button type="submit" name="action" value="approve">Approve</button>'
-            '<button type="submit" name="action" value="deny" class="secondary">Deny</button>'
-            "</div></form>")
-        return visit.page(self._layout("Allow access", request), main)
+        return visit.page(self._layout("Allow access", request), "authorize_consent.html",
+                          app=request.client.name or request.client.client_id, scopes=granted,
+                          fields=hidden_fields(request.params, SATISFIED),
+                          returns_to=origin(request.redirect_uri))
 
 
 @dataclass(frozen=True)
@@ -213,19 +164,13 @@ class LogoutPage:
         self.logout.end(request)
         if request.redirect_uri:
             return redirect(request.response(), visit.cookies)
-        return visit.page("Signed out", '<h1>Signed out</h1><p class="ok" role="status">You are '
-                          "signed out.</p><p>You can close this page.</p>")
+        return visit.page("Signed out", "signed_out.html")
 
     @staticmethod
     def confirm_page(visit: Visit, request: LogoutRequest, params: dict[str, str]) -> Response:
-        app = f" of {esc(request.client.name or request.client.client_id)}" if request.client else ""
         layout = Layout("Sign out", form_origins=(origin(request.redirect_uri),)
                         if request.redirect_uri else ())
-        who = f" as {esc(visit.web.user.username)}" if visit.web else ""
-        main = (f"<h1>Sign out{app}?</h1><p>You are signed in to Tessera{who} in this "
-                "browser.</p>"
-                f'<form method="post" action="{esc(visit.path(LOGOUT))}">{visit.hidden_csrf()}'
-                f"{hidden_fields(params)}"
-                '<div class="actions"><button type="submit" name="action" value="signout">'
-                "Sign out</button></div></form>")
-        return visit.page(layout, main)
+        app = (request.client.name or request.client.client_id) if request.client else ""
+        return visit.page(layout, "logout_confirm.html", app=app,
+                          who=visit.web.user.username if visit.web else "",
+                          fields=hidden_fields(params))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from chalice.app import Response
@@ -32,7 +32,6 @@ from chalicelib.web.page import (
     Account,
     Layout,
     error_message,
-    message_main,
     page_response,
     redirect,
 )
@@ -150,9 +149,6 @@ class Visit:
     def csrf(self) -> str:
         return csrf_token(self.browser_secret, self.session_id)
 
-    def hidden_csrf(self) -> str:
-        return f'<input type="hidden" name="csrf" value="{self.csrf()}">'
-
     def check_csrf(self) -> None:
         """Every POST: the form's token must be this browser's for this sign-in."""
         if not csrf_ok(self.browser_secret, self.session_id, self.request.form.one("csrf")):
@@ -187,22 +183,25 @@ class Visit:
             return None
         return Account(self.web.user.username, self.path(SIGNOUT_PATH), self.csrf())
 
-    def page(self, layout: Layout | str, main: str, status: int = 200,
-             headers: dict[str, str] | None = None) -> Response:
-        return page_response(layout, main, status, account=self.account(), cookies=self.cookies,
-                             headers=headers)
+    def page(self, layout: Layout | str, template: str, status: int = 200,
+             headers: dict[str, str] | None = None, /, **context: Any) -> Response:
+        """``template`` with ``context``, plus what every form needs: the CSRF token
+        (``csrf``) and ``path`` (links and actions under the service's prefix)."""
+        return page_response(layout, template, status, account=self.account(),
+                             cookies=self.cookies, headers=headers, csrf=self.csrf(),
+                             path=self.path, **context)
 
     def message(self, title: str, text: str, status: int,
                 link: tuple[str, str] | None = None) -> Response:
         """A page that only says something; ``link`` is (path, words) of a way on."""
         way_on = (self.path(link[0]), link[1]) if link else None
-        return self.page(title, message_main(title, text, status, way_on), status)
+        return self.page(title, "message.html", status, text=text, link=way_on)
 
     def error_page(self, err: TesseraError, where: str,
                    link: tuple[str, str] | None = None) -> Response:
         title, text, status, headers = error_message(err, where)
         way_on = (self.path(link[0]), link[1]) if link else None
-        return self.page(title, message_main(title, text, status, way_on), status, headers)
+        return self.page(title, "message.html", status, headers, text=text, link=way_on)
 
     def redirect(self, path: str) -> Response:
         return redirect(self.path(path), self.cookies)

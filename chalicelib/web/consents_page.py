@@ -1,7 +1,7 @@
 """The ``/consents`` page (SPEC §2, §7): the apps a person allowed, and Withdraw.
 
 Withdrawing ends that app's sessions of the person at once. Same sign-in, CSRF
-and layout as every page; no JavaScript.
+and layout as every page; no JavaScript. The HTML is ``templates/consents.html``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from chalicelib.errors import InvalidGrant, NotFound
 from chalicelib.models import Client
 from chalicelib.services.authorization import Authorization
 from chalicelib.web.browser import Visit
-from chalicelib.web.page import Layout, esc
-from chalicelib.web.scope_words import scope_items
+from chalicelib.web.page import Layout
 
 TITLE = "Connected apps"
 PAGE = "/consents"
@@ -62,42 +61,18 @@ class ConsentsPage:
                                           f"{ended} of its session(s) ended.")
 
     def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
-        alert = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
-        main = (f"<h1>Sign in to see your connected apps</h1>{alert}"
-                f'<form method="post" action="{esc(visit.path(PAGE + "/signin"))}">'
-                f"{visit.hidden_csrf()}"
-                '<label for="username">Username</label>'
-                '<input type="text" id="username" name="username" autocomplete="username" '
-                'autocapitalize="none" spellcheck="false" required>'
-                '<label for="password">Password</label>'
-                '<input type="password" id="password" name="password" '
-                'autocomplete="current-password" required>'
-                '<div class="actions"><button type="submit">Sign in</button></div></form>')
-        return visit.page("Sign in", main, status)
+        return visit.page("Sign in", "signin.html", status, error=error,
+                          heading="Sign in to see your connected apps", action=PAGE + "/signin")
 
     def listing(self, visit: Visit, *, error: str = "", notice: str = "",
                 status: int = 200) -> Response:
         assert visit.web is not None
-        consents = self.authorization.consents_of(visit.web.user.id)
-        parts = [f"<h1>{TITLE}</h1>"]
-        if error:
-            parts.append(f'<p class="error" role="alert">{esc(error)}</p>')
-        if notice:
-            parts.append(f'<p class="ok" role="status">{esc(notice)}</p>')
-        if not consents:
-            parts.append("<p>No app has access to your account.</p>")
-        for consent in consents:
+        apps = []
+        for consent in self.authorization.consents_of(visit.web.user.id):
             client = self.clients(consent.client_id)
             name = client.name if client and client.name else consent.client_id
-            parts.append(
-                f"<section><h2>{esc(name)}</h2>"
-                f"<p class=\"hint\">Allowed {esc(_when(consent.created_at))}"
-                + (f", last changed {esc(_when(consent.updated_at))}"
-                   if consent.updated_at != consent.created_at else "") + "</p>"
-                f"<ul>{scope_items(consent.scopes)}</ul>"
-                f'<form method="post" action="{esc(visit.path(PAGE + "/withdraw"))}">'
-                f"{visit.hidden_csrf()}"
-                f'<input type="hidden" name="client_id" value="{esc(consent.client_id)}">'
-                f'<button type="submit" class="secondary">Withdraw access of {esc(name)}</button>'
-                "</form></section>")
-        return visit.page(Layout(TITLE), "".join(parts), status)
+            changed = _when(consent.updated_at) if consent.updated_at != consent.created_at else ""
+            apps.append({"name": name, "client_id": consent.client_id, "scopes": consent.scopes,
+                         "allowed": _when(consent.created_at), "changed": changed})
+        return visit.page(Layout(TITLE), "consents.html", status, title=TITLE, apps=apps,
+                          error=error, notice=notice)

@@ -3,29 +3,24 @@
 One form walks the person through: enter (or confirm a prefilled) user code and,
 if not signed in, a username and password; then see which client asks, for which
 scopes, from where the device started; then Approve or Deny; then a result page.
-Every POST carries a CSRF token; wrong codes are capped per source and per code.
+Every POST carries a CSRF token; wrong codes are capped per source and per code
+(``DeviceFlow.lookup``). The HTML is ``templates/device_*.html``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.errors import BadRequest, ConditionFailed, InvalidGrant, TooManyRequests
+from chalicelib.errors import BadRequest, ConditionFailed, InvalidGrant
 from chalicelib.grants import MAX_PARAM
 from chalicelib.models import Client
 from chalicelib.services.authn import ClientDirectory
 from chalicelib.services.device_flow import DeviceFlow, display_user_code, normalise_user_code
-from chalicelib.storage.devices import DeviceRequest, DevicesRepo
+from chalicelib.storage.devices import DeviceRequest
 from chalicelib.web.browser import Visit
-from chalicelib.web.page import esc
-from chalicelib.web.scope_words import scope_items
-
-BatchGet = Callable[[dict[str, list[dict[str, Any]]]], dict[str, list[dict[str, Any]]]]
 
 BAD_CODE = "That code is not valid or has expired. Check the code shown on your device."
 MALFORMED_CODE = "A code has 8 letters, like WDJB-MJHT. Check the code shown on your device."
@@ -33,12 +28,10 @@ MALFORMED_CODE = "A code has 8 letters, like WDJB-MJHT. Check the code shown on 
 
 @dataclass(frozen=True)
 class DevicePage:
-    """``GET /device`` and ``POST /device``, given the flow and where codes and clients live."""
+    """``GET /device`` and ``POST /device``, given the flow and the clients."""
 
     flow: DeviceFlow
     clients: ClientDirectory
-    devices: DevicesRepo
-    batch_get: BatchGet
 
     def show(self, visit: Visit) -> Response:
         raw = visit.request.query.get("user_code", "")[:MAX_PARAM]
@@ -66,7 +59,9 @@ class DevicePage:
         code = normalise_user_code(typed)
         if code is None:
             return entry(visit, typed, error=MALFORMED_CODE, status=400)
-        found = self.lookup(visit, code)
+        web = visit.web
+        assert web is not None   # signed in above
+        found = self.flow.lookup(code, source_ip=visit.request.source_ip, user_id=web.user.id)
         if found is None:
             return entry(visit, typed, error=BAD_CODE, status=400)
         if not self.flow.is_pending(found):
@@ -77,25 +72,6 @@ class DevicePage:
         if action == "continue":
             return confirm(visit, found, client)
         return self.decide(visit, found, client, approve=action == "approve")
-
-    def lookup(self, visit: Visit, code: str) -> DeviceRequest | None:
-        """The pending request of a user code; every miss counts against the caps
-        (per source, per signed-in user, over all callers, and per code if issued).
-        """
-        assert visit.web is not None
-        flow, ip, user_id = self.flow, visit.request.source_ip, visit.web.user.id
-        items = self.batch_get({"devices": [self.devices.code_key(code)],
-                                "throttle": flow.guess_keys(ip, user_id, code)})
-        counters = flow.guess_counters(ip, user_id, code, items["throttle"])
-        if flow.guessing_blocked(counters):
-            raise TooManyRequests("Too many wrong codes were entered. Wait 15 minutes, then try "
-                                  "again with the code shown on your device.",
-                                  headers={"Retry-After": str(flow.guessing_retry_after(counters))})
-        reservation = items["devices"][0] if items["devices"] else None
-        found = flow.find(reservation)
-        if found is None:
-            flow.record_wrong_code(counters, code_issued=reservation is not None)
-        return found
 
     def decide(self, visit: Visit, found: DeviceRequest, client: Client | None, *,
                approve: bool) -> Response:
@@ -113,14 +89,8 @@ class DevicePage:
         except ConditionFailed:
             return visit.message("Code already used", "This request was already decided or has "
                                  "expired. Start again on your device.", 409)
-        if approve:
-            main = (f"<h1>Device approved</h1><p class=\"ok\" role=\"status\">{esc(name)} is now "
-                    "signed in to your account. Return to your device; it will finish on its own."
-                    "</p><p>You can close this page.</p>")
-            return visit.page("Device approved", main)
-        main = (f"<h1>Request denied</h1><p class=\"ok\" role=\"status\">{esc(name)} was not "
-                "given access to your account.</p><p>You can close this page.</p>")
-        return visit.page("Request denied", main)
+        template = "device_approved.html" if approve else "device_denied.html"
+        return visit.page("Device approved" if approve else "Request denied", template, name=name)
 
 
 # --------------------------------------------------------------------------
@@ -133,63 +103,15 @@ def client_name(client: Client | None, found: DeviceRequest) -> str:
 
 def entry(visit: Visit, typed: str, *, confirm: bool = False, error: str = "",
           status: int = 200) -> Response:
-    parts = ["<h1>Connect a device</h1>"]
-    if error:
-        parts.append(f"<p class=\"error\" role=\"alert\" id=\"form-error\">{esc(error)}</p>")
-    if confirm and not error:
-        parts.append("<p class=\"notice\">Check that this code matches the one shown on your "
-                     "device. If it does not, do not continue.</p>")
-    elif not error:
-        parts.append("<p>Enter the code shown on your device.</p>")
-    described = ' aria-describedby="form-error code-hint"' if error else ' aria-describedby="code-hint"'
-    parts.append(
-        f"<form method=\"post\" action=\"{esc(visit.path('/device'))}\">" + visit.hidden_csrf()
-        + "<label for=\"user_code\">Code from your device</label>"
-        + f"<input id=\"user_code\" name=\"user_code\" class=\"code\" value=\"{esc(typed)}\" "
-        "autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" "
-        f"maxlength=\"32\" required{described}"
-        + ("" if confirm else " autofocus") + ">"
-        + "<p class=\"hint\" id=\"code-hint\">8 letters, for example WDJB-MJHT. Dashes and "
-        "spaces do not matter.</p>")
-    if visit.web is None:
-        parts.append(
-            "<fieldset><legend>Sign in</legend>"
-            "<label for=\"username\">Username</label>"
-            "<input id=\"username\" name=\"username\" autocomplete=\"username\" "
-            "autocapitalize=\"none\" spellcheck=\"false\" required"
-            + (" autofocus" if confirm else "") + ">"
-            "<label for=\"password\">Password</label>"
-            "<input id=\"password\" name=\"password\" type=\"password\" "
-            "autocomplete=\"current-password\" required></fieldset>")
-    parts.append("<div class=\"actions\"><button type=\"submit\" name=\"action\" "
-                 "value=\"continue\">Continue</button></div></form>")
-    return visit.page("Connect a device", "".join(parts), status)
+    return visit.page("Connect a device", "device_entry.html", status, typed=typed,
+                      confirm=confirm, error=error, signed_in=visit.web is not None)
 
 
 def confirm(visit: Visit, found: DeviceRequest, client: Client | None) -> Response:
     assert visit.web is not None
-    name = client_name(client, found)
-    scopes = found.scope.split()
-    items = scope_items(scopes)
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found.created_at))
-    device: dict[str, Any] = found.device
-    main = (
-        f"<h1>Allow {esc(name)} to access your account?</h1>"
-        "<p class=\"notice\">Only approve if you started this sign-in yourself and the code "
-        "below is the one shown on your device.</p>"
-        "<dl>"
-        f"<dt>Code</dt><dd class=\"code\">{esc(display_user_code(found.user_code))}</dd>"
-        f"<dt>Application</dt><dd>{esc(name)}</dd>"
-        f"<dt>It asks to</dt><dd><ul>{items}</ul></dd>"
-        f"<dt>Started from</dt><dd>{esc(device.get('ip', 'unknown'))}</dd>"
-        f"<dt>Device software</dt><dd>{esc(device.get('user_agent') or 'unknown')}</dd>"
-        f"<dt>Started at</dt><dd>{esc(started)}</dd>"
-        "</dl>"
-        f"<form method=\"post\" action=\"{esc(visit.path('/device'))}\">" + visit.hidden_csrf()
-        + f"<input type=\"hidden\" name=\"user_code\" value=\"{esc(found.user_code)}\">"
-        "<div class=\"actions\">"
-        "<button type=\"submit\" name=\"action\" value=\"approve\">Approve</button>"
-        "<button type=\"submit\" name=\"action\" value=\"deny\" class=\"secondary\">Deny</button>"
-        "</div></form>"
-    )
-    return visit.page("Approve device", main)
+    device = found.device
+    return visit.page("Approve device", "device_confirm.html", name=client_name(client, found),
+                      code=display_user_code(found.user_code), user_code=found.user_code,
+                      scopes=found.scope.split(),
+                      ip=device.get("ip", "unknown"), user_agent=device.get("user_agent") or "unknown",
+                      started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(found.created_at)))

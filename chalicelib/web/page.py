@@ -14,7 +14,6 @@ Pages never answer with JSON: an error is an HTML page with the right status.
 from __future__ import annotations
 
 import functools
-import html
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,10 +34,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 def _static(name: str) -> str:
     """A file of ``static/``, read on first use (never at import) and kept."""
     return (STATIC / name).read_text(encoding="utf-8")
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 @dataclass(frozen=True)
@@ -63,26 +58,14 @@ class Layout:
     form_origins: tuple[str, ...] = ()
 
 
-def _bar(account: Account | None) -> str:
-    who = ""
-    if account is not None:
-        who = (f'<div class="account"><span>Signed in as <strong>{esc(account.username)}</strong>'
-               f'</span><form method="post" action="{esc(account.signout_action)}">'
-               f'<input type="hidden" name="csrf" value="{esc(account.csrf)}">'
-               '<button class="link" type="submit">Sign out</button></form></div>')
-    return f'<header class="site"><span class="brand">Tessera</span>{who}</header>'
+def document(layout: Layout, template: str, nonce: str, account: Account | None = None, /,
+             **context: Any) -> str:
+    """A page's HTML: ``template`` (which extends ``base.html``) with its values."""
+    from chalicelib.web.render import render, trusted
 
-
-def document(layout: Layout, main: str, nonce: str, account: Account | None = None) -> str:
-    script = f'<script nonce="{nonce}">{_static("site.js")}</script>' if layout.script else ""
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{esc(layout.title)} · Tessera</title>'
-        f'<style nonce="{nonce}">{_static("site.css")}</style></head>'
-        f'<body>{_bar(account)}<main class="{"wide" if layout.wide else "narrow"}">{main}</main>'
-        f'{script}</body></html>\n'
-    )
+    js = trusted(_static("site.js")) if layout.script else ""
+    return render(template, layout=layout, nonce=nonce, account=account,
+                  css=trusted(_static("site.css")), js=js, **context)
 
 
 def security_headers(nonce: str, *, script: bool = False,
@@ -103,9 +86,10 @@ def security_headers(nonce: str, *, script: bool = False,
     }
 
 
-def page_response(layout: Layout | str, main: str, status: int = 200, *,
+def page_response(layout: Layout | str, template: str, status: int = 200, /, *,
                   account: Account | None = None, cookies: Iterable[str] = (),
-                  headers: dict[str, str] | None = None) -> Response:
+                  headers: dict[str, str] | None = None, **context: Any) -> Response:
+    """``template`` rendered in the layout, with the security headers of every page."""
     layout = Layout(layout) if isinstance(layout, str) else layout
     nonce = secrets.token_urlsafe(16)
     out: Headers = {**security_headers(nonce, script=layout.script,
@@ -113,20 +97,15 @@ def page_response(layout: Layout | str, main: str, status: int = 200, *,
     set_cookies = list(cookies)
     if set_cookies:
         out["Set-Cookie"] = set_cookies
-    return Response(body=document(layout, main, nonce, account), status_code=status, headers=out)
-
-
-def message_main(title: str, text: str, status: int, link: tuple[str, str] | None = None) -> str:
-    box = "error" if status >= 400 else "ok"
-    back = f'<p><a href="{esc(link[0])}">{esc(link[1])}</a></p>' if link else ""
-    return f'<h1>{esc(title)}</h1><p class="{box}" role="status">{esc(text)}</p>{back}'
+    body = document(layout, template, nonce, account, status=status, **context)
+    return Response(body=body, status_code=status, headers=out)
 
 
 def message_page(title: str, text: str, status: int, *, headers: dict[str, str] | None = None,
                  cookies: Iterable[str] = ()) -> Response:
     """A page that only says something (errors outside any visit: 405s, bad requests)."""
-    return page_response(title, message_main(title, text, status), status, headers=headers,
-                         cookies=cookies)
+    return page_response(title, "message.html", status, headers=headers, cookies=cookies,
+                         text=text, link=None)
 
 
 def error_message(err: TesseraError, path: str = "") -> tuple[str, str, int, dict[str, str]]:

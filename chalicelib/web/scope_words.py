@@ -1,8 +1,7 @@
-"""Each scope in words, as the device approval and consent pages list it (SPEC §7)."""
+"""Each scope in words, as the device approval and consent pages list it (SPEC §7);
+``templates/_forms.html`` (``scope_items``) prints them."""
 
 from __future__ import annotations
-
-from chalicelib.web.page import esc
 
 SCOPE_TEXT = {
     "openid": "Confirm who you are",
@@ -16,9 +15,3 @@ SCOPE_TEXT = {
     "api:read": "Read data through the platform's APIs",
     "api:write": "Change data through the platform's APIs",
 }
-
-
-def scope_items(scopes: list[str] | tuple[str, ...]) -> str:
-    """``<li>`` items: each scope in words, then its name."""
-    return "".join(f"<li>{esc(SCOPE_TEXT.get(s, s))} <span class=\"hint\">({esc(s)})</span></li>"
-                   for s in scopes) or "<li>Sign in only</li>"

@@ -31,7 +31,7 @@ from chalicelib.services.pats import (
 from chalicelib.services.web_signin import WebSession
 from chalicelib.storage.pats import Pat
 from chalicelib.web.browser import Form, Visit
-from chalicelib.web.page import Layout, esc
+from chalicelib.web.page import Layout
 
 TITLE = "Personal access tokens"
 DASHBOARD = Layout(TITLE, wide=True, script=True)
@@ -148,135 +148,63 @@ class TokensPage:
     # -- pages -----------------------------------------------------------------------
 
     def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
-        main = (f'<h1>Sign in to manage your tokens</h1>{_messages(error)}'
-                f'<form method="post" action="{visit.path("/tokens/signin")}">'
-                f'{visit.hidden_csrf()}'
-                '<label for="username">Username</label>'
-                '<input type="text" id="username" name="username" autocomplete="username" '
-                'autocapitalize="none" spellcheck="false" required>'
-                '<label for="password">Password</label>'
-                '<input type="password" id="password" name="password" '
-                'autocomplete="current-password" required>'
-                '<div class="actions"><button type="submit">Sign in</button></div></form>')
-        return visit.page("Sign in", main, status)
+        return visit.page("Sign in", "signin.html", status, error=error,
+                          heading="Sign in to manage your tokens", action="/tokens/signin")
 
     def dashboard(self, visit: Visit, web: WebSession, *, error: str = "", notice: str = "",
                   state: str = "", form: Form | None = None, status: int = 200) -> Response:
-        now, s = self.clock.now(), self.settings
+        now = self.clock.now()
         filters = {"state": state} if state in STATES else {}
-        rows = "".join(_row(p, now, visit) for p in self.pats.find(web.user, filters))
-        if not rows:
-            rows = '<tr><td colspan="9">No tokens here yet.</td></tr>'
         form = form or Form()
-        expiry = form.one("expires_at") if form else default_expiry(now, s)
-        current = ' aria-current="page"'
-        links = " ".join(
-            f'<a href="{visit.path("/tokens")}{"?" + urlencode({"state": f}) if f else ""}"'
-            f'{current if f == filters.get("state", "") else ""}>{esc(f or "all")}</a>'
-            for f in ("", *STATES))
-        refresh = visit.path("/tokens") + ("?" + urlencode(filters) if filters else "")
-        main = (
-            f'<h1>{TITLE}</h1>{_messages(error, notice)}'
-            '<h2>Generate a new token</h2>'
-            f'<form method="post" action="{visit.path("/tokens/generate")}" id="generate-form">'
-            f'{visit.hidden_csrf()}<div class="grid"><div>'
-            '<label for="description">Description</label>'
-            f'<input type="text" id="description" name="description" '
-            f'maxlength="{MAX_DESCRIPTION}" value="{esc(form.one("description"))}" required '
-            'placeholder="What is this token for?">'
-            f'{self._expiry_field(expiry)}</div><div>'
-            f'{self._scope_fields(api_set=form.one("api_set") or None, scopes=form.all("scopes"))}'
-            '</div></div>'
-            '<label for="gen-password">Your password</label>'
-            '<input type="password" id="gen-password" name="password" '
-            'autocomplete="current-password">'
-            f'<p class="hint">Needed unless you signed in less than '
-            f'{s.recent_signin_seconds // 60} minutes ago.</p>'
-            '<div class="actions"><button class="primary" type="submit">Generate token</button>'
-            '</div></form>'
-            '<h2>Your tokens</h2>'
-            f'<form method="post" action="{visit.path("/tokens/remove")}" id="manage-form">'
-            f'{visit.hidden_csrf()}'
-            f'<div class="toolbar"><span class="filters">Show: {links}</span>'
-            f'<a class="button small" href="{esc(refresh)}">Refresh</a></div>'
-            '<table><thead><tr><th><input type="checkbox" id="select-all" hidden '
-            'aria-label="Select all"></th><th>Description</th><th>Token</th><th>Scopes</th>'
-            '<th>Created</th><th>Expires</th><th>Last used</th><th>State</th><th>Actions</th></tr>'
-            f'</thead><tbody>{rows}</tbody></table>'
-            f'{self._password_field(web)}'
-            '<div class="actions"><button class="danger" type="submit">Remove selected</button>'
-            '</div></form>')
-        return visit.page(DASHBOARD, main, status)
+        expiry = form.one("expires_at") if form else default_expiry(now, self.settings)
+        links = [(f or "all", visit.path("/tokens") + ("?" + urlencode({"state": f}) if f else ""),
+                  f == filters.get("state", "")) for f in ("", *STATES)]
+        return visit.page(DASHBOARD, "tokens.html", status, title=TITLE, error=error,
+                          notice=notice, links=links,
+                          refresh=visit.path("/tokens") + ("?" + urlencode(filters) if filters else ""),
+                          rows=[_row(p, now) for p in self.pats.find(web.user, filters)],
+                          description=form.one("description"),
+                          max_description=MAX_DESCRIPTION, expiry=self._expiry(expiry),
+                          scopes=self._scopes(form.one("api_set") or None, form.all("scopes")),
+                          recent_minutes=self.settings.recent_signin_seconds // 60,
+                          password=self._password(web))
 
     def secret_page(self, visit: Visit, issued: Issued, what: str) -> Response:
-        main = (f'<section class="secret" aria-live="polite">'
-                f'<h1>{esc(what)}: {esc(issued.pat.description)}</h1>'
-                '<p><strong>Copy your token now. You will not see it again.</strong></p>'
-                '<div class="secret-row"><input type="text" id="secret-token" readonly '
-                f'value="{esc(issued.token)}" aria-label="Your new token">'
-                '<button type="button" id="copy-button" hidden>Copy</button></div>'
-                f'<p class="hint">Expires: {esc(issued.pat.expires_on or "never")} · Scopes: '
-                f'{esc(" ".join(issued.pat.scopes))}</p></section>'
-                f'<p><a class="button secondary" href="{visit.path("/tokens")}">'
-                'Back to your tokens</a></p>')
-        return visit.page(Layout("New token", wide=True, script=True), main,
-                          201 if what != "Regenerated" else 200)
+        return visit.page(Layout("New token", wide=True, script=True), "token_secret.html",
+                          201 if what != "Regenerated" else 200, what=what,
+                          description=issued.pat.description, token=issued.token,
+                          expires=issued.pat.expires_on or "never",
+                          scopes=" ".join(issued.pat.scopes))
 
     def edit_page(self, visit: Visit, web: WebSession, pat: Pat, *, error: str = "",
                   status: int = 200) -> Response:
-        main = (f'<h1>Edit token</h1>{_messages(error)}'
-                f'<form method="post" action="{visit.path("/tokens/" + esc(pat.id) + "/edit")}">'
-                f'{visit.hidden_csrf()}'
-                '<label for="description">Description</label>'
-                '<input type="text" id="description" name="description" required '
-                f'maxlength="{MAX_DESCRIPTION}" value="{esc(pat.description)}">'
-                f'{self._expiry_field(pat.expires_on)}'
-                f'{self._scope_fields(api_set=pat.api_set, scopes=pat.scopes)}'
-                f'{self._password_field(web)}'
-                '<div class="actions"><button class="primary" type="submit">Save</button>'
-                f'<a class="button secondary" href="{visit.path("/tokens")}">Cancel</a></div>'
-                '</form>')
-        return visit.page(Layout("Edit token", script=True), main, status)
+        return visit.page(Layout("Edit token", script=True), "token_edit.html", status,
+                          error=error, pat_id=pat.id, description=pat.description,
+                          max_description=MAX_DESCRIPTION, expiry=self._expiry(pat.expires_on),
+                          scopes=self._scopes(pat.api_set, pat.scopes),
+                          password=self._password(web))
 
     # -- fields --------------------------------------------------------------------
 
-    def _password_field(self, web: WebSession) -> str:
-        recent = self.clock.now() - web.session.auth_time < self.settings.recent_signin_seconds
-        hint = ("You signed in a moment ago, so you may leave it empty for a few minutes."
-                if recent else "Required to confirm changes.")
-        return ('<label for="password">Your password (to confirm Regenerate, Copy, Remove or '
-                'Save)</label><input type="password" id="password" name="password" '
-                f'autocomplete="current-password"><p class="hint">{hint}</p>')
+    def _password(self, web: WebSession) -> dict[str, Any]:
+        """The confirming password field: may be left empty after a recent sign-in."""
+        return {"recent": self.clock.now() - web.session.auth_time
+                < self.settings.recent_signin_seconds}
 
-    def _scope_fields(self, *, api_set: str | None, scopes: Iterable[str]) -> str:
+    def _scopes(self, api_set: str | None, scopes: Iterable[str]) -> dict[str, Any]:
+        """The API set select and the custom scope boxes."""
         chosen = set(scopes)
-        options = ['<option value="">Custom scopes (below)</option>']
-        for name, members in sorted(self.settings.api_sets.items()):
-            selected = " selected" if name == api_set else ""
-            options.append(f'<option value="{esc(name)}"{selected}>{esc(name)}: '
-                           f'{esc(", ".join(members))}</option>')
-        boxes = "".join(
-            f'<label class="inline"><input type="checkbox" name="scopes" value="{esc(s)}"'
-            f'{" checked" if s in chosen and not api_set else ""}> {esc(s)}</label>'
-            for s in self.settings.scopes)
-        return (f'<label for="api_set">API set</label><select id="api_set" name="api_set">'
-                f'{"".join(options)}</select>'
-                f'<fieldset id="custom-scopes"><legend>Custom scopes</legend>{boxes}</fieldset>')
+        return {"sets": [(name, ", ".join(members), name == api_set)
+                         for name, members in sorted(self.settings.api_sets.items())],
+                "boxes": [(s, s in chosen and not api_set) for s in self.settings.scopes]}
 
-    def _expiry_field(self, value: str | None) -> str:
+    def _expiry(self, value: str | None) -> dict[str, Any]:
+        """The expiry date field: its bounds (SPEC §5) and what an empty one means."""
         s, now = self.settings, self.clock.now()
-        first = (today(now) + dt.timedelta(days=1)).isoformat()
-        hint = "Empty: the token never expires." if s.pat_allow_no_expiry else "Required."
-        max_attr = ""
-        if s.pat_max_lifetime_days > 0:
-            last = (today(now) + dt.timedelta(days=s.pat_max_lifetime_days)).isoformat()
-            max_attr = f' max="{last}"'
-            hint += f" At most {s.pat_max_lifetime_days} days ahead."
-        required = "" if s.pat_allow_no_expiry else " required"
-        return ('<label for="expires_at">Expires on</label>'
-                f'<input type="date" id="expires_at" name="expires_at" value="{esc(value or "")}" '
-                f'min="{first}"{max_attr}{required}>'
-                f'<p class="hint">The token stops working at 00:00 UTC on that day. {hint}</p>')
+        last = (today(now) + dt.timedelta(days=s.pat_max_lifetime_days)).isoformat()
+        return {"value": value or "", "min": (today(now) + dt.timedelta(days=1)).isoformat(),
+                "max": last if s.pat_max_lifetime_days > 0 else "",
+                "max_days": s.pat_max_lifetime_days, "optional": s.pat_allow_no_expiry}
 
 
 # --------------------------------------------------------------------------
@@ -301,33 +229,15 @@ def origin(visit: Visit) -> dict[str, str]:
             "user_agent": visit.request.user_agent}
 
 
-def _messages(error: str = "", notice: str = "") -> str:
-    return ((f'<p class="error" role="alert">{esc(error)}</p>' if error else "")
-            + (f'<p class="notice" role="status">{esc(notice)}</p>' if notice else ""))
-
-
 def _when(epoch: int | None, never: str = "never") -> str:
     if epoch is None:
         return never
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _row(p: Pat, now: int, visit: Visit) -> str:
-    state = p.state(now)
-    scopes = esc(p.api_set) + " (API set)" if p.api_set else esc(" ".join(p.scopes))
-    pid = esc(p.id)
-    base = visit.path(f"/tokens/{pid}")
-    return (f'<tr><td><input type="checkbox" name="ids" value="{pid}" '
-            f'aria-label="Select {esc(p.description)}"></td>'
-            f'<td data-label="Description">{esc(p.description)}</td>'
-            f'<td data-label="Token"><code>{esc(PAT_HINT + p.last_four)}</code></td>'
-            f'<td data-label="Scopes">{scopes}</td>'
-            f'<td data-label="Created">{_when(p.created_at)}</td>'
-            f'<td data-label="Expires" class="nowrap">{esc(p.expires_on or "never")}</td>'
-            f'<td data-label="Last used">{_when(p.last_used_at)}</td>'
-            f'<td data-label="State"><span class="state state-{state}">{state}</span></td>'
-            f'<td class="row-actions"><a class="button small" href="{base}/edit">Edit</a>'
-            f'<button class="small" type="submit" formaction="{base}/regenerate">'
-            'Regenerate</button>'
-            f'<button class="small" type="submit" formaction="{base}/copy">Copy</button>'
-            '</td></tr>')
+def _row(p: Pat, now: int) -> dict[str, Any]:
+    """One PAT as a row of the table."""
+    return {"id": p.id, "description": p.description, "hint": PAT_HINT + p.last_four,
+            "scopes": p.api_set + " (API set)" if p.api_set else " ".join(p.scopes),
+            "created": _when(p.created_at), "expires": p.expires_on or "never",
+            "last_used": _when(p.last_used_at), "state": p.state(now)}

@@ -13,7 +13,6 @@ from chalicelib.web.browser import (
     set_cookie,
 )
 from chalicelib.web.device_page import entry
-from chalicelib.web.page import esc
 
 
 @pytest.mark.parametrize("issuer", ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"])
@@ -42,8 +41,10 @@ def test_csrf_token_is_bound_to_browser_and_session():
     assert not csrf_ok("", "session-1", token)
 
 
-def test_escaping_covers_attributes():
-    assert esc('"><script>') == "&quot;&gt;&lt;script&gt;"
+def test_templates_escape_text_and_attributes():
+    page = entry(visit(), '"><script>x</script>', error="<b>bad</b>")
+    assert 'value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in page.body
+    assert "&lt;b&gt;bad&lt;/b&gt;" in page.body and "<script>x" not in page.body
 
 
 # -- the page layer without AWS: a visit from typed values, a fake sign-in ---------
