@@ -2,7 +2,7 @@
 (npm ``swagger-ui-dist``, pinned in ``docs/api/package.json``), every asset served
 by Tessera itself, no CDN.
 
-The page is static HTML that loads Swagger UI's stylesheet and bundle and our
+The page is static HTML (``templates/api_docs.html``) that loads Swagger UI's stylesheet and bundle and our
 initializer (``static/docs-init.js``) from ``/docs/assets/``; its
 Content-Security-Policy allows scripts, styles, fetches and fonts from this origin
 only (no inline script, no eval), images from this origin and ``data:`` (Swagger
@@ -81,16 +81,11 @@ def _url(name: str) -> str:
 
 @functools.cache
 def page() -> str:
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        # No favicon request (it would be a 404).
-        '<title>API reference · Tessera</title><link rel="icon" href="data:,">'
-        f'<link rel="stylesheet" href="{_url("swagger-ui.css")}"></head>'
-        '<body><div id="swagger-ui" data-url="/openapi.json"></div>'
-        f'<script src="{_url("swagger-ui-bundle.js")}"></script>'
-        f'<script src="{_url(INITIALIZER)}"></script></body></html>\n'
-    )
+    """The page (``templates/api_docs.html``), rendered once and kept."""
+    from chalicelib.web.render import render
+
+    return render("api_docs.html", css=_url("swagger-ui.css"),
+                  bundle=_url("swagger-ui-bundle.js"), initializer=_url(INITIALIZER))
 
 
 def page_headers() -> dict[str, str | list[str]]:

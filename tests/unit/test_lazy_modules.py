@@ -43,3 +43,60 @@ def test_importing_chalicelib_and_pyjwt_leaves_x509_unloaded_until_used():
               "name = x509.NameOID.COMMON_NAME.dotted_string\n"
               "print(json.dumps({'before': before, 'name': name}))")
     assert out == {"before": False, "name": "2.5.4.3"}
+
+
+JINJA_PROBE = r"""
+import json, sys
+from moto import mock_aws
+from chalice.test import Client
+from chalicelib import container
+from chalicelib.clock import FakeClock
+from chalicelib.config import Settings
+from chalicelib.storage.schema import create_tables
+from tests.api.helpers import bearer, seed, tokens
+
+def loaded():
+    # (moto itself imports markupsafe, so only Jinja2 and our renderer are looked for here)
+    return sorted(m for m in sys.modules
+                  if m.split(".")[0] == "jinja2" or m == "chalicelib.web.render")
+
+with mock_aws():
+    settings = Settings(issuer="https://tessera.test", table_prefix="test-",
+                        keys_secret_name="test/signing-keys")
+    c = container.Container(settings, FakeClock())
+    create_tables(c.dynamodb(), settings.table_prefix)
+    seed(c)
+    container.use(c)
+    import app
+    after_import = loaded()
+    with Client(app.app) as client:
+        grant = tokens(client)
+        me = client.http.get("/v1/me", headers=bearer(grant["access_token"])).status_code
+        after_tokens = loaded()
+        page = client.http.get("/device").status_code
+        after_page = loaded()
+print(json.dumps({"import": after_import, "tokens": after_tokens, "me": me, "page": page,
+                  "after_page": "jinja2" in after_page}))
+"""
+
+
+def test_jinja2_loads_on_the_first_page_request_and_never_for_tokens_or_jwt_checks():
+    """SPEC §9: importing the app, the token endpoint and a JWT check (/v1/me) leave
+    Jinja2 unloaded; the first page request loads it."""
+    import os
+
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run([sys.executable, "-c", JINJA_PROBE], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out == {"import": [], "tokens": [], "me": 200, "page": 200, "after_page": True}
+
+
+def test_importing_the_app_loads_neither_jinja2_nor_markupsafe():
+    out = run("import json, sys, app\n"
+              "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.split('.')[0] in "
+              "('jinja2', 'markupsafe') or m == 'chalicelib.web.render')}))")
+    assert out == {"loaded": []}
