@@ -32,9 +32,12 @@ $(PY):
 # Reinstall only when a requirements file changed since the last install. The
 # tessera CLI (cli/) is installed editable from this checkout, as a plain path
 # entry (compat mode: no import hook, so `tessera` starts fast); .venv/bin/tessera.
-$(STAMP): requirements.txt requirements-dev.txt cli/pyproject.toml | $(PY)
+# So is the operator's admin command (tessera_admin, the root pyproject.toml);
+# .venv/bin/tessera-admin.
+$(STAMP): requirements.txt requirements-dev.txt cli/pyproject.toml pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet -e cli --config-settings editable_mode=compat
+	$(PY) -m pip install --quiet -e . --config-settings editable_mode=compat
 	@touch $@
 
 venv: $(STAMP)

@@ -559,8 +559,8 @@ def local_environment(env: MutableMapping[str, str], aws_endpoint: str, issuer: 
 def prepare_storage(seed_file: Path | None) -> list[str]:
     """Create the tables and load the seed file; returns the report lines."""
     from chalicelib.container import container
-    from chalicelib.seed import load_seed
     from chalicelib.storage.schema import create_tables
+    from tessera_admin.seed import load_seed
 
     c = container()
     create_tables(c.dynamodb(), c.settings.table_prefix)
@@ -578,6 +578,17 @@ def prepare_storage(seed_file: Path | None) -> list[str]:
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
+
+def admin_command() -> str:
+    """How to run the admin command from here: the console script `make` installs next
+    to this interpreter (.venv/bin/tessera-admin), else ``python -m tessera_admin``."""
+    here = os.getcwd() + os.sep
+    script = Path(sys.executable).with_name("tessera-admin")
+    if script.exists():
+        return os.path.relpath(script) if str(script).startswith(here) else str(script)
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(here) else "python"
+    return f"{python} -m tessera_admin"
+
 
 def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: list[str],
            scheduler: Scheduler) -> str:
@@ -600,13 +611,12 @@ def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: li
             f"    curl -X POST -d client_id={DEMO_CLIENT_ID} -d username=alice -d password=password4alice"
             f" -d grant_type=password {base}/oauth/token",
         ]
-    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd() + os.sep) else "python"
     lines += [
         "",
         "  admin command against this server:",
         f"    AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']} AWS_ACCESS_KEY_ID=testing "
         f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={LOCAL_REGION} "
-        f"TESSERA_STAGE={env['TESSERA_STAGE']} {python} -m chalicelib.admin user show "
+        f"TESSERA_STAGE={env['TESSERA_STAGE']} {admin_command()} user show "
         f"{'alice' if demo else 'USERNAME'}",
         "",
         "  Ctrl-C stops it.",

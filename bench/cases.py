@@ -53,7 +53,7 @@ BARE_BUDGET = 1.25
 
 def load_demo_seed(c: Any) -> dict[str, Any]:
     """Load ``seeds/demo.json`` through the seed loader; returns the document."""
-    from chalicelib.seed import load_seed
+    from tessera_admin.seed import load_seed
 
     data: dict[str, Any] = json.loads(DEMO_SEED.read_text(encoding="utf-8"))
     load_seed(c.identities, data)

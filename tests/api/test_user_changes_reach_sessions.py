@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib.admin import Console, main
 from chalicelib.errors import InvalidGrant
 from chalicelib.models import user_id_for
 from chalicelib.storage.sessions import SessionsRepo
+from tessera_admin.cli import Console, main
 from tests.api.helpers import CLI, RS, RS_SECRET, basic, bearer, body, form, refresh, seed, tokens
 from tests.concurrency import atomic_container, run_together
 

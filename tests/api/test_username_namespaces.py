@@ -16,7 +16,7 @@ import pytest
 from chalicelib.errors import BadRequest
 from chalicelib.models import User, user_id_for
 from chalicelib.security.passwords import hash_password
-from chalicelib.seed import SeedError, load_seed
+from tessera_admin.seed import SeedError, load_seed
 from tests.api.helpers import bearer, body, login, seed, tokens
 from tests.api.role_support import make_role
 

@@ -42,8 +42,9 @@ class LiveServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def admin(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``python -m chalicelib.admin ARGS`` against this server's tables."""
-        return subprocess.run([sys.executable, "-m", "chalicelib.admin", *args], cwd=ROOT,
+        """Run ``python -m tessera_admin ARGS`` (the ``tessera-admin`` command) against
+        this server's tables."""
+        return subprocess.run([sys.executable, "-m", "tessera_admin", *args], cwd=ROOT,
                               env=self.admin_env, input=stdin, capture_output=True, text=True,
                               timeout=60, check=False)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.admin import Console, main
 from chalicelib.security.passwords import verify_password
 from chalicelib.services.identities import verify_client_secret
+from tessera_admin.cli import Console, main
 
 DEMO_SEED = Path(__file__).resolve().parents[2] / "seeds" / "demo.json"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.seed import SeedError, load_seed
 from chalicelib.services.identities import verify_client_secret
+from tessera_admin.seed import SeedError, load_seed
 
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "seeds" / "demo.json").read_text())
 

@@ -2,7 +2,8 @@
 
 Dependencies point one way, so the imports of ``chalicelib`` form no cycle, and
 the container is the composition root: only the entry points (``routes/``, the
-admin command) import it; services, grants, storage, jobs and pages get their
+SnapStart hooks, and callers outside the package: app.py, devserver.py, the
+operator's ``tessera_admin``) import it; services, grants, storage, jobs and pages get their
 collaborators in their constructors. Every import counts, at module level or in
 a function, type-only or not: a lazy import still says who knows whom.
 """
@@ -19,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "chalicelib"
 CONTAINER = "chalicelib.container"
 # Entry points: they choose the collaborators (app.py, devserver.py are outside the package).
-MAY_USE_CONTAINER = ("chalicelib.routes", "chalicelib.admin", "chalicelib.snapstart")
+MAY_USE_CONTAINER = ("chalicelib.routes", "chalicelib.snapstart")
+# The operator's tools (issue 23): a caller of chalicelib from outside, as app.py is.
+ADMIN = ROOT / "tessera_admin"
 
 
 def module_name(path: Path, package: Path) -> str:
@@ -99,7 +102,7 @@ def test_only_entry_points_import_the_container():
 # STYLE: routes -> grants/services -> storage; errors and config at the bottom.
 BELOW_ROUTES = ("chalicelib.services", "chalicelib.grants", "chalicelib.storage", "chalicelib.jobs",
                 "chalicelib.security")
-EDGE = ("chalicelib.routes", "chalicelib.web", "chalicelib.http", "chalicelib.admin", CONTAINER)
+EDGE = ("chalicelib.routes", "chalicelib.web", "chalicelib.http", CONTAINER)
 
 
 def test_dependencies_point_one_way():
@@ -111,6 +114,34 @@ def test_dependencies_point_one_way():
         or (name.startswith("chalicelib.storage")
             and dep.startswith(("chalicelib.services", "chalicelib.grants"))))
     assert upward == []
+
+
+def all_imports(path: Path) -> set[str]:
+    """Every absolute module name ``path`` imports, of any package."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_chalicelib_never_imports_the_operator_tools():
+    """What serves requests never needs the admin command or the seed loader (they
+    stay out of the function package)."""
+    assert sorted((module_name(p, PACKAGE), m) for p in PACKAGE.rglob("*.py")
+                  for m in all_imports(p) if m.split(".")[0] == "tessera_admin") == []
+
+
+def test_the_operator_tools_call_chalicelib_as_any_caller_does():
+    """tessera_admin uses the container, services and storage; never a route or a page."""
+    used = {m for p in ADMIN.rglob("*.py") for m in all_imports(p) if m.startswith("chalicelib")}
+    assert CONTAINER in used      # the walk sees the imports
+    assert sorted(m for m in used
+                  if m.startswith(("chalicelib.routes", "chalicelib.web", "chalicelib.http"))) == []
+    assert not (PACKAGE / "admin.py").exists() and not (PACKAGE / "seed.py").exists()
 
 
 def test_the_walk_sees_cycles_and_container_imports(tmp_path):

@@ -404,6 +404,16 @@ def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> No
         assert byte_code == set()
 
 
+def test_the_function_zip_carries_no_operator_tool(dev: Package) -> None:
+    """The admin command and the seed loader are the operator's (tessera_admin, issue 23):
+    no function runs them, so no function package carries them."""
+    with zipfile.ZipFile(dev.function_zip) as zf:
+        modules = {n for n in zf.namelist() if n.endswith(".py")}
+    assert "chalicelib/container.py" in modules and "app.py" in modules
+    assert [n for n in modules if n.startswith("tessera_admin/")
+            or Path(n).stem in ("admin", "seed", "cli")] == []
+
+
 def test_the_function_zip_carries_swagger_ui_as_installed(dev: Package) -> None:
     """GET /docs serves the pinned swagger-ui-dist's files from the package itself."""
     installed = PROJECT_DIR / "docs" / "api" / "node_modules" / "swagger-ui-dist"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.seed import SeedError, SeedReport, load_seed
+from tessera_admin.seed import SeedError, SeedReport, load_seed
 
 
 @pytest.mark.parametrize(("data", "message"), [

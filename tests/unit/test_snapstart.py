@@ -22,7 +22,7 @@ def test_before_snapshot_imports_the_app_without_clients_or_secrets(
     container_module.reset()
     imported = snapstart.before_snapshot()
     assert "chalicelib.services.tokens" in imported and "chalicelib.storage.sessions" in imported
-    assert "chalicelib.admin" not in imported
+    assert "chalicelib.openapi" not in imported
     assert {"jwt", "pydantic"} <= set(imported)
     assert all(name in sys.modules for name in imported)
     # Nothing that talks to AWS was built: no client, no container, no key set, no

@@ -23,7 +23,7 @@ loading the same file twice is harmless. Roles are loaded after users, as their
 owners (the username part of the name), under the same rules as the API: a
 policy must be covered by the owner's permissions. Unknown sections and fields
 are reported and left alone, so that seed files written for a later version
-keep working. Used by the admin command (``seed FILE``) and the local runner.
+keep working. Used by the admin command (``seed FILE``), the local runner and the benchmark.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """The operator's admin command: users, clients, roles, tables, signing keys, seed files.
 
-    python -m chalicelib.admin user create alice --email alice@example.com
-    python -m chalicelib.admin user grant-permission alice 'data:get@urn:tessera:data:bob.shared'
-    python -m chalicelib.admin client create my-api --grant-types client_credentials --introspect
-    python -m chalicelib.admin role create alice.ci --description CI
-    python -m chalicelib.admin role policy add alice.ci 'data:get@urn:tessera:data:alice.*'
-    python -m chalicelib.admin seed seeds/demo.json
+    tessera-admin user create alice --email alice@example.com
+    tessera-admin user grant-permission alice 'data:get@urn:tessera:data:bob.shared'
+    tessera-admin client create my-api --grant-types client_credentials --introspect
+    tessera-admin role create alice.ci --description CI
+    tessera-admin role policy add alice.ci 'data:get@urn:tessera:data:alice.*'
+    tessera-admin seed seeds/demo.json
+
+(``python -m tessera_admin`` is the same command.)
 
 Role commands act as the role's owner (the username part of its name) under the
 API's rules: a policy must be covered by the owner's permissions, so grant the
@@ -302,7 +304,7 @@ def keys_rotate(args: argparse.Namespace, console: Console) -> None:
 
 
 def seed(args: argparse.Namespace, console: Console) -> None:
-    from chalicelib.seed import SeedError, load_seed
+    from tessera_admin.seed import SeedError, load_seed
 
     try:
         if args.file == "-":
@@ -338,7 +340,7 @@ def _password_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.admin",
+        prog="tessera-admin",
         description="Manage Tessera users, clients, roles, tables and signing keys.",
         epilog="Targets the tables of TESSERA_STAGE (default dev); set AWS_ENDPOINT_URL to use "
                "a local moto server.")
@@ -493,7 +495,7 @@ def _describe(exc: BaseException) -> str | None:
         code = error.get("Code", "Error")
         line = f"AWS {code}: {error.get('Message', '')}".rstrip(": ")
         if code == "ResourceNotFoundException":
-            line += " (create the tables first: python -m chalicelib.admin tables create)"
+            line += " (create the tables first: tessera-admin tables create)"
         return line
     if isinstance(exc, BotoCoreError):
         return f"AWS: {exc}"
@@ -522,7 +524,3 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     finally:
         audit.send_to("stdout")
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
