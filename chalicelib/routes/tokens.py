@@ -85,7 +85,7 @@ def generate() -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatCreate)
-    issued = c.pats.generate(principal.user, body.given("password"), _origin(principal))
+    issued = c.pats.generate(principal.user, body, _origin(principal))
     return json_response(pats.issued_view(issued, c.clock.now()), status=201)
 
 
@@ -111,7 +111,7 @@ def remove_many() -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatRemoveMany)
-    removed, missing = c.pats.remove_many(principal.user, body.ids)
+    removed, missing = c.pats.remove_many(principal.user, body)
     return json_response({"removed": removed, "not_found": missing})
 
 
@@ -132,7 +132,7 @@ def edit_token(pat_id: str) -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatEdit)
-    edited = c.pats.edit(principal.user, pat_id, body.given("password"))
+    edited = c.pats.edit(principal.user, pat_id, body)
     return json_response(pats.view(edited, c.clock.now()))
 
 
@@ -167,5 +167,5 @@ def copy_token(pat_id: str) -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatCopy, optional=True)
-    issued = c.pats.copy(principal.user, pat_id, body.given("password"), _origin(principal))
+    issued = c.pats.copy(principal.user, pat_id, body, _origin(principal))
     return json_response(pats.issued_view(issued, c.clock.now()), status=201)
