@@ -30,7 +30,9 @@ from typing import Any
 
 from chalicelib import startup
 
-# Command-line and build-time modules: never imported by a function.
+# Not imported before a snapshot: the admin command and the seed loader never run in
+# a function; ``openapi`` does, but only for GET /openapi.json (and ``python -m
+# chalicelib.openapi`` at build time), a rare request that loads it when it comes.
 _NOT_ON_LAMBDA = frozenset({"chalicelib.admin", "chalicelib.seed", "chalicelib.openapi"})
 # Third-party modules the first token or page request imports.
 _DEPENDENCIES = ("jwt", "cryptography.hazmat.primitives.asymmetric.ec",
