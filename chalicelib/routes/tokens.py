@@ -15,6 +15,7 @@ get the validated members, never the request.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from chalice import Blueprint, Response
@@ -22,14 +23,13 @@ from chalice import Blueprint, Response
 from chalicelib.container import container
 from chalicelib.http import (
     api_endpoint,
-    authenticated,
     header,
-    issuer_of,
     json_response,
     parse_body,
     parse_query,
     source_ip,
 )
+from chalicelib.routes import ANY, caller_of
 
 if TYPE_CHECKING:
     from chalicelib.api_models import Confirmed
@@ -38,19 +38,13 @@ if TYPE_CHECKING:
 B = TypeVar("B", bound="Confirmed")
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 NO_CONTENT: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
 
 
 def caller(*, write: bool) -> Principal:
     from chalicelib.services import pats
 
-    request, c = bp.current_request, container()
-    issuer = issuer_of(request, c.settings)
-    principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
-                              query_param=c.settings.pat_query_param)
-    pats.require_scope(principal, write=write)
-    return principal
+    return caller_of(bp.current_request, partial(pats.require_scope, write=write))
 
 
 def confirmed(principal: Principal, model: type[B], *, optional: bool = False) -> B:
