@@ -15,7 +15,7 @@ from chalicelib.errors import Unprocessable
 from tests.api.helpers import body, seed
 from tests.api.test_pages_tokens import Browser, csrf, sign_in
 from tests.api.test_pats import NEXT_MONTH, assert_problem, call
-from tests.api.test_pats import alice as alice  # noqa: F401  (the API caller fixture)
+from tests.api.test_pats import alice as alice  # the API caller, a fixture
 
 
 def page_error(page) -> str:
