@@ -2,11 +2,13 @@
 
 A route parses its body or query into one of these at the edge and hands the
 service typed values; ``chalicelib.openapi`` builds the OpenAPI 3.1 document from
-the same classes. Rules that need the stage's settings or the caller (known
-scopes, the expiry window, the owner's rights) stay in ``services.pats`` and
-``services.roles``; rules of
-shape (types, lengths, dates, unknown members) live here, with the messages the
-API has always used.
+the same classes. These models are the commands: the API routes and the ``/tokens``
+dashboard validate into them once, and the services take the validated model.
+A rule of form (types, lengths, dates) is written once, in ``services.pats`` or
+``services.roles``, and runs here as a field validator (``_service_rule``) with
+the message the API has always used; unknown members are pydantic's. Rules that
+need the stage's settings or the caller (known scopes, the expiry window, the
+owner's rights) stay in the services.
 
 SPEC §9: only the routes that parse JSON import this module, lazily, so the token
 endpoint, JWT verification and introspection never import pydantic.
@@ -14,7 +16,6 @@ endpoint, JWT verification and introspection never import pydantic.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -28,7 +29,6 @@ from chalicelib.services import pats, roles
 
 # ASCII digits only: ``\d`` would also take other scripts' digits.
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_DATE = re.compile(DATE_PATTERN)
 # Control characters are refused in a description (C0 and DEL).
 NO_CONTROL_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
 # A description as given: white space around it is dropped (``str.strip``: the
@@ -47,49 +47,23 @@ def invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("tessera", "{reason}", {"reason": message})
 
 
-def _rule(check: Callable[[Any], Any]) -> BeforeValidator:
-    return BeforeValidator(check)
+def _service_rule(check: Callable[[Any], Any]) -> BeforeValidator:
+    """A rule of ``services.pats`` or ``services.roles`` as a field validator: written
+    once, the same message either way."""
+    def run(value: Any) -> Any:
+        try:
+            return check(value)
+        except Unprocessable as exc:
+            raise invalid(exc.description) from exc
+    return BeforeValidator(run)
 
 
-def _description(value: object) -> str:
-    if not isinstance(value, str):
-        raise invalid("description must be a string")
-    text = value.strip()
-    if not text:
-        raise invalid("description must not be empty")
-    if len(text) > pats.MAX_DESCRIPTION:
-        raise invalid(f"description must be at most {pats.MAX_DESCRIPTION} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise invalid("description must not contain control characters")
-    return text
-
-
-def _expiry(value: object) -> object:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise invalid("expires_at must be a date as YYYY-MM-DD, or null")
+def _check(check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """A rule of the whole body, from the service: its message as a pydantic error."""
     try:
-        dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise invalid("expires_at is not a valid calendar date") from exc
-    return value
-
-
-def _scopes(value: object) -> object:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise invalid("scopes must be a list of strings")
-    if not value:
-        raise invalid("scopes must not be empty")
-    return value
-
-
-def _api_set(value: object) -> object:
-    if value is not None and not isinstance(value, str):
-        raise invalid("api_set must be the name of an API set (GET /v1/scopes)")
-    return value
+        check(*args, **kwargs)
+    except Unprocessable as exc:
+        raise invalid(exc.description) from exc
 
 
 def _password(value: object) -> object:
@@ -98,34 +72,26 @@ def _password(value: object) -> object:
     return value
 
 
-def _ids(value: object) -> object:
-    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
-        raise invalid("ids must be a list of token ids")
-    if not value:
-        raise invalid("ids must not be empty")
-    if len(value) > pats.MAX_BULK:
-        raise invalid(f"At most {pats.MAX_BULK} ids per request")
-    return value
-
-
 Description = Annotated[str, Field(
     min_length=1, pattern=TEXT_PATTERN,
     description=f"What the token is for: at most {pats.MAX_DESCRIPTION} characters, no control "
                 "character, once the surrounding white space is dropped."),
-    _rule(_description)]
+    _service_rule(pats.parse_description)]
 # May be omitted, never null: the schema shows a string only.
 NewDescription = Annotated[
     Annotated[str, Field(min_length=1, pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
-    _rule(_description), Field(description="A new description; omitted: unchanged.")]
+    _service_rule(pats.parse_description),
+    Field(description="A new description; omitted: unchanged.")]
 ExpiryDate = Annotated[str, Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"})]
-Expiry = Annotated[ExpiryDate | None, _rule(_expiry), Field(
+Expiry = Annotated[ExpiryDate | None, _service_rule(pats.check_expiry), Field(
     description="The token stops at 00:00 UTC that day; null for no expiry where the stage "
                 "allows it. Omitted on create: 30 days (or the stage's maximum).")]
-Scopes = Annotated[Annotated[list[str], Field(min_length=1)] | None, _rule(_scopes), Field(
+Scopes = Annotated[Annotated[list[str], Field(min_length=1)] | None,
+                   _service_rule(pats.check_scopes), Field(
     description="Explicit scopes (GET /v1/scopes); give either scopes or api_set.")]
-ApiSet = Annotated[str | None, _rule(_api_set), Field(
+ApiSet = Annotated[str | None, _service_rule(pats.check_api_set), Field(
     description="A named API set of the stage's catalog (GET /v1/scopes).")]
-Password = Annotated[str | None, _rule(_password), Field(
+Password = Annotated[str | None, BeforeValidator(_password), Field(
     description="The owner's password: needed for a change unless the sign-in is younger "
                 "than ten minutes (SPEC §5).", json_schema_extra={"writeOnly": True})]
 
@@ -170,11 +136,6 @@ def _body_rules(*rules: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     return extra
 
 
-def _not_both(scopes: object, api_set: object) -> None:
-    if scopes is not None and api_set is not None:
-        raise invalid("Give either scopes or api_set, not both")
-
-
 class PatCreate(Confirmed):
     """``POST /v1/tokens``: a new PAT."""
 
@@ -188,9 +149,7 @@ class PatCreate(Confirmed):
 
     @model_validator(mode="after")
     def _scopes_xor_api_set(self) -> PatCreate:
-        _not_both(self.scopes, self.api_set)
-        if self.scopes is None and self.api_set is None:
-            raise invalid("Give scopes (a list) or api_set (a name from GET /v1/scopes)")
+        _check(pats.check_scope_choice, self.scopes, self.api_set, required=True)
         return self
 
 
@@ -212,7 +171,9 @@ class PatEdit(Confirmed):
 
     @model_validator(mode="after")
     def _something_to_change(self) -> PatEdit:
-        _not_both(self.scopes, self.api_set)
+        # New scopes (either member given, even as null) are a list or an API set.
+        _check(pats.check_scope_choice, self.scopes, self.api_set,
+               required=bool({"scopes", "api_set"} & self.model_fields_set))
         if not self.given("password"):
             raise invalid("Nothing to change: give description, expires_at, scopes or api_set")
         return self
@@ -228,7 +189,7 @@ class PatCopy(Confirmed):
 class PatRemoveMany(Confirmed):
     """``POST /v1/tokens/remove``: ids of the caller's tokens (another user's are not found)."""
 
-    ids: Annotated[list[str], _rule(_ids), Field(
+    ids: Annotated[list[str], _service_rule(pats.check_ids), Field(
         min_length=1, max_length=pats.MAX_BULK, description="a list of token ids")]
 
 
@@ -250,17 +211,11 @@ def _time_filter(value: object, info: ValidationInfo) -> object:
     raise invalid(f"{name} must be epoch seconds or a date as YYYY-MM-DD")
 
 
-def _state(value: object) -> object:
-    if value is not None and value not in pats.STATES:
-        raise invalid(f"state must be one of: {', '.join(pats.STATES)}")
-    return value
-
-
 TimeFilter = Annotated[
     Annotated[str, Field(json_schema_extra={"anyOf": [
         {"pattern": r"^[0-9]{1,12}$"},
         {"pattern": DATE_PATTERN, "format": "date"}]})] | SkipJsonSchema[None],
-    _rule(_time_filter), Field(description="Epoch seconds, or a date (00:00 UTC that day).")]
+    BeforeValidator(_time_filter), Field(description="Epoch seconds, or a date (00:00 UTC that day).")]
 
 
 class PatFilters(Body):
@@ -268,7 +223,7 @@ class PatFilters(Body):
     and not ``last_used_after``."""
 
     state: Annotated[Literal["active", "expired", "revoked"] | SkipJsonSchema[None],
-                     _rule(_state)] = None
+                     _service_rule(pats.check_state)] = None
     created_before: TimeFilter = None
     created_after: TimeFilter = None
     last_used_before: TimeFilter = None
@@ -277,16 +232,6 @@ class PatFilters(Body):
 
 # -- roles (SPEC §6) ------------------------------------------------------------------
 
-def _service_rule(check: Callable[[Any], Any]) -> BeforeValidator:
-    """A rule of ``services.roles`` as a field validator: the same message either way."""
-    def run(value: Any) -> Any:
-        try:
-            return check(value)
-        except Unprocessable as exc:
-            raise invalid(exc.description) from exc
-    return BeforeValidator(run)
-
-
 RoleName = Annotated[str, Field(
     min_length=3, max_length=128,
     pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
@@ -294,7 +239,8 @@ RoleName = Annotated[str, Field(
                 "(e.g. `alice.ci`)."), _service_rule(roles.check_name)]
 OptionalDescription = Annotated[
     Annotated[str, Field(min_length=1, pattern=TEXT_PATTERN)] | SkipJsonSchema[None],
-    _rule(_description), Field(description="What it is for; omitted: empty.")]
+    _service_rule(pats.parse_description),
+    Field(description="What it is for; omitted: empty.")]
 # SPEC §6's permission grammar (chalicelib.security.permissions.parse) as a pattern:
 # ``*``, or ``service:verb@urn:<namespace>:<name>`` with ``*`` as a whole segment or
 # at the very end of the last one.

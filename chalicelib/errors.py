@@ -272,11 +272,6 @@ class NotFound(ProblemError):
     title = "Not Found"
 
 
-class MethodNotAllowed(ProblemError):
-    status = 405
-    title = "Method Not Allowed"
-
-
 class Conflict(ProblemError):
     status = 409
     title = "Conflict"

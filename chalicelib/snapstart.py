@@ -30,8 +30,10 @@ from typing import Any
 
 from chalicelib import startup
 
-# Build-time modules: never imported by a function (the admin command and the seed
-# loader are not in the package at all: tessera_admin).
+# Not imported before a snapshot: ``openapi`` serves only GET /openapi.json (and
+# ``python -m chalicelib.openapi`` at build time), a rare request that loads it when
+# it comes. (The admin command and the seed loader are not in the package at all:
+# tessera_admin.)
 _NOT_ON_LAMBDA = frozenset({"chalicelib.openapi"})
 # Third-party modules the first token or page request imports.
 _DEPENDENCIES = ("jwt", "cryptography.hazmat.primitives.asymmetric.ec",

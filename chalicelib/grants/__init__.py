@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -38,7 +37,6 @@ __all__ = [
     "GrantDeps",
     "TokenContext",
     "parse_scope",
-    "registry",
     "requested_audience",
     "required",
     "scope_for_client",
@@ -164,13 +162,6 @@ def lookup(grant_type: str) -> ModuleType | None:
     """The module of one grant type, imported on first use; None if unknown."""
     name = _MODULES.get(grant_type)
     return importlib.import_module(f"chalicelib.grants.{name}") if name else None
-
-
-@lru_cache(maxsize=1)
-def registry() -> dict[str, ModuleType]:
-    """grant_type -> module, every one imported."""
-    return {grant_type: module for grant_type in _MODULES
-            if (module := lookup(grant_type)) is not None}
 
 
 def required(params: dict[str, str], name: str) -> str:

@@ -33,8 +33,8 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # type MUST only be used by confidential clients", which authenticate (§3.2.1).
     if client.public:
         raise client_auth_failed("The client credentials grant requires client authentication")
-    # Here, not at import: the registry loads every grant, and a refresh or password
-    # grant must not pay for the role machinery (cold start, SPEC §9).
+    # Here, not at import: only a role key's request needs the role machinery; an
+    # ordinary client's grant must not pay for it (cold start, SPEC §9).
     from chalicelib.services.role_credentials import RoleKeyClient
 
     if isinstance(client, RoleKeyClient) and client.active is not None:

@@ -54,8 +54,8 @@ def _check_delegation_request(params: dict[str, str]) -> None:
 
 def _role_name(params: dict[str, str]) -> str:
     """Validate the request (RFC 8693 §2.1) and name the role it asks for."""
-    # Here, not at import: the registry loads every grant, and federation brings
-    # the role machinery, which other grants must not pay for (cold start, SPEC §9).
+    # Here, not at import: federation brings the role machinery, which a delegation
+    # exchange must not pay for (cold start, SPEC §9).
     from chalicelib.services.federation import role_name_of
 
     subject_token_type = required(params, "subject_token_type")

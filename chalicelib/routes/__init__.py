@@ -1,6 +1,22 @@
-"""Thin blueprints, one per area. ``endpoints()`` feeds discovery."""
+"""Thin blueprints, one per area. ``endpoints()`` feeds discovery; ``ANY`` and
+``caller_of`` are what every area's routes share."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chalicelib.container import container
+from chalicelib.http import authenticated, issuer_of
+
+if TYPE_CHECKING:
+    from chalice.app import Request
+
+    from chalicelib.services.principals import Principal
+
+# A route's ``content_types``: a handler takes any body and checks it itself (a JSON
+# body, a form, or none), so the answer is ours (415, 422), never Chalice's.
+ANY = ["*/*"]
 
 # Discovery metadata name -> path, for the endpoints that exist.
 _ENDPOINTS: dict[str, str] = {
@@ -15,3 +31,17 @@ _ENDPOINTS: dict[str, str] = {
 
 def endpoints() -> dict[str, str]:
     return dict(_ENDPOINTS)
+
+
+def caller_of(request: Request,
+              require: Callable[[Principal], None] | None = None) -> Principal:
+    """Who calls the JSON API: the principal of the presented token (a bearer token,
+    or a PAT in the ``session`` query parameter where the stage allows it), then
+    ``require`` (the area's scope rule), if given. A 401 carries its challenges."""
+    c = container()
+    issuer = issuer_of(request, c.settings)
+    principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
+                              query_param=c.settings.pat_query_param)
+    if require is not None:
+        require(principal)
+    return principal

@@ -14,7 +14,8 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import container
 from chalicelib.errors import BadRequest, NotFound
-from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
+from chalicelib.http import api_endpoint, json_response
+from chalicelib.routes import ANY, caller_of
 from chalicelib.routes.cors import cors, preflight
 
 if TYPE_CHECKING:
@@ -24,14 +25,10 @@ if TYPE_CHECKING:
 # registers every route, and a first request loads only what it runs.
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 
 
 def caller() -> Principal:
-    request, c = bp.current_request, container()
-    issuer = issuer_of(request, c.settings)
-    return authenticated(request, lambda token: c.principals.authenticate(token, issuer),
-                         query_param=c.settings.pat_query_param)
+    return caller_of(bp.current_request)
 
 
 @bp.route("/v1/me", methods=["GET"], content_types=ANY)

@@ -9,7 +9,8 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import Container, container
 from chalicelib.errors import NotFound
-from chalicelib.http import api_endpoint, authenticated, issuer_of, json_response
+from chalicelib.http import api_endpoint, json_response
+from chalicelib.routes import ANY, caller_of
 from chalicelib.routes.page_visit import serve
 from chalicelib.web.page import page_endpoint
 
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from chalicelib.web.consents_page import ConsentsPage
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 BACK = ("/consents", "Back to your connected apps")
 
 
@@ -96,12 +96,7 @@ def consents_withdraw() -> Response:
 def _caller() -> Principal:
     from chalicelib.services import account
 
-    request, c = bp.current_request, container()
-    issuer = issuer_of(request, c.settings)
-    principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
-                              query_param=c.settings.pat_query_param)
-    account.require_sessions_scope(principal)
-    return principal
+    return caller_of(bp.current_request, account.require_sessions_scope)
 
 
 @bp.route("/v1/consents", methods=["GET"], content_types=ANY)

@@ -9,6 +9,7 @@ from chalice import Blueprint, Response
 from chalicelib.container import Container, container
 from chalicelib.errors import UnauthorizedClient
 from chalicelib.http import header, issuer_of, json_response, oauth_endpoint, source_ip
+from chalicelib.routes import ANY
 from chalicelib.routes.oauth import client_request
 from chalicelib.routes.page_visit import serve
 from chalicelib.web.page import page_endpoint
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from chalicelib.web.device_page import DevicePage
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 
 
 @bp.route("/oauth/device_authorization", methods=["POST"], content_types=ANY)

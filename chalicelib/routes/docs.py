@@ -7,9 +7,9 @@ from chalice import Blueprint, Response
 
 from chalicelib.errors import NotFound
 from chalicelib.http import api_endpoint
+from chalicelib.routes import ANY
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 
 
 @bp.route("/docs", methods=["GET"], content_types=ANY)

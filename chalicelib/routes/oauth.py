@@ -39,6 +39,7 @@ from chalicelib.http import (
     source_ip,
     token_challenges,
 )
+from chalicelib.routes import ANY
 from chalicelib.routes.cors import cors, preflight
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 # ``import app`` registers every route; a first request loads what it runs.
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 
 
 # RFC 8707 §2: "multiple resource parameters MAY be used".

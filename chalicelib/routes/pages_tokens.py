@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint, Response
 
 from chalicelib.container import Container, container
+from chalicelib.routes import ANY
 from chalicelib.routes.page_visit import serve
 from chalicelib.web.page import page_endpoint
 
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
     from chalicelib.web.tokens_page import TokensPage
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 BACK = ("/tokens", "Back to your tokens")
 
 

@@ -20,31 +20,24 @@ from chalice import Blueprint, Response
 from chalicelib.container import container
 from chalicelib.http import (
     api_endpoint,
-    authenticated,
-    issuer_of,
     json_response,
     parse_body,
     source_ip,
 )
+from chalicelib.routes import ANY, caller_of
 
 if TYPE_CHECKING:
     from chalicelib.api_models import Confirmed
     from chalicelib.services.principals import Principal
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 NO_CONTENT: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
 
 
 def caller() -> Principal:
     from chalicelib.services import roles
 
-    request, c = bp.current_request, container()
-    issuer = issuer_of(request, c.settings)
-    principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
-                              query_param=c.settings.pat_query_param)
-    roles.require_scope(principal)
-    return principal
+    return caller_of(bp.current_request, roles.require_scope)
 
 
 def confirm(principal: Principal, body: Confirmed) -> None:

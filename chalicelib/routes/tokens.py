@@ -15,6 +15,7 @@ get the validated members, never the request.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from chalice import Blueprint, Response
@@ -22,14 +23,13 @@ from chalice import Blueprint, Response
 from chalicelib.container import container
 from chalicelib.http import (
     api_endpoint,
-    authenticated,
     header,
-    issuer_of,
     json_response,
     parse_body,
     parse_query,
     source_ip,
 )
+from chalicelib.routes import ANY, caller_of
 
 if TYPE_CHECKING:
     from chalicelib.api_models import Confirmed
@@ -38,19 +38,13 @@ if TYPE_CHECKING:
 B = TypeVar("B", bound="Confirmed")
 
 bp = Blueprint(__name__)
-ANY = ["*/*"]
 NO_CONTENT: dict[str, str | list[str]] = {"Cache-Control": "no-store"}
 
 
 def caller(*, write: bool) -> Principal:
     from chalicelib.services import pats
 
-    request, c = bp.current_request, container()
-    issuer = issuer_of(request, c.settings)
-    principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
-                              query_param=c.settings.pat_query_param)
-    pats.require_scope(principal, write=write)
-    return principal
+    return caller_of(bp.current_request, partial(pats.require_scope, write=write))
 
 
 def confirmed(principal: Principal, model: type[B], *, optional: bool = False) -> B:
@@ -85,7 +79,7 @@ def generate() -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatCreate)
-    issued = c.pats.generate(principal.user, body.given("password"), _origin(principal))
+    issued = c.pats.generate(principal.user, body, _origin(principal))
     return json_response(pats.issued_view(issued, c.clock.now()), status=201)
 
 
@@ -111,7 +105,7 @@ def remove_many() -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatRemoveMany)
-    removed, missing = c.pats.remove_many(principal.user, body.ids)
+    removed, missing = c.pats.remove_many(principal.user, body)
     return json_response({"removed": removed, "not_found": missing})
 
 
@@ -132,7 +126,7 @@ def edit_token(pat_id: str) -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatEdit)
-    edited = c.pats.edit(principal.user, pat_id, body.given("password"))
+    edited = c.pats.edit(principal.user, pat_id, body)
     return json_response(pats.view(edited, c.clock.now()))
 
 
@@ -167,5 +161,5 @@ def copy_token(pat_id: str) -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatCopy, optional=True)
-    issued = c.pats.copy(principal.user, pat_id, body.given("password"), _origin(principal))
+    issued = c.pats.copy(principal.user, pat_id, body, _origin(principal))
     return json_response(pats.issued_view(issued, c.clock.now()), status=201)

@@ -95,11 +95,3 @@ class Audiences:
         if unknown:
             raise InvalidTarget(f"Unknown resource: {unknown[0]}")
         return tuple(resources)
-
-    def resolve_audience(self, client: Client, resources: Sequence[str],
-                         issuer: str) -> str | list[str]:
-        """The ``aud`` of an access token for ``client`` asking for ``resources``
-        (RFC 8707 §2): the resource, the list of them, or the client's default
-        audience, else Tessera's own API. An unknown resource is invalid_target."""
-        return audience_of(client, self.check(resources, issuer)) \
-            or own_audience(self.settings, issuer)

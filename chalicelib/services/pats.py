@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
@@ -48,6 +48,42 @@ _EPOCH = re.compile(r"^[0-9]{1,12}$")
 _DAY = 86400
 
 
+class PatOverrides(Protocol):
+    """Settings of a PAT as the edge validated them (``api_models.PatCopy``): the form of
+    each is checked (``check_*`` below); whether the stage and the owner allow them is
+    ``Pats``'s to check. ``model_fields_set`` names the members given."""
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def expires_at(self) -> str | None: ...
+
+
+class PatSettings(PatOverrides, Protocol):
+    """All of a PAT's settings (``api_models.PatCreate``, ``PatEdit``)."""
+
+    @property
+    def scopes(self) -> list[str] | None: ...
+    @property
+    def api_set(self) -> str | None: ...
+
+
+class NewPat(PatSettings, Protocol):
+    """A new PAT's settings (``api_models.PatCreate``): a description is required."""
+
+    @property
+    def description(self) -> str: ...
+
+
+class PatIds(Protocol):
+    """The ids of a bulk remove, validated (``api_models.PatRemoveMany``)."""
+
+    @property
+    def ids(self) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class Issued:
     """A PAT and its secret: the only moment the secret exists outside the caller."""
@@ -58,6 +94,11 @@ class Issued:
 
 # --------------------------------------------------------------------------
 # input validation (422 with a clear detail)
+#
+# The rules of form below are written once: ``api_models`` runs them as the field
+# validators of the commands (PatCreate, PatEdit, ...) that the API routes and the
+# dashboard validate; ``Pats`` takes the validated command and checks only what
+# needs the stage or the owner (``stage_*``).
 # --------------------------------------------------------------------------
 
 def valid_id(pat_id: str) -> bool:
@@ -81,19 +122,71 @@ def today(now: int) -> dt.date:
     return dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
 
 
-def parse_expiry(value: object, now: int, settings: Settings) -> tuple[str | None, int | None]:
-    """An ISO date (the PAT stops at 00:00 UTC that day) or None, within the stage policy."""
+def check_expiry(value: object) -> str | None:
+    """The form of an expiry date: ``YYYY-MM-DD`` (a calendar date) or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        raise Unprocessable("expires_at must be a date as YYYY-MM-DD, or null")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise Unprocessable("expires_at is not a valid calendar date") from exc
+    return value
+
+
+def check_scopes(value: object) -> list[str] | None:
+    """The form of explicit scopes: a non-empty list of strings, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise Unprocessable("scopes must be a list of strings")
+    if not value:
+        raise Unprocessable("scopes must not be empty")
+    return value
+
+
+def check_api_set(value: object) -> str | None:
+    """The form of an API set's name (whether the stage has it is ``Pats``'s rule)."""
+    if value is not None and not isinstance(value, str):
+        raise Unprocessable("api_set must be the name of an API set (GET /v1/scopes)")
+    return value
+
+
+def check_scope_choice(scopes: object, api_set: object, *, required: bool) -> None:
+    """Explicit scopes xor a named API set; ``required``: one of them."""
+    if scopes is not None and api_set is not None:
+        raise Unprocessable("Give either scopes or api_set, not both")
+    if required and scopes is None and api_set is None:
+        raise Unprocessable("Give scopes (a list) or api_set (a name from GET /v1/scopes)")
+
+
+def check_ids(value: object) -> list[str]:
+    """The ids of a bulk remove: 1 to MAX_BULK strings."""
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise Unprocessable("ids must be a list of token ids")
+    if not value:
+        raise Unprocessable("ids must not be empty")
+    if len(value) > MAX_BULK:
+        raise Unprocessable(f"At most {MAX_BULK} ids per request")
+    return value
+
+
+def check_state(value: object) -> object:
+    if value is not None and value not in STATES:
+        raise Unprocessable(f"state must be one of: {', '.join(STATES)}")
+    return value
+
+
+def stage_expiry(value: str | None, now: int, settings: Settings) -> tuple[str | None, int | None]:
+    """A well-formed expiry (``check_expiry``) within the stage policy: the PAT stops at
+    00:00 UTC that day; None only where the stage allows no expiry."""
     if value is None:
         if not settings.pat_allow_no_expiry:
             raise Unprocessable("expires_at is required: this stage does not allow tokens "
                                 "without an expiry date")
         return None, None
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise Unprocessable("expires_at must be a date as YYYY-MM-DD, or null")
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise Unprocessable("expires_at is not a valid calendar date") from exc
+    day = dt.date.fromisoformat(value)
     first = today(now) + dt.timedelta(days=1)
     if day < first:
         raise Unprocessable(f"expires_at must be {first.isoformat()} or later")
@@ -113,35 +206,23 @@ def default_expiry(now: int, settings: Settings) -> str:
     return (today(now) + dt.timedelta(days=days)).isoformat()
 
 
-def parse_scopes(scopes: object, api_set: object, user: User,
+def stage_scopes(scopes: list[str] | tuple[str, ...] | None, api_set: str | None, user: User,
                  settings: Settings) -> tuple[tuple[str, ...], str | None]:
-    """Explicit scopes xor a named API set of the stage's catalog."""
-    if scopes is not None and api_set is not None:
-        raise Unprocessable("Give either scopes or api_set, not both")
+    """A well-formed scope choice (``check_scope_choice``) the stage and the owner allow:
+    an API set of the stage's catalog, or known scopes the owner holds."""
     if api_set is not None:
-        if not isinstance(api_set, str) or api_set not in settings.api_sets:
+        if api_set not in settings.api_sets:
             known = ", ".join(sorted(settings.api_sets))
             raise Unprocessable(f"api_set must be one of: {known}")
         return tuple(settings.api_sets[api_set]), api_set
-    if scopes is None:
-        raise Unprocessable("Give scopes (a list) or api_set (a name from GET /v1/scopes)")
-    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-        raise Unprocessable("scopes must be a list of strings")
-    if not scopes:
-        raise Unprocessable("scopes must not be empty")
-    unknown = sorted({s for s in scopes if s not in settings.scopes})
+    chosen = scopes or ()
+    unknown = sorted({s for s in chosen if s not in settings.scopes})
     if unknown:
         raise Unprocessable(f"Unknown scopes: {', '.join(unknown)}")
-    denied = sorted({s for s in scopes if not user.allows(s)})
+    denied = sorted({s for s in chosen if not user.allows(s)})
     if denied:
         raise Unprocessable(f"You do not hold these scopes: {', '.join(denied)}")
-    return tuple(sorted(set(scopes))), None
-
-
-def only_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise Unprocessable(f"Unknown fields: {', '.join(unknown)}")
+    return tuple(sorted(set(chosen))), None
 
 
 def parse_time_filter(name: str, value: str) -> int:
@@ -178,18 +259,9 @@ def matches(pat: Pat, filters: Mapping[str, str], now: int) -> bool:
 
 
 def parse_filters(params: Mapping[str, str]) -> dict[str, str]:
-    unknown = sorted(set(params) - set(FILTERS))
-    if unknown:
-        raise Unprocessable(f"Unknown query parameters: {', '.join(unknown)}")
-    out: dict[str, str] = {}
-    for name, value in params.items():
-        if name == "state":
-            if value not in STATES:
-                raise Unprocessable(f"state must be one of: {', '.join(STATES)}")
-            out[name] = value
-        else:
-            out[name] = str(parse_time_filter(name, value))
-    return out
+    """Validated filters (``api_models.PatFilters``) with each time as epoch seconds."""
+    return {name: value if name == "state" else str(parse_time_filter(name, value))
+            for name, value in params.items()}
 
 
 def view(pat: Pat, now: int) -> dict[str, Any]:
@@ -237,16 +309,20 @@ class Pats:
     def _mint(self, owner: str, pat_id: str) -> str:
         return PAT.mint(owner + pat_id)
 
-    def generate(self, user: User, body: Mapping[str, Any],
+    def generate(self, user: User, command: NewPat,
                  created_from: Mapping[str, str] | None = None) -> Issued:
-        only_fields(body, {"description", "expires_at", "scopes", "api_set"})
+        """A new PAT (``api_models.PatCreate``); an omitted expiry is the default."""
+        expires = command.expires_at if "expires_at" in command.model_fields_set \
+            else default_expiry(self.clock.now(), self.settings)
+        return self._issue(user, command.description, expires, command.scopes,
+                           command.api_set, created_from)
+
+    def _issue(self, user: User, description: str, expires: str | None,
+               scopes: list[str] | tuple[str, ...] | None, api_set: str | None,
+               created_from: Mapping[str, str] | None) -> Issued:
         now = self.clock.now()
-        description = parse_description(body.get("description"))
-        expires_on, expires_at = parse_expiry(
-            body["expires_at"] if "expires_at" in body else default_expiry(now, self.settings),
-            now, self.settings)
-        scopes, api_set = parse_scopes(body.get("scopes"), body.get("api_set"), user,
-                                       self.settings)
+        expires_on, expires_at = stage_expiry(expires, now, self.settings)
+        scopes, api_set = stage_scopes(scopes, api_set, user, self.settings)
         pat_id = new_id()
         token = self._mint(user.id, pat_id)
         pat = Pat(id=pat_id, owner=user.id, description=description, token_hash=digest(token),
@@ -273,23 +349,21 @@ class Pats:
             raise NotFound("No such token")
         return pat
 
-    def edit(self, user: User, pat_id: str, body: Mapping[str, Any]) -> Pat:
-        only_fields(body, {"description", "expires_at", "scopes", "api_set"})
-        if not body:
-            raise Unprocessable("Nothing to change: give description, expires_at, scopes or api_set")
+    def edit(self, user: User, pat_id: str, command: PatSettings) -> Pat:
+        """The settings ``command`` (``api_models.PatEdit``) gives; the others stay."""
+        given = command.model_fields_set
         pat = self.get(user, pat_id)
         if pat.revoked_at is not None:
             raise Conflict("This token was revoked; it can only be removed")
         now = self.clock.now()
-        description = parse_description(body["description"]) if "description" in body \
+        description = command.description if command.description is not None \
             else pat.description
-        if "expires_at" in body:
-            expires_on, expires_at = parse_expiry(body["expires_at"], now, self.settings)
+        if "expires_at" in given:
+            expires_on, expires_at = stage_expiry(command.expires_at, now, self.settings)
         else:
             expires_on, expires_at = pat.expires_on, pat.expires_at
-        if "scopes" in body or "api_set" in body:
-            scopes, api_set = parse_scopes(body.get("scopes"), body.get("api_set"), user,
-                                           self.settings)
+        if "scopes" in given or "api_set" in given:
+            scopes, api_set = stage_scopes(command.scopes, command.api_set, user, self.settings)
         else:
             scopes, api_set = pat.scopes, pat.api_set
         try:
@@ -316,29 +390,26 @@ class Pats:
         self._log("pat_regenerated", updated)
         return Issued(updated, token)
 
-    def copy(self, user: User, pat_id: str, body: Mapping[str, Any],
+    def copy(self, user: User, pat_id: str, overrides: PatOverrides,
              created_from: Mapping[str, str] | None = None) -> Issued:
-        """A new PAT with the settings of another; ``body`` may override description
-        and expires_at (needed when the original's date has passed)."""
-        only_fields(body, {"description", "expires_at"})
+        """A new PAT with the settings of another; ``overrides`` (``api_models.PatCopy``)
+        may give description and expires_at (needed when the original's date has passed)."""
         pat = self.get(user, pat_id)
-        settings: dict[str, Any] = {"description": pat.description, "expires_at": pat.expires_on}
-        settings["api_set" if pat.api_set else "scopes"] = pat.api_set or list(pat.scopes)
-        settings.update(body)
-        return self.generate(user, settings, created_from)
+        description = overrides.description if overrides.description is not None \
+            else pat.description
+        expires = overrides.expires_at if "expires_at" in overrides.model_fields_set \
+            else pat.expires_on
+        return self._issue(user, description, expires, pat.scopes, pat.api_set, created_from)
 
     def remove(self, user: User, pat_id: str) -> None:
         if not (valid_id(pat_id) and self.repo.delete(user.id, pat_id)):
             raise NotFound("No such token")
         log.info(json.dumps({"event": "pat_removed", "owner": user.id, "pat_id": pat_id}))
 
-    def remove_many(self, user: User, ids: object) -> tuple[list[str], list[str]]:
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise Unprocessable("ids must be a list of token ids")
-        if not ids:
-            raise Unprocessable("ids must not be empty")
-        if len(ids) > MAX_BULK:
-            raise Unprocessable(f"At most {MAX_BULK} ids per request")
+    def remove_many(self, user: User, command: PatIds) -> tuple[list[str], list[str]]:
+        """Removes the ids of ``command`` (``api_models.PatRemoveMany``): answers the
+        removed ones, and those not found."""
+        ids = command.ids
         removed: list[str] = []
         missing: list[str] = []
         for pat_id in dict.fromkeys(ids):

@@ -16,9 +16,11 @@ from urllib.parse import urlencode
 
 from chalice.app import Response
 
+from chalicelib.api_models import PatCopy, PatCreate, PatEdit, PatRemoveMany
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, InvalidGrant, TesseraError
+from chalicelib.http import validated
 from chalicelib.models import User
 from chalicelib.services.pats import (
     MAX_DESCRIPTION,
@@ -84,7 +86,8 @@ class TokensPage:
 
     def generate(self, visit: Visit) -> Response:
         def run(web: WebSession, form: Form) -> Response:
-            issued = self.pats.generate(web.user, settings_body(form), origin(visit))
+            issued = self.pats.generate(web.user, validated(PatCreate, settings_body(form), "body"),
+                                       origin(visit))
             return self.secret_page(visit, issued, "New token")
         return self._change(visit, run, keep_form=True)
 
@@ -93,7 +96,8 @@ class TokensPage:
             ids = form.all("ids")
             if not ids:
                 raise BadRequest("Select the tokens to remove first")
-            removed, _ = self.pats.remove_many(web.user, ids)
+            removed, _ = self.pats.remove_many(web.user,
+                                               validated(PatRemoveMany, {"ids": ids}, "body"))
             return self.dashboard(visit, web, notice=f"Removed {len(removed)} token(s).")
         return self._change(visit, run)
 
@@ -104,7 +108,7 @@ class TokensPage:
 
     def copy(self, visit: Visit, pat_id: str) -> Response:
         def run(web: WebSession, form: Form) -> Response:
-            issued = self.pats.copy(web.user, pat_id, {}, origin(visit))
+            issued = self.pats.copy(web.user, pat_id, PatCopy(), origin(visit))
             return self.secret_page(visit, issued, "Copied token")
         return self._change(visit, run)
 
@@ -121,7 +125,8 @@ class TokensPage:
         pat = self.pats.get(web.user, pat_id)
         try:
             self._confirm(visit, web)
-            self.pats.edit(web.user, pat_id, settings_body(visit.request.form))
+            self.pats.edit(web.user, pat_id,
+                           validated(PatEdit, settings_body(visit.request.form), "body"))
         except TesseraError as err:
             return self.edit_page(visit, web, pat, error=err.description, status=err.status)
         return visit.redirect("/tokens")
@@ -212,7 +217,9 @@ class TokensPage:
 # --------------------------------------------------------------------------
 
 def settings_body(form: Form) -> dict[str, Any]:
-    """A PAT's settings as the service takes them (SPEC §5), from the page's form."""
+    """A PAT's settings from the page's form (SPEC §5), as the API's body would give
+    them: the page validates them into the same command (``api_models.PatCreate``,
+    ``PatEdit``) the API does."""
     body: dict[str, Any] = {"description": form.one("description"),
                             "expires_at": form.one("expires_at") or None}
     api_set = form.one("api_set")

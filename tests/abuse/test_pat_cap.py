@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.api_models import PatCreate
 from chalicelib.errors import Conflict
 from chalicelib.security.opaque import digest
 from chalicelib.storage.dynamo import CONFLICT_ATTEMPTS, Backoff, aws_client
@@ -18,7 +19,7 @@ from tests.api.helpers import seed
 from tests.concurrency import atomic_container, run_together
 from tests.faults import BeforeCall, ThreadConflicts
 
-BODY = {"description": "ci", "scopes": ["api:read"]}
+BODY = PatCreate(description="ci", scopes=["api:read"])
 
 
 @pytest.fixture

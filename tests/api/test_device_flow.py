@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from chalicelib.errors import TesseraError
-from chalicelib.grants import TokenContext, registry
+from chalicelib.grants import TokenContext, lookup
 from chalicelib.routes.oauth import grant_deps
 from chalicelib.security.opaque import DEVICE_CODE
 from chalicelib.services.device_flow import USER_CODE_ALPHABET, normalise_user_code
@@ -242,7 +242,7 @@ def test_concurrent_polls_of_an_approved_code_give_exactly_one_token_response(se
     approve(ctr, got["user_code"])
     ctr = atomic_container(ctr)
     cli = ctr.client_directory.get(CLI)
-    grant = registry()[DEVICE_GRANT]
+    grant = lookup(DEVICE_GRANT)
     results: list[object] = []
     barrier = threading.Barrier(8)
 

@@ -10,6 +10,7 @@ from chalicelib.clock import FakeClock
 from chalicelib.errors import InvalidTarget
 from chalicelib.models import Client
 from chalicelib.services.audiences import Audiences, audience_of, parse_resources
+from chalicelib.services.tokens import audience as own_audience
 from tests.unit.fakes import ISSUER, settings
 
 ORDERS, BILLING = "https://orders.example/api", "urn:example:billing"
@@ -31,18 +32,25 @@ def audiences(clients: FakeClients, clock: FakeClock | None = None, **overrides:
     return Audiences(clients, clock or FakeClock(), settings(**overrides))  # type: ignore[arg-type]
 
 
+def resolve(service: Audiences, client: Client, resources: tuple[str, ...]) -> str | list[str]:
+    """The ``aud`` of an access token (RFC 8707 §2), as the grants compose it: the
+    checked resource(s), or the client's default audience, else Tessera's own API."""
+    return audience_of(client, service.check(resources, ISSUER)) \
+        or own_audience(service.settings, ISSUER)
+
+
 def test_no_resource_is_the_client_default_else_tesseras_own_api():
     service = audiences(FakeClients())
-    assert service.resolve_audience(Client("cli"), (), ISSUER) == ISSUER
-    assert service.resolve_audience(Client("cli", default_audience=ORDERS), (), ISSUER) == ORDERS
-    assert audiences(FakeClients(), audience="https://api.tessera.test").resolve_audience(
-        Client("cli"), (), ISSUER) == "https://api.tessera.test"
+    assert resolve(service, Client("cli"), ()) == ISSUER
+    assert resolve(service, Client("cli", default_audience=ORDERS), ()) == ORDERS
+    assert resolve(audiences(FakeClients(), audience="https://api.tessera.test"),
+                   Client("cli"), ()) == "https://api.tessera.test"
 
 
 def test_one_resource_is_a_string_several_are_a_list():
     service = audiences(FakeClients(orders=ORDERS, billing=BILLING))
-    assert service.resolve_audience(Client("cli"), (ORDERS,), ISSUER) == ORDERS
-    assert service.resolve_audience(Client("cli"), (ORDERS, BILLING), ISSUER) == [ORDERS, BILLING]
+    assert resolve(service, Client("cli"), (ORDERS,)) == ORDERS
+    assert resolve(service, Client("cli"), (ORDERS, BILLING)) == [ORDERS, BILLING]
     assert audience_of(Client("cli"), ()) is None
 
 
@@ -50,8 +58,8 @@ def test_an_unregistered_resource_is_invalid_target_but_the_issuer_is_always_kno
     clients = FakeClients(orders=ORDERS)
     service = audiences(clients)
     with pytest.raises(InvalidTarget):
-        service.resolve_audience(Client("cli"), (ORDERS, "https://nobody.example"), ISSUER)
-    assert service.resolve_audience(Client("cli"), (ISSUER,), ISSUER) == ISSUER
+        resolve(service, Client("cli"), (ORDERS, "https://nobody.example"))
+    assert resolve(service, Client("cli"), (ISSUER,)) == ISSUER
     assert ISSUER not in clients.lookups
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.clock import FakeClock
 from chalicelib.errors import InvalidScope
-from chalicelib.grants import GrantDeps, TokenContext, registry
+from chalicelib.grants import GrantDeps, TokenContext, grant_types, lookup
 from chalicelib.models import Client, Session
 from chalicelib.services.sessions import Rotation
 from tests.unit.fakes import ISSUER, unused
@@ -50,7 +50,7 @@ def a_session() -> Session:
 
 def test_a_refresh_uses_only_the_sessions_and_the_token_issuer():
     sessions = FakeSessions(a_session())
-    grant = registry()["refresh_token"]
+    grant = lookup("refresh_token")
     ctx = refresh_context(sessions)
     params = {"refresh_token": "tsr_presented", "scope": "api:read"}
     assert grant.prefetch(ctx, params) == {}
@@ -61,21 +61,21 @@ def test_a_refresh_uses_only_the_sessions_and_the_token_issuer():
 
 def test_a_refresh_asking_for_a_scope_the_client_lacks_is_refused_before_any_write():
     """RFC 6749 §6: the requested scope is checked first; no session service is built."""
-    grant = registry()["refresh_token"]
+    grant = lookup("refresh_token")
     with pytest.raises(InvalidScope):
         grant.handle(refresh_context(None), CLIENT,
                      {"refresh_token": "tsr_presented", "scope": "tokens:manage"}, {})
 
 
 def test_every_grant_module_has_the_same_shape():
-    for grant_type, module in registry().items():
+    for grant_type, module in ((t, lookup(t)) for t in grant_types()):
         assert module.GRANT_TYPE == grant_type
         assert isinstance(module.ANONYMOUS, bool)
         assert callable(module.prefetch) and callable(module.handle)
 
 
 def test_only_the_token_exchange_may_name_no_client():
-    anonymous = sorted(t for t, module in registry().items() if module.ANONYMOUS)
+    anonymous = sorted(t for t, module in ((t, lookup(t)) for t in grant_types()) if module.ANONYMOUS)
     assert anonymous == ["urn:ietf:params:oauth:grant-type:token-exchange"]
 
 
@@ -97,7 +97,7 @@ SERVICE = Client("svc", secret_hash="sha256$salt$hex", grant_types=("client_cred
 
 
 def test_client_credentials_uses_only_the_token_issuer_and_reads_nothing():
-    grant = registry()["client_credentials"]
+    grant = lookup("client_credentials")
     ctx = client_credentials_context()
     assert grant.prefetch(ctx, {}) == {}
     assert grant.handle(ctx, SERVICE, {"scope": "api:write"}, {}) == {
@@ -109,7 +109,7 @@ def test_client_credentials_refuses_a_public_client_even_if_registered_for_it():
 
     public = Client("pub", grant_types=("client_credentials",), scopes=("api:read",))
     with pytest.raises(InvalidClient):
-        registry()["client_credentials"].handle(client_credentials_context(), public, {}, {})
+        lookup("client_credentials").handle(client_credentials_context(), public, {}, {})
 
 
 def test_each_grant_module_is_filed_under_its_own_grant_type() -> None:
