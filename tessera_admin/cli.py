@@ -174,7 +174,7 @@ def user_check_names(args: argparse.Namespace, console: Console) -> None:
     with --disable, disable those with a dot and end their sessions."""
     c = container()
     report = []
-    from chalicelib.storage.user_scan import usernames
+    from tessera_admin.user_scan import usernames
 
     for found in c.identities.names_outside_rule(usernames(c.users.table)):
         entry: dict[str, Any] = {

@@ -116,7 +116,7 @@ class Identities:
         return self.users.get(user_id_for(username))
 
     def names_outside_rule(self, users: Iterable[tuple[str, str, bool]]) -> list[NameOutsideRule]:
-        """Every user of ``users`` (id, username, active: ``storage.user_scan``) whose name
+        """Every user of ``users`` (id, username, active: ``tessera_admin.user_scan``) whose name
         breaks the username rule (stored before it), by name, with the existing user
         whose namespace holds theirs: one read per name with a dot."""
         found = []

@@ -1,8 +1,8 @@
 """Every user's name: a Scan of the users table, for the admin command's reports.
 
-A module of its own so that no request path imports it: the functions' IAM
-policies (``deploy.iam``) are derived from the code they reach, and none of them
-may Scan.
+Here, with the admin command, not in chalicelib: no function runs it, and the
+functions' IAM policies (``deploy.iam``) are derived from the code they reach, so
+none of them may Scan. It reads through storage's ``Table``, as every caller does.
 """
 
 from __future__ import annotations
