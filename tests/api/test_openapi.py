@@ -104,7 +104,7 @@ from tests.api.helpers import CLI, RS, RS_SECRET, basic, bearer, form, refresh, 
 
 with mock_aws():
     settings = Settings(issuer="https://tessera.test", table_prefix="test-",
-                        keys_secret_name="test/signing-keys")
+                        keys_secret_name="test/signing-keys", scrypt_log_n=TEST_SCRYPT_LOG_N)
     c = container.Container(settings, FakeClock())
     create_tables(c.dynamodb(), settings.table_prefix)
     seed(c)
