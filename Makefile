@@ -12,12 +12,14 @@ PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint e2e fuzz bench browsers node-deps docs-deps peer-deps clean
+.PHONY: help venv run test check lint e2e fuzz bench browsers node-deps docs-deps peer-deps clean
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
 	@echo "            (make run PORT=18080 SEED=path/to/seed.json)"
 	@echo "make test   lint, type-check and run every test (unit, storage, api, e2e)"
+	@echo "make check  the fast tier, under 2 minutes: ruff, mypy and the unit, storage, api,"
+	@echo "            abuse and cli tests (no e2e, fuzz, browser, deploy or packaging tests)"
 	@echo "make lint   ruff and mypy only"
 	@echo "make e2e    only the end-to-end tests (real local server over HTTP)"
 	@echo "make fuzz   a long fuzz campaign (5,000 requests in process, 2,000 to the real runner)"
@@ -107,6 +109,16 @@ lint: $(STAMP)
 # that a module's fixtures (a runner of its own) are started once.
 test: lint browsers node-deps docs-deps peer-deps
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The fast tier: everything but e2e, fuzz, deploy (and so the browser tests) and the
+# deploy packaging test (it builds function zips and runs cfn-lint), with the same
+# two workers. Fixtures hash passwords at the tests' scrypt work factor
+# (tests/conftest.py), not production's.
+CHECK_TESTS := tests/unit tests/storage tests/api tests/abuse tests/cli \
+	--ignore=tests/unit/test_deploy_package.py
+
+check: lint $(NODE_STAMP) $(DOCS_STAMP) $(PEER_STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile $(CHECK_TESTS)
 
 e2e: $(STAMP) $(DOCS_STAMP)
 	$(PY) -m pytest -m e2e

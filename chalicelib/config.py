@@ -59,6 +59,24 @@ def _local_only(env: Mapping[str, str], name: str) -> bool:
     return on
 
 
+# The least scrypt work factor (log2 of N) a deployed stage may hash passwords at:
+# 2^15, 32 MiB and ~50 ms on one core (security/passwords.py says why this size).
+SCRYPT_LOG_N_FLOOR = 15
+
+
+def _scrypt_log_n(env: Mapping[str, str], stage: str) -> int:
+    """TESSERA_SCRYPT_LOG_N: at least the floor in a deployed function or any stage
+    but the local runner's; lower (cheaper hashes) only for the tests and ``local``.
+    A deployed stage set below it fails to start rather than hash weakly."""
+    log_n = _int(env, "TESSERA_SCRYPT_LOG_N", SCRYPT_LOG_N_FLOOR)
+    if not 1 <= log_n <= 20:   # 2^20 takes 1 GiB, twice the function's memory
+        raise ValueError(f"setting TESSERA_SCRYPT_LOG_N must be from 1 to 20, got {log_n}")
+    if log_n < SCRYPT_LOG_N_FLOOR and (env.get("AWS_LAMBDA_FUNCTION_NAME") or stage != "local"):
+        raise ValueError(f"setting TESSERA_SCRYPT_LOG_N is {log_n}, below the production floor "
+                         f"{SCRYPT_LOG_N_FLOOR}; only the local stage may lower it")
+    return log_n
+
+
 def _api_sets(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     raw = env.get("TESSERA_API_SETS", "")
     if not raw:
@@ -142,6 +160,9 @@ class Settings:
     pat_query_param: bool = True
     pat_last_used_resolution: int = 600
     recent_signin_seconds: int = 600
+    # scrypt work factor of new password hashes, log2 of N (security/passwords.py).
+    # Tests lower it; ``from_env`` refuses less than the floor outside ``local``.
+    scrypt_log_n: int = SCRYPT_LOG_N_FLOOR
 
     # Roles (SPEC §6): how many a user may own, and entries per role.
     max_roles_per_user: int = 50
@@ -223,6 +244,7 @@ class Settings:
             pat_allow_no_expiry=_bool(e, "TESSERA_PAT_ALLOW_NO_EXPIRY", False),
             pat_query_param=_bool(e, "TESSERA_PAT_QUERY_PARAM", True),
             recent_signin_seconds=_int(e, "TESSERA_RECENT_SIGNIN_SECONDS", 600),
+            scrypt_log_n=_scrypt_log_n(e, stage),
             max_roles_per_user=_int(e, "TESSERA_MAX_ROLES_PER_USER", 50),
             max_policies_per_role=_int(e, "TESSERA_MAX_POLICIES_PER_ROLE", 50),
             max_keys_per_role=_int(e, "TESSERA_MAX_KEYS_PER_ROLE", 10),

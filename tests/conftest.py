@@ -25,6 +25,10 @@ from chalicelib.container import Container
 from chalicelib.storage.dynamo import reset_clients
 
 ISSUER = "https://tessera.test"
+# scrypt at 2^10 (1 MiB, ~2 ms) instead of the production 2^15 (~80 ms per hash
+# here): every Settings a test builds passes it. The hash format carries its own
+# factor, so nothing else changes; from_env refuses it for a deployed stage.
+TEST_SCRYPT_LOG_N = 10
 
 
 @pytest.fixture
@@ -36,7 +40,7 @@ def clock() -> FakeClock:
 def settings() -> Settings:
     # federation_allow_http: the tests' local OIDC issuers serve plain HTTP on 127.0.0.1.
     return Settings(issuer=ISSUER, table_prefix="test-", keys_secret_name="test/signing-keys",
-                    federation_allow_http=True)
+                    federation_allow_http=True, scrypt_log_n=TEST_SCRYPT_LOG_N)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from chalicelib.config import Settings
 from chalicelib.errors import BASIC_CHALLENGE, InvalidClient, InvalidGrant, InvalidRequest
 from chalicelib.models import Client, User, possible_client_id, user_id_for
 from chalicelib.security.opaque import looks_like_role_key
-from chalicelib.security.passwords import DUMMY_HASH, verify_password
+from chalicelib.security.passwords import dummy_hash, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
 from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
@@ -182,7 +182,8 @@ class PasswordSignIn:
                counters: tuple[Counter, Counter]) -> User:
         blocked = any(self._blocked(c) for c in counters)
         # Always one hash, whatever the outcome, so timing tells nothing.
-        ok = verify_password(password, user.password_hash if user else DUMMY_HASH)
+        ok = verify_password(password, user.password_hash if user
+                             else dummy_hash(self.settings.scrypt_log_n))
         if blocked or not ok or user is None or not user.active:
             if not blocked:
                 self._count_failure(counters, source)

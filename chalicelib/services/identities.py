@@ -101,7 +101,7 @@ class Identities:
         default = set(default_rights(normalise_username(username)))
         user = User(id=user_id_for(username), username=normalise_username(username), email=email,
                     firstname=firstname, lastname=lastname, active=True,
-                    password_hash=hash_password(password),
+                    password_hash=hash_password(password, log_n=self.settings.scrypt_log_n),
                     scopes=tuple(sorted(scopes)) if scopes is not None else None,
                     created_at=self.clock.now(),
                     granted_permissions=tuple(sorted((rights or set()) - default)),
@@ -146,8 +146,8 @@ class Identities:
         if len(password) < 8:
             raise BadRequest("password must be at least 8 characters")
         try:
-            return self.users.set_password_hash(user_id_for(username), hash_password(password),
-                                                bump=end_sessions)
+            encoded = hash_password(password, log_n=self.settings.scrypt_log_n)
+            return self.users.set_password_hash(user_id_for(username), encoded, bump=end_sessions)
         except ConditionFailed as exc:
             raise NotFound(f"no user {username}") from exc
 

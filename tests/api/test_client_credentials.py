@@ -10,7 +10,7 @@ import pytest
 from chalicelib.config import Settings
 from tests.api.helpers import CLI, RS, RS_SECRET, basic, bearer, body, form, seed, tokens
 from tests.api.test_token_endpoint_errors import assert_oauth_error
-from tests.conftest import ISSUER
+from tests.conftest import ISSUER, TEST_SCRYPT_LOG_N
 
 SERVICE = "reports-service"
 SERVICE_SECRET = "reports-service-secret-value"
@@ -71,7 +71,7 @@ class TestAConfiguredLifetime:
     @pytest.fixture
     def settings(self) -> Settings:
         return Settings(issuer=ISSUER, table_prefix="test-", keys_secret_name="test/signing-keys",
-                        client_token_seconds=600)
+                        client_token_seconds=600, scrypt_log_n=TEST_SCRYPT_LOG_N)
 
     def test_the_lifetime_follows_the_setting(self, client, ctr):
         answer = granted(client_token(client))

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.config import Settings
 from tests.api.helpers import CLI, body, form, seed
+from tests.conftest import TEST_SCRYPT_LOG_N
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -106,7 +107,7 @@ def test_style_nonce_matches_the_policy(client, started):
 
 @pytest.mark.parametrize("settings", [Settings(issuer="https://api.example.com/dev",
                                                 table_prefix="test-",
-                                                keys_secret_name="test/signing-keys")])
+                                                keys_secret_name="test/signing-keys", scrypt_log_n=TEST_SCRYPT_LOG_N)])
 def test_forms_post_under_the_stage_path(client, started):
     # Behind an API Gateway stage the service lives under /dev: so must the form.
     html = text(client.http.get("/device"))

@@ -15,7 +15,7 @@ from chalicelib.storage.dynamo import aws_client
 from chalicelib.storage.roles import owner_id_of
 from tests.api.helpers import RS, RS_SECRET, basic, body, seed
 from tests.api.test_token_endpoint_errors import assert_oauth_error
-from tests.conftest import ISSUER
+from tests.conftest import ISSUER, TEST_SCRYPT_LOG_N
 from tests.faults import LostResponse
 from tests.federation_support import (
     EXCHANGE,
@@ -284,7 +284,7 @@ class TestPlainHttpIssuersWhenTheSettingIsOff:
     @pytest.fixture
     def settings(self) -> Settings:
         return Settings(issuer=ISSUER, table_prefix="test-", keys_secret_name="test/signing-keys",
-                        federation_allow_http=False)
+                        federation_allow_http=False, scrypt_log_n=TEST_SCRYPT_LOG_N)
 
     def test_an_http_issuer_is_refused_without_a_request(self, client, issuer, role):
         refused(exchange(client, issuer.mint()))

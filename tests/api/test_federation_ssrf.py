@@ -13,7 +13,7 @@ from chalicelib.config import Settings
 from tests.api.helpers import body, seed, tokens
 from tests.api.test_roles_api import TRUST, assert_problem, call, created
 from tests.api.test_token_endpoint_errors import assert_oauth_error
-from tests.conftest import ISSUER
+from tests.conftest import ISSUER, TEST_SCRYPT_LOG_N
 from tests.federation_support import Listener, exchange, make_role, trust
 from tests.oidc_issuer import DISCOVERY, JWKS, OidcIssuer, SigningKey
 
@@ -80,7 +80,7 @@ class TestWithoutTheLocalAllowance:
     @pytest.fixture
     def settings(self) -> Settings:
         return Settings(issuer=ISSUER, table_prefix="test-", keys_secret_name="test/signing-keys",
-                        federation_allow_http=False)
+                        federation_allow_http=False, scrypt_log_n=TEST_SCRYPT_LOG_N)
 
     @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "a.localhost",
                                       "[::ffff:7f00:1]", "127.0.0.2"])

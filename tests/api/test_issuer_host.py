@@ -11,6 +11,7 @@ import pytest
 from chalicelib.config import Settings
 from chalicelib.routes.host import misdirected
 from tests.api.helpers import CLI, form
+from tests.conftest import TEST_SCRYPT_LOG_N
 
 OTHER = "abc123.execute-api.eu-west-1.amazonaws.com"
 
@@ -50,7 +51,7 @@ def test_v1_under_another_host_is_refused_before_authentication(client: Any) -> 
 
 
 @pytest.mark.parametrize("settings", [Settings(issuer="", table_prefix="test-",
-                                               keys_secret_name="test/signing-keys")])
+                                               keys_secret_name="test/signing-keys", scrypt_log_n=TEST_SCRYPT_LOG_N)])
 def test_without_a_configured_issuer_every_host_is_served(client: Any) -> None:
     response = client.http.get("/.well-known/openid-configuration", headers={"Host": OTHER})
     assert response.status_code == 200

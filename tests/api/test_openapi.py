@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.api.helpers import bearer, body, seed, tokens
+from tests.conftest import TEST_SCRYPT_LOG_N
 
 JSON = {"Content-Type": "application/json"}
 
@@ -104,7 +105,7 @@ from tests.api.helpers import CLI, RS, RS_SECRET, basic, bearer, form, refresh, 
 
 with mock_aws():
     settings = Settings(issuer="https://tessera.test", table_prefix="test-",
-                        keys_secret_name="test/signing-keys")
+                        keys_secret_name="test/signing-keys", scrypt_log_n=TEST_SCRYPT_LOG_N)
     c = container.Container(settings, FakeClock())
     create_tables(c.dynamodb(), settings.table_prefix)
     seed(c)
@@ -139,7 +140,8 @@ def test_the_token_endpoint_jwt_checks_and_introspection_never_import_pydantic()
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing"}
     env.pop("AWS_ENDPOINT_URL", None)
-    done = subprocess.run([sys.executable, "-c", COLD_PATH], capture_output=True, text=True,
+    script = COLD_PATH.replace("TEST_SCRYPT_LOG_N", str(TEST_SCRYPT_LOG_N))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[2], env=env, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -19,6 +19,7 @@ from chalicelib.security.passwords import hash_password
 from tessera_admin.seed import SeedError, load_seed
 from tests.api.helpers import bearer, body, login, seed, tokens
 from tests.api.role_support import make_role
+from tests.conftest import TEST_SCRYPT_LOG_N
 
 JSON = {"Content-Type": "application/json"}
 REPORTED = "data:delete@urn:tessera:data:alice.x.private"
@@ -43,7 +44,7 @@ def alice(client: Any, ctr: Any) -> str:
 def store_user_from_before_the_rule(ctr: Any, username: str, password: str) -> None:
     """A user item as the old rule let ``create_user`` write it (the dot allowed)."""
     ctr.identities.users.create(User(id=user_id_for(username), username=username,
-                                     password_hash=hash_password(password),
+                                     password_hash=hash_password(password, log_n=TEST_SCRYPT_LOG_N),
                                      created_at=ctr.clock.now()))
 
 

@@ -562,11 +562,13 @@ def test_check_names_reports_the_users_from_before_the_rule_and_disable_ends_the
     from chalicelib.models import User, user_id_for
     from chalicelib.security.passwords import hash_password
     from tests.api.helpers import CLI, login, seed
+    from tests.conftest import TEST_SCRYPT_LOG_N
 
     seed(ctr)
     for name in ("alice.x", "bob@corp"):    # as the old rule let them be written
         ctr.identities.users.create(User(id=user_id_for(name), username=name,
-                                         password_hash=hash_password("password4legacy")))
+                                         password_hash=hash_password("password4legacy",
+                                                                       log_n=TEST_SCRYPT_LOG_N)))
     assert login(client, username="alice.x", password="password4legacy",
                  client_id=CLI).status_code == 200
 

@@ -15,12 +15,14 @@ from chalicelib.storage.dynamo import Table
 from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.pats import Pat
 from chalicelib.storage.sessions import SessionsRepo
+from tests.conftest import TEST_SCRYPT_LOG_N
 
 ISSUER = "https://tessera.test"
 
 
 def settings(**overrides: Any) -> Settings:
-    return Settings(issuer=ISSUER, table_prefix="unit-", keys_secret_name="unit/keys", **overrides)
+    return Settings(issuer=ISSUER, table_prefix="unit-", keys_secret_name="unit/keys",
+                    **{"scrypt_log_n": TEST_SCRYPT_LOG_N, **overrides})
 
 
 def _no_aws() -> Any:
