@@ -12,7 +12,7 @@ PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check lint e2e fuzz bench browsers node-deps docs-deps peer-deps clean
+.PHONY: help venv run test check lint e2e fuzz bench docs browsers node-deps docs-deps peer-deps clean
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint   ruff and mypy only"
 	@echo "make e2e    only the end-to-end tests (real local server over HTTP)"
 	@echo "make fuzz   a long fuzz campaign (5,000 requests in process, 2,000 to the real runner)"
+	@echo "make docs   the manual (docs/, mkdocs-material) into build/site, strict"
 	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/,"
 	@echo "            then the tessera CLI's start-up times (python -m bench.cli_startup)"
 	@echo "make peer-deps  node-oidc-provider for the benchmark's peer (npm ci in bench/peer)"
@@ -132,6 +133,10 @@ fuzz: $(STAMP) $(DOCS_STAMP)
 bench: $(STAMP) peer-deps
 	$(PY) -m bench
 	$(PY) -m bench.cli_startup
+
+# The manual: strict, so a broken link or a page missing from the nav fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build tests/node/node_modules \

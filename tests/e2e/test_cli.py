@@ -77,9 +77,19 @@ def cli(live_server: Any, chromium: Any, tmp_path_factory: pytest.TempPathFactor
            if not k.startswith(("TESSERA_", "AWS_", "ACTIONS_", "DISPLAY", "BROWSER", "XDG_"))}
     env.update(XDG_CONFIG_HOME=str(home), PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     session = Cli(live_server.base_url, home, env)
-    process = subprocess.Popen([TESSERA, "login", "--no-browser", "--server", live_server.base_url],
+    returncode, stdout, session.login_stderr = login_with_approval(chromium, live_server.base_url, env)
+    assert returncode == 0, session.login_stderr
+    assert stdout == "Login successful!\n"
+    return session
+
+
+def login_with_approval(chromium: Any, server: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """``tessera login --no-browser --server SERVER``, its device code approved by alice in
+    Chromium from the URL and code it prints: (exit status, stdout, stderr)."""
+    process = subprocess.Popen([TESSERA, "login", "--no-browser", "--server", server],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
+    assert process.stderr is not None and process.stdout is not None
     reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stderr], daemon=True)
     reader.start()
     seen, url, code = [], None, None
@@ -100,10 +110,7 @@ def cli(live_server: Any, chromium: Any, tmp_path_factory: pytest.TempPathFactor
     reader.join(timeout=10)
     while not lines.empty():
         seen.append(lines.get())
-    session.login_stderr = "".join(seen)
-    assert process.returncode == 0, session.login_stderr
-    assert stdout == "Login successful!\n"
-    return session
+    return process.returncode, stdout, "".join(seen)
 
 
 def test_login_stores_the_tokens_in_the_0600_file_with_a_warning(cli):
