@@ -111,11 +111,12 @@ lint: $(STAMP)
 test: lint browsers node-deps docs-deps peer-deps
 	$(PY) -m pytest -n 2 --dist loadfile
 
-# The fast tier: everything but e2e, fuzz, deploy (and so the browser tests) and the
-# deploy packaging test (it builds function zips and runs cfn-lint), with the same
-# two workers. Fixtures hash passwords at the tests' scrypt work factor
+# The fast tier (under 2 minutes on two cores): unit, storage, API and CLI tests on
+# the same two workers; not e2e, fuzz, deploy (and so no browser), the threaded abuse
+# tests or the deploy packaging test (it builds function zips and runs cfn-lint):
+# make test runs those. Fixtures hash passwords at the tests' scrypt work factor
 # (tests/conftest.py), not production's.
-CHECK_TESTS := tests/unit tests/storage tests/api tests/abuse tests/cli \
+CHECK_TESTS := tests/unit tests/storage tests/api tests/cli \
 	--ignore=tests/unit/test_deploy_package.py
 
 check: lint $(NODE_STAMP) $(DOCS_STAMP) $(PEER_STAMP)

@@ -137,9 +137,11 @@ def create_tables(client: Any, prefix: str) -> list[str]:
         names.append(physical)
         if physical in existing:
             continue
-        client.create_table(**create_table_kwargs(logical, physical))
-        client.get_waiter("table_exists").wait(TableName=physical,
-                                               WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+        created = client.create_table(**create_table_kwargs(logical, physical))
+        if created["TableDescription"].get("TableStatus") != "ACTIVE":
+            # DynamoDB Local or AWS: wait until it is usable (moto answers ACTIVE at once).
+            client.get_waiter("table_exists").wait(TableName=physical,
+                                                   WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
         client.update_time_to_live(
             TableName=physical,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
