@@ -2,5 +2,5 @@
 
 Cold start next to its floor, CPU per warm request, DynamoDB work per request,
 purge scaling and a modeled cost per million requests; markdown tables on
-stdout, JSON in ``bench/results/latest.json``. See README, "Benchmark".
+stdout, JSON in ``bench/results/latest.json``. See docs/benchmark.md.
 """

@@ -1,4 +1,4 @@
-"""The benchmark's results as markdown tables (what the README shows)."""
+"""The benchmark's results as markdown tables (what docs/benchmark.md shows)."""
 
 from __future__ import annotations
 

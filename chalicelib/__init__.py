@@ -1,4 +1,4 @@
-"""Tessera's library: see README "Layout".
+"""Tessera's library: see docs/development.md, "Layout".
 
 Cold start (SPEC §9): PyJWT's ``jwt.algorithms`` runs ``from cryptography import
 x509`` for the one case of a PEM certificate given as a key, which Tessera never
