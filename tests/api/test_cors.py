@@ -4,11 +4,14 @@ origins, working preflights, and introspection kept server to server."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from chalicelib.errors import BadRequest
 from chalicelib.security.cors import origin_of, origin_problem
 from tests.api.helpers import basic, bearer, body, form, seed
+from tests.concurrency import atomic_container, run_together
 
 SPA, SPA_ORIGIN = "spa", "https://spa.example"
 OTHER, OTHER_ORIGIN = "other-spa", "https://other.example"
@@ -222,3 +225,25 @@ def test_two_clients_may_share_an_origin_and_both_are_listed(ctr):
     ctr.identities.create_client("b", public=True, redirect_uris=[SPA_ORIGIN + "/cb"])
     item = ctr.table("clients").get({"client_id": "origin " + SPA_ORIGIN})
     assert item["clients"] == {"a", "b"}
+
+
+def test_clients_registering_one_origin_at_once_are_all_listed_under_it(ctr):
+    """Twelve clients registered at once with the same web origin: every one is in the
+    origin's item (ADD to a set in each client's own transaction, never a lost update)."""
+    atomic = atomic_container(ctr)
+    ids = iter(f"spa-{i}" for i in range(12))
+    lock = threading.Lock()
+
+    def register() -> str:
+        with lock:
+            client_id = next(ids)
+        atomic.identities.create_client(client_id, public=True, grant_types=["authorization_code"],
+                                        scopes=["openid"],
+                                        redirect_uris=[f"https://shared.example/{client_id}"])
+        return client_id
+
+    results = run_together(12, register)
+    assert [kind for kind, _ in results] == ["ok"] * 12
+    item = ctr.clients.get_item("origin https://shared.example")
+    assert item is not None and set(item["clients"]) == {f"spa-{i}" for i in range(12)}
+    assert ctr.clients.origin_registered("https://shared.example")
