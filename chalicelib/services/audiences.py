@@ -14,7 +14,6 @@ minute, so a warm token request spends no read on them.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidTarget
 from chalicelib.models import Client
+from chalicelib.services.memo import Memo
 from chalicelib.services.tokens import audience as own_audience
 from chalicelib.storage.identities import ClientsRepo
 
@@ -71,22 +71,12 @@ class Audiences:
         self.clients = clients
         self.clock = clock
         self.settings = settings
-        self.ttl = ttl
-        self._cache: dict[str, tuple[bool, int]] = {}
-        self._lock = threading.Lock()
+        self._registered: Memo[bool] = Memo(clock, ttl)
 
     def registered(self, uri: str) -> bool:
         """Whether a resource server answers for ``uri`` (cached a minute)."""
-        hit = self._cache.get(uri)
-        now = self.clock.now()
-        if hit is not None and now < hit[1] + self.ttl:
-            return hit[0]
-        known = self.clients.resource_server(uri) is not None
-        with self._lock:
-            if len(self._cache) > 1000:
-                self._cache.clear()
-            self._cache[uri] = (known, now)
-        return known
+        return self._registered.answer(
+            uri, lambda u: self.clients.resource_server(u) is not None)
 
     def check(self, resources: Sequence[str], issuer: str) -> tuple[str, ...]:
         """RFC 8707 §2: every requested resource is known, else invalid_target."""

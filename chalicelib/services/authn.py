@@ -5,7 +5,6 @@ with brute-force throttling (SPEC §8).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from chalicelib.models import Client, User, possible_client_id, user_id_for
 from chalicelib.security.opaque import looks_like_role_key
 from chalicelib.security.passwords import dummy_hash, verify_password
 from chalicelib.services.identities import verify_client_secret
+from chalicelib.services.memo import Memo
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
 from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
@@ -76,24 +76,13 @@ class ClientDirectory:
 
     def __init__(self, repo: ClientsRepo, clock: Clock, ttl: int = 60) -> None:
         self.repo = repo
-        self.clock = clock
-        self.ttl = ttl
-        self._cache: dict[str, tuple[Client | None, int]] = {}
-        self._lock = threading.Lock()
+        self._clients: Memo[Client | None] = Memo(clock, ttl)
 
     def cached(self, client_id: str) -> tuple[bool, Client | None]:
-        hit = self._cache.get(client_id)
-        if hit is not None and self.clock.now() < hit[1] + self.ttl:
-            return True, hit[0]
-        return False, None
+        return self._clients.recall(client_id)
 
     def remember(self, client_id: str, item: Mapping[str, Any] | None) -> Client | None:
-        client = client_from_item(dict(item)) if item else None
-        with self._lock:
-            if len(self._cache) > 1000:
-                self._cache.clear()
-            self._cache[client_id] = (client, self.clock.now())
-        return client
+        return self._clients.keep(client_id, client_from_item(dict(item)) if item else None)
 
     def get(self, client_id: str) -> Client | None:
         known, client = self.cached(client_id)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 from chalicelib.clock import Clock
 from chalicelib.security.cors import origin_problem
+from chalicelib.services.memo import Memo
 from chalicelib.storage.identities import ClientsRepo
-
-MAX_CACHED = 1000
 
 
 class WebOrigins:
@@ -19,23 +16,11 @@ class WebOrigins:
 
     def __init__(self, repo: ClientsRepo, clock: Clock, ttl: int = 60) -> None:
         self.repo = repo
-        self.clock = clock
-        self.ttl = ttl
-        self._cache: dict[str, tuple[bool, int]] = {}
-        self._lock = threading.Lock()
+        self._memo: Memo[bool] = Memo(clock, ttl)
 
     def registered(self, origin: str) -> bool:
         # Not an origin as a browser writes it ("null", a path, an uppercase
         # host): no client could have registered it, and it costs no read.
         if origin_problem(origin) is not None:
             return False
-        now = self.clock.now()
-        hit = self._cache.get(origin)
-        if hit is not None and now < hit[1] + self.ttl:
-            return hit[0]
-        found = self.repo.origin_registered(origin)
-        with self._lock:
-            if len(self._cache) >= MAX_CACHED:
-                self._cache.clear()
-            self._cache[origin] = (found, now)
-        return found
+        return self._memo.answer(origin, self.repo.origin_registered)
