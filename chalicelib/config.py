@@ -160,6 +160,13 @@ class Settings:
     pat_query_param: bool = True
     pat_last_used_resolution: int = 600
     recent_signin_seconds: int = 600
+    # The security log's retention (SPEC §11).
+    events_ttl_days: int = 90
+    # SPEC §11: a second factor for everyone; who has none may still sign in for
+    # the grace period (counted from their first sign-in after it was required),
+    # and is asked to enrol; after it, a sign-in can only enrol one.
+    require_mfa: bool = False
+    mfa_grace_days: int = 14
     # scrypt work factor of new password hashes, log2 of N (security/passwords.py).
     # Tests lower it; ``from_env`` refuses less than the floor outside ``local``.
     scrypt_log_n: int = SCRYPT_LOG_N_FLOOR
@@ -244,6 +251,9 @@ class Settings:
             pat_allow_no_expiry=_bool(e, "TESSERA_PAT_ALLOW_NO_EXPIRY", False),
             pat_query_param=_bool(e, "TESSERA_PAT_QUERY_PARAM", True),
             recent_signin_seconds=_int(e, "TESSERA_RECENT_SIGNIN_SECONDS", 600),
+            events_ttl_days=_int(e, "TESSERA_EVENTS_TTL_DAYS", 90),
+            require_mfa=_bool(e, "TESSERA_REQUIRE_MFA", False),
+            mfa_grace_days=_int(e, "TESSERA_MFA_GRACE_DAYS", 14),
             scrypt_log_n=_scrypt_log_n(e, stage),
             max_roles_per_user=_int(e, "TESSERA_MAX_ROLES_PER_USER", 50),
             max_policies_per_role=_int(e, "TESSERA_MAX_POLICIES_PER_ROLE", 50),

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from chalicelib.services.principals import Principals
     from chalicelib.services.role_credentials import RoleCredentials
     from chalicelib.services.roles import Roles
+    from chalicelib.services.second_factors import SecondFactors
+    from chalicelib.services.security_log import SecurityLog
     from chalicelib.services.sessions import Sessions
     from chalicelib.services.signing import KeyRing
     from chalicelib.services.tokens import TokenIssuer
@@ -42,8 +44,10 @@ if TYPE_CHECKING:
     from chalicelib.storage.codes import CodesRepo
     from chalicelib.storage.consents import ConsentsRepo
     from chalicelib.storage.devices import DevicesRepo
+    from chalicelib.storage.events import EventsRepo
     from chalicelib.storage.identities import ClientsRepo, UsersRepo
     from chalicelib.storage.keystore import SecretsManagerKeyStore
+    from chalicelib.storage.mfa import MfaRepo
     from chalicelib.storage.pats import PatsRepo
     from chalicelib.storage.public_keys import PublicKeysRepo
     from chalicelib.storage.replay import ReplayRepo
@@ -122,6 +126,16 @@ class Container:
     def roles_repo(self) -> RolesRepo:
         from chalicelib.storage.roles import RolesRepo
         return RolesRepo(self.table("roles"))
+
+    @cached_property
+    def events_repo(self) -> EventsRepo:
+        from chalicelib.storage.events import EventsRepo
+        return EventsRepo(self.table("events"))
+
+    @cached_property
+    def mfa_repo(self) -> MfaRepo:
+        from chalicelib.storage.mfa import MfaRepo
+        return MfaRepo(self.table("users"))
 
     @cached_property
     def replay_repo(self) -> ReplayRepo:
@@ -253,7 +267,8 @@ class Container:
         from chalicelib.services.web_signin import WebSignIn
         return WebSignIn(lambda: self.sessions, self.password_signin, self.clock, self.settings,
                          sessions_repo=self.sessions_repo, users=self.users,
-                         throttle=self.throttle, batch_get=self.batch_get)
+                         throttle=self.throttle, batch_get=self.batch_get,
+                         transact=self.transact)
 
     @cached_property
     def identities(self) -> Identities:
@@ -269,6 +284,19 @@ class Container:
     def roles(self) -> Roles:
         from chalicelib.services.roles import Roles
         return Roles(self.roles_repo, self.clock, self.settings, users=self.users)
+
+    @cached_property
+    def security_log(self) -> SecurityLog:
+        from chalicelib.services.security_log import SecurityLog
+        return SecurityLog(self.events_repo, self.clock, self.settings)
+
+    @cached_property
+    def second_factors(self) -> SecondFactors:
+        from chalicelib.security.sealing import Sealer
+        from chalicelib.services.second_factors import SecondFactors
+        return SecondFactors(self.mfa_repo, Sealer(self.keyring.seal_keys, "totp"),
+                             self.password_signin, self.security_log, self.clock, self.settings,
+                             transact=self.transact, batch_get=self.batch_get)
 
     @cached_property
     def confirmation(self) -> Confirmation:

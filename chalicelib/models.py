@@ -63,6 +63,51 @@ def user_id_for(username: str) -> str:
 
 
 @dataclass(frozen=True)
+class Passkey:
+    """A WebAuthn credential of a user (a passkey or a security key), SPEC §11."""
+
+    id: str                   # ours: names it in the API and the console
+    name: str
+    credential_id: str        # base64url, as the authenticator gave it
+    public_key: str           # base64url COSE key
+    sign_count: int
+    created_at: int
+    last_used_at: int = 0
+    transports: tuple[str, ...] = ()
+    # WebAuthn's backup eligibility (BE): a synced passkey, a software-held key
+    # (RFC 8176 ``swk``); else a key bound to its device (``hwk``).
+    backup_eligible: bool = False
+
+    @property
+    def amr(self) -> str:
+        return "swk" if self.backup_eligible else "hwk"
+
+
+@dataclass(frozen=True)
+class SecondFactors:
+    """What a user enrolled beyond the password (SPEC §11). Recovery codes are a way
+    back in, not a factor of their own: with only them, nothing is enrolled."""
+
+    totp_sealed: str = ""             # the confirmed TOTP secret, sealed; "" none
+    totp_last_step: int = 0           # the last time step accepted (replays refused)
+    totp_created_at: int = 0
+    totp_pending: str = ""            # a secret awaiting its confirming code, sealed
+    totp_pending_at: int = 0
+    passkeys: tuple[Passkey, ...] = ()
+    recovery: frozenset[str] = frozenset()    # digests of the unused recovery codes
+
+    @property
+    def enrolled(self) -> bool:
+        return bool(self.totp_sealed or self.passkeys)
+
+    def passkey(self, passkey_id: str) -> Passkey | None:
+        return next((p for p in self.passkeys if p.id == passkey_id), None)
+
+
+NO_SECOND_FACTOR = SecondFactors()
+
+
+@dataclass(frozen=True)
 class User:
     id: str
     username: str
@@ -86,6 +131,10 @@ class User:
     # that granting and revoking are each one atomic update with no read.
     granted_permissions: tuple[str, ...] = ()
     default_permission_revoked: bool = False
+    second_factors: SecondFactors = NO_SECOND_FACTOR
+    # When a stage that requires a second factor (``require_mfa``) first saw this
+    # user sign in without one: the grace period runs from then.
+    mfa_asked_at: int = 0
 
     @property
     def permissions(self) -> tuple[str, ...]:
@@ -200,10 +249,21 @@ class Session:
     # RFC 8707: the resources the login asked for; a refresh may narrow to some
     # of them (§2.2), never widen. Empty: the client's default audience.
     resources: tuple[str, ...] = ()
+    # RFC 8176 authentication methods of the sign-in behind the session ("pwd",
+    # "otp", "hwk", "swk", "mfa"); empty on sessions from before they were kept,
+    # all password sign-ins ("pwd").
+    amr: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.auth_time:
             self.auth_time = self.created_at
+        if not self.amr:
+            self.amr = ("pwd",)
+
+    @property
+    def mfa(self) -> bool:
+        """Whether the sign-in behind the session used a second factor."""
+        return "mfa" in self.amr
 
     def alive(self, now: int) -> bool:
         return now < self.idle_deadline and now < self.expires_at

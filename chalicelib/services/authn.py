@@ -141,7 +141,7 @@ class PasswordSignIn:
         return Limit(window=s.login_window_seconds, lock_after=s.login_lockout_failures,
                      lock_seconds=s.login_lockout_seconds)
 
-    def _blocked(self, counter: Counter) -> bool:
+    def blocked(self, counter: Counter) -> bool:
         s, now = self.settings, self.clock.now()
         if counter.locked(now):
             return True
@@ -169,19 +169,19 @@ class PasswordSignIn:
 
     def verify(self, username: str, password: str, source: str, user: User | None,
                counters: tuple[Counter, Counter]) -> User:
-        blocked = any(self._blocked(c) for c in counters)
+        blocked = any(self.blocked(c) for c in counters)
         # Always one hash, whatever the outcome, so timing tells nothing.
         ok = verify_password(password, user.password_hash if user
                              else dummy_hash(self.settings.scrypt_log_n))
         if blocked or not ok or user is None or not user.active:
             if not blocked:
-                self._count_failure(counters, source)
+                self.count_failure(counters, source)
             log.info(json.dumps({"event": "signin_failed", "user_known": user is not None,
                                  "blocked": blocked, "source": source}))
             raise InvalidGrant(BAD_CREDENTIALS)
         return user
 
-    def _count_failure(self, counters: tuple[Counter, Counter], source: str) -> None:
+    def count_failure(self, counters: tuple[Counter, Counter], source: str) -> None:
         """One atomic ADD per counter; its returned count, not the one read before
         the password hash, says whether this failure started a lockout.
         """

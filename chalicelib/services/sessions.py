@@ -137,7 +137,8 @@ class Sessions:
 
     def new_session(self, *, user_id: str, client_id: str, scope: str,
                     device: dict[str, str] | None = None, kind: str = "oauth",
-                    auth_time: int | None = None, resources: tuple[str, ...] = ()) -> Session:
+                    auth_time: int | None = None, resources: tuple[str, ...] = (),
+                    amr: tuple[str, ...] = ("pwd",)) -> Session:
         """A session starting now. ``auth_time``: when the person authenticated, if
         before now (a device approved from an older browser sign-in).
         """
@@ -147,7 +148,8 @@ class Sessions:
                        scope=scope, created_at=now, expires_at=cap,
                        idle_deadline=min(now + self.settings.session_idle_seconds, cap),
                        last_used_at=now, kind=kind, device=dict(device or {}),
-                       auth_time=auth_time or now, resources=tuple(sorted(resources)))
+                       auth_time=auth_time or now, resources=tuple(sorted(resources)),
+                       amr=amr)
 
     def mint_refresh_token(self, session: Session) -> str:
         return REFRESH.mint(session.id)
@@ -165,7 +167,7 @@ class Sessions:
 
     def open(self, session: Session, secret: str | None, user: User,
              also: Sequence[dict[str, Any]] = (), *,
-             refusal: str = "The account is not active") -> None:
+             refusal: str = "The account is not active", mfa_asked_at: int = 0) -> None:
         """Create a session and record it on its user, in one transaction with
         the caller's own writes (``also``): all or nothing.
 
@@ -188,7 +190,8 @@ class Sessions:
             ended = [sid for sid in evicted if (user.sessions or {})[sid] > now]
             ops = [self.create_op(session, secret),
                    self.users.op_add_session(user, session.id, session.expires_at, now,
-                                             limit=limit, evict=evicted),
+                                             limit=limit, evict=evicted,
+                                             mfa_asked_at=mfa_asked_at),
                    *(self.repo.op_end(sid) for sid in ended),
                    *also]
             try:
@@ -215,17 +218,24 @@ class Sessions:
         self._log("session_created", session)
 
     def open_after_signin(self, session: Session, secret: str, user: User,
-                          user_counter: Counter, throttle: ThrottleRepo, *,
-                          refusal: str = "Invalid username or password") -> None:
+                          user_counter: Counter, throttle: ThrottleRepo,
+                          also: Sequence[dict[str, Any]] = (), *,
+                          refusal: str = "Invalid username or password",
+                          awaits_second_factor: bool = False, mfa_asked_at: int = 0) -> None:
         """Open a session made by a password sign-in, and clear the user's failures,
         in one transaction that holds only while the user is unchanged and no lockout
         runs: a lockout begun by failures counted during this request's password hash
         refuses it (SPEC §8), with the answer any failed sign-in gets.
+
+        ``awaits_second_factor``: the password was only the first step (SPEC §11);
+        the failures stay counted until the second factor clears them.
         """
+        now = self.clock.now()
+        gate = (throttle.op_check_unlocked(user_counter.key, now) if awaits_second_factor
+                else throttle.op_clear_unless_locked(user_counter.key, now))
         try:
-            self.open(session, secret, user,
-                      [throttle.op_clear_unless_locked(user_counter.key, self.clock.now())],
-                      refusal=refusal)
+            self.open(session, secret, user, [gate, *also], refusal=refusal,
+                      mfa_asked_at=mfa_asked_at)
         except InvalidGrant:
             log.info(json.dumps({"event": "signin_failed", "user_known": True, "blocked": True,
                                  "detail": "account changed or locked during the password check"}))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -306,7 +307,7 @@ class KeyRing:
             if alg in state.current:
                 return
             now = self.clock.now()
-            keyset: dict[str, Any] = {"seq": state.seq + 1,
+            keyset: dict[str, Any] = {**state.keyset, "seq": state.seq + 1,
                                       "keys": [*state.keyset["keys"], *new_family(alg, now)]}
             try:
                 version = self.store.replace(keyset, state.version)
@@ -515,7 +516,34 @@ class KeyRing:
                 fresh["status"], fresh["current_since"] = CURRENT, now
                 keys.append(fresh)
             keys.append(generate_key(alg, now))
-        return {"seq": int(old.get("seq", 0)) + 1, "keys": keys}
+        # Everything else of the set (the sealing keys) is carried over as it is.
+        return {**old, "seq": int(old.get("seq", 0)) + 1, "keys": keys}
+
+    # -- sealing ------------------------------------------------------------------
+
+    def seal_keys(self) -> dict[str, bytes]:
+        """The keys that seal stored secrets (TOTP secrets, SPEC §11): id -> 32
+        random bytes, kept in the key set beside the signing keys (never published,
+        never rotated out: a sealed value names its key). The first need adds one,
+        with the same compare-and-swap as ``ensure``."""
+        from chalicelib.storage.keystore import KeySetChanged
+
+        state = self._state()
+        for _ in range(3):
+            stored = state.keyset.get("seal_keys") or []
+            if stored:
+                return {str(k["id"]): base64.b64decode(k["key"]) for k in stored}
+            fresh = {"id": "s1", "key": base64.b64encode(os.urandom(32)).decode("ascii"),
+                     "created_at": self.clock.now()}
+            keyset = {**state.keyset, "seq": state.seq + 1, "seal_keys": [fresh]}
+            try:
+                version = self.store.replace(keyset, state.version)
+            except KeySetChanged:
+                state = self._state(force=True)
+                continue
+            log.info(json.dumps({"event": "seal_key_created", "id": fresh["id"]}))
+            state = self._loaded = _Loaded(keyset, self.clock.now(), version)
+        raise RuntimeError("could not add a sealing key")
 
     def current_age(self) -> int:
         """Seconds since the default family's current key became current (not

@@ -19,18 +19,19 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import WEB_SESSION, digest, random_b62, same_digest
+from chalicelib.services import mfa_policy
 from chalicelib.services.authn import PasswordSignIn
 from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
-from chalicelib.storage.tables import BatchGet
+from chalicelib.storage.tables import BatchGet, Transact
 from chalicelib.storage.throttle import ThrottleRepo
 
 if TYPE_CHECKING:
@@ -48,6 +49,13 @@ class WebSession:
     cookie: str
     session: Session
     user: User
+    # What the sign-in still needs before pages may use it (``mfa_policy``):
+    # READY (""), SECOND_FACTOR or ENROL.
+    needs: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.needs == ""
 
 
 def new_browser_secret() -> str:
@@ -71,7 +79,8 @@ class WebSignIn:
 
     def __init__(self, sessions: Callable[[], Sessions], password_signin: PasswordSignIn,
                  clock: Clock, settings: Settings, *, sessions_repo: SessionsRepo,
-                 users: UsersRepo, throttle: ThrottleRepo, batch_get: BatchGet) -> None:
+                 users: UsersRepo, throttle: ThrottleRepo, batch_get: BatchGet,
+                 transact: Transact) -> None:
         self._sessions = sessions
         self.password_signin = password_signin
         self.clock = clock
@@ -80,22 +89,60 @@ class WebSignIn:
         self.users = users
         self.throttle = throttle
         self.batch_get = batch_get
+        self.transact = transact
 
-    def sign_in(self, username: str, password: str, source_ip: str, user_agent: str) -> WebSession:
+    def sign_in(self, username: str, password: str, source_ip: str, user_agent: str,
+                also: Callable[[User, Session], list[dict[str, Any]]] | None = None) -> WebSession:
         """Verify the password (throttled, identical failures) and open a web session.
 
         One BatchGetItem (user and counters) and one write, like the password grant.
+        A user with a second factor gets a session that still needs it (SPEC §11):
+        pages show the second step until ``complete``, and the failures stay counted
+        until then. ``also``: more writes for the same transaction (the security
+        log's entry of a finished sign-in).
         """
         items = self.batch_get(self.password_signin.reads(username, source_ip))
         user, user_counter = self.password_signin.check(username, password, source_ip, items)
         sessions = self._sessions()
         session = sessions.new_session(user_id=user.id, client_id=WEB_CLIENT_ID, scope="",
                                        device={"ip": source_ip, "user_agent": user_agent[:256]},
-                                       kind="web")
+                                       kind="web", amr=("pwd",))
         cookie = WEB_SESSION.mint(session.id)
+        now = self.clock.now()
+        needs = mfa_policy.needs(user, session.amr, self.settings, now)
+        asked = now if (self.settings.require_mfa and not user.second_factors.enrolled
+                        and not user.mfa_asked_at) else 0
         # The cookie digest goes where a refresh token's would (see the module docstring).
-        sessions.open_after_signin(session, cookie, user, user_counter, self.throttle)
-        return WebSession(cookie, session, user)
+        extra = also(user, session) if also is not None and needs == mfa_policy.READY else []
+        sessions.open_after_signin(session, cookie, user, user_counter, self.throttle, extra,
+                                   awaits_second_factor=needs == mfa_policy.SECOND_FACTOR,
+                                   mfa_asked_at=asked)
+        if asked:
+            user = replace(user, mfa_asked_at=asked)
+        return WebSession(cookie, session, user, needs)
+
+    def complete(self, web: WebSession, method: str,
+                 ops: list[dict[str, Any]]) -> WebSession:
+        """The second step of a browser sign-in: ``ops`` spend the factor (one
+        conditional write each, SPEC §11), and in the same transaction the session
+        records it (``amr`` gains ``method`` and ``mfa``), takes a new cookie, and
+        the user's sign-in failures are cleared (unless a lockout runs). Raises
+        ``ConditionFailed`` when any of it no longer holds (the factor was spent
+        by a concurrent request, the session ended, a lockout began)."""
+        session = web.session
+        now = self.clock.now()
+        amr = tuple(dict.fromkeys([*session.amr, method, "mfa"]))
+        cookie = WEB_SESSION.mint(session.id)
+        counter = self.password_signin.user_counter_key(web.user.username)
+        self.transact([*ops,
+                       self.sessions_repo.op_complete_web(session.id, digest(web.cookie),
+                                                          digest(cookie), list(amr), now),
+                       self.throttle.op_clear_unless_locked(counter, now)])
+        log.info(json.dumps({"event": "second_factor_verified", "sid": session.id,
+                             "user_id": web.user.id, "method": method}))
+        done = replace(session, amr=amr, auth_time=now)
+        return WebSession(cookie, done, web.user,
+                          mfa_policy.needs(web.user, amr, self.settings, now))
 
     def current(self, cookie: str | None) -> WebSession | None:
         """The live web session a cookie names, with its user; None otherwise."""
@@ -116,7 +163,8 @@ class WebSignIn:
         touched = self._use(session, cookie)
         if touched is None:
             return None
-        return WebSession(cookie, touched, user)
+        return WebSession(cookie, touched, user,
+                          mfa_policy.needs(user, touched.amr, self.settings, self.clock.now()))
 
     def _use(self, session: Session, cookie: str) -> Session | None:
         """Every request with the cookie is a use (SPEC §3): the idle deadline moves

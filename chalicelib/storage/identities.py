@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from chalicelib.models import Client, User
+from chalicelib.models import NO_SECOND_FACTOR, Client, Passkey, SecondFactors, User
 from chalicelib.storage.dynamo import Item, Table
 
 # Expired entries of the sessions map dropped per session creation; the rest go
@@ -25,6 +25,41 @@ MAX_PRUNED = 40
 # Entries one session creation evicts at most (a map over the cap, from before
 # the cap or a lowered one, shrinks by this much less one per sign-in).
 MAX_EVICTED = 20
+
+
+def passkey_from_item(passkey_id: str, item: Item) -> Passkey:
+    return Passkey(id=passkey_id, name=str(item.get("name") or ""),
+                   credential_id=str(item["credential_id"]), public_key=str(item["public_key"]),
+                   sign_count=int(item.get("sign_count") or 0),
+                   created_at=int(item.get("created_at") or 0),
+                   last_used_at=int(item.get("last_used_at") or 0),
+                   transports=tuple(item.get("transports") or ()),
+                   backup_eligible=bool(item.get("backup_eligible", False)))
+
+
+def passkey_to_item(passkey: Passkey) -> Item:
+    return {"name": passkey.name, "credential_id": passkey.credential_id,
+            "public_key": passkey.public_key, "sign_count": passkey.sign_count,
+            "created_at": passkey.created_at, "last_used_at": passkey.last_used_at,
+            "transports": list(passkey.transports), "backup_eligible": passkey.backup_eligible}
+
+
+def second_factors_from_item(item: Item) -> SecondFactors:
+    """The ``totp``, ``totp_pending``, ``passkeys`` and ``recovery`` attributes of a
+    user item (see ``storage.mfa``); absent on users who enrolled nothing."""
+    totp, pending = item.get("totp") or {}, item.get("totp_pending") or {}
+    passkeys = item.get("passkeys") or {}
+    recovery = item.get("recovery") or ()
+    if not (totp or pending or passkeys or recovery):
+        return NO_SECOND_FACTOR
+    return SecondFactors(
+        totp_sealed=str(totp.get("sealed") or ""), totp_last_step=int(totp.get("last_step") or 0),
+        totp_created_at=int(totp.get("created_at") or 0),
+        totp_pending=str(pending.get("sealed") or ""),
+        totp_pending_at=int(pending.get("created_at") or 0),
+        passkeys=tuple(sorted((passkey_from_item(str(k), v) for k, v in passkeys.items()),
+                              key=lambda p: (p.created_at, p.id))),
+        recovery=frozenset(str(h) for h in recovery))
 
 
 def user_from_item(item: Item) -> User:
@@ -42,6 +77,8 @@ def user_from_item(item: Item) -> User:
         # Absent on items from before rights existed: the default only.
         granted_permissions=tuple(sorted(item.get("granted_permissions") or ())),
         default_permission_revoked=bool(item.get("default_permission_revoked", False)),
+        second_factors=second_factors_from_item(item),
+        mfa_asked_at=int(item.get("mfa_asked_at") or 0),
     )
 
 
@@ -224,7 +261,8 @@ class UsersRepo:
         return user_from_item(item)
 
     def op_add_session(self, user: User, session_id: str, cap: int, now: int, *,
-                       limit: int | None = None, evict: Sequence[str] = ()) -> dict[str, Any]:
+                       limit: int | None = None, evict: Sequence[str] = (),
+                       mfa_asked_at: int = 0) -> dict[str, Any]:
         """The user's half of creating a session, for the creator's transaction:
         record ``session_id -> cap`` in the sessions map, remove the ``evict``
         entries, and drop entries whose cap has passed (known from the user as the
@@ -253,6 +291,9 @@ class UsersRepo:
         names["#sid"] = session_id
         values[":cap"] = cap
         expression = "SET #sessions.#sid = :cap"
+        if mfa_asked_at:
+            expression += ", mfa_asked_at = if_not_exists(mfa_asked_at, :asked)"
+            values[":asked"] = mfa_asked_at
         condition = gate + " AND attribute_exists(#sessions)"
         evicted = list(dict.fromkeys(evict))
         stale = [sid for sid, ends in sorted(user.sessions.items())

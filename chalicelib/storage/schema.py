@@ -108,6 +108,13 @@ TABLES: dict[str, dict[str, Any]] = {
         "AttributeDefinitions": [_s("pk")],
         "KeySchema": [_hash("pk")],
     },
+    # The security log (SPEC §11): one item per event under its user, ``id`` a
+    # time-ordered identifier, so a user's log newest first is one Query
+    # (``storage/events.py``); ``ttl`` ends each after the stage's retention.
+    "events": {
+        "AttributeDefinitions": [_s("user_id"), _s("id")],
+        "KeySchema": [_hash("user_id"), _range("id")],
+    },
     # CI job tokens already exchanged (SPEC §6 federation): "jti#<digest of iss
     # and jti>", kept until the job token could no longer be accepted.
     "replay": {

@@ -35,6 +35,7 @@ def session_from_item(item: Item) -> Session:
         kind=item.get("kind", "oauth"), device=dict(item.get("device") or {}),
         auth_time=int(item.get("auth_time") or item["created_at"]),
         resources=tuple(sorted(item.get("resources") or ())),
+        amr=tuple(item.get("amr") or ()),
     )
 
 
@@ -61,6 +62,7 @@ class SessionsRepo:
             "auth_time": session.auth_time,
             # A string set, absent when empty (DynamoDB has no empty set).
             "resources": set(session.resources) or None,
+            "amr": list(session.amr),
         }
         return item
 
@@ -100,6 +102,19 @@ class SessionsRepo:
                 values={":now": now, ":idle": idle_deadline, ":web": "web", ":h": cookie_hash})
         except ConditionFailed:
             return None
+
+    def op_complete_web(self, session_id: str, old_hash: str, new_hash: str,
+                        amr: list[str], now: int) -> dict[str, Any]:
+        """A browser sign-in's second step (SPEC §11), for the transaction that also
+        spends the factor: record the methods, take the new cookie's digest (the
+        cookie changes when the sign-in gains rights) and the moment of
+        authentication. The condition: it is still this cookie's live web session,
+        so a replayed form or an ended session gains nothing."""
+        return self.table.op_update(
+            self.key(session_id), "SET amr = :amr, rt_hash = :new, auth_time = :now",
+            condition="kind = :web AND rt_hash = :old AND idle_deadline > :now "
+                      "AND expires_at > :now",
+            values={":amr": amr, ":new": new_hash, ":old": old_hash, ":now": now, ":web": "web"})
 
     def rotate(self, session_id: str, *, presented: str, successor: str, wrap: str,
                fingerprint: str, client_id: str, now: int, idle_deadline: int,

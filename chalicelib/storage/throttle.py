@@ -149,3 +149,11 @@ class ThrottleRepo:
         return self.table.op_delete(
             self.key(name), condition="attribute_not_exists(locked_until) OR locked_until <= :now",
             values={":now": now})
+
+    def op_check_unlocked(self, name: str, now: int) -> dict[str, Any]:
+        """A check for a caller's transaction: no lockout of ``name`` runs. The
+        failures stay counted (a password step that still awaits its second factor
+        clears nothing: guessing the second factor counts toward the lockout)."""
+        return self.table.op_check(
+            self.key(name), condition="attribute_not_exists(locked_until) OR locked_until <= :now",
+            values={":now": now})

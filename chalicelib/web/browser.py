@@ -48,6 +48,9 @@ class SignIn(Protocol):
     def sign_in(self, username: str, password: str, source_ip: str,
                 user_agent: str) -> WebSession: ...
 
+    def complete(self, web: WebSession, method: str,
+                 ops: list[dict[str, Any]]) -> WebSession: ...
+
     def sign_out(self, web: WebSession) -> None: ...
 
 
@@ -126,14 +129,18 @@ class Visit:
     signin: SignIn
     cookie_seconds: int               # lifetime of the sign-in cookie (the session's cap)
     browser_secret: str
-    web: WebSession | None
+    web: WebSession | None            # a finished sign-in: what pages act for
     cookies: list[str] = field(default_factory=list)
+    # A sign-in that still needs its second factor, or to enrol one (SPEC §11):
+    # pages show the second step (``web.second_factor_page``) instead of theirs.
+    pending: WebSession | None = None
 
     @classmethod
     def open(cls, request: PageRequest, signin: SignIn, cookie_seconds: int) -> Visit:
         secret = request.cookies.get(BROWSER_COOKIE, "")
         web = signin.current(request.cookies.get(SESSION_COOKIE))
-        visit = cls(request, signin, cookie_seconds, secret, web)
+        visit = cls(request, signin, cookie_seconds, secret, None)
+        visit._signed_in(web)
         if len(secret) != 22 or not secret.isalnum():
             visit.browser_secret = new_browser_secret()
             visit.cookies.append(set_cookie(BROWSER_COOKIE, visit.browser_secret,
@@ -144,7 +151,8 @@ class Visit:
 
     @property
     def session_id(self) -> str:
-        return self.web.session.id if self.web else ANONYMOUS
+        signed = self.web or self.pending
+        return signed.session.id if signed else ANONYMOUS
 
     def csrf(self) -> str:
         return csrf_token(self.browser_secret, self.session_id)
@@ -161,15 +169,33 @@ class Visit:
     def sign_in(self, username: str, password: str) -> WebSession:
         """Open a web session (throttled, one answer for every bad credential) and set its cookie."""
         r = self.request
-        self.web = self.signin.sign_in(username, password, r.source_ip, r.user_agent[:256])
-        self.cookies.append(set_cookie(SESSION_COOKIE, self.web.cookie, secure=r.secure,
+        web = self.signin.sign_in(username, password, r.source_ip, r.user_agent[:256])
+        self._signed_in(web)
+        self._set_session_cookie(web)
+        return web
+
+    def complete(self, method: str, ops: list[dict[str, Any]]) -> WebSession:
+        """The second step of the pending sign-in: ``ops`` spend the factor; the
+        session records it and takes a new cookie (``WebSignIn.complete``)."""
+        assert self.pending is not None
+        web = self.signin.complete(self.pending, method, ops)
+        self._signed_in(web)
+        self._set_session_cookie(web)
+        return web
+
+    def _signed_in(self, web: WebSession | None) -> None:
+        self.web = web if web is not None and web.ready else None
+        self.pending = web if web is not None and not web.ready else None
+
+    def _set_session_cookie(self, web: WebSession) -> None:
+        self.cookies.append(set_cookie(SESSION_COOKIE, web.cookie, secure=self.request.secure,
                                        max_age=self.cookie_seconds))
-        return self.web
 
     def sign_out(self) -> None:
-        if self.web is not None:
-            self.signin.sign_out(self.web)
-            self.web = None
+        for signed in (self.web, self.pending):
+            if signed is not None:
+                self.signin.sign_out(signed)
+        self.web = self.pending = None
         self.cookies.append(set_cookie(SESSION_COOKIE, "", secure=self.request.secure, max_age=0))
 
     # -- answers -----------------------------------------------------------------

@@ -50,7 +50,7 @@ def web_signin(clock: FakeClock, repo: FakeSessionsRepo, *users: User) -> WebSig
     s = settings()
     return WebSignIn(unused("the session service"), PasswordSignIn(None, clock, s),
                      clock, s, sessions_repo=repo, users=FakeUsers(*users),
-                     throttle=None, batch_get=Items())
+                     throttle=None, batch_get=Items(), transact=unused("transactions"))
 
 
 def test_page_views_closer_together_than_a_minute_write_once():
