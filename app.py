@@ -19,6 +19,7 @@ from chalicelib.routes import (  # noqa: E402
     oauth,
     pages_tokens,
     roles,
+    signin,
     tokens,
     wellknown,
 )
@@ -41,6 +42,7 @@ app.register_blueprint(roles.bp)
 app.register_blueprint(pages_tokens.bp)
 app.register_blueprint(authorize.bp)
 app.register_blueprint(docs.bp)
+app.register_blueprint(signin.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from chalice.app import Response
 
@@ -31,6 +32,7 @@ from chalicelib.services.authorization import (
     origin,
 )
 from chalicelib.services.logout import LogoutRequest, RpLogout
+from chalicelib.web import second_factor_page
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import Layout, redirect
 
@@ -40,6 +42,19 @@ PAGE_FIELDS = frozenset({"csrf", "action", "username", "password"})
 # Satisfied once the consent page shows: its form does not carry them on, so an
 # Approve is never sent back to sign in (prompt=login, max_age=0) again.
 SATISFIED = frozenset({"prompt", "max_age", "login_hint"})
+
+
+def after_signin(params: Mapping[str, str]) -> dict[str, str]:
+    """The request to come back to after a sign-in's second step: what asked for a new
+    sign-in (``prompt=login``, ``max_age``) is satisfied by it, so it is not asked
+    again (``prompt=consent`` and every other parameter stay)."""
+    kept = {k: v for k, v in params.items() if k not in PAGE_FIELDS and k != "max_age"}
+    prompts = [p for p in kept.get("prompt", "").split() if p != "login"]
+    if prompts:
+        kept["prompt"] = " ".join(prompts)
+    else:
+        kept.pop("prompt", None)
+    return kept
 
 
 def hidden_fields(params: dict[str, str] | Mapping[str, str],
@@ -119,6 +134,9 @@ class AuthorizePage:
 
     def signin_page(self, visit: Visit, request: AuthorizationRequest, *, error: str = "",
                     status: int = 200) -> Response:
+        if visit.pending is not None:
+            return second_factor_page.prompt(visit, AUTHORIZE + "?" + urlencode(
+                after_signin(request.params)))
         hint = request.login_hint if visit.web is None else visit.web.user.username
         return visit.page(self._layout("Sign in", request), "authorize_signin.html", status,
                           app=request.client.name or request.client.client_id, error=error,

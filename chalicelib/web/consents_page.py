@@ -15,6 +15,7 @@ from chalice.app import Response
 from chalicelib.errors import InvalidGrant, NotFound
 from chalicelib.models import Client
 from chalicelib.services.authorization import Authorization
+from chalicelib.web import second_factor_page
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import Layout
 
@@ -61,6 +62,8 @@ class ConsentsPage:
                                           f"{ended} of its session(s) ended.")
 
     def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
+        if visit.pending is not None:
+            return second_factor_page.prompt(visit, PAGE)
         return visit.page("Sign in", "signin.html", status, error=error,
                           heading="Sign in to see your connected apps", action=PAGE + "/signin")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from chalice.app import Response
 
@@ -20,8 +21,10 @@ from chalicelib.models import Client
 from chalicelib.services.authn import ClientDirectory
 from chalicelib.services.device_flow import DeviceFlow, display_user_code, normalise_user_code
 from chalicelib.storage.devices import DeviceRequest
+from chalicelib.web import second_factor_page
 from chalicelib.web.browser import Visit
 
+PAGE = "/device"
 BAD_CODE = "That code is not valid or has expired. Check the code shown on your device."
 MALFORMED_CODE = "A code has 8 letters, like WDJB-MJHT. Check the code shown on your device."
 
@@ -36,6 +39,8 @@ class DevicePage:
     def show(self, visit: Visit) -> Response:
         raw = visit.request.query.get("user_code", "")[:MAX_PARAM]
         prefilled = normalise_user_code(raw) if raw else None
+        if visit.pending is not None:
+            return second_factor_page.prompt(visit, after_signin(raw))
         return entry(visit, display_user_code(prefilled) if prefilled else raw, confirm=bool(raw))
 
     def submit(self, visit: Visit) -> Response:
@@ -47,6 +52,8 @@ class DevicePage:
         if action not in ("continue", "approve", "deny"):
             raise BadRequest("Unknown action")
         typed = form.one("user_code")
+        if visit.pending is not None:
+            return second_factor_page.prompt(visit, after_signin(typed))
         if visit.web is None:
             username, password = form.one("username"), form.one("password")
             if action != "continue" or not username or not password:
@@ -56,6 +63,8 @@ class DevicePage:
                 visit.sign_in(username, password)
             except InvalidGrant as failed:
                 return entry(visit, typed, error=failed.description, status=401)
+            if visit.pending is not None:
+                return second_factor_page.prompt(visit, after_signin(typed))
         code = normalise_user_code(typed)
         if code is None:
             return entry(visit, typed, error=MALFORMED_CODE, status=400)
@@ -96,6 +105,11 @@ class DevicePage:
 # --------------------------------------------------------------------------
 # views
 # --------------------------------------------------------------------------
+
+def after_signin(typed: str) -> str:
+    """This page again, with the code the person typed, after a sign-in's second step."""
+    return PAGE + ("?" + urlencode({"user_code": typed}) if typed else "")
+
 
 def client_name(client: Client | None, found: DeviceRequest) -> str:
     return (client.name if client and client.name else found.client_id)

@@ -32,6 +32,7 @@ from chalicelib.services.pats import (
 )
 from chalicelib.services.web_signin import WebSession
 from chalicelib.storage.pats import Pat
+from chalicelib.web import second_factor_page
 from chalicelib.web.browser import Form, Visit
 from chalicelib.web.page import Layout
 
@@ -153,6 +154,8 @@ class TokensPage:
     # -- pages -----------------------------------------------------------------------
 
     def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
+        if visit.pending is not None:
+            return second_factor_page.prompt(visit, "/tokens")
         return visit.page("Sign in", "signin.html", status, error=error,
                           heading="Sign in to manage your tokens", action="/tokens/signin")
 
