@@ -13,9 +13,11 @@ from chalicelib import snapstart  # noqa: E402
 from chalicelib.http import error_middleware  # noqa: E402
 from chalicelib.routes import (  # noqa: E402
     account,
+    account_security,
     authorize,
     device,
     docs,
+    mfa,
     oauth,
     pages_tokens,
     roles,
@@ -43,6 +45,8 @@ app.register_blueprint(pages_tokens.bp)
 app.register_blueprint(authorize.bp)
 app.register_blueprint(docs.bp)
 app.register_blueprint(signin.bp)
+app.register_blueprint(mfa.bp)
+app.register_blueprint(account_security.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

@@ -94,6 +94,10 @@ ApiSet = Annotated[str | None, _service_rule(pats.check_api_set), Field(
 Password = Annotated[str | None, BeforeValidator(_password), Field(
     description="The owner's password: needed for a change unless the sign-in is younger "
                 "than ten minutes (SPEC §5).", json_schema_extra={"writeOnly": True})]
+OneTimeCode = Annotated[str | None, Field(
+    max_length=64, description="With the password, for an owner with a second factor: a code "
+                               "from the authenticator app or a recovery code (SPEC §11).",
+    json_schema_extra={"writeOnly": True})]
 
 
 def _no_null_defaults(schema: dict[str, Any]) -> None:
@@ -119,6 +123,7 @@ class Confirmed(Body):
     """A change: it may carry the owner's password (SPEC §5)."""
 
     password: Password = None
+    otp: OneTimeCode = None
 
 
 # The body rules of the scope choice, in JSON Schema (issue 22: the document states
@@ -557,3 +562,57 @@ class ValidationProblem(Problem):
     """A 422: the problem plus an ``errors`` extension member (RFC 9457 §3.2)."""
 
     errors: list[FieldError] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------
+# second factors (SPEC §11)
+# --------------------------------------------------------------------------
+
+class MfaChange(Confirmed):
+    """A change of second factors: the owner's password (and, with a factor enrolled,
+    a code: ``otp``) unless the sign-in is recent (and used its second factor)."""
+
+
+class TotpConfirm(Body):
+    """``POST /v1/mfa/totp/confirm``: a code of the pending secret, which enrols it."""
+
+    code: Annotated[str, Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$",
+                               description="The 6-digit code the authenticator app shows.")]
+
+
+class TotpState(View):
+    enrolled: bool
+
+
+class PasskeyView(View):
+    """A passkey or security key of the caller (never its key material)."""
+
+    id: str
+    name: str
+    created_at: int
+    last_used_at: int | None
+
+
+class RecoveryState(View):
+    remaining: int
+
+
+class MfaStatus(View):
+    """``GET /v1/mfa`` (SPEC §11): what the caller enrolled."""
+
+    totp: TotpState
+    passkeys: list[PasskeyView]
+    recovery_codes: RecoveryState
+
+
+class TotpEnrolment(View):
+    """A new TOTP secret, pending until a code confirms it; shown this once."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodes(View):
+    """Ten single-use recovery codes, shown this once."""
+
+    recovery_codes: list[str]

@@ -302,7 +302,8 @@ class Container:
     def confirmation(self) -> Confirmation:
         from chalicelib.services.confirmation import Confirmation
         return Confirmation(self.password_signin, self.clock, self.settings,
-                            batch_get=self.batch_get)
+                            batch_get=self.batch_get, second_factors=lambda: self.second_factors,
+                            transact=self.transact)
 
 
 _lock = threading.Lock()

@@ -190,6 +190,9 @@ class Client:
     # Web origins registered beyond those of the redirect URIs (Keycloak's "web
     # origins"): browser apps there may call the token endpoint (security/cors.py).
     allowed_origins: tuple[str, ...] = ()
+    # Every sign-in for this client needs a second factor (SPEC §11): a person
+    # without one enrols first; the password grant refuses.
+    require_mfa: bool = False
 
     @property
     def web_origins(self) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from chalicelib.config import DEFAULT_API_SETS, DEFAULT_SCOPES
 
 SCHEMAS = "#/components/schemas/"
 TOKENS, ROLES, ACCOUNT, CATALOG = "Personal access tokens", "Roles", "Account", "Catalog"
+MFA = "Second factors"
 
 # Every problem status of the JSON API, as RFC 9110 names it.
 PROBLEMS = {
@@ -89,6 +90,8 @@ class Operation:
     # OpenAPI links of the success answer: operation ids reached with the path
     # parameters of this request or the members of its answer.
     links: Links = ()
+    # Another success without content the operation may answer (204).
+    also_empty: int | None = None
 
     def statuses(self) -> list[int]:
         found = set(self.problems) | {421}   # any operation, before it runs
@@ -105,6 +108,9 @@ class Operation:
 
 CONFIRMED = "a confirmed change (the owner's `password` in the body, or a sign-in younger than " \
             "ten minutes; a PAT or a delegated token is no sign-in)"
+MFA_CONFIRMED = ("a confirmed change (the owner's `password` and, with a second factor enrolled, "
+                 "a code in `otp`; or a sign-in younger than ten minutes that used the second "
+                 "factor)")
 MANAGE = f"Needs `tokens:manage` and {CONFIRMED}. A role key or role token never holds it: 403."
 READ = "Needs `tokens:read` or `tokens:manage`; a role key or role token holds neither: 403."
 SESSIONS = "Needs `sessions:manage`; a role key or role token never holds it: 403."
@@ -226,6 +232,24 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/v1/consents/{client_id}", "withdraw_consent", ACCOUNT,
               "Withdraw a consent: that app's sessions of the caller end at once", ok=204,
               problems=(403, 404), description=SESSIONS),
+    Operation("get", "/v1/mfa", "mfa_status", MFA, "The caller's second factors",
+              response=m.MfaStatus, problems=(403,), description=SESSIONS),
+    Operation("post", "/v1/mfa/totp", "begin_totp", MFA,
+              "Start enrolling an authenticator app: a secret, pending until confirmed",
+              ok=201, response=m.TotpEnrolment, body=m.MfaChange, body_optional=True,
+              problems=(403, 409), description=f"{SESSIONS} Also {MFA_CONFIRMED}."),
+    Operation("post", "/v1/mfa/totp/confirm", "confirm_totp", MFA,
+              "Confirm the pending secret with a code: the authenticator app is enrolled",
+              response=m.RecoveryCodes, body=m.TotpConfirm, problems=(403, 409), also_empty=204,
+              description=f"{SESSIONS} The first second factor answers 200 with ten recovery "
+                          "codes (shown this once); a later one 204."),
+    Operation("delete", "/v1/mfa/totp", "remove_totp", MFA, "Remove the authenticator app",
+              ok=204, body=m.MfaChange, body_optional=True, problems=(403, 409),
+              description=f"{SESSIONS} Also {MFA_CONFIRMED}."),
+    Operation("post", "/v1/mfa/recovery-codes", "regenerate_recovery_codes", MFA,
+              "Ten new recovery codes; the old ones stop working", ok=201,
+              response=m.RecoveryCodes, body=m.MfaChange, body_optional=True,
+              problems=(403, 409), description=f"{SESSIONS} Also {MFA_CONFIRMED}."),
 )
 
 PATH_PARAMETERS = {
@@ -278,6 +302,8 @@ def _responses(op: Operation, refs: dict[str, str]) -> dict[str, Any]:
              for targets, params in op.links for target in targets}
     if links:
         out[str(op.ok)]["links"] = links
+    if op.also_empty is not None:
+        out[str(op.also_empty)] = {"description": "Done; no content."}
     for status in op.statuses():
         out[str(status)] = {"$ref": f"#/components/responses/{PROBLEMS[status][0]}"}
     return out

@@ -96,7 +96,8 @@ def _client_view(client: Client) -> dict[str, Any]:
             "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
             "allowed_origins": list(client.allowed_origins),
             "web_origins": list(client.web_origins),
-            "delegate": client.delegate, "remember_consent": client.remember_consent}
+            "delegate": client.delegate, "remember_consent": client.remember_consent,
+            "require_mfa": client.require_mfa}
 
 
 # --------------------------------------------------------------------------
@@ -210,7 +211,8 @@ def client_create(args: argparse.Namespace, console: Console) -> None:
         resources=_csv(args.resources), default_audience=args.default_audience,
         redirect_uris=args.redirect_uri or (),
         post_logout_redirect_uris=args.post_logout_redirect_uri or (), delegate=args.delegate,
-        remember_consent=args.remember_consent, allowed_origins=args.allowed_origin or ())
+        remember_consent=args.remember_consent, allowed_origins=args.allowed_origin or (),
+        require_mfa=args.require_mfa)
     _ensure_keys(c.keyring, client.signing_algs)
     print(f"created {'public' if client.public else 'confidential'} client {client.client_id}"
           + (f" with scopes {', '.join(client.scopes)}" if client.scopes else ""))
@@ -411,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "client, beyond its redirect URIs' origins (repeatable)")
     p.add_argument("--delegate", action="store_true",
                    help="may exchange a person's token to act for them (SPEC §6)")
+    p.add_argument("--require-mfa", action="store_true",
+                   help="every sign-in for this client needs a second factor (SPEC §11); the "
+                        "password grant refuses")
     p.add_argument("--remember-consent", action=argparse.BooleanOptionalAction, default=None,
                    help="whether a remembered consent skips the consent page (default: yes for "
                         "a confidential client or an https redirect URI, else ask every time; "

@@ -8,7 +8,7 @@ The document is the JSON shape of SPEC §7::
                   "grant_types"?, "scopes"?, "introspect"?,
                   "id_token_signed_response_alg"?, "access_token_signed_response_alg"?,
                   "resources"?, "default_audience"?, "redirect_uris"?,
-                  "post_logout_redirect_uris"?, "delegate"?, "remember_consent"?,
+                  "post_logout_redirect_uris"?, "delegate"?, "remember_consent"?, "require_mfa"?,
                   "allowed_origins"?}],
      "roles":   [{"name", "description"?, "policies"?: ["action@resource", ...],
                   "trust"?: [{"issuer", "audience", "subject", "claims"?}]}]}
@@ -46,7 +46,7 @@ CLIENT_FIELDS = frozenset({"client_id", "public", "client_secret", "name", "gran
                            "introspect", "id_token_signed_response_alg",
                            "access_token_signed_response_alg", "resources", "default_audience",
                            "redirect_uris", "post_logout_redirect_uris", "delegate",
-                           "remember_consent", "allowed_origins"})
+                           "remember_consent", "allowed_origins", "require_mfa"})
 ROLE_FIELDS = frozenset({"name", "description", "policies", "trust"})
 TRUST_FIELDS = frozenset({"issuer", "audience", "subject", "claims"})
 SECTIONS = ("users", "clients", "roles")
@@ -167,6 +167,7 @@ def _check_shape(data: Any) -> None:
         _str_list(client, "allowed_origins", where)
         _bool(client, "delegate", where, False)
         _optional_bool(client, "remember_consent", where)
+        _bool(client, "require_mfa", where, False)
     for i, role in enumerate(_entries(data, "roles")):
         _check_role(role, f"roles[{i}]")
 
@@ -252,7 +253,8 @@ def load_seed(identities: Identities, data: Any, roles: Roles | None = None) -> 
                 post_logout_redirect_uris=_str_list(client, "post_logout_redirect_uris", where) or (),
                 delegate=_bool(client, "delegate", where, False),
                 remember_consent=_optional_bool(client, "remember_consent", where),
-                allowed_origins=_str_list(client, "allowed_origins", where) or ())
+                allowed_origins=_str_list(client, "allowed_origins", where) or (),
+                require_mfa=_bool(client, "require_mfa", where, False))
         except Conflict:
             report.skipped_clients.append(client_id)
             continue

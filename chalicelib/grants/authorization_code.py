@@ -38,7 +38,7 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     # 2. create the response: the session, as the password grant makes one;
     # auth_time (OIDC Core §2) is when the person signed in to the browser.
     session = dataclasses.replace(
-        draft, user_id=code.user_id, scope=code.scope, auth_time=code.auth_time,
+        draft, user_id=code.user_id, scope=code.scope, auth_time=code.auth_time, amr=code.amr,
         device={**draft.device, "browser_session": code.web_session_id})
     refresh_token = sessions.mint_refresh_token(session)
     user = code.user()

@@ -45,7 +45,8 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     sessions = ctx.deps.sessions
     session = sessions.new_session(user_id=user.id, client_id=client.client_id, scope=scope,
                                    device={"ip": ctx.source_ip, "user_agent": ctx.user_agent},
-                                   auth_time=request.auth_time or None, resources=resources)
+                                   auth_time=request.auth_time or None, resources=resources,
+                                   amr=request.amr)
     refresh_token = sessions.mint_refresh_token(session)
     try:
         sessions.open(session, refresh_token, user, [flow.consume_op(request, session)],

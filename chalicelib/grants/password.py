@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.errors import InvalidScope
+from chalicelib.errors import InvalidGrant, InvalidScope
 from chalicelib.grants import (
     TokenContext,
     parse_scope,
@@ -19,9 +19,12 @@ from chalicelib.grants import (
     scope_for_client,
 )
 from chalicelib.models import Client
+from chalicelib.services import mfa_policy
 
 GRANT_TYPE = "password"
 ANONYMOUS = False
+SECOND_FACTOR_REQUIRED = ("A browser sign-in with a second factor is required: use the device "
+                          "flow (tessera login) or the authorization code flow")
 
 
 def prefetch(ctx: TokenContext, params: dict[str, str]) -> dict[str, list[dict[str, str]]]:
@@ -38,6 +41,11 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     resources, aud = requested_audience(ctx, client, params)    # RFC 8707 §2
     signin = ctx.deps.password_signin
     user, user_counter = signin.check(username, password, ctx.source_ip, items)
+    if client.require_mfa or mfa_policy.password_alone_refused(user, signin.settings,
+                                                               signin.clock.now()):
+        # SPEC §11: a password alone opens no session of a person with a second
+        # factor (or who must have one): first-party CLIs use the device flow.
+        raise InvalidGrant(SECOND_FACTOR_REQUIRED, detail="second factor required")
     granted = tuple(s for s in scopes if user.allows(s))
     if not granted:
         raise InvalidScope("None of the requested scopes is available to this user")

@@ -42,7 +42,7 @@ def caller() -> Principal:
 
 def confirm(principal: Principal, body: Confirmed) -> None:
     """A lasting grant: the owner's password in ``body``, or a recent sign-in (SPEC §5)."""
-    container().confirmation.require_of(principal, password=body.password,
+    container().confirmation.require_of(principal, password=body.password, otp=body.otp,
                                         source=source_ip(bp.current_request))
 
 

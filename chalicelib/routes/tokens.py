@@ -51,7 +51,7 @@ def confirmed(principal: Principal, model: type[B], *, optional: bool = False) -
     """The body as ``model``, once the change is confirmed (SPEC §5): the owner's
     password in it, or a recent sign-in."""
     body = parse_body(bp.current_request, model, optional=optional)
-    container().confirmation.require_of(principal, password=body.password,
+    container().confirmation.require_of(principal, password=body.password, otp=body.otp,
                                         source=source_ip(bp.current_request))
     return body
 

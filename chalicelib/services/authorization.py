@@ -47,6 +47,7 @@ from chalicelib.models import Client, Session, User, possible_client_id
 from chalicelib.security import redirect_uris
 from chalicelib.security.opaque import AUTHORIZATION_CODE, digest
 from chalicelib.security.scopes import parse_scope, scope_for_client
+from chalicelib.services.mfa_policy import ACR_MFA, ACR_PASSWORD
 from chalicelib.storage.codes import USED, AuthorizationCode, CodesRepo, code_from_item
 from chalicelib.storage.consents import Consent, ConsentsRepo
 
@@ -101,6 +102,15 @@ class AuthorizationRequest:
     max_age: int | None
     login_hint: str
     params: Mapping[str, str]   # the request's parameters, carried by the pages' forms
+    acr_values: tuple[str, ...] = ()    # OIDC Core §3.1.2.1, in order of preference
+
+    @property
+    def wants_mfa(self) -> bool:
+        """A sign-in with a second factor is needed (SPEC §11): the client requires it,
+        or ``acr_values`` asks for the MFA level only (a request that also accepts
+        the password level is served at the level the sign-in reached)."""
+        known = {v for v in self.acr_values if v in (ACR_MFA, ACR_PASSWORD)}
+        return self.client.require_mfa or known == {ACR_MFA}
 
     def response(self, issuer: str, answer: Mapping[str, str]) -> str:
         """The redirect URI with ``answer``, ``state`` and ``iss`` (RFC 9207 §2)."""
@@ -134,6 +144,7 @@ class Next(Enum):
     """What the authorization endpoint does next with a request (``Authorization.decide``)."""
 
     SIGN_IN = "sign_in"      # show the sign-in page
+    ENROL = "enrol"          # the sign-in needs a second factor the person has not enrolled
     CONSENT = "consent"      # show the consent page for ``Outcome.granted``
     REDIRECT = "redirect"    # a code was issued: send the browser to ``Outcome.location``
     ERROR = "error"          # send ``Outcome.error`` to the redirect URI (RFC 6749 §4.1.2.1)
@@ -234,7 +245,8 @@ class Authorization:
             presented_redirect_uri=early.presented_redirect_uri, state=early.state,
             scope=scope, nonce=params.get("nonce") or "", code_challenge=challenge,
             prompt=prompt, max_age=int(raw_age) if raw_age is not None else None,
-            login_hint=params.get("login_hint") or "", params=dict(params))
+            login_hint=params.get("login_hint") or "", params=dict(params),
+            acr_values=tuple((_one_of(params, "acr_values") or "").split()))
 
     @staticmethod
     def _scope(client: Client, raw: str | None) -> tuple[str, ...]:
@@ -279,6 +291,12 @@ class Authorization:
             if "none" in request.prompt:
                 raise LoginRequired("Nobody is signed in")
             return Outcome(Next.SIGN_IN)
+        if request.wants_mfa and not session.mfa:
+            # A person with a second factor never has a finished sign-in without it
+            # (the pages ask for it first): this one has none to use, and enrols.
+            if "none" in request.prompt:
+                raise LoginRequired("This application needs a sign-in with a second factor")
+            return Outcome(Next.ENROL)
         client = request.client
         granted = tuple(s for s in request.scope if user.allows(s))
         if request.scope and not granted:
@@ -291,7 +309,8 @@ class Authorization:
                 if "none" in request.prompt:
                     raise ConsentRequired("The person has not consented to this application")
                 return Outcome(Next.CONSENT, granted=granted)
-        code = self.issue_code(request, user, granted, session.auth_time, session.id)
+        code = self.issue_code(request, user, granted, session.auth_time, session.id,
+                               session.amr)
         return Outcome(Next.REDIRECT, granted=granted,
                        location=request.response(issuer, {"code": code}))
 
@@ -342,7 +361,8 @@ class Authorization:
     # -- codes ----------------------------------------------------------------------
 
     def issue_code(self, request: AuthorizationRequest, user: User, scope: tuple[str, ...],
-                   auth_time: int, web_session_id: str) -> str:
+                   auth_time: int, web_session_id: str,
+                   amr: tuple[str, ...] = ("pwd",)) -> str:
         """A new code bound to the request, the user and the browser's session."""
         code = AUTHORIZATION_CODE.mint()
         now = self.clock.now()
@@ -352,7 +372,7 @@ class Authorization:
             nonce=request.nonce, scope=" ".join(scope), user_id=user.id, auth_time=auth_time,
             web_session_id=web_session_id, created_at=now, expires_at=now + CODE_SECONDS,
             username=user.username, email=user.email, firstname=user.firstname,
-            lastname=user.lastname, user_version=user.version))
+            lastname=user.lastname, user_version=user.version, amr=amr))
         return code
 
     def redeem(self, client: Client, params: Mapping[str, str], session_id: str) -> AuthorizationCode:

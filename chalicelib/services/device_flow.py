@@ -197,20 +197,22 @@ class DeviceFlow:
         return request
 
     def approve(self, request: DeviceRequest, user: User, granted_scope: str, *,
-                auth_time: int) -> DeviceRequest:
-        """Approve as ``user``, who signed in (authenticated) at ``auth_time``: the
-        device's session carries that time, not the poll's (OIDC Core §2), so an
-        old browser sign-in never makes a "recent sign-in" on the device.
+                auth_time: int, amr: tuple[str, ...] = ("pwd",)) -> DeviceRequest:
+        """Approve as ``user``, who signed in (authenticated) at ``auth_time`` with the
+        methods ``amr``: the device's session carries that time and those methods,
+        not the poll's (OIDC Core §2), so an old browser sign-in never makes a
+        "recent sign-in" on the device.
         """
-        return self._decide(request, APPROVED, user, granted_scope, auth_time)
+        return self._decide(request, APPROVED, user, granted_scope, auth_time, amr)
 
     def deny(self, request: DeviceRequest, user: User) -> DeviceRequest:
         return self._decide(request, DENIED, user, "", 0)
 
     def _decide(self, request: DeviceRequest, status: str, user: User,
-                granted_scope: str, auth_time: int) -> DeviceRequest:
+                granted_scope: str, auth_time: int,
+                amr: tuple[str, ...] = ("pwd",)) -> DeviceRequest:
         decided = self.repo.decide(request.digest, self.clock.now(), status, user.id, granted_scope,
-                                   auth_time)
+                                   auth_time, amr)
         self._log("device_authorization_" + status, decided, user_id=user.id)
         return decided
 

@@ -12,6 +12,7 @@ import json
 from functools import lru_cache
 
 from chalicelib.config import Settings
+from chalicelib.services.mfa_policy import ACR_MFA, ACR_PASSWORD
 from chalicelib.services.signing import supported_algorithms
 
 
@@ -33,10 +34,12 @@ def metadata_json(issuer: str, settings: Settings, grant_types: tuple[str, ...],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "subject_types_supported": ["public"],
+        # OIDC Discovery §3: the levels acr_values may ask for (SPEC §11).
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         # OIDC Core §15.1: RS256 always, beside the stage's default (SPEC §4).
         "id_token_signing_alg_values_supported": list(supported_algorithms(settings.signing_alg)),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid", "nonce",
-                             "at_hash", "azp",
+                             "at_hash", "azp", "amr", "acr",
                              "email", "given_name", "family_name", "preferred_username"],
     }
     if grants:

@@ -193,7 +193,8 @@ class Identities:
                       post_logout_redirect_uris: Iterable[str] = (),
                       delegate: bool = False,
                       remember_consent: bool | None = None,
-                      allowed_origins: Iterable[str] = ()) -> tuple[Client, str | None]:
+                      allowed_origins: Iterable[str] = (),
+                      require_mfa: bool = False) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once) if confidential.
 
         ``*_signed_response_alg``: ES256 or RS256 ("" = the stage's signing_alg);
@@ -203,6 +204,7 @@ class Identities:
         (None: ``Client.remembers_consent``'s default rule, RFC 6749 §10.2).
         ``allowed_origins``: web origins beyond those of the redirect URIs, where
         a browser app may use this client (``scheme://host[:port]``, security/cors.py).
+        ``require_mfa``: every sign-in for this client needs a second factor (SPEC §11).
         """
         if not possible_client_id(client_id):
             raise BadRequest(f"client_id must be 1-{MAX_CLIENT_ID} printable characters without spaces")
@@ -261,7 +263,8 @@ class Identities:
                         resources=uris, default_audience=default_audience,
                         redirect_uris=redirects,
                         post_logout_redirect_uris=logouts, delegate=delegate,
-                        remember_consent=remember_consent, allowed_origins=origins)
+                        remember_consent=remember_consent, allowed_origins=origins,
+                        require_mfa=require_mfa)
         try:
             self.clients.create(client)
         except ConditionFailed as exc:

@@ -130,9 +130,20 @@ class SecondFactors:
         secret = pyotp.random_base32()   # 160 bits, RFC 4226 §4's recommended length
         if not self.repo.begin_totp(user.id, self.sealer.seal(secret, user.id), self.clock.now()):
             raise Conflict("An authenticator app is already set up; remove it first")
+        return Enrolment(secret, self._uri(user, secret, issuer_host))
+
+    def pending_totp(self, user: User, issuer_host: str = "") -> Enrolment | None:
+        """The enrolment awaiting its code (to show again after a wrong one), if any."""
+        f = user.second_factors
+        if not f.totp_pending or self.clock.now() - f.totp_pending_at > PENDING_SECONDS:
+            return None
+        secret = self.sealer.open(f.totp_pending, user.id)
+        return Enrolment(secret, self._uri(user, secret, issuer_host)) if secret else None
+
+    def _uri(self, user: User, secret: str, issuer_host: str) -> str:
+        """RFC 6238 parameters as the ``otpauth://`` key URI every authenticator app reads."""
         label = f"{self.issuer_name}{' (' + issuer_host + ')' if issuer_host else ''}"
-        uri = _totp(secret).provisioning_uri(name=user.username, issuer_name=label)
-        return Enrolment(secret, uri)
+        return _totp(secret).provisioning_uri(name=user.username, issuer_name=label)
 
     def confirm_totp(self, user: User, code: str, where: Where,
                      also: list[dict[str, Any]] | None = None) -> list[str]:

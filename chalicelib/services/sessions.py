@@ -221,21 +221,25 @@ class Sessions:
                           user_counter: Counter, throttle: ThrottleRepo,
                           also: Sequence[dict[str, Any]] = (), *,
                           refusal: str = "Invalid username or password",
-                          awaits_second_factor: bool = False, mfa_asked_at: int = 0) -> None:
+                          awaits_second_factor: bool = False) -> None:
         """Open a session made by a password sign-in, and clear the user's failures,
         in one transaction that holds only while the user is unchanged and no lockout
         runs: a lockout begun by failures counted during this request's password hash
         refuses it (SPEC §8), with the answer any failed sign-in gets.
 
         ``awaits_second_factor``: the password was only the first step (SPEC §11);
-        the failures stay counted until the second factor clears them.
+        the failures stay counted until the second factor clears them. On a stage
+        that requires a second factor, the first sign-in of a user without one
+        starts their grace period (``mfa_asked_at``).
         """
         now = self.clock.now()
+        asked = now if (self.settings.require_mfa and not user.second_factors.enrolled
+                        and not user.mfa_asked_at) else 0
         gate = (throttle.op_check_unlocked(user_counter.key, now) if awaits_second_factor
                 else throttle.op_clear_unless_locked(user_counter.key, now))
         try:
             self.open(session, secret, user, [gate, *also], refusal=refusal,
-                      mfa_asked_at=mfa_asked_at)
+                      mfa_asked_at=asked)
         except InvalidGrant:
             log.info(json.dumps({"event": "signin_failed", "user_known": True, "blocked": True,
                                  "detail": "account changed or locked during the password check"}))

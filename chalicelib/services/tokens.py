@@ -17,6 +17,7 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.models import Client, Session, User
 from chalicelib.security.opaque import random_b62
+from chalicelib.services.mfa_policy import acr_of
 from chalicelib.services.signing import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"   # RFC 9068 §2.1
@@ -76,6 +77,8 @@ class TokenIssuer:
             "iss": issuer, "sub": user.id, "aud": client.client_id, "azp": client.client_id,
             "exp": now + self.settings.access_token_seconds, "iat": now,
             "auth_time": session.auth_time, "sid": session.id,
+            # RFC 8176 methods and the level they reach (SPEC §11).
+            "amr": list(session.amr), "acr": acr_of(session.amr),
         }
         if nonce:
             claims["nonce"] = nonce

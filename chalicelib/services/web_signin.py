@@ -110,39 +110,43 @@ class WebSignIn:
         cookie = WEB_SESSION.mint(session.id)
         now = self.clock.now()
         needs = mfa_policy.needs(user, session.amr, self.settings, now)
-        asked = now if (self.settings.require_mfa and not user.second_factors.enrolled
-                        and not user.mfa_asked_at) else 0
         # The cookie digest goes where a refresh token's would (see the module docstring).
         extra = also(user, session) if also is not None and needs == mfa_policy.READY else []
         sessions.open_after_signin(session, cookie, user, user_counter, self.throttle, extra,
-                                   awaits_second_factor=needs == mfa_policy.SECOND_FACTOR,
-                                   mfa_asked_at=asked)
-        if asked:
-            user = replace(user, mfa_asked_at=asked)
+                                   awaits_second_factor=needs == mfa_policy.SECOND_FACTOR)
         return WebSession(cookie, session, user, needs)
 
     def complete(self, web: WebSession, method: str,
                  ops: list[dict[str, Any]]) -> WebSession:
         """The second step of a browser sign-in: ``ops`` spend the factor (one
         conditional write each, SPEC §11), and in the same transaction the session
-        records it (``amr`` gains ``method`` and ``mfa``), takes a new cookie, and
-        the user's sign-in failures are cleared (unless a lockout runs). Raises
-        ``ConditionFailed`` when any of it no longer holds (the factor was spent
-        by a concurrent request, the session ended, a lockout began)."""
-        session = web.session
-        now = self.clock.now()
+        records it (``upgrade``). Raises ``ConditionFailed`` when any of it no longer
+        holds (the factor was spent by a concurrent request, the session ended, a
+        lockout began)."""
+        writes, done = self.upgrade(web, method)
+        self.transact([*ops, *writes])
+        log.info(json.dumps({"event": "second_factor_verified", "sid": web.session.id,
+                             "user_id": web.user.id, "method": method}))
+        return done
+
+    def upgrade(self, web: WebSession, method: str,
+                user: User | None = None) -> tuple[list[dict[str, Any]], WebSession]:
+        """The writes that record a second factor on a browser sign-in (``amr`` gains
+        ``method`` and ``mfa``; a new cookie, since the sign-in gains rights; the
+        user's sign-in failures cleared unless a lockout runs), for the caller's
+        transaction; and the sign-in as it is once they commit. ``user``: the user
+        as it will then be (a factor just enrolled)."""
+        session, now = web.session, self.clock.now()
         amr = tuple(dict.fromkeys([*session.amr, method, "mfa"]))
         cookie = WEB_SESSION.mint(session.id)
         counter = self.password_signin.user_counter_key(web.user.username)
-        self.transact([*ops,
-                       self.sessions_repo.op_complete_web(session.id, digest(web.cookie),
-                                                          digest(cookie), list(amr), now),
-                       self.throttle.op_clear_unless_locked(counter, now)])
-        log.info(json.dumps({"event": "second_factor_verified", "sid": session.id,
-                             "user_id": web.user.id, "method": method}))
+        writes = [self.sessions_repo.op_complete_web(session.id, digest(web.cookie),
+                                                     digest(cookie), list(amr), now),
+                  self.throttle.op_clear_unless_locked(counter, now)]
+        after = user or web.user
         done = replace(session, amr=amr, auth_time=now)
-        return WebSession(cookie, done, web.user,
-                          mfa_policy.needs(web.user, amr, self.settings, now))
+        return writes, WebSession(cookie, done, after,
+                                  mfa_policy.needs(after, amr, self.settings, now))
 
     def current(self, cookie: str | None) -> WebSession | None:
         """The live web session a cookie names, with its user; None otherwise."""

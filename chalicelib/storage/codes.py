@@ -45,6 +45,7 @@ class AuthorizationCode:
     user_version: int = 0
     status: str = ISSUED
     session_id: str = ""
+    amr: tuple[str, ...] = ("pwd",)   # how the person signed in (RFC 8176)
 
     def user(self) -> User:
         """The user as the approval saw it: enough for the ID token's claims and for
@@ -66,6 +67,7 @@ def code_from_item(item: Item) -> AuthorizationCode:
         firstname=item.get("firstname", ""), lastname=item.get("lastname", ""),
         user_version=int(item.get("user_version") or 0), status=item.get("status", ISSUED),
         session_id=item.get("session_id", ""),
+        amr=tuple(item.get("amr") or ("pwd",)),
     )
 
 
@@ -86,7 +88,7 @@ class CodesRepo:
             "created_at": code.created_at, "expires_at": code.expires_at,
             "username": code.username, "email": code.email, "firstname": code.firstname,
             "lastname": code.lastname, "user_version": code.user_version, "status": ISSUED,
-            "ttl": code.expires_at,
+            "ttl": code.expires_at, "amr": list(code.amr),
         }
         # attribute_not_exists: a fresh random code never overwrites another.
         self.table.put(item, condition="attribute_not_exists(pk)")

@@ -38,6 +38,7 @@ class DeviceRequest:
     user_id: str = ""
     granted_scope: str = ""
     auth_time: int = 0       # when the approver authenticated (0: undecided)
+    amr: tuple[str, ...] = ("pwd",)   # and how (RFC 8176)
 
     def live(self, now: int) -> bool:
         return now < self.expires_at
@@ -51,6 +52,7 @@ def device_from_item(item: Item) -> DeviceRequest:
         status=item.get("status", PENDING), device=dict(item.get("device") or {}),
         user_id=item.get("user_id", ""), granted_scope=item.get("granted_scope", ""),
         auth_time=int(item.get("auth_time") or 0),
+        amr=tuple(item.get("amr") or ("pwd",)),
     )
 
 
@@ -139,7 +141,8 @@ class DevicesRepo:
         return seen_interval + step
 
     def decide(self, digest: str, now: int, status: str, user_id: str,
-               granted_scope: str, auth_time: int) -> DeviceRequest:
+               granted_scope: str, auth_time: int,
+               amr: tuple[str, ...] = ("pwd",)) -> DeviceRequest:
         """Approve or deny a pending request: one conditional write.
 
         The condition guarantees that a request is decided once, and never after
@@ -148,11 +151,12 @@ class DevicesRepo:
         item = self.table.update(
             self.device_key(digest),
             "SET #status = :status, user_id = :user, granted_scope = :scope, decided_at = :now, "
-            "auth_time = :auth_time",
+            "auth_time = :auth_time, amr = :amr",
             condition="attribute_exists(pk) AND #status = :pending AND expires_at > :now",
             names={"#status": "status"},
             values={":status": status, ":user": user_id, ":scope": granted_scope,
-                    ":pending": PENDING, ":now": now, ":auth_time": auth_time})
+                    ":pending": PENDING, ":now": now, ":auth_time": auth_time,
+                    ":amr": list(amr)})
         assert item is not None
         return device_from_item(item)
 

@@ -116,6 +116,7 @@ def client_from_item(item: Item) -> Client:
         remember_consent=(bool(item["remember_consent"])
                           if item.get("remember_consent") is not None else None),
         allowed_origins=tuple(item.get("allowed_origins") or ()),
+        require_mfa=bool(item.get("require_mfa", False)),
     )
 
 
@@ -138,6 +139,8 @@ def client_to_item(client: Client) -> Item:
         item["remember_consent"] = client.remember_consent
     if client.allowed_origins:
         item["allowed_origins"] = list(client.allowed_origins)
+    if client.require_mfa:
+        item["require_mfa"] = True
     return item
 
 

@@ -97,6 +97,10 @@ class AuthorizePage:
                                             web.session if web else None, visit.request.issuer)
         if outcome.next is Next.SIGN_IN:
             return self.signin_page(visit, request)
+        if outcome.next is Next.ENROL:
+            return visit.redirect(second_factor_page.ENROL + "?" + urlencode(
+                {"next": AUTHORIZE + "?" + urlencode(after_signin(request.params)),
+                 "why": "app"}))
         if outcome.next is Next.CONSENT:
             return self.consent_page(visit, request, outcome.granted)
         if outcome.next is Next.REDIRECT:

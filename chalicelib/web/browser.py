@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from chalice.app import Response
 
 from chalicelib.errors import BadRequest, Forbidden, TesseraError
+from chalicelib.models import User
 from chalicelib.services.web_signin import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -50,6 +51,9 @@ class SignIn(Protocol):
 
     def complete(self, web: WebSession, method: str,
                  ops: list[dict[str, Any]]) -> WebSession: ...
+
+    def upgrade(self, web: WebSession, method: str,
+                user: User | None = None) -> tuple[list[dict[str, Any]], WebSession]: ...
 
     def sign_out(self, web: WebSession) -> None: ...
 
@@ -182,6 +186,11 @@ class Visit:
         self._signed_in(web)
         self._set_session_cookie(web)
         return web
+
+    def upgraded(self, web: WebSession) -> None:
+        """The sign-in gained a second factor (``SignIn.upgrade``'s writes committed)."""
+        self._signed_in(web)
+        self._set_session_cookie(web)
 
     def _signed_in(self, web: WebSession | None) -> None:
         self.web = web if web is not None and web.ready else None

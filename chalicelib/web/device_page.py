@@ -78,6 +78,10 @@ class DevicePage:
                                  "This code has already been approved or denied. Start again on "
                                  "your device to get a new code.", 409)
         client = self.clients.get(found.client_id)
+        if client is not None and client.require_mfa and not web.session.mfa:
+            # SPEC §11: this app needs a sign-in with a second factor; the person has none.
+            return visit.redirect(second_factor_page.ENROL + "?" + urlencode(
+                {"next": after_signin(typed), "why": "app"}))
         if action == "continue":
             return confirm(visit, found, client)
         return self.decide(visit, found, client, approve=action == "approve")
@@ -92,7 +96,8 @@ class DevicePage:
                 if found.scope and not granted:
                     return visit.message("Cannot approve", "Your account does not hold any of "
                                          "the permissions this application asks for.", 403)
-                self.flow.approve(found, user, granted, auth_time=visit.web.session.auth_time)
+                self.flow.approve(found, user, granted, auth_time=visit.web.session.auth_time,
+                                  amr=visit.web.session.amr)
             else:
                 self.flow.deny(found, user)
         except ConditionFailed:

@@ -45,7 +45,8 @@ class Confirms(Protocol):
     """SPEC §5: a change needs the password, or a recent sign-in (``services.confirmation``)."""
 
     def require(self, user: User, *, password: object, signed_in_at: int | None,
-                source: str) -> None: ...
+                source: str, mfa: bool = False, otp: object = None,
+                user_agent: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -133,9 +134,11 @@ class TokensPage:
         return visit.redirect("/tokens")
 
     def _confirm(self, visit: Visit, web: WebSession) -> None:
-        self.confirmation.require(web.user, password=visit.request.form.one("password") or None,
-                                  signed_in_at=web.session.auth_time,
-                                  source=visit.request.source_ip)
+        form = visit.request.form
+        self.confirmation.require(web.user, password=form.one("password") or None,
+                                  signed_in_at=web.session.auth_time, mfa=web.session.mfa,
+                                  otp=form.one("otp") or None, source=visit.request.source_ip,
+                                  user_agent=visit.request.user_agent[:256])
 
     def _change(self, visit: Visit, run: Callable[[WebSession, Form], Response], *,
                 keep_form: bool = False) -> Response:
@@ -197,7 +200,8 @@ class TokensPage:
     def _password(self, web: WebSession) -> dict[str, Any]:
         """The confirming password field: may be left empty after a recent sign-in."""
         return {"recent": self.clock.now() - web.session.auth_time
-                < self.settings.recent_signin_seconds}
+                < self.settings.recent_signin_seconds,
+                "otp": web.user.second_factors.enrolled}
 
     def _scopes(self, api_set: str | None, scopes: Iterable[str]) -> dict[str, Any]:
         """The API set select and the custom scope boxes."""

@@ -132,7 +132,7 @@ def test_client_create_shows_a_generated_secret_once_and_stores_its_hash(ctr, ca
                      "default_audience": None,
                      "redirect_uris": [], "post_logout_redirect_uris": [],
                      "allowed_origins": [], "web_origins": [], "delegate": False,
-                     "remember_consent": None}
+                     "remember_consent": None, "require_mfa": False}
 
 
 

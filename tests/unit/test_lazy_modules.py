@@ -47,6 +47,7 @@ def test_importing_chalicelib_and_pyjwt_leaves_x509_unloaded_until_used():
 
 JINJA_PROBE = r"""
 import json, sys
+import chalicelib   # first, as app.py imports it
 from moto import mock_aws
 from chalice.test import Client
 from chalicelib import container
@@ -59,6 +60,11 @@ def loaded():
     # (moto itself imports markupsafe, so only Jinja2 and our renderer are looked for here)
     return sorted(m for m in sys.modules
                   if m.split(".")[0] == "jinja2" or m == "chalicelib.web.render")
+
+def second_factor_libraries():
+    # TOTP, QR codes, WebAuthn and the pyOpenSSL it needs (SPEC §11): first use only.
+    return sorted({m.split(".")[0] for m in sys.modules
+                   if m.split(".")[0] in ("pyotp", "segno", "webauthn", "OpenSSL", "cbor2")})
 
 with mock_aws():
     settings = Settings(issuer="https://tessera.test", table_prefix="test-",
@@ -75,14 +81,16 @@ with mock_aws():
         after_tokens = loaded()
         page = client.http.get("/device").status_code
         after_page = loaded()
+        factors = second_factor_libraries()
 print(json.dumps({"import": after_import, "tokens": after_tokens, "me": me, "page": page,
-                  "after_page": "jinja2" in after_page}))
+                  "after_page": "jinja2" in after_page, "second_factors": factors}))
 """
 
 
 def test_jinja2_loads_on_the_first_page_request_and_never_for_tokens_or_jwt_checks():
     """SPEC §9: importing the app, the token endpoint and a JWT check (/v1/me) leave
-    Jinja2 unloaded; the first page request loads it."""
+    Jinja2 unloaded; the first page request loads it. None of them, nor a page
+    without a second factor, loads the TOTP, QR code or WebAuthn libraries."""
     import os
 
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
@@ -92,7 +100,8 @@ def test_jinja2_loads_on_the_first_page_request_and_never_for_tokens_or_jwt_chec
                           cwd=ROOT, env=env, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out == {"import": [], "tokens": [], "me": 200, "page": 200, "after_page": True}
+    assert out == {"import": [], "tokens": [], "me": 200, "page": 200, "after_page": True,
+                   "second_factors": []}
 
 
 def test_importing_the_app_loads_neither_jinja2_nor_markupsafe():

@@ -19,7 +19,16 @@ from chalicelib.services.principals import Principal
 from chalicelib.storage.identities import UsersRepo, user_to_item
 from chalicelib.storage.pats import Pat
 from chalicelib.storage.throttle import Counter, Limit
-from tests.unit.fakes import ISSUER, Items, live_session, offline_table, pat_item, settings, user
+from tests.unit.fakes import (
+    ISSUER,
+    Items,
+    live_session,
+    offline_table,
+    pat_item,
+    settings,
+    unused,
+    user,
+)
 
 
 class FakePatsRepo:
@@ -123,7 +132,8 @@ class FakeThrottle:
 
 def confirmation(clock: FakeClock, items: Items, throttle: FakeThrottle) -> Confirmation:
     s = settings()
-    return Confirmation(PasswordSignIn(throttle, clock, s), clock, s, batch_get=items)
+    return Confirmation(PasswordSignIn(throttle, clock, s), clock, s, batch_get=items,
+                        second_factors=unused("the second factors"), transact=unused("writes"))
 
 
 def test_a_recent_sign_in_confirms_a_change_without_any_read():
