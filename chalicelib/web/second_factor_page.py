@@ -15,7 +15,7 @@ from chalice.app import Response
 from chalicelib.errors import BadRequest, ConditionFailed, Forbidden, TooManyRequests
 from chalicelib.services import mfa_policy
 from chalicelib.services.second_factors import SecondFactors
-from chalicelib.services.security_log import Where
+from chalicelib.services.security_log import SecurityLog, Where
 from chalicelib.web.browser import Visit
 
 STEP = "/signin/second-factor"
@@ -52,6 +52,7 @@ class SecondFactorPage:
     """``POST /signin/second-factor`` and ``POST /signin/cancel``."""
 
     second_factors: SecondFactors
+    security_log: SecurityLog
 
     def submit(self, visit: Visit) -> Response:
         visit.check_csrf()
@@ -68,7 +69,11 @@ class SecondFactorPage:
         where = Where(visit.request.source_ip, visit.request.user_agent[:256])
         try:
             verified = self.second_factors.verify(pending.user, code, where)
-            visit.complete(verified.method, verified.ops)
+            # The sign-in is done: its entry in the log rides in the same transaction.
+            signed_in = self.security_log.op(pending.user.id, "signin", where, {
+                "method": "password+" + ("totp" if code.isdigit() else "recovery_code"),
+                "session_id": pending.session.id})
+            visit.complete(verified.method, [*verified.ops, signed_in])
         except Forbidden as refused:
             return prompt(visit, next_path, error=refused.description, status=403)
         except TooManyRequests as refused:

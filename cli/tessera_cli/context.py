@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tessera_cli.http import Http
 
 CONFIRM_HINT = "with your password"
+OTP_HINT = "field 'otp'"    # the owner has a second factor: the password needs a code too
 
 
 def warn(message: str) -> None:
@@ -109,6 +110,15 @@ class App:
                                "or run `tessera login` again (a sign-in younger than 10 minutes "
                                "needs none)")
             response = self._send(method, path, body, params, password)
+        if (response.status_code == 403 and password is not None and body is not None
+                and OTP_HINT in error_message(response)):
+            code = ask_code()
+            if code is None:
+                raise CliError("this change needs a code from your authenticator app (or a "
+                               "recovery code) with the password: set TESSERA_OTP, or run "
+                               "`tessera login` again (a sign-in younger than 10 minutes that "
+                               "used your second factor needs neither)")
+            response = self._send(method, path, body, params, password, code)
         if response.status_code == 401:
             source = "TESSERA_TOKEN / --token" if self.override else "your login"
             hint = "" if self.override else "; run `tessera login`"
@@ -118,11 +128,26 @@ class App:
         return None if response.status_code == 204 else json_of(response)
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None,
-              params: dict[str, Any] | None, password: str | None) -> httpx.Response:
+              params: dict[str, Any] | None, password: str | None,
+              otp: str | None = None) -> httpx.Response:
         if password is not None:
             body = {**(body or {}), "password": password}
+        if otp is not None:
+            body = {**(body or {}), "otp": otp}
         return self.http.send(method, f"{self.server}{path}", bearer=self.bearer(), json=body,
                               params={k: v for k, v in (params or {}).items() if v is not None})
+
+
+def ask_code() -> str | None:
+    """A code of the second factor (SPEC §11): ``TESSERA_OTP``, or asked on a terminal."""
+    import os
+
+    given = os.environ.get("TESSERA_OTP", "").strip()
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        return None
+    return click.prompt("Authentication code (or a recovery code)", err=True).strip() or None
 
 
 def ask_password() -> str | None:

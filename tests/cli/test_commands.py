@@ -467,3 +467,30 @@ def test_a_refused_job_token_says_why(config_home):
     assert result.exit_code == 1
     assert result.stderr == ("Error: the server refused the job token: "
                              "No trust policy of the role matches\n")
+
+
+def test_a_change_for_an_owner_with_a_second_factor_sends_the_code_too(
+        config_home, memory_keyring, monkeypatch):
+    """SPEC §11: with a second factor enrolled, the password alone does not confirm a
+    lasting grant; the CLI adds the code from TESSERA_OTP (or asks on a terminal)."""
+    stored(config_home)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        if "otp" not in sent:
+            return httpx.Response(403, json={
+                "type": "about:blank", "title": "Forbidden", "status": 403,
+                "detail": "Confirm this change with your password and a code from your "
+                          "authenticator app or a recovery code (field 'otp'), or sign in again "
+                          "with your second factor"})
+        return httpx.Response(201, json={"id": "p1", "permission": "data:get@x"})
+
+    fake = Fake({("POST", "/v1/roles/alice.ci/policies"): answer})
+    args = ["role", "policy", "add", "alice.ci", "data:get@x", "--password-stdin"]
+    refused = invoke(fake, *args, stdin="hunter2\n")
+    assert refused.exit_code == 1 and "TESSERA_OTP" in refused.stderr
+    monkeypatch.setenv("TESSERA_OTP", "123456")
+    confirmed = invoke(fake, *args, stdin="hunter2\n")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert json.loads(fake.requests[-1].content) == {"permission": "data:get@x",
+                                                     "password": "hunter2", "otp": "123456"}
