@@ -26,8 +26,9 @@ from typing import Any
 LOGGER_NAME = "tessera.audit"
 REDACTED = "[redacted]"
 
-# An opaque secret of ours (chalicelib.security.opaque): type prefix, base62 body.
-_SECRET = re.compile(r"ts[prkdcw]_[0-9A-Za-z]{16,}")
+# An opaque secret of ours (chalicelib.security.opaque, SPEC §4 and §11): type
+# prefix, base62 body.
+_SECRET = re.compile(r"ts[prkdcwbie]_[0-9A-Za-z]{16,}")
 
 
 class JsonLines(logging.Formatter):

@@ -5,7 +5,7 @@ Layout of every opaque token::
     <prefix><locator><secret><checksum>
 
 * ``prefix``   names the kind (``tsp_`` PAT, ``tsr_`` refresh, ``tsk_`` role key,
-  ``tsd_`` device code, ``tsc_`` authorization code, ``tsw_`` browser sign-in),
+  ``tsd_`` device code, ``tsc_`` authorization code, ``tsb_`` browser sign-in),
   so secret scanners can find them;
 * ``locator``  a fixed-length base62 field naming the item to read (empty for kinds
   whose item is keyed by the token's hash), so validation is one keyed read;
@@ -141,5 +141,6 @@ def is_role_key_access_id(text: str) -> bool:
     body = text[len(ROLE_KEY_ACCESS_PREFIX):]
     return (text.startswith(ROLE_KEY_ACCESS_PREFIX) and len(body) == ID_LEN
             and is_base62(body))
-# Browser sign-in cookie of the web pages; names its session.
-WEB_SESSION = TokenKind("tsw_", locator_len=ID_LEN)
+# Browser sign-in cookie of the web pages; names its session. (``tsw_``, ``tsi_``
+# and ``tse_`` are the password-reset, invitation and email-change links of SPEC §11.)
+WEB_SESSION = TokenKind("tsb_", locator_len=ID_LEN)

@@ -4,7 +4,7 @@ and its cookie, shared by every page, and CSRF tokens.
 A web session is an ordinary session item with ``kind="web"``: it lives and dies
 by the same 24 h / 10 h rules (every request with the cookie is a use), is listed
 in ``/v1/sessions`` and ends with ``DELETE /v1/sessions/{id}``. It has no refresh token, so its ``rt_hash``
-attribute holds the digest of the cookie token instead (a ``tsw_`` token, whose
+attribute holds the digest of the cookie token instead (a ``tsb_`` token, whose
 digest can never equal that of a ``tsr_`` refresh token, so refresh rotation can
 never match a web session).
 

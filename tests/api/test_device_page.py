@@ -137,7 +137,7 @@ def test_sign_in_cookie_is_httponly_lax_and_secure(client, started):
     cookies = _cookie_lines(page.headers["Set-Cookie"])
     web = next(c for c in cookies if c.startswith("tessera_web="))
     assert "HttpOnly" in web and "SameSite=Lax" in web and "Secure" in web and "Path=/" in web
-    assert web.split(";")[0].split("=", 1)[1].startswith("tsw_")
+    assert web.split(";")[0].split("=", 1)[1].startswith("tsb_")
 
 
 def test_approve_gives_the_device_its_tokens(client, ctr, started):
