@@ -104,6 +104,7 @@ class Confirmation:
         try:
             verified = self._second_factors().verify(user, code, where)
             self.transact(verified.ops)
+            verified.committed(user)
         except ConditionFailed as exc:
             raise Forbidden("That code was already used; wait for the next one") from exc
 

@@ -92,6 +92,12 @@ class Verified:
 
     method: str
     ops: list[dict[str, Any]]
+    factor: str = "totp"      # "totp" or "recovery_code"
+
+    def committed(self, user: User) -> None:
+        """The audit line of a factor spent (once its writes committed)."""
+        log.info(json.dumps({"event": "recovery_code_used" if self.factor == "recovery_code"
+                             else "totp_used", "user_id": user.id}))
 
 
 class SecondFactors:
@@ -210,7 +216,7 @@ class SecondFactors:
                 return Verified("otp", [
                     self.repo.op_use_recovery(user.id, hashed),
                     self.security_log.op(user.id, "recovery_code_used", where,
-                                         {"remaining": len(f.recovery) - 1})])
+                                         {"remaining": len(f.recovery) - 1})], "recovery_code")
         self._count_failure(user, where.ip)
         raise Forbidden(BAD_CODE, detail="second factor refused")
 

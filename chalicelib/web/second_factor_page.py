@@ -71,9 +71,9 @@ class SecondFactorPage:
             verified = self.second_factors.verify(pending.user, code, where)
             # The sign-in is done: its entry in the log rides in the same transaction.
             signed_in = self.security_log.op(pending.user.id, "signin", where, {
-                "method": "password+" + ("totp" if code.isdigit() else "recovery_code"),
-                "session_id": pending.session.id})
+                "method": "password+" + verified.factor, "session_id": pending.session.id})
             visit.complete(verified.method, [*verified.ops, signed_in])
+            verified.committed(pending.user)
         except Forbidden as refused:
             return prompt(visit, next_path, error=refused.description, status=403)
         except TooManyRequests as refused:
