@@ -132,6 +132,9 @@ class User:
     granted_permissions: tuple[str, ...] = ()
     default_permission_revoked: bool = False
     second_factors: SecondFactors = NO_SECOND_FACTOR
+    # The address was shown to belong to the person (an invitation or an email
+    # change link was followed from it).
+    email_verified: bool = False
     # When a stage that requires a second factor (``require_mfa``) first saw this
     # user sign in without one: the grace period runs from then.
     mfa_asked_at: int = 0

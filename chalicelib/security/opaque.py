@@ -141,6 +141,10 @@ def is_role_key_access_id(text: str) -> bool:
     body = text[len(ROLE_KEY_ACCESS_PREFIX):]
     return (text.startswith(ROLE_KEY_ACCESS_PREFIX) and len(body) == ID_LEN
             and is_base62(body))
+# The single-use links mailed to people (SPEC §11), keyed by their digest.
+INVITATION = TokenKind("tsi_")
+PASSWORD_RESET = TokenKind("tsw_")
+EMAIL_CHANGE = TokenKind("tse_")
 # Browser sign-in cookie of the web pages; names its session. (``tsw_``, ``tsi_``
 # and ``tse_`` are the password-reset, invitation and email-change links of SPEC §11.)
 WEB_SESSION = TokenKind("tsb_", locator_len=ID_LEN)

@@ -78,6 +78,7 @@ def user_from_item(item: Item) -> User:
         granted_permissions=tuple(sorted(item.get("granted_permissions") or ())),
         default_permission_revoked=bool(item.get("default_permission_revoked", False)),
         second_factors=second_factors_from_item(item),
+        email_verified=bool(item.get("email_verified", False)),
         mfa_asked_at=int(item.get("mfa_asked_at") or 0),
     )
 
@@ -96,7 +97,24 @@ def user_to_item(user: User) -> Item:
         item["granted_permissions"] = set(user.granted_permissions)
     if user.default_permission_revoked:
         item["default_permission_revoked"] = True
+    if user.email_verified:
+        item["email_verified"] = True
     return item
+
+
+# An email address in use is an item keyed ``email#<address>`` naming its user: no
+# user id has a ``#`` (``models.derived_id``), so nothing else reads one, and one
+# conditional put per address makes each address belong to one account; finding
+# the account of an address (a password reset) is one GetItem.
+EMAIL_KEY_PREFIX = "email#"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_key(email: str) -> dict[str, str]:
+    return {"id": EMAIL_KEY_PREFIX + normalise_email(email)}
 
 
 def client_from_item(item: Item) -> Client:
@@ -179,6 +197,46 @@ class UsersRepo:
     def create(self, user: User) -> None:
         # attribute_not_exists: a username is taken once; never overwrite a user.
         self.table.put(user_to_item(user), condition="attribute_not_exists(id)")
+
+    def op_create(self, user: User) -> dict[str, Any]:
+        # attribute_not_exists: a username is taken once; never overwrite a user.
+        return self.table.op_put(user_to_item(user), "attribute_not_exists(id)")
+
+    # -- email addresses -------------------------------------------------------------
+
+    def op_claim_email(self, email: str, user_id: str) -> dict[str, Any]:
+        """An address for one account: attribute_not_exists, so of two accounts taking
+        the same address (two invitations, an email change) one transaction fails."""
+        return self.table.op_put({**email_key(email), "user_id": user_id,
+                                  "email": normalise_email(email)},
+                                 "attribute_not_exists(id)")
+
+    def op_release_email(self, email: str, user_id: str) -> dict[str, Any]:
+        """Give an address up; only its own account may (the condition)."""
+        return self.table.op_delete(email_key(email), "user_id = :u", values={":u": user_id})
+
+    def user_id_by_email(self, email: str) -> str | None:
+        item = self.table.get(email_key(email))
+        return str(item["user_id"]) if item else None
+
+    def op_set_email(self, user_id: str, old: str, new: str) -> dict[str, Any]:
+        """A new, verified address. The condition: the account still has the address
+        the change started from (two changes at once: one wins)."""
+        return self.table.op_update(self.key(user_id), "SET email = :new, email_verified = :t",
+                                    condition="attribute_exists(id) AND email = :old",
+                                    values={":new": new, ":old": old, ":t": True})
+
+    def op_set_password_hash(self, user_id: str, password_hash: str,
+                             version: int) -> dict[str, Any]:
+        """A new password that ends every sign-in (the version moves, as
+        ``set_password_hash`` with ``bump`` does). The condition: the user is the one
+        read (same version), so a reset never undoes a concurrent disable."""
+        return self.table.op_update(self.key(user_id), "SET password_hash = :h ADD #ver :one",
+                                    condition="attribute_exists(id) AND active = :t AND "
+                                              "(attribute_not_exists(#ver) OR #ver = :ver)",
+                                    names={"#ver": "version"},
+                                    values={":h": password_hash, ":one": 1, ":ver": version,
+                                            ":t": True})
 
     def set_active(self, user_id: str, active: bool) -> User:
         """Enable or disable; returns the user as it now is, with its sessions map.

@@ -1,0 +1,31 @@
+"""What Tessera mails people (SPEC §11), as one interface: the services that
+change an account say what to tell whom, after their change committed; how it is
+written and sent (templates, SES) is ``services.mailer``'s."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chalicelib.models import User
+
+
+class Letters(Protocol):
+    def invitation(self, email: str, link: str, expires_at: int, inviter: str) -> None:
+        """A link to create an account (``tsi_``)."""
+
+    def password_reset(self, user: User, link: str, expires_at: int) -> None:
+        """A link to set a new password (``tsw_``)."""
+
+    def no_account(self, email: str, reset_page: str) -> None:
+        """Someone asked to reset the password of an address no account uses: told
+        so (the same work as a reset, so the answer and its timing say nothing)."""
+
+    def password_changed(self, user: User, how: str, tokens_page: str) -> None:
+        """A security notice: the password changed (``how``: reset or change); the
+        PATs and role keys still work, and where to see them."""
+
+    def email_change(self, user: User, new_email: str, link: str, expires_at: int) -> None:
+        """To the new address: a link that makes it the account's (``tse_``)."""
+
+    def email_change_requested(self, user: User, new_email: str) -> None:
+        """A security notice to the old address: a change to ``new_email`` was asked for."""
