@@ -68,3 +68,17 @@ def serve(request: Request, c: Container, handle: Callable[[Visit], Response], *
         return handle(visit)
     except TesseraError as err:
         return visit.error_page(err, request.path, link)
+
+
+def moved(request: Request, c: Container, new_path: str) -> Response:
+    """A page that moved (``/tokens`` to ``/account/tokens``): RFC 9110 §15.4.9 308
+    Permanent Redirect, which keeps the method and the body, so a bookmarked page
+    and a form posted from an old page both arrive; the query goes along."""
+    from urllib.parse import urlencode, urlsplit
+
+    query = query_params(request)
+    location = urlsplit(issuer_of(request, c.settings)).path.rstrip("/") + new_path
+    if query:
+        location += "?" + urlencode(query)
+    return Response(body="", status_code=308,
+                    headers={"Location": location, "Cache-Control": "no-store"})
