@@ -87,16 +87,19 @@ def consents_withdraw() -> Response:
 
 # The connected apps page moved into the account console; its old URLs answer 308.
 @bp.route("/consents", methods=["GET"], content_types=ANY)
+@page_endpoint
 def old_consents_page() -> Response:
     return moved(bp.current_request, container(), APPS)
 
 
 @bp.route("/consents/signin", methods=["POST"], content_types=ANY)
+@page_endpoint
 def old_consents_signin() -> Response:
     return moved(bp.current_request, container(), "/account/signin")
 
 
 @bp.route("/consents/withdraw", methods=["POST"], content_types=ANY)
+@page_endpoint
 def old_consents_withdraw() -> Response:
     return moved(bp.current_request, container(), APPS + "/withdraw")
 

@@ -76,9 +76,11 @@ def moved(request: Request, c: Container, new_path: str) -> Response:
     and a form posted from an old page both arrive; the query goes along."""
     from urllib.parse import urlencode, urlsplit
 
-    query = query_params(request)
+    params = request.query_params or {}
+    pairs = [(name, value) for name in params
+             for value in (params.getlist(name) if hasattr(params, "getlist") else [params[name]])]
     location = urlsplit(issuer_of(request, c.settings)).path.rstrip("/") + new_path
-    if query:
-        location += "?" + urlencode(query)
+    if pairs:
+        location += "?" + urlencode(pairs)
     return Response(body="", status_code=308,
                     headers={"Location": location, "Cache-Control": "no-store"})

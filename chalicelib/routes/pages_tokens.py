@@ -81,11 +81,13 @@ def edit(pat_id: str) -> Response:
 # -- the old URLs -------------------------------------------------------------------------
 
 @bp.route("/tokens", methods=["GET"], content_types=ANY)
+@page_endpoint
 def old_dashboard() -> Response:
     return moved(bp.current_request, container(), PAGE)
 
 
 @bp.route("/tokens/{action}", methods=["POST"], content_types=ANY)
+@page_endpoint
 def old_form(action: str) -> Response:
     """generate, remove; signin and signout went to the console's."""
     new = {"signin": "/account/signin", "signout": "/account/signout"}.get(action,
@@ -94,5 +96,6 @@ def old_form(action: str) -> Response:
 
 
 @bp.route("/tokens/{pat_id}/{action}", methods=["GET", "POST"], content_types=ANY)
+@page_endpoint
 def old_token_form(pat_id: str, action: str) -> Response:
     return moved(bp.current_request, container(), f"{PAGE}/{quote(pat_id, safe='')}/{quote(action, safe='')}")
