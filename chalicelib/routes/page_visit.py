@@ -7,7 +7,7 @@ the Chalice request; page routes are one line: open the visit, call the page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from chalice.app import Request, Response
@@ -76,7 +76,7 @@ def moved(request: Request, c: Container, new_path: str) -> Response:
     and a form posted from an old page both arrive; the query goes along."""
     from urllib.parse import urlencode, urlsplit
 
-    params = request.query_params or {}
+    params: Any = request.query_params or {}
     pairs = [(name, value) for name in params
              for value in (params.getlist(name) if hasattr(params, "getlist") else [params[name]])]
     location = urlsplit(issuer_of(request, c.settings)).path.rstrip("/") + new_path
