@@ -324,3 +324,26 @@ def test_security_log_lists_filters_and_pages(browser, ctr):
     assert "Token created" in only and "(signin)" not in only
     assert browser.get("/account/security-log?kind=nonsense").status_code == 400
     assert browser.get("/account/security-log?cursor=%00").status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/account", "/account/roles", "/account/tokens"])
+def test_a_sign_in_awaiting_its_second_factor_gets_that_step_then_the_page(browser, ctr, clock,
+                                                                           path):
+    import pyotp
+
+    from chalicelib.services.security_log import Where
+
+    alice = ctr.identities.find_user("alice")
+    shown = ctr.second_factors.begin_totp(alice, "tessera.example")
+    ctr.second_factors.confirm_totp(ctr.identities.find_user("alice"),
+                                    pyotp.TOTP(shown.secret).at(clock.now()), Where())
+    clock.advance(30)
+    signed = sign_in(browser, next_path=path)
+    assert signed.status_code == 303
+    step = browser.get(path)
+    assert "Two-factor authentication" in text(step) and "<nav" not in text(step)
+    assert f'name="next" value="{path}"' in text(step)
+    done = browser.post("/signin/second-factor", {"csrf": csrf(step), "next": path,
+                                                  "code": pyotp.TOTP(shown.secret).at(clock.now())})
+    assert done.status_code == 303 and done.headers["Location"] == path
+    assert 'aria-current="page"' in text(browser.get(path))
