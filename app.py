@@ -19,6 +19,7 @@ from chalicelib.routes import (  # noqa: E402
     docs,
     mfa,
     oauth,
+    pages_account,
     pages_tokens,
     roles,
     signin,
@@ -42,6 +43,7 @@ app.register_blueprint(device.bp)
 app.register_blueprint(tokens.bp)
 app.register_blueprint(roles.bp)
 app.register_blueprint(pages_tokens.bp)
+app.register_blueprint(pages_account.bp)
 app.register_blueprint(authorize.bp)
 app.register_blueprint(docs.bp)
 app.register_blueprint(signin.bp)

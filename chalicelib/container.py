@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
     from chalicelib.services.oauth_tokens import OAuthTokens
+    from chalicelib.services.passwords import PasswordChange
     from chalicelib.services.pats import PatCredentials, Pats
     from chalicelib.services.principals import Principals
     from chalicelib.services.role_credentials import RoleCredentials
@@ -297,6 +298,12 @@ class Container:
         return SecondFactors(self.mfa_repo, Sealer(self.keyring.seal_keys, "totp"),
                              self.password_signin, self.security_log, self.clock, self.settings,
                              transact=self.transact, batch_get=self.batch_get)
+
+    @cached_property
+    def password_change(self) -> PasswordChange:
+        from chalicelib.services.passwords import PasswordChange
+        return PasswordChange(self.users, self.confirmation, self.sessions, self.security_log,
+                              self.settings)
 
     @cached_property
     def confirmation(self) -> Confirmation:

@@ -11,7 +11,7 @@ from chalicelib.container import Container, container
 from chalicelib.errors import NotFound
 from chalicelib.http import api_endpoint, json_response
 from chalicelib.routes import ANY, caller_of
-from chalicelib.routes.page_visit import serve
+from chalicelib.routes.page_visit import moved, serve
 from chalicelib.web.page import page_endpoint
 
 if TYPE_CHECKING:
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from chalicelib.web.consents_page import ConsentsPage
 
 bp = Blueprint(__name__)
-BACK = ("/consents", "Back to your connected apps")
+APPS = "/account/apps"
+BACK = (APPS, "Back to your connected apps")
 
 
 def _authorize(c: Container) -> AuthorizePage:
@@ -70,25 +71,37 @@ def logout_post() -> Response:
     return serve(bp.current_request, c, _logout(c).post, form=True)
 
 
-@bp.route("/consents", methods=["GET"], content_types=ANY)
+@bp.route("/account/apps", methods=["GET"], content_types=ANY)
 @page_endpoint
 def consents_page() -> Response:
     c = container()
     return serve(bp.current_request, c, _consents(c).show, link=BACK)
 
 
-@bp.route("/consents/signin", methods=["POST"], content_types=ANY)
-@page_endpoint
-def consents_signin() -> Response:
-    c = container()
-    return serve(bp.current_request, c, _consents(c).signin, form=True, link=BACK)
-
-
-@bp.route("/consents/withdraw", methods=["POST"], content_types=ANY)
+@bp.route("/account/apps/withdraw", methods=["POST"], content_types=ANY)
 @page_endpoint
 def consents_withdraw() -> Response:
     c = container()
     return serve(bp.current_request, c, _consents(c).withdraw, form=True, link=BACK)
+
+
+# The connected apps page moved into the account console; its old URLs answer 308.
+@bp.route("/consents", methods=["GET"], content_types=ANY)
+@page_endpoint
+def old_consents_page() -> Response:
+    return moved(bp.current_request, container(), APPS)
+
+
+@bp.route("/consents/signin", methods=["POST"], content_types=ANY)
+@page_endpoint
+def old_consents_signin() -> Response:
+    return moved(bp.current_request, container(), "/account/signin")
+
+
+@bp.route("/consents/withdraw", methods=["POST"], content_types=ANY)
+@page_endpoint
+def old_consents_withdraw() -> Response:
+    return moved(bp.current_request, container(), APPS + "/withdraw")
 
 
 # -- the JSON API: /v1/consents (needs sessions:manage, like /v1/sessions) -------------

@@ -7,7 +7,7 @@ the Chalice request; page routes are one line: open the visit, call the page.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from chalice.app import Request, Response
@@ -68,3 +68,19 @@ def serve(request: Request, c: Container, handle: Callable[[Visit], Response], *
         return handle(visit)
     except TesseraError as err:
         return visit.error_page(err, request.path, link)
+
+
+def moved(request: Request, c: Container, new_path: str) -> Response:
+    """A page that moved (``/tokens`` to ``/account/tokens``): RFC 9110 §15.4.9 308
+    Permanent Redirect, which keeps the method and the body, so a bookmarked page
+    and a form posted from an old page both arrive; the query goes along."""
+    from urllib.parse import urlencode, urlsplit
+
+    params: Any = request.query_params or {}
+    pairs = [(name, value) for name in params
+             for value in (params.getlist(name) if hasattr(params, "getlist") else [params[name]])]
+    location = urlsplit(issuer_of(request, c.settings)).path.rstrip("/") + new_path
+    if pairs:
+        location += "?" + urlencode(pairs)
+    return Response(body="", status_code=308,
+                    headers={"Location": location, "Cache-Control": "no-store"})

@@ -38,7 +38,7 @@ from chalicelib.web.page import (
 )
 
 BROWSER_COOKIE = "tessera_csrf"
-SIGNOUT_PATH = "/tokens/signout"
+SIGNOUT_PATH = "/account/signout"
 
 
 class SignIn(Protocol):

@@ -1,4 +1,5 @@
-"""The ``/consents`` page (SPEC §2, §7): the apps a person allowed, and Withdraw.
+"""The connected apps page of the account console, ``/account/apps`` (SPEC §2, §7,
+§11): the apps a person allowed, and Withdraw (``/consents`` redirects here).
 
 Withdrawing ends that app's sessions of the person at once. Same sign-in, CSRF
 and layout as every page; no JavaScript. The HTML is ``templates/consents.html``.
@@ -12,15 +13,15 @@ from dataclasses import dataclass
 
 from chalice.app import Response
 
-from chalicelib.errors import InvalidGrant, NotFound
+from chalicelib.errors import NotFound
 from chalicelib.models import Client
 from chalicelib.services.authorization import Authorization
-from chalicelib.web import second_factor_page
+from chalicelib.web import console
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import Layout
 
 TITLE = "Connected apps"
-PAGE = "/consents"
+PAGE = "/account/apps"
 
 
 def _when(epoch: int) -> str:
@@ -34,18 +35,8 @@ class ConsentsPage:
 
     def show(self, visit: Visit) -> Response:
         if visit.web is None:
-            return self.signin_page(visit)
+            return console.signin_page(visit, PAGE)
         return self.listing(visit)
-
-    def signin(self, visit: Visit) -> Response:
-        visit.check_csrf()
-        form = visit.request.form
-        try:
-            visit.sign_in(form.one("username"), form.one("password"))
-        except InvalidGrant as failed:
-            # Bad credentials, however they are bad, get one answer (SPEC §8).
-            return self.signin_page(visit, error=failed.description, status=403)
-        return visit.redirect(PAGE)
 
     def withdraw(self, visit: Visit) -> Response:
         if visit.web is None:
@@ -61,12 +52,6 @@ class ConsentsPage:
         return self.listing(visit, notice=f"{name} is no longer connected; "
                                           f"{ended} of its session(s) ended.")
 
-    def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
-        if visit.pending is not None:
-            return second_factor_page.prompt(visit, PAGE)
-        return visit.page("Sign in", "signin.html", status, error=error,
-                          heading="Sign in to see your connected apps", action=PAGE + "/signin")
-
     def listing(self, visit: Visit, *, error: str = "", notice: str = "",
                 status: int = 200) -> Response:
         assert visit.web is not None
@@ -77,5 +62,5 @@ class ConsentsPage:
             changed = _when(consent.updated_at) if consent.updated_at != consent.created_at else ""
             apps.append({"name": name, "client_id": consent.client_id, "scopes": consent.scopes,
                          "allowed": _when(consent.created_at), "changed": changed})
-        return visit.page(Layout(TITLE), "consents.html", status, title=TITLE, apps=apps,
+        return console.page(visit, "apps", Layout(TITLE), "consents.html", status, title=TITLE, apps=apps,
                           error=error, notice=notice)

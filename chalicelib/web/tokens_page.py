@@ -1,4 +1,5 @@
-"""The ``/tokens`` dashboard (SPEC §5): personal access tokens managed in HTML forms.
+"""The tokens page of the account console, ``/account/tokens`` (SPEC §5, §11):
+personal access tokens managed in HTML forms (``/tokens`` redirects here).
 
 Everything works without JavaScript; the layout's optional script only adds a
 Copy button, "select all" and greys out custom scopes when an API set is chosen.
@@ -19,7 +20,7 @@ from chalice.app import Response
 from chalicelib.api_models import PatCopy, PatCreate, PatEdit, PatRemoveMany
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import BadRequest, InvalidGrant, TesseraError
+from chalicelib.errors import BadRequest, TesseraError
 from chalicelib.http import validated
 from chalicelib.models import User
 from chalicelib.services.pats import (
@@ -32,13 +33,14 @@ from chalicelib.services.pats import (
 )
 from chalicelib.services.web_signin import WebSession
 from chalicelib.storage.pats import Pat
-from chalicelib.web import second_factor_page
+from chalicelib.web import console
 from chalicelib.web.browser import Form, Visit
 from chalicelib.web.page import Layout
 
 TITLE = "Personal access tokens"
 DASHBOARD = Layout(TITLE, wide=True, script=True)
 PAT_HINT = "tsp_…"
+PAGE = "/account/tokens"
 
 
 class Confirms(Protocol):
@@ -51,38 +53,18 @@ class Confirms(Protocol):
 
 @dataclass(frozen=True)
 class TokensPage:
-    """Every ``/tokens`` page, given the PAT service, the confirmation rule, a clock and settings."""
+    """Every tokens page, given the PAT service, the confirmation rule, a clock and settings."""
 
     pats: Pats
     confirmation: Confirms
     clock: Clock
     settings: Settings
 
-    # -- signing in and out ------------------------------------------------------
-
     def show(self, visit: Visit) -> Response:
         if visit.web is None:
-            return self.signin_page(visit)
+            return console.signin_page(visit, PAGE)
         state = visit.request.query.get("state", "")
         return self.dashboard(visit, visit.web, state=state)
-
-    def signin(self, visit: Visit) -> Response:
-        visit.check_csrf()
-        form = visit.request.form
-        try:
-            visit.sign_in(form.one("username"), form.one("password"))
-        except InvalidGrant as err:
-            # Bad credentials, however they are bad, get one answer (SPEC §8).
-            return self.signin_page(visit, error=err.description, status=403)
-        except TesseraError as err:
-            return self.signin_page(visit, error=err.description, status=err.status)
-        return visit.redirect("/tokens")
-
-    def signout(self, visit: Visit) -> Response:
-        if visit.web is not None:
-            visit.check_csrf()
-        visit.sign_out()
-        return visit.redirect("/tokens")
 
     # -- changes -------------------------------------------------------------------
 
@@ -116,13 +98,13 @@ class TokensPage:
 
     def edit_form(self, visit: Visit, pat_id: str) -> Response:
         if visit.web is None:
-            return visit.redirect("/tokens")
+            return visit.redirect(PAGE)
         return self.edit_page(visit, visit.web, self.pats.get(visit.web.user, pat_id))
 
     def edit(self, visit: Visit, pat_id: str) -> Response:
         web = visit.web
         if web is None:
-            return visit.redirect("/tokens")
+            return visit.redirect(PAGE)
         visit.check_csrf()
         pat = self.pats.get(web.user, pat_id)
         try:
@@ -131,7 +113,7 @@ class TokensPage:
                            validated(PatEdit, settings_body(visit.request.form), "body"))
         except TesseraError as err:
             return self.edit_page(visit, web, pat, error=err.description, status=err.status)
-        return visit.redirect("/tokens")
+        return visit.redirect(PAGE)
 
     def _confirm(self, visit: Visit, web: WebSession) -> None:
         form = visit.request.form
@@ -145,7 +127,7 @@ class TokensPage:
         """A dashboard change: signed in, CSRF checked, confirmed; errors re-render the page."""
         web = visit.web
         if web is None:
-            return visit.redirect("/tokens")
+            return visit.redirect(PAGE)
         visit.check_csrf()
         try:
             self._confirm(visit, web)
@@ -156,23 +138,17 @@ class TokensPage:
 
     # -- pages -----------------------------------------------------------------------
 
-    def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
-        if visit.pending is not None:
-            return second_factor_page.prompt(visit, "/tokens")
-        return visit.page("Sign in", "signin.html", status, error=error,
-                          heading="Sign in to manage your tokens", action="/tokens/signin")
-
     def dashboard(self, visit: Visit, web: WebSession, *, error: str = "", notice: str = "",
                   state: str = "", form: Form | None = None, status: int = 200) -> Response:
         now = self.clock.now()
         filters = {"state": state} if state in STATES else {}
         form = form or Form()
         expiry = form.one("expires_at") if form else default_expiry(now, self.settings)
-        links = [(f or "all", visit.path("/tokens") + ("?" + urlencode({"state": f}) if f else ""),
+        links = [(f or "all", visit.path(PAGE) + ("?" + urlencode({"state": f}) if f else ""),
                   f == filters.get("state", "")) for f in ("", *STATES)]
-        return visit.page(DASHBOARD, "tokens.html", status, title=TITLE, error=error,
+        return console.page(visit, "tokens", DASHBOARD, "tokens.html", status, title=TITLE, error=error,
                           notice=notice, links=links,
-                          refresh=visit.path("/tokens") + ("?" + urlencode(filters) if filters else ""),
+                          refresh=visit.path(PAGE) + ("?" + urlencode(filters) if filters else ""),
                           rows=[_row(p, now) for p in self.pats.find(web.user, filters)],
                           description=form.one("description"),
                           max_description=MAX_DESCRIPTION, expiry=self._expiry(expiry),
@@ -181,7 +157,8 @@ class TokensPage:
                           password=self._password(web))
 
     def secret_page(self, visit: Visit, issued: Issued, what: str) -> Response:
-        return visit.page(Layout("New token", wide=True, script=True), "token_secret.html",
+        return console.page(visit, "tokens", Layout("New token", wide=True, script=True),
+                            "token_secret.html",
                           201 if what != "Regenerated" else 200, what=what,
                           description=issued.pat.description, token=issued.token,
                           expires=issued.pat.expires_on or "never",
@@ -189,7 +166,8 @@ class TokensPage:
 
     def edit_page(self, visit: Visit, web: WebSession, pat: Pat, *, error: str = "",
                   status: int = 200) -> Response:
-        return visit.page(Layout("Edit token", script=True), "token_edit.html", status,
+        return console.page(visit, "tokens", Layout("Edit token", script=True), "token_edit.html",
+                            status,
                           error=error, pat_id=pat.id, description=pat.description,
                           max_description=MAX_DESCRIPTION, expiry=self._expiry(pat.expires_on),
                           scopes=self._scopes(pat.api_set, pat.scopes),

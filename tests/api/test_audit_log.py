@@ -72,7 +72,7 @@ def test_pat_changes_and_browser_sign_ins_are_logged(seeded, ctr, audit_events):
     page = Browser(seeded)
     sign_in(page, password="not-it")
     sign_in(page)
-    page.post("/tokens/signout", {"csrf": csrf(page.get("/tokens"))})
+    page.post("/account/signout", {"csrf": csrf(page.get("/account/tokens"))})
 
     events = audit_events()
     assert names(events)[:1] == ["pat_created"] and events[0]["pat_id"] == pat["id"]

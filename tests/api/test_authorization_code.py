@@ -166,8 +166,8 @@ def test_a_wider_request_asks_again_and_prompt_consent_always_asks(clients, ctr)
 
 def test_a_signed_in_browser_is_reused_across_pages(clients, ctr):
     browser = Browser(clients)
-    page = browser.get("/tokens")
-    page = browser.post("/tokens/signin", username="alice", password="password4alice")
+    page = browser.get("/account/tokens")
+    page = browser.post("/account/signin", username="alice", password="password4alice")
     page = browser.get(authorize_path())
     assert page.status_code == 200 and 'value="approve"' in text(page)
     assert 'name="password"' not in text(page)
@@ -246,8 +246,8 @@ def test_prompt_none_without_a_sign_in_is_login_required(clients, ctr):
 
 def test_prompt_none_without_consent_is_consent_required(clients, ctr):
     browser = Browser(clients)
-    browser.get("/tokens")
-    browser.post("/tokens/signin", username="alice", password="password4alice")
+    browser.get("/account/tokens")
+    browser.post("/account/signin", username="alice", password="password4alice")
     answer = location(browser.get(authorize_path(prompt="none")))[1]
     assert answer["error"] == "consent_required"
 
@@ -533,9 +533,9 @@ def test_withdrawing_an_unknown_consent_is_404(clients):
 def test_the_consents_page_lists_and_withdraws(clients, ctr):
     browser = Browser(clients)
     got = body(redeem(clients, get_code(browser)["code"]))
-    page = browser.get("/consents")
+    page = browser.get("/account/apps")
     assert page.status_code == 200 and "Web App" in text(page) and "(email)" in text(page)
-    done = browser.post("/consents/withdraw", client_id=WEB)
+    done = browser.post("/account/apps/withdraw", client_id=WEB)
     assert done.status_code == 200 and "no longer connected" in text(done)
     assert "No app has access" in text(done)
     refreshed = form(clients, "/oauth/token", headers=basic(WEB, WEB_SECRET),
@@ -545,9 +545,9 @@ def test_the_consents_page_lists_and_withdraws(clients, ctr):
 
 def test_the_consents_page_asks_a_stranger_to_sign_in(clients):
     browser = Browser(clients)
-    page = browser.get("/consents")
+    page = browser.get("/account/apps")
     assert 'name="password"' in text(page)
-    page = browser.post("/consents/signin", username="alice", password="password4alice")
+    page = browser.post("/account/signin", username="alice", password="password4alice")
     assert page.status_code == 303
 
 

@@ -34,9 +34,9 @@ def test_the_dashboard_and_the_api_give_one_answer_for_the_same_bad_settings(cli
     api = assert_problem(call(client, "post", "/v1/tokens", alice, fields), 422)
     browser = Browser(client)
     sign_in(browser)
-    form = {"csrf": csrf(browser.get("/tokens")), "description": fields["description"],
+    form = {"csrf": csrf(browser.get("/account/tokens")), "description": fields["description"],
             "expires_at": fields.get("expires_at", NEXT_MONTH)}   # no scope ticked: []
-    page = browser.post("/tokens/generate", form)
+    page = browser.post("/account/tokens/generate", form)
     assert page.status_code == 422
     assert page_error(page) == api["detail"] and ";" in api["detail"]
 

@@ -22,7 +22,7 @@ def browser(client: Any, ctr: Any) -> Browser:
 
 
 def signed_in(browser: Browser) -> bool:
-    return b"Signed in as" in browser.get("/tokens").body
+    return b"Signed in as" in browser.get("/account/tokens").body
 
 
 def test_a_browser_sign_in_in_use_outlives_the_idle_period(browser, clock):

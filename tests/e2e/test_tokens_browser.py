@@ -1,5 +1,6 @@
-"""End to end in headless Chromium (issue 5): sign in, generate a PAT, use it over
-HTTP, regenerate it (the old one fails), remove it (the new one fails).
+"""End to end in headless Chromium (issue 5): sign in, generate a PAT on the account
+console's tokens page (/account/tokens), use it over HTTP, regenerate it (the old one
+fails), remove it (the new one fails).
 
 Screenshots at desktop and phone sizes go to ``artifacts/screenshots/``.
 """
@@ -47,7 +48,7 @@ def test_generate_use_regenerate_and_remove_in_the_browser(pats_server, chromium
     browser = chromium
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(pats_server + "/tokens")
+        page.goto(pats_server + "/account/tokens")
         page.screenshot(path=str(SHOTS / "tokens-signin-desktop.png"))
         page.fill("#username", "alice")
         page.fill("#password", "password4alice")
@@ -73,7 +74,7 @@ def test_generate_use_regenerate_and_remove_in_the_browser(pats_server, chromium
         page.screenshot(path=str(SHOTS / "tokens-list-desktop.png"), full_page=True)
         phone = browser.new_page(viewport={"width": 390, "height": 844})
         phone.context.add_cookies(page.context.cookies())
-        phone.goto(pats_server + "/tokens")
+        phone.goto(pats_server + "/account/tokens")
         phone.screenshot(path=str(SHOTS / "tokens-list-phone.png"), full_page=True)
         phone.close()
 
@@ -112,12 +113,12 @@ def test_device_and_tokens_pages_share_one_look_at_both_sizes(pats_server, chrom
             looks = {}
             for state in ("signed-out", "signed-in"):
                 if state == "signed-in":
-                    page.goto(pats_server + "/tokens")
+                    page.goto(pats_server + "/account/tokens")
                     page.fill("#username", "alice")
                     page.fill("#password", "password4alice")
                     page.click("button[type=submit]")
                     page.wait_for_selector("text=Signed in as")
-                for path in ("/device", "/tokens"):
+                for path in ("/device", "/account/tokens"):
                     page.goto(pats_server + path)
                     bar = page.locator("header.site")
                     looks[(state, path)] = tuple(bar.evaluate(
@@ -125,7 +126,7 @@ def test_device_and_tokens_pages_share_one_look_at_both_sizes(pats_server, chrom
                     assert ("Signed in as alice" in bar.inner_text()) == (state == "signed-in")
                     width = page.evaluate("document.documentElement.scrollWidth")
                     assert width <= viewport["width"], f"{path} {state} is {width}px wide at {label}"
-                    name = path.strip("/")
+                    name = path.rsplit("/", 1)[-1]
                     page.screenshot(path=str(SHOTS / f"layout-{name}-{state}-{label}.png"),
                                     full_page=True)
             assert len(set(looks.values())) == 1, looks
@@ -137,7 +138,7 @@ def test_tokens_page_works_without_javascript(pats_server, chromium):
     context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
     try:
         page = context.new_page()
-        page.goto(pats_server + "/tokens")
+        page.goto(pats_server + "/account/tokens")
         page.fill("#username", "alice")
         page.fill("#password", "password4alice")
         page.click("button[type=submit]")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 # The browser pages answer errors with HTML (SPEC §2, §7).
-PAGE_PREFIXES = ("/device", "/tokens", "/consents", "/signin")
+PAGE_PREFIXES = ("/device", "/account", "/tokens", "/consents", "/signin")
 # JSON endpoints under /oauth/ that are web pages in disguise: none today.
 OAUTH_PREFIX = "/oauth/"
 
