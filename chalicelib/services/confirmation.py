@@ -108,6 +108,11 @@ class Confirmation:
         except ConditionFailed as exc:
             raise Forbidden("That code was already used; wait for the next one") from exc
 
+    def check_password(self, user: User, password: str, source: str) -> None:
+        """The password alone, throttled as a sign-in (a password change asks for the
+        current one in a sign-in that already passed its second factor)."""
+        self._check_password(user, password, source)
+
     def _check_password(self, user: User, password: str, source: str) -> None:
         signin = self.password_signin
         keys = [{"pk": signin.user_counter_key(user.username)},

@@ -3,7 +3,8 @@
 The current password is always required (a recent sign-in is not enough: whoever
 holds an unlocked browser must not lock its owner out), and it is checked with
 the sign-in throttle, as every password confirmation is (``Confirmation``). The
-new one: at least ``MIN_LENGTH`` characters, not the username, typed twice.
+new one follows ``security.password_rules`` (length, not the username or
+address, not a breached password), typed twice.
 
 The change is one UpdateItem of the password attributes; with ``end_others`` it
 also moves the user's version (a sign-in in flight with the old password cannot
@@ -22,17 +23,16 @@ from typing import Protocol
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, ConditionFailed, Forbidden, NotFound
 from chalicelib.models import User
+from chalicelib.security import password_rules
 from chalicelib.security.passwords import hash_password
 from chalicelib.services.security_log import SecurityLog, Where
 from chalicelib.storage.identities import UsersRepo
 
-MIN_LENGTH = 8
-MAX_LENGTH = 1024
+MIN_LENGTH = password_rules.MIN_LENGTH
 
 
 class Confirms(Protocol):
-    def require(self, user: User, *, password: object, signed_in_at: int | None,
-                source: str) -> None: ...
+    def check_password(self, user: User, password: str, source: str) -> None: ...
 
 
 class EndsSessions(Protocol):
@@ -43,12 +43,11 @@ class EndsSessions(Protocol):
 
 def new_password_problem(user: User, new: str, again: str) -> str:
     """Why ``new`` (typed twice: ``again``) cannot be the password; "" if it can."""
-    if len(new) < MIN_LENGTH:
-        return f"The new password must be at least {MIN_LENGTH} characters long."
-    if len(new) > MAX_LENGTH:
-        return f"The new password must be at most {MAX_LENGTH} characters long."
     if new.strip().casefold() == user.username.casefold():
         return "The new password must not be your username."
+    why = password_rules.problem(new, username=user.username, email=user.email)
+    if why is not None:
+        return why
     if new != again:
         return "The two new passwords differ. Type the same new password twice."
     return ""
@@ -94,7 +93,9 @@ class PasswordChange:
         problem = new_password_problem(user, new, again)
         if problem:
             raise BadRequest(problem)
-        self.confirmation.require(user, password=current, signed_in_at=None, source=where.ip)
+        # Pages that change it are signed in (with the second factor, where one is
+        # enrolled): the current password is what is asked again.
+        self.confirmation.check_password(user, current, where.ip)
         encoded = hash_password(new, log_n=self.settings.scrypt_log_n)
         try:
             # attribute_exists(id) in the repository: a user deleted meanwhile is not recreated.

@@ -139,9 +139,11 @@ class RolesPage:
     # -- helpers -------------------------------------------------------------------------
 
     def _confirm(self, visit: Visit, web: WebSession) -> None:
-        self.confirmation.require(web.user, password=visit.request.form.one("password") or None,
-                                  signed_in_at=web.session.auth_time,
-                                  source=visit.request.source_ip)
+        form = visit.request.form
+        self.confirmation.require(web.user, password=form.one("password") or None,
+                                  signed_in_at=web.session.auth_time, mfa=web.session.mfa,
+                                  otp=form.one("otp") or None, source=visit.request.source_ip,
+                                  user_agent=visit.request.user_agent[:256])
 
     def _change(self, visit: Visit, name: str, run: Callable[[WebSession], Any], *,
                 confirm: bool = False) -> Response:
@@ -176,4 +178,5 @@ class RolesPage:
                   for k in role_rules.keys_view(role)],
             trust=[{**t, "created": when(t["created_at"])} for t in role_rules.trust_view(role)],
             recent=recent, recent_minutes=self.settings.recent_signin_seconds // 60,
+            otp=web.user.second_factors.enrolled,
             kept=kept)

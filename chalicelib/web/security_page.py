@@ -28,6 +28,7 @@ from chalicelib.services.confirmation import Confirmation
 from chalicelib.services.second_factors import Enrolment, SecondFactors
 from chalicelib.services.security_log import Where
 from chalicelib.services.web_signin import WebSession
+from chalicelib.web import console
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import Layout
 from chalicelib.web.second_factor_page import safe_next
@@ -66,11 +67,8 @@ class SecurityPage:
         return None
 
     def _away(self, visit: Visit) -> Response:
-        from chalicelib.web import second_factor_page
-
-        if visit.pending is not None:
-            return second_factor_page.prompt(visit, PAGE)
-        return visit.redirect("/account")
+        """Not signed in: the console's sign-in (or second step), then back here."""
+        return console.signin_page(visit, PAGE)
 
     def _where(self, visit: Visit) -> Where:
         return Where(visit.request.source_ip, visit.request.user_agent[:256])
@@ -97,7 +95,8 @@ class SecurityPage:
         next_path = visit.request.query.get("next") or visit.request.form.one("next")
         grace = mfa_policy.grace_ends(user, self.settings, now)
         status_view = self.second_factors.status(user)
-        return visit.page(Layout(TITLE, wide=True), "account_security.html", status,
+        return console.page(visit, "security", Layout(TITLE, wide=True), "account_security.html",
+                            status,
                           title=TITLE, error=error, notice=notice, user=user,
                           totp=bool(factors.totp_sealed), totp_since=when(factors.totp_created_at),
                           enrolled=factors.enrolled, recovery_left=len(factors.recovery),
@@ -173,5 +172,6 @@ class SecurityPage:
 
     def _done(self, visit: Visit, notice: str, codes: list[str]) -> Response:
         next_path = safe_next(visit.request.form.one("next"), "")
-        return visit.page(Layout("Recovery codes" if codes else TITLE), "account_codes.html",
-                          notice=notice, codes=codes, next=next_path or PAGE)
+        return console.page(visit, "security", Layout("Recovery codes" if codes else TITLE),
+                            "account_codes.html", notice=notice, codes=codes,
+                            next=next_path or PAGE)

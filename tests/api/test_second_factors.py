@@ -116,6 +116,13 @@ def test_a_client_that_requires_mfa_gets_no_password_sessions(seeded, ctr):
 
 # -- the browser sign-in's second step ------------------------------------------------------
 
+def sign_in(browser: Browser, next_path: str) -> Any:
+    """The console's password step (it comes back to ``next_path``)."""
+    browser.get("/account")
+    return browser.post("/account/signin", username="alice", password="password4alice",
+                        next=next_path)
+
+
 def second_step(browser: Browser, page: Any, code: str) -> Any:
     assert SECOND_STEP in text(page), text(page)
     nxt = re.search(r'name="next" value="([^"]*)"', text(page)).group(1)
@@ -126,52 +133,47 @@ def second_step(browser: Browser, page: Any, code: str) -> Any:
 def test_the_tokens_page_asks_for_the_code_after_the_password(seeded, clock, ctr):
     secret, _ = enrol_totp(seeded, clock)
     browser = Browser(seeded)
-    browser.get("/tokens")
-    after_password = browser.post("/tokens/signin", username="alice", password="password4alice")
+    after_password = sign_in(browser, "/account/tokens")
     page = browser.get(urlsplit(after_password.headers["Location"]).path)
     assert SECOND_STEP in text(page) and "Personal access tokens" not in text(page)
     wrong = second_step(browser, page, "000000")
     assert wrong.status_code == 403 and SECOND_STEP in text(wrong)
     done = second_step(browser, wrong, pyotp.TOTP(secret).at(clock.now()))
-    assert done.status_code == 303 and done.headers["Location"].endswith("/tokens")
-    dashboard = browser.get("/tokens")
+    assert done.status_code == 303 and done.headers["Location"].endswith("/account/tokens")
+    dashboard = browser.get("/account/tokens")
     assert "Personal access tokens" in text(dashboard) and SECOND_STEP not in text(dashboard)
 
 
 def test_a_recovery_code_gets_in_once_and_lands_in_the_security_log(seeded, clock, ctr):
     _, codes = enrol_totp(seeded, clock)
     browser = Browser(seeded)
-    browser.get("/tokens")
-    browser.post("/tokens/signin", username="alice", password="password4alice")
-    done = second_step(browser, browser.get("/tokens"), codes[0])
+    sign_in(browser, "/account/tokens")
+    done = second_step(browser, browser.get("/account/tokens"), codes[0])
     assert done.status_code == 303
     events, _ = ctr.security_log.page(user_id_for("alice"), kind="recovery_code_used")
     assert len(events) == 1
     other = Browser(seeded)
-    other.get("/tokens")
-    other.post("/tokens/signin", username="alice", password="password4alice")
-    assert second_step(other, other.get("/tokens"), codes[0]).status_code == 403
+    sign_in(other, "/account/tokens")
+    assert second_step(other, other.get("/account/tokens"), codes[0]).status_code == 403
 
 
 def test_a_pending_sign_in_opens_no_page_and_cancel_signs_out(seeded, clock):
     enrol_totp(seeded, clock)
     browser = Browser(seeded)
-    browser.get("/consents")
-    browser.post("/consents/signin", username="alice", password="password4alice")
-    page = browser.get("/consents")
+    sign_in(browser, "/account/apps")
+    page = browser.get("/account/apps")
     assert SECOND_STEP in text(page)
     assert SECOND_STEP in text(browser.get("/device"))
     nxt = re.search(r'name="next" value="([^"]*)"', text(page)).group(1)
     browser.post("/signin/cancel", next=nxt)
-    assert 'name="password"' in text(browser.get("/consents"))
+    assert 'name="password"' in text(browser.get("/account/apps"))
 
 
 def test_next_never_leaves_the_site(seeded, clock):
     secret, _ = enrol_totp(seeded, clock)
     browser = Browser(seeded)
-    browser.get("/tokens")
-    browser.post("/tokens/signin", username="alice", password="password4alice")
-    browser.get("/tokens")
+    sign_in(browser, "/account/tokens")
+    browser.get("/account/tokens")
     done = browser.post("/signin/second-factor", code=pyotp.TOTP(secret).at(clock.now()),
                         next="//evil.example/x")
     assert done.status_code == 303 and "evil.example" not in done.headers["Location"]
@@ -304,29 +306,26 @@ def strict(ctr, settings):
 def test_a_required_second_factor_lets_people_in_during_the_grace_period(seeded, strict, clock):
     assert login(seeded).status_code == 200       # the password grant too, for now
     browser = Browser(seeded)
-    browser.get("/tokens")
-    browser.post("/tokens/signin", username="alice", password="password4alice")
-    assert "Personal access tokens" in text(browser.get("/tokens"))
+    sign_in(browser, "/account/tokens")
+    assert "Personal access tokens" in text(browser.get("/account/tokens"))
     security = browser.get("/account/security")
     assert "will be required for every account" in text(security)
 
 
 def test_after_the_grace_period_a_sign_in_can_only_enrol(seeded, strict, clock, ctr):
     browser = Browser(seeded)
-    browser.get("/tokens")
-    browser.post("/tokens/signin", username="alice", password="password4alice")
+    sign_in(browser, "/account/tokens")
     clock.advance(15 * 86400)
     again = Browser(seeded)
-    again.get("/tokens")
-    again.post("/tokens/signin", username="alice", password="password4alice")
-    page = again.get("/tokens")
+    sign_in(again, "/account/tokens")
+    page = again.get("/account/tokens")
     assert page.status_code == 303 and "/account/security" in page.headers["Location"]
     assert json.loads(login(seeded).body)["error"] == "invalid_grant"
     security = again.get("/account/security")
     assert "required for every account" in text(security)
-    begun = again.post("/account/security/totp", next="/tokens")
+    begun = again.post("/account/security/totp", next="/account/tokens")
     secret = re.search(r'id="totp-secret" readonly value="([A-Z2-7]+)"', text(begun)).group(1)
-    done = again.post("/account/security/totp/confirm", next="/tokens",
+    done = again.post("/account/security/totp/confirm", next="/account/tokens",
                       code=pyotp.TOTP(secret).at(clock.now()))
     assert done.status_code == 200 and len(re.findall(r"<li>[a-z2-7]{4}-", text(done))) == 10
-    assert "Personal access tokens" in text(again.get("/tokens"))
+    assert "Personal access tokens" in text(again.get("/account/tokens"))
