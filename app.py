@@ -17,9 +17,11 @@ from chalicelib.routes import (  # noqa: E402
     authorize,
     device,
     docs,
+    invitations,
     mfa,
     oauth,
     pages_account,
+    pages_mail,
     pages_tokens,
     roles,
     signin,
@@ -49,6 +51,8 @@ app.register_blueprint(docs.bp)
 app.register_blueprint(signin.bp)
 app.register_blueprint(mfa.bp)
 app.register_blueprint(account_security.bp)
+app.register_blueprint(invitations.bp)
+app.register_blueprint(pages_mail.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

@@ -616,3 +616,36 @@ class RecoveryCodes(View):
     """Ten single-use recovery codes, shown this once."""
 
     recovery_codes: list[str]
+
+
+# --------------------------------------------------------------------------
+# accounts by mail (SPEC §11)
+# --------------------------------------------------------------------------
+
+Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$",
+                             description="An email address.")]
+
+
+class InvitationCreate(Body):
+    """``POST /v1/invitations``: mail a link to create an account."""
+
+    email: Email
+    scopes: Annotated[list[str] | None, Field(
+        description="The scopes the account may hold (at most the inviter's); omitted: the "
+                    "inviter's.")] = None
+
+
+class InvitationView(View):
+    id: str
+    email: str
+    expires_at: int
+
+
+class PasswordResetRequest(Body):
+    """``POST /v1/password-reset``: mail a reset link to the account using this address."""
+
+    email: Email
+
+
+class Accepted(View):
+    status: str

@@ -25,6 +25,7 @@ DEFAULT_API_SETS: dict[str, tuple[str, ...]] = {
 DEFAULT_SCOPES: tuple[str, ...] = (
     "openid", "profile", "email", "offline_access",
     "tokens:read", "tokens:manage", "roles:manage", "sessions:manage", "api:read", "api:write",
+    "users:invite",
 )
 
 

@@ -232,6 +232,16 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/v1/consents/{client_id}", "withdraw_consent", ACCOUNT,
               "Withdraw a consent: that app's sessions of the caller end at once", ok=204,
               problems=(403, 404), description=SESSIONS),
+    Operation("post", "/v1/invitations", "invite", ACCOUNT,
+              "Invite someone: a single-use link to create an account, valid 7 days", ok=201,
+              response=m.InvitationView, body=m.InvitationCreate, problems=(403, 409),
+              description="Needs `users:invite`. The scopes given are at most the inviter's "
+                          "(403 otherwise); an address an account uses is a 409."),
+    Operation("post", "/v1/password-reset", "password_reset", ACCOUNT,
+              "Mail a password reset link", ok=202, response=m.Accepted,
+              body=m.PasswordResetRequest, authenticated=False, problems=(400,),
+              description="The same answer whatever the address: whether an account uses it "
+                          "is never said. The link works once, for 30 minutes."),
     Operation("get", "/v1/mfa", "mfa_status", MFA, "The caller's second factors",
               response=m.MfaStatus, problems=(403,), description=SESSIONS),
     Operation("post", "/v1/mfa/totp", "begin_totp", MFA,

@@ -12,6 +12,7 @@ SCOPE_TEXT = {
     "tokens:manage": "Create, change and remove your personal access tokens",
     "roles:manage": "Create and remove your roles, their policies, keys and trusted CI systems",
     "sessions:manage": "See where you are signed in and sign devices out",
+    "users:invite": "Invite people to create an account",
     "api:read": "Read data through the platform's APIs",
     "api:write": "Change data through the platform's APIs",
 }
