@@ -27,7 +27,7 @@ LOGGER_NAME = "tessera.audit"
 REDACTED = "[redacted]"
 
 # An opaque secret of ours (chalicelib.security.opaque): type prefix, base62 body.
-_SECRET = re.compile(r"ts[prkdcw]_[0-9A-Za-z]{16,}")
+_SECRET = re.compile(r"ts[prkdcwie]_[0-9A-Za-z]{16,}")
 
 
 class JsonLines(logging.Formatter):
