@@ -10,7 +10,7 @@ from typing import Any  # noqa: E402
 from chalice import Chalice, Rate  # noqa: E402
 
 from chalicelib import snapstart  # noqa: E402
-from chalicelib.http import error_middleware  # noqa: E402
+from chalicelib.http import error_middleware, token_expiration_middleware  # noqa: E402
 from chalicelib.routes import (  # noqa: E402
     account,
     account_security,
@@ -38,6 +38,7 @@ app.register_middleware(startup.middleware, "all")      # ends the cold start's 
 app.register_middleware(host_middleware, "http")       # outermost: one issuer per stage
 app.register_middleware(error_middleware, "http")
 app.register_middleware(page_error_middleware, "http")   # inner: pages answer HTML
+app.register_middleware(token_expiration_middleware, "http")   # a PAT's expiry on its answers
 app.register_blueprint(wellknown.bp)
 app.register_blueprint(oauth.bp)
 app.register_blueprint(account.bp)

@@ -210,6 +210,10 @@ class Settings:
     federation_fetch_timeout_ms: int = 3000
     federation_max_document_bytes: int = 64 * 1024
 
+    # Mail (SPEC §11): the sender of every mail, an address (or ``Name <address>``)
+    # whose address or domain is a verified SES identity. Empty: no mail is sent.
+    mail_from: str = ""
+
     def table(self, kind: str) -> str:
         """Physical name of one of the tables of ``storage.schema`` for this stage."""
         return self.table_prefix + kind
@@ -273,6 +277,7 @@ class Settings:
             federation_fetch_timeout_ms=_int(e, "TESSERA_FEDERATION_FETCH_TIMEOUT_MS", 3000),
             federation_max_document_bytes=_int(e, "TESSERA_FEDERATION_MAX_DOCUMENT_BYTES",
                                                64 * 1024),
+            mail_from=e.get("TESSERA_MAIL_FROM", "").strip(),
         )
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
+    from chalicelib.services.mailer import Mailer
     from chalicelib.services.oauth_tokens import OAuthTokens
     from chalicelib.services.passwords import PasswordChange
     from chalicelib.services.pats import PatCredentials, Pats
@@ -311,6 +312,13 @@ class Container:
         return Confirmation(self.password_signin, self.clock, self.settings,
                             batch_get=self.batch_get, second_factors=lambda: self.second_factors,
                             transact=self.transact)
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        from chalicelib.services.mailer import Mailer
+        from chalicelib.web.render import render
+        # The SES client is made on the first send, never when the mailer is built.
+        return Mailer(lambda: self._client_factory("sesv2"), render, self.settings)
 
 
 _lock = threading.Lock()

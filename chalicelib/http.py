@@ -17,6 +17,8 @@ import binascii
 import functools
 import json
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
@@ -210,6 +212,42 @@ def error_middleware(event: Request, get_response: Callable[[Request], Response]
         return _chalice_error_to_ours(event, get_response(event))
     with deadline.bound(remaining):
         return _chalice_error_to_ours(event, get_response(event))
+
+
+# SPEC §11: an answer to a request that a PAT (or a role key with an expiry)
+# authenticated says when that credential expires, as GitHub does.
+TOKEN_EXPIRATION = "Tessera-Token-Expiration"
+# The current request's slot for it: set by the middleware, filled by the route.
+_expiration: ContextVar[dict[str, str] | None] = ContextVar("tessera_token_expiration",
+                                                            default=None)
+
+
+def rfc3339(epoch: int) -> str:
+    """``2027-01-05T00:00:00Z`` (RFC 3339 §5.6, UTC)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def note_token_expiration(expires_at: int | None) -> None:
+    """The credential that authenticated this request expires at ``expires_at``
+    (None: it does not, or it is not one whose expiry is announced)."""
+    slot = _expiration.get()
+    if slot is not None and expires_at is not None:
+        slot["value"] = rfc3339(expires_at)
+
+
+def token_expiration_middleware(event: Request,
+                                get_response: Callable[[Request], Response]) -> Response:
+    """Chalice ``http`` middleware: ``Tessera-Token-Expiration`` on the answer, errors
+    included, when the route noted the credential's expiry; nothing is read for it."""
+    slot: dict[str, str] = {}
+    token = _expiration.set(slot)
+    try:
+        response = get_response(event)
+    finally:
+        _expiration.reset(token)
+    if "value" in slot:
+        response.headers[TOKEN_EXPIRATION] = slot["value"]
+    return response
 
 
 # --------------------------------------------------------------------------

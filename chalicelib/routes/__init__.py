@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chalicelib.container import container
-from chalicelib.http import authenticated, issuer_of
+from chalicelib.http import authenticated, issuer_of, note_token_expiration
 
 if TYPE_CHECKING:
     from chalice.app import Request
@@ -42,6 +42,7 @@ def caller_of(request: Request,
     issuer = issuer_of(request, c.settings)
     principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
                               query_param=c.settings.pat_query_param)
+    note_token_expiration(principal.announced_expiry())
     if require is not None:
         require(principal)
     return principal

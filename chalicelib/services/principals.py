@@ -53,6 +53,12 @@ class Principal:
     # RFC 8693 §4.1: who acts for the user (a delegated token), as the token says it.
     act: dict[str, Any] | None = None
 
+    def announced_expiry(self) -> int | None:
+        """SPEC §11: when the credential of a request expires, for its answer's
+        ``Tessera-Token-Expiration``: a PAT's or a role key's expiry (role keys have
+        none today); None for JWTs, whose ``exp`` the client already holds."""
+        return self.expires_at if self.kind in ("pat", "role_key") else None
+
     def profile(self) -> dict[str, object]:
         """SPEC §2 ``/v1/me``: the user's profile; for a role principal also
         ``role`` and ``owner_id``."""

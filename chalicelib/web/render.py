@@ -3,7 +3,8 @@
 One ``Environment``, built on the first page request and kept: the token endpoint
 and JWT checks never import Jinja2 (SPEC §9). Every value a template prints is
 escaped (``autoescape``), and a name a template uses but the page did not pass is
-an error (``StrictUndefined``), never an empty string.
+an error (``StrictUndefined``), never an empty string. The plain-text bodies of
+mails (``mail/*.txt``) are the one exception to escaping: text is not HTML.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def environment() -> jinja2.Environment:
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=jinja2.select_autoescape(("html",), default_for_string=True, default=True),
+        autoescape=jinja2.select_autoescape(("html",), disabled_extensions=("txt",),
+                                            default_for_string=True, default=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.globals["scope_text"] = SCOPE_TEXT

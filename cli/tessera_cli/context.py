@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
     from tessera_cli.http import Http
 
+# SPEC §11: the server's answer to a request a PAT (or a role key with an expiry)
+# authenticated names its expiry; within this many days the CLI warns, once a command.
+TOKEN_EXPIRATION = "Tessera-Token-Expiration"
+EXPIRY_WARNING_SECONDS = 7 * 86400
 CONFIRM_HINT = "with your password"
 OTP_HINT = "field 'otp'"    # the owner has a second factor: the password needs a code too
 
@@ -46,6 +50,7 @@ class App:
         self.clock = clock  # wall time: token expiry
         self.monotonic, self.sleep = monotonic, sleep  # the device flow's polling
         self._http: Http | None = None
+        self._expiry_warned = False
 
     @property
     def server(self) -> str:
@@ -134,8 +139,31 @@ class App:
             body = {**(body or {}), "password": password}
         if otp is not None:
             body = {**(body or {}), "otp": otp}
-        return self.http.send(method, f"{self.server}{path}", bearer=self.bearer(), json=body,
-                              params={k: v for k, v in (params or {}).items() if v is not None})
+        response = self.http.send(method, f"{self.server}{path}", bearer=self.bearer(), json=body,
+                                  params={k: v for k, v in (params or {}).items() if v is not None})
+        self._warn_if_expiring(response.headers.get(TOKEN_EXPIRATION))
+        return response
+
+    def _warn_if_expiring(self, value: str | None) -> None:
+        """On stderr, once a command: the token in use expires within 7 days."""
+        if self._expiry_warned or not value:
+            return
+        import datetime as dt
+
+        from tessera_cli.output import relative
+
+        try:
+            expires = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return
+        if expires.tzinfo is None:
+            return
+        left = expires.timestamp() - self.clock()
+        if left <= EXPIRY_WARNING_SECONDS:
+            self._expiry_warned = True
+            when = "has expired" if left <= 0 else f"expires {relative(left)}"
+            warn(f"the token in use {when} ({value.strip()}); create a new one before then "
+                 "(`tessera pat regenerate ID`)")
 
 
 def ask_code() -> str | None:
