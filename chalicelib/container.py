@@ -29,8 +29,11 @@ if TYPE_CHECKING:
     from chalicelib.services.device_flow import DeviceFlow
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
+    from chalicelib.services.invitations import Invitations
+    from chalicelib.services.mail_letters import MailLetters
     from chalicelib.services.mailer import Mailer
     from chalicelib.services.oauth_tokens import OAuthTokens
+    from chalicelib.services.password_reset import PasswordReset
     from chalicelib.services.passwords import PasswordChange
     from chalicelib.services.pats import PatCredentials, Pats
     from chalicelib.services.principals import Principals
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from chalicelib.storage.events import EventsRepo
     from chalicelib.storage.identities import ClientsRepo, UsersRepo
     from chalicelib.storage.keystore import SecretsManagerKeyStore
+    from chalicelib.storage.links import LinksRepo
     from chalicelib.storage.mfa import MfaRepo
     from chalicelib.storage.pats import PatsRepo
     from chalicelib.storage.public_keys import PublicKeysRepo
@@ -138,6 +142,11 @@ class Container:
     def mfa_repo(self) -> MfaRepo:
         from chalicelib.storage.mfa import MfaRepo
         return MfaRepo(self.table("users"))
+
+    @cached_property
+    def links_repo(self) -> LinksRepo:
+        from chalicelib.storage.links import LinksRepo
+        return LinksRepo(self.table("devices"))
 
     @cached_property
     def replay_repo(self) -> ReplayRepo:
@@ -275,7 +284,7 @@ class Container:
     @cached_property
     def identities(self) -> Identities:
         from chalicelib.services.identities import Identities
-        return Identities(self.users, self.clients, self.clock, self.settings)
+        return Identities(self.users, self.clients, self.clock, self.settings, self.transact)
 
     @cached_property
     def pats(self) -> Pats:
@@ -319,6 +328,26 @@ class Container:
         from chalicelib.web.render import render
         # The SES client is made on the first send, never when the mailer is built.
         return Mailer(lambda: self._client_factory("sesv2"), render, self.settings)
+
+
+    @cached_property
+    def letters(self) -> MailLetters:
+        from chalicelib.services.mail_letters import MailLetters
+        return MailLetters(self.mailer)
+
+    @cached_property
+    def invitations(self) -> Invitations:
+        from chalicelib.services.invitations import Invitations
+        return Invitations(self.links_repo, self.users, self.letters, self.clock, self.settings,
+                           transact=self.transact)
+
+    @cached_property
+    def password_reset(self) -> PasswordReset:
+        from chalicelib.services.password_reset import PasswordReset
+        return PasswordReset(self.links_repo, self.users, self.throttle, self.letters,
+                             self.security_log, self.clock, self.settings,
+                             transact=self.transact, sessions=lambda: self.sessions,
+                             second_factors=lambda: self.second_factors)
 
 
 _lock = threading.Lock()

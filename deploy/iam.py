@@ -478,11 +478,30 @@ def _secretsmanager_statements(stage: Stage, use: FunctionUse) -> list[dict[str,
     }]
 
 
+def _sesv2_statements(stage: Stage, use: FunctionUse) -> list[dict[str, Any]]:
+    """Mail (SPEC §11): SendEmail from the stage's verified identity only (its ARN:
+    the domain or address of ``TESSERA_MAIL_FROM``, the stack's ``MailIdentity``)."""
+    operations = use.operations.get("sesv2", set())
+    if not operations:
+        return []
+    unsupported = sorted(operations - {"SendEmail"})
+    if unsupported:
+        raise ValueError(f"the code calls sesv2 {unsupported}: only SendEmail is granted")
+    return [{
+        "Sid": "Mail",
+        "Effect": "Allow",
+        "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+        "Resource": [_arn("ses", "identity/*")],
+        "Condition": {"StringEquals": {"ses:FromAddress": {"Ref": "MailFrom"}}},
+    }]
+
+
 # Service -> how its operations are scoped. A service the code starts using
 # without a rule here stops the build rather than being granted on "*".
 _RULES = {
     "dynamodb": _dynamodb_statements,
     "secretsmanager": _secretsmanager_statements,
+    "sesv2": _sesv2_statements,
 }
 
 

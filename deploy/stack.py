@@ -64,6 +64,11 @@ def parameters(stage: Stage) -> dict[str, dict[str, Any]]:
             "Type": "String", "Default": "",
             "Description": "ACM certificate for DomainName, in the stack's region (needed with DomainName)",
         },
+        "MailFrom": {
+            "Type": "String", "Default": "",
+            "Description": "Sender of Tessera's mail (invitations, password resets, notices): an "
+                           "address of an SES identity verified in this region (SPEC §11)",
+        },
         "AlarmEmail": {
             "Type": "String", "Default": "",
             "Description": "E-mail address subscribed to the alarm topic; empty: no subscription",
@@ -409,6 +414,8 @@ def add_production_resources(template: dict[str, Any], stage: Stage,
         # One issuer: the custom domain when there is one, else the stage's setting.
         env["TESSERA_ISSUER"] = {"Fn::If": ["HasDomain", _sub("https://${DomainName}"),
                                             env.get("TESSERA_ISSUER", "")]}
+        # The sender, and the only address the functions may send as (deploy/iam.py).
+        env["TESSERA_MAIL_FROM"] = {"Ref": "MailFrom"}
         param, condition = (("ApiReservedConcurrency", "ReserveApi") if fid == API_FUNCTION_ID
                             else ("JobsReservedConcurrency", "ReserveJobs"))
         props["ReservedConcurrentExecutions"] = {"Fn::If": [condition, {"Ref": param},

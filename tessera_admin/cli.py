@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from chalicelib.container import container
-from chalicelib.errors import StorageUnavailable, TesseraError
+from chalicelib.errors import BadRequest, StorageUnavailable, TesseraError
 from chalicelib.models import USERNAME_RULE, Client, User, valid_username
 from chalicelib.security.permissions import covers
 
@@ -189,6 +189,27 @@ def user_check_names(args: argparse.Namespace, console: Console) -> None:
                 user.id, "user_disabled", known=user.sessions or {})
         report.append(entry)
     _emit({"rule": USERNAME_RULE, "users": report})
+
+
+def user_invite(args: argparse.Namespace, console: Console) -> None:
+    """Mail an invitation (SPEC §11): a single-use link to create an account."""
+    c = container()
+    issuer = (args.issuer or c.settings.issuer).rstrip("/")
+    if not issuer:
+        raise BadRequest("give --issuer (the service's URL, for the link), or set TESSERA_ISSUER")
+    scopes = _csv(args.scopes) if args.scopes else None
+    made = c.invitations.invite(args.email, scopes=scopes, issuer=issuer)
+    _emit(made.view())
+
+
+def user_claim_emails(args: argparse.Namespace, console: Console) -> None:
+    """Record the address of every user made before addresses were recorded, so a
+    password reset finds them (one account per address)."""
+    c = container()
+    from tessera_admin.user_scan import addresses
+
+    claimed, taken = c.identities.claim_missing_emails(addresses(c.users.table))
+    _emit({"claimed": claimed, "held_by_another_account": taken})
 
 
 # A client that signs people in and was given no scopes gets these, not none
@@ -386,6 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = user_cmds.add_parser("show", help="print a user as JSON")
     p.add_argument("username")
     p.set_defaults(run=user_show)
+    p = user_cmds.add_parser("invite", help="mail an invitation: a link to create an account, "
+                                            "valid 7 days (prints it as JSON, not the link)")
+    p.add_argument("email")
+    p.add_argument("--scopes", help="comma-separated scopes the account may hold (default: all)")
+    p.add_argument("--issuer", default="", help="the service's URL for the link (default: "
+                                                "TESSERA_ISSUER)")
+    p.set_defaults(run=user_invite)
+    p = user_cmds.add_parser("claim-emails", help="record the address of every user made before "
+                                                  "addresses were recorded (a Scan), as JSON")
+    p.set_defaults(run=user_claim_emails)
     p = user_cmds.add_parser("check-names", help="list the users whose names break the username "
                                                  "rule (stored before it), as JSON")
     p.add_argument("--disable", action="store_true",

@@ -13,6 +13,15 @@ from chalicelib.storage.dynamo import Table
 
 
 def usernames(users: Table) -> Iterator[tuple[str, str, bool]]:
-    """(id, username, active) of every user, page by page."""
+    """(id, username, active) of every user, page by page (the table's address
+    items, ``email#…``, have no username and are passed over)."""
     for item in users.scan_all(projection="id, #u, active", names={"#u": "username"}):
-        yield str(item["id"]), str(item["username"]), bool(item.get("active", True))
+        if "username" in item:
+            yield str(item["id"]), str(item["username"]), bool(item.get("active", True))
+
+
+def addresses(users: Table) -> Iterator[tuple[str, str]]:
+    """(id, email) of every user with an address, page by page."""
+    for item in users.scan_all(projection="id, #u, email", names={"#u": "username"}):
+        if "username" in item and item.get("email"):
+            yield str(item["id"]), str(item["email"])

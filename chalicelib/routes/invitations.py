@@ -7,8 +7,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.container import container
 from chalicelib.errors import Forbidden
-from chalicelib.http import api_endpoint, bearer_challenge, issuer_of, json_response, parse_body
-from chalicelib.http import source_ip
+from chalicelib.http import api_endpoint, bearer_challenge, issuer_of, json_response, parse_body, source_ip
 from chalicelib.routes import ANY, caller_of
 
 bp = Blueprint(__name__)

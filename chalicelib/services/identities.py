@@ -28,6 +28,7 @@ from chalicelib.security.redirect_uris import registrable
 from chalicelib.services.audiences import well_formed_resource
 from chalicelib.services.signing import supported_algorithms
 from chalicelib.storage.identities import ClientsRepo, UsersRepo
+from chalicelib.storage.tables import Transact
 
 MAX_CLIENT_RESOURCES = 20
 
@@ -77,11 +78,12 @@ class NameOutsideRule:
 
 class Identities:
     def __init__(self, users: UsersRepo, clients: ClientsRepo, clock: Clock,
-                 settings: Settings) -> None:
+                 settings: Settings, transact: Transact | None = None) -> None:
         self.users = users
         self.clients = clients
         self.clock = clock
         self.settings = settings
+        self.transact = transact
 
     # -- users -------------------------------------------------------------------
 
@@ -107,10 +109,40 @@ class Identities:
                     granted_permissions=tuple(sorted((rights or set()) - default)),
                     default_permission_revoked=rights is not None and not default <= rights)
         try:
-            self.users.create(user)
+            if email and self.transact is not None:
+                # The user and its address in one transaction: one account per address
+                # (SPEC §11), found by a password reset in one read.
+                self.transact([self.users.op_create(user),
+                               self.users.op_claim_email(email, user.id)])
+            else:
+                self.users.create(user)
         except ConditionFailed as exc:
+            if self.users.get(user.id) is None:
+                raise Conflict(f"another account uses {email}") from exc
             raise Conflict(f"user {user.username} exists") from exc
         return user
+
+    def claim_missing_emails(self, users: Iterable[tuple[str, str]]) -> tuple[int, list[str]]:
+        """Record the address of each (user id, email) of ``users`` whose address is not
+        yet recorded (users made before addresses were claimed): (claimed, and the
+        addresses another account already holds)."""
+        claimed, taken = 0, []
+        assert self.transact is not None
+        for user_id, email in users:
+            if not email:
+                continue
+            owner = self.users.user_id_by_email(email)
+            if owner == user_id:
+                continue
+            if owner is not None:
+                taken.append(email)
+                continue
+            try:
+                self.transact([self.users.op_claim_email(email, user_id)])
+                claimed += 1
+            except ConditionFailed:
+                taken.append(email)
+        return claimed, taken
 
     def find_user(self, username: str) -> User | None:
         return self.users.get(user_id_for(username))

@@ -73,6 +73,8 @@ class Mail:
     """A kind of mail: subclass it with the fields its two templates print."""
 
     kind: ClassVar[str]
+    # The templates' name, when a kind uses another kind's (``kind`` otherwise).
+    template: ClassVar[str] = ""
 
     def subject(self) -> str:
         raise NotImplementedError
@@ -148,9 +150,10 @@ class Mailer:
 
     def render(self, mail: Mail) -> Rendered:
         values = mail.fields()
+        name = mail.template or mail.kind
         return Rendered(subject=mail.subject(),
-                        text=self._render(f"{TEMPLATE_DIR}/{mail.kind}.txt", **values),
-                        html=self._render(f"{TEMPLATE_DIR}/{mail.kind}.html", **values))
+                        text=self._render(f"{TEMPLATE_DIR}/{name}.txt", **values),
+                        html=self._render(f"{TEMPLATE_DIR}/{name}.html", **values))
 
     def message(self, to: str, mail: Mail) -> EmailMessage:
         """The MIME message: both bodies as ``multipart/alternative`` (RFC 2046 §5.1.4)."""
