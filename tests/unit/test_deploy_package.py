@@ -27,7 +27,7 @@ from chalicelayer import build as layer_build
 from chalicelib.storage.schema import TABLES, TTL_ATTRIBUTE
 from chalicelib.web import api_docs
 from deploy import gateway, iam
-from deploy.package import Package, PackagingError, build
+from deploy.package import Package, PackagingError, build, find_runtime_python
 from deploy.stages import PROJECT_DIR, load_stage, stage_names
 
 PROBE_SCHEDULE = '''
@@ -39,6 +39,26 @@ from chalice import Rate as _ProbeRate
 def deploy_probe(event: object) -> None:
     return None
 '''
+
+
+RUNTIME_PYTHON = find_runtime_python()
+
+
+def _runtime_magic() -> bytes:
+    """The byte code magic number of the functions' Python (3.12), from that Python."""
+    if RUNTIME_PYTHON is None:
+        return importlib.util.MAGIC_NUMBER
+    done = subprocess.run([RUNTIME_PYTHON, "-c", "import importlib.util as u; print(u.MAGIC_NUMBER.hex())"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return bytes.fromhex(done.stdout.strip())
+
+
+RUNTIME_MAGIC = _runtime_magic()
+
+
+def test_a_prod_package_without_a_runtime_python_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PackagingError, match=r"Python 3\.12"):
+        build("prod", tmp_path / "out", stub_layer=True, runtime_python=str(tmp_path / "no-python"))
 
 
 def _copy_project(dst: Path) -> Path:
@@ -395,12 +415,14 @@ def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> No
     sources = app_files | vendor | {"chalice/__init__.py", "chalice/app.py"}
     assert {n for n in names if "__pycache__" not in n} == sources
     byte_code = {n for n in names if "__pycache__" in n}
-    if f"python{sys.version_info.major}.{sys.version_info.minor}" == layer_build.RUNTIME:
-        # Byte code for every module, so a cold start compiles nothing (read-only /var/task).
-        assert {importlib.util.source_from_cache(n) for n in byte_code} == \
+    if RUNTIME_PYTHON is not None:
+        # Byte code of the runtime's version for every module, whatever Python packages
+        # (a python3.12 is found and used), so a cold start compiles nothing.
+        assert {n for n in byte_code if not n.endswith(".cpython-312.pyc")} == set()
+        assert {n.replace(".cpython-312.pyc", ".py").replace("__pycache__/", "") for n in byte_code} == \
             {n for n in sources if n.endswith(".py")}
     else:
-        # Packaged by another Python than the runtime's: byte code Lambda would ignore is left out.
+        # No Python of the runtime's version here: dev ships source only (prod is refused).
         assert byte_code == set()
 
 
@@ -448,15 +470,26 @@ def test_packaging_stops_without_swagger_ui(tmp_path: Path) -> None:
         build("dev", tmp_path / "out", stub_layer=True, project_dir=project)
 
 
+# Run by the runtime's Python: the source hash is keyed by the interpreter's magic number.
+_HASH_CHECK = (
+    "import importlib.util as u, json, sys, zipfile\n"
+    "z = zipfile.ZipFile(sys.argv[1])\n"
+    "pycs = [n for n in z.namelist() if n.endswith('.pyc')]\n"
+    "src = lambda n: z.read(n.replace('.cpython-312.pyc', '.py').replace('__pycache__/', ''))\n"
+    "print(json.dumps([len(pycs), [n for n in pycs if z.read(n)[8:16] != u.source_hash(src(n))]]))\n")
+
+
 def test_function_byte_code_is_hash_checked_and_matches_its_source(dev: Package) -> None:
     with zipfile.ZipFile(dev.function_zip) as zf:
-        for name in zf.namelist():
-            if not name.endswith(".pyc"):
-                continue
-            pyc, source = zf.read(name), zf.read(importlib.util.source_from_cache(name))
-            assert pyc[:4] == importlib.util.MAGIC_NUMBER, name
-            assert int.from_bytes(pyc[4:8], "little") == 0b01, name   # PEP 552 unchecked hash
-            assert pyc[8:16] == importlib.util.source_hash(source), name
+        pycs = {name: zf.read(name) for name in zf.namelist() if name.endswith(".pyc")}
+    for name, pyc in pycs.items():
+        assert pyc[:4] == RUNTIME_MAGIC, name
+        assert int.from_bytes(pyc[4:8], "little") == 0b01, name   # PEP 552 unchecked hash
+    if RUNTIME_PYTHON is not None:
+        done = subprocess.run([RUNTIME_PYTHON, "-c", _HASH_CHECK, str(dev.function_zip)], capture_output=True,
+                              text=True, check=True, timeout=120)
+        count, stale = json.loads(done.stdout)
+        assert count == len(pycs) > 0 and stale == []
 
 
 def test_functions_run_on_the_layer_built_for_their_runtime_and_architecture(
