@@ -507,10 +507,12 @@ def test_log_permissions_name_only_the_functions_own_group(stack: Stack) -> None
 
 
 class _Recorder:
-    """A client factory that records every AWS call as an IAM action."""
+    """A client factory that records every AWS call as an IAM action, and every
+    DynamoDB call as (action, table): the item actions of a transaction entry each."""
 
     def __init__(self) -> None:
         self.calls: set[str] = set()
+        self.table_calls: set[tuple[str, str]] = set()
 
     def __call__(self, service: str) -> Any:
         from chalicelib.storage.dynamo import aws_client
@@ -518,11 +520,33 @@ class _Recorder:
         client = aws_client(service)
         prefix = client.meta.service_model.signing_name
 
-        def record(model: Any, **_: Any) -> None:
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
             self.calls.add(f"{prefix}:{model.name}")
+            if prefix != "dynamodb":
+                return
+            if "TableName" in params:
+                self.table_calls.add((f"dynamodb:{model.name}", params["TableName"]))
+            for table in params.get("RequestItems", {}):
+                self.table_calls.add((f"dynamodb:{model.name}", table))
+            for entry in params.get("TransactItems", []):
+                for kind, op in entry.items():
+                    action = iam.TRANSACT_WRITE_ENTRIES.get(kind) or iam.TRANSACT_GET_ENTRIES[kind]
+                    self.table_calls.add((f"dynamodb:{action}", op["TableName"]))
 
-        client.meta.events.register("before-call", record, unique_id=f"recorder-{id(self)}")
+        client.meta.events.register("before-parameter-build", record, unique_id=f"recorder-{id(self)}")
         return client
+
+
+def _allowed_on_tables(document: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, table) pairs a role allows, from its statements' table ARNs."""
+    out = set()
+    for st in document["Statement"]:
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for resource in resources:
+            if isinstance(resource, str) and ":table/" in resource and "/index/" not in resource:
+                out |= {(a, resource.rsplit(":table/", 1)[1]) for a in actions}
+    return out
 
 
 def _container(recorder: _Recorder) -> Any:
@@ -561,6 +585,8 @@ def test_scheduled_jobs_make_only_calls_their_roles_allow(stack: Stack) -> None:
             container_module.reset()
         assert recorder.calls, name
         assert _dynamodb_actions(recorder.calls) <= _allowed(documents[name]), name
+        # Per table: each call names a table its role allows that action on.
+        assert recorder.table_calls - _allowed_on_tables(documents[name]) == set(), name
     assert app is not None
     # The rotation job wrote the first key set into the empty secret.
     assert json.loads(stack.client("secretsmanager").get_secret_value(
@@ -579,6 +605,7 @@ def test_api_requests_make_only_calls_the_api_role_allows(stack: Stack) -> None:
     try:
         seed(ctr)
         recorder.calls.clear()   # seeding is the operator's, not the function's
+        recorder.table_calls.clear()
         with Client(app) as client:
             assert client.http.get("/.well-known/jwks.json").status_code == 200
             token = form(client, "/oauth/token", grant_type="password", client_id=CLI,
@@ -592,9 +619,10 @@ def test_api_requests_make_only_calls_the_api_role_allows(stack: Stack) -> None:
             assert refreshed.status_code == 200, refreshed.body
     finally:
         container_module.reset()
-    allowed = _allowed(_role_documents(stack)["tessera-dev"])
-    assert recorder.calls
-    assert _dynamodb_actions(recorder.calls) <= allowed
+    document = _role_documents(stack)["tessera-dev"]
+    assert recorder.calls and recorder.table_calls
+    assert _dynamodb_actions(recorder.calls) <= _allowed(document)
+    assert recorder.table_calls - _allowed_on_tables(document) == set()
 
 
 # --------------------------------------------------------------------------

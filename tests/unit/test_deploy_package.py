@@ -277,19 +277,45 @@ def test_dynamodb_is_granted_only_on_our_tables_and_their_indexes(template: dict
     assert seen
 
 
-def test_dynamodb_actions_are_exactly_what_each_functions_code_calls(template: dict[str, Any]) -> None:
+def _granted_per_table(document: dict[str, Any]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for st in document["Statement"]:
+        for value in _as_list(st["Resource"]):
+            resource = value.get("Fn::Sub", "") if isinstance(value, dict) else value
+            if ":table/" in resource and "/index/" not in resource:
+                table = resource.rsplit(":table/", 1)[1]
+                out.setdefault(table, set()).update(a for a in _as_list(st["Action"]) if a.startswith("dynamodb:"))
+    return out
+
+
+def test_dynamodb_actions_are_exactly_what_each_functions_code_calls_on_each_table(
+        template: dict[str, Any]) -> None:
     granted_any: set[str] = set()
+    prefix = load_stage("dev").table_prefix
     for name, fn in _by_name(template).items():
         use = iam.function_use(iam.entry_points()[name])
-        wanted = {f"dynamodb:{a}" for a in iam.dynamodb_actions(use.operations.get("dynamodb", set()),
-                                                                 use.dict_keys)}
-        granted = {a for st in _role_document(template, fn)["Statement"]
-                   for a in _as_list(st["Action"]) if a.startswith("dynamodb:")}
+        wanted = {prefix + kind: {f"dynamodb:{a}" for a in actions} for kind, actions in use.table_actions.items()}
+        granted = _granted_per_table(_role_document(template, fn))
         assert granted == wanted, name
-        granted_any |= granted
+        granted_any |= set().union(*granted.values()) if granted else set()
+        # Per table, never more than the function's code calls at all.
+        every = {f"dynamodb:{a}" for a in iam.dynamodb_actions(use.operations.get("dynamodb", set()),
+                                                                use.dict_keys)} | {"dynamodb:BatchGetItem"}
+        assert set().union(*granted.values()) <= every if granted else True, name
     # The storage layer reads by key; a scanner that found nothing would pass the
     # equality above vacuously.
     assert "dynamodb:GetItem" in granted_any and "dynamodb:Scan" not in granted_any
+
+
+def test_the_api_reads_clients_but_cannot_write_them(template: dict[str, Any]) -> None:
+    """Least privilege per table (issue 26): clients are registered by the operator's
+    admin command, never by the API; the purge only reads and deletes sessions."""
+    api = _granted_per_table(_role_document(template, _by_name(template)["api_handler"]))
+    assert "dynamodb:GetItem" in api["tessera-dev-clients"]
+    assert api["tessera-dev-clients"] & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} == set()
+    assert "dynamodb:PutItem" in api["tessera-dev-sessions"]
+    purge = _granted_per_table(_role_document(template, _by_name(template)["purge_idle_sessions"]))
+    assert purge == {"tessera-dev-sessions": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem"}}
 
 
 def test_signing_keys_are_reachable_only_through_the_stacks_secret(template: dict[str, Any]) -> None:
