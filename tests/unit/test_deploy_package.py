@@ -595,6 +595,23 @@ def test_prod_defaults_turn_on_the_waf_and_reserve_concurrency(prod: Package, te
     assert dev_params["JobsReservedConcurrency"]["Default"] == 1
 
 
+def test_throttling_is_sized_from_the_stages_design_peak(tmp_path: Path) -> None:
+    """Issue 26: the token endpoint throttled everyone at 50/s against a design peak of
+    3,000 refreshes per second. Its defaults come from TESSERA_PEAK_REFRESHES_PER_SECOND."""
+    from deploy import stack
+
+    assert stack.throttle_defaults(3000)["token_rate"] == 3750
+    assert stack.throttle_defaults(3000)["token_burst"] == 5000
+    assert stack.throttle_defaults(100_000)["token_rate"] == stack.ACCOUNT_RATE
+    project = _copy_project(tmp_path / "project")
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config["stages"]["dev"]["environment_variables"]["TESSERA_PEAK_REFRESHES_PER_SECOND"] = "800"
+    (project / ".chalice" / "config.json").write_text(json.dumps(config))
+    params = stack.parameters(load_stage("dev", project))
+    assert params["TokenRateLimit"]["Default"] == 1000 and params["TokenBurstLimit"]["Default"] == 1600
+    assert params["ApiRateLimit"]["Default"] == 800 and params["SensitiveRateLimit"]["Default"] == 80
+
+
 def test_sam_adds_no_stage_named_stage(template: dict[str, Any]) -> None:
     (api,) = _of_type(template, "AWS::Serverless::Api").values()
     assert api["Properties"]["OpenApiVersion"].startswith("3.")
