@@ -8,6 +8,9 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.requirements.stamp
 # Swagger UI for GET /docs (docs-deps below); here, before `run` names it.
 DOCS_STAMP := docs/api/node_modules/.package-lock.json
+# checkov and cfn-lint for the deploy templates' static checks (audit-venv below).
+AUDIT_VENV  := build/audit-venv
+AUDIT_STAMP := $(AUDIT_VENV)/.requirements.stamp
 PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
@@ -142,9 +145,6 @@ bench: $(STAMP) peer-deps
 # The static checks of the deploy templates (tests/deploy/test_static_checks.py) run
 # checkov and cfn-lint from a virtual environment of their own: their dependencies
 # would clash with the app's pins in .venv.
-AUDIT_VENV  := build/audit-venv
-AUDIT_STAMP := $(AUDIT_VENV)/.requirements.stamp
-
 $(AUDIT_STAMP): deploy/audit-requirements.txt
 	$(PYTHON) -m venv $(AUDIT_VENV)
 	$(AUDIT_VENV)/bin/python -m pip install --quiet -r deploy/audit-requirements.txt
