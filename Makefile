@@ -8,11 +8,15 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.requirements.stamp
 # Swagger UI for GET /docs (docs-deps below); here, before `run` names it.
 DOCS_STAMP := docs/api/node_modules/.package-lock.json
+# checkov and cfn-lint for the deploy templates' static checks (audit-venv below).
+AUDIT_VENV  := build/audit-venv
+AUDIT_STAMP := $(AUDIT_VENV)/.requirements.stamp
 PORT   ?= 8000
 SEED   ?= seeds/demo.json
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test check lint e2e fuzz bench docs browsers node-deps docs-deps peer-deps clean
+.PHONY: help venv run test check lint e2e fuzz bench docs browsers node-deps docs-deps peer-deps clean \
+	audit-venv package deploy
 
 help:
 	@echo "make run    start Tessera on 127.0.0.1:$(PORT) with moto and the demo seed"
@@ -27,6 +31,9 @@ help:
 	@echo "make bench  the benchmark (python -m bench): tables on stdout, JSON in bench/results/,"
 	@echo "            then the tessera CLI's start-up times (python -m bench.cli_startup)"
 	@echo "make peer-deps  node-oidc-provider for the benchmark's peer (npm ci in bench/peer)"
+	@echo "make audit-venv checkov and cfn-lint, pinned, in build/audit-venv (not the app's .venv)"
+	@echo "make deploy STAGE=prod ARTIFACT_BUCKET=<bucket> PARAMS='AlarmEmail=ops@example.com ...'"
+	@echo "            build the layer, package the stage and deploy it (deploy/README.md)"
 	@echo "make clean  remove .venv and caches"
 
 $(PY):
@@ -108,7 +115,7 @@ lint: $(STAMP)
 # pytest exits 5 when it collected no tests; like every non-zero status, that fails the target.
 # Two workers (this machine has two cores), each test file kept on one worker so
 # that a module's fixtures (a runner of its own) are started once.
-test: lint browsers node-deps docs-deps peer-deps
+test: lint browsers node-deps docs-deps peer-deps $(AUDIT_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # The fast tier (under 2 minutes on two cores): unit, storage, API and CLI tests on
@@ -134,6 +141,33 @@ fuzz: $(STAMP) $(DOCS_STAMP)
 bench: $(STAMP) peer-deps
 	$(PY) -m bench
 	$(PY) -m bench.cli_startup
+
+# The static checks of the deploy templates (tests/deploy/test_static_checks.py) run
+# checkov and cfn-lint from a virtual environment of their own: their dependencies
+# would clash with the app's pins in .venv.
+$(AUDIT_STAMP): deploy/audit-requirements.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r deploy/audit-requirements.txt
+	@touch $@
+
+audit-venv: $(AUDIT_STAMP)
+
+# One stage to AWS (deploy/README.md): the dependency layer, the package, then
+# python -m deploy.deploy (artifacts and template to ARTIFACT_BUCKET, a change set,
+# executed). PARAMS: KEY=VALUE template parameters, space-separated.
+STAGE ?= dev
+ARTIFACT_BUCKET ?=
+PARAMS ?=
+DEPLOY_OUT := build/$(STAGE)
+
+package: $(STAMP) $(DOCS_STAMP)
+	$(PY) -m chalicelayer.build --architecture arm64 --out build/layer/layer.zip
+	$(PY) -m deploy.package --stage $(STAGE) --out $(DEPLOY_OUT) --layer-zip build/layer/layer.zip
+
+deploy: package
+	@test -n "$(ARTIFACT_BUCKET)" || { echo "ARTIFACT_BUCKET=<S3 bucket> is required (deploy/README.md, step 1)"; exit 2; }
+	$(PY) -m deploy.deploy --stage $(STAGE) --out $(DEPLOY_OUT) --bucket $(ARTIFACT_BUCKET) \
+		$(foreach p,$(PARAMS),--parameter $(p))
 
 # The manual: strict, so a broken link or a page missing from the nav fails.
 docs: $(STAMP)

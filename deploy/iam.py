@@ -272,6 +272,27 @@ def _imports(node: ast.AST, module: str) -> set[str]:
     return out
 
 
+def _dynamic_imports(project: _Project, node: ast.AST) -> set[str]:
+    """``importlib.import_module(f"chalicelib.grants.{name}")``: every module of that
+    package may be imported (the grants are loaded by name, one per request)."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if not (isinstance(sub, ast.Call) and _callee_name(sub) == "import_module" and sub.args):
+            continue
+        arg = sub.args[0]
+        head = arg.value if isinstance(arg, ast.Constant) else (
+            arg.values[0].value if isinstance(arg, ast.JoinedStr) and arg.values
+            and isinstance(arg.values[0], ast.Constant) else None)
+        if isinstance(head, str) and head.startswith("chalicelib."):
+            if isinstance(arg, ast.Constant):
+                out.add(head)
+                continue
+            package = head.rsplit(".", 1)[0]
+            folder = project.project_dir.joinpath(*package.split("."))
+            out |= {f"{package}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
+    return out
+
+
 class _Project:
     """The parsed modules of one project, and the container's properties."""
 
@@ -314,7 +335,7 @@ def reached_code(project: _Project, entry: EntryPoint) -> list[tuple[str, ast.AS
     while work:
         module, node = work.pop()
         out.append((module, node))
-        for imported in sorted(_imports(node, module)):
+        for imported in sorted(_imports(node, module) | _dynamic_imports(project, node)):
             if imported in seen_modules or imported in WRAPPER_MODULES:
                 continue
             seen_modules.add(imported)
@@ -380,9 +401,217 @@ def _wrapper_use(project: _Project, names: set[str]) -> tuple[set[str], set[str]
 
 @dataclass
 class FunctionUse(CodeUse):
-    """What one function's code path asks of AWS, and which tables it names."""
+    """What one function's code path asks of AWS, and which tables it names;
+    ``table_actions``: table -> the DynamoDB actions its code may perform on it."""
 
     tables: set[str] = field(default_factory=set)
+    table_actions: dict[str, set[str]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------
+# per table: which repository methods a function's code may run
+# --------------------------------------------------------------------------
+
+# Wrapper methods that read several tables at once: a function that calls them
+# may read (BatchGetItem) each table it may read by key.
+_BATCH_READ = "BatchGetItem"
+
+
+def _repositories(project: _Project) -> dict[str, tuple[str, str]]:
+    """Container property -> (repository class, table) for ``X(self.table("kind"), ...)``."""
+    from chalicelib.storage.schema import TABLES
+
+    out: dict[str, tuple[str, str]] = {}
+    for prop, node in project.container_defs.items():
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.args:
+                arg = sub.args[0]
+                if isinstance(arg, ast.Call) and _callee_name(arg) == "table" and arg.args \
+                        and isinstance(arg.args[0], ast.Constant) and arg.args[0].value in TABLES:
+                    out[prop] = (sub.func.id, str(arg.args[0].value))
+    return out
+
+
+def _referenced(node: ast.AST) -> set[str]:
+    """Names a piece of code may call or hand on: every name and attribute it mentions."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            out.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            out.add(sub.attr)
+        elif isinstance(sub, ast.alias):
+            out.add(sub.name.rsplit(".", 1)[-1])   # ``import f as g``: g() runs f
+    return out
+
+
+def _roots(code: list[tuple[str, ast.AST]]) -> list[ast.AST]:
+    """What runs without being called by name: the entry's own code, module-level
+    statements, and decorated functions (routes, middleware, schedules)."""
+    roots: list[ast.AST] = []
+    for module, node in code:
+        if module == "app" or not isinstance(node, ast.Module):
+            roots.append(node)
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                if stmt.decorator_list:
+                    roots.append(stmt)
+            elif not isinstance(stmt, ast.ClassDef):
+                roots.append(stmt)
+    return roots
+
+
+def _defs(project: _Project, code: list[tuple[str, ast.AST]]) -> tuple[
+        dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]], dict[str, list[ast.ClassDef]]]:
+    functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
+    classes: dict[str, list[ast.ClassDef]] = {}
+    # Not the wrapper modules: their functions count through the wrapper calls.
+    trees = [n for m, n in code if isinstance(n, ast.Module) and m not in WRAPPER_MODULES]
+    trees += [t for t in (project.tree(m) for m in _storage_modules(project)) if t is not None]
+    for tree in trees:
+        for sub in ast.walk(tree):
+            if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
+                functions.setdefault(sub.name, []).append(sub)
+            elif isinstance(sub, ast.ClassDef):
+                classes.setdefault(sub.name, []).append(sub)
+    return functions, classes
+
+
+def _storage_modules(project: _Project) -> list[str]:
+    folder = project.project_dir / "chalicelib" / "storage"
+    return [f"chalicelib.storage.{p.stem}" for p in sorted(folder.glob("*.py"))
+            if p.stem != "__init__" and f"chalicelib.storage.{p.stem}" not in WRAPPER_MODULES]
+
+
+def _module_names(project: _Project, code: list[tuple[str, ast.AST]]) -> dict[int, set[str]]:
+    """id of every definition -> the names its module mentions (its imports included)."""
+    out: dict[int, set[str]] = {}
+    trees = [n for m, n in code if isinstance(n, ast.Module) and m not in WRAPPER_MODULES]
+    trees += [t for t in (project.tree(m) for m in _storage_modules(project)) if t is not None]
+    for tree in trees:
+        names = _referenced(tree)
+        for sub in ast.walk(tree):
+            if isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
+                out[id(sub)] = names
+    return out
+
+
+def _reachable(project: _Project, code: list[tuple[str, ast.AST]]) -> list[ast.AST]:
+    """The code a function may run: its roots and every function or method it names,
+    by name, transitively (a name shared by several definitions reaches all of them:
+    the approximation errs wide)."""
+    functions, classes = _defs(project, code)
+    roots = _roots(code)
+    nodes: list[ast.AST] = list(roots)
+    names: set[str] = set()
+    todo = set().union(*(_referenced(r) for r in roots))
+    while todo:
+        name = todo.pop()
+        if name in names:
+            continue
+        names.add(name)
+        for fn in functions.get(name, []):
+            nodes.append(fn)
+            todo |= _referenced(fn) - names
+        for cls in classes.get(name, []):
+            # Construction and protocols run dunder methods without naming them.
+            for item in cls.body:
+                if isinstance(item, ast.FunctionDef) and item.name.startswith("__"):
+                    nodes.append(item)
+                    todo |= ({item.name} | _referenced(item)) - names
+    return nodes
+
+
+def _terminal(expr: ast.expr) -> str:
+    """``c.clients`` -> ``clients``; ``repo`` -> ``repo``; anything else -> ``""``."""
+    if isinstance(expr, ast.Attribute):
+        return expr.attr
+    if isinstance(expr, ast.Name):
+        return expr.id
+    return ""
+
+
+def _repositories_named(name: str, aliases: dict[str, set[str]]) -> set[str]:
+    """Repositories a receiver's name names: equal to, or (four letters at least) the
+    start of, one of their names (``public`` -> ``publickeys``)."""
+    if name in aliases:
+        return aliases[name]
+    if len(name) < 4:
+        return set()
+    return set().union(*(classes for alias, classes in aliases.items() if alias.startswith(name)))
+
+
+def _normal(name: str) -> str:
+    return name.lower().strip("_").removesuffix("_repo").removesuffix("repo").replace("_", "")
+
+
+def _wrapper_actions(project: _Project, name: str) -> set[str]:
+    """IAM actions of one wrapper method (``get`` -> GetItem, ``op_put`` -> PutItem)."""
+    operations, keys = _wrapper_use(project, {name})
+    actions = set(operations) - {"TransactWriteItems", "TransactGetItems"}
+    actions |= {a for k, a in TRANSACT_WRITE_ENTRIES.items() if k in keys}
+    return actions
+
+
+def table_actions(project: _Project, code: list[tuple[str, ast.AST]],
+                  batch_tables: set[str]) -> dict[str, set[str]]:
+    """Table -> actions: the wrapper calls on a repository's table in the methods of it
+    the path may call. A call ``x.clients.create()`` reaches ``ClientsRepo.create``
+    only (the receiver names the repository: its container property, its table or
+    its class); a receiver named otherwise (``self.repo``) reaches that method of
+    every repository its module names."""
+    repositories = _repositories(project)
+    _, classes = _defs(project, code)
+    read_props = {sub.attr for _, node in code for sub in ast.walk(node) if isinstance(sub, ast.Attribute)}
+    bound = {cls: kind for prop, (cls, kind) in repositories.items() if prop in read_props}
+    methods = {cls: {item.name: item for c in classes.get(cls, []) for item in c.body
+                     if isinstance(item, ast.FunctionDef)} for cls in bound}
+    aliases: dict[str, set[str]] = {}
+    for prop, (cls, kind) in repositories.items():
+        if cls in bound:
+            for name in (prop, kind, cls):
+                aliases.setdefault(_normal(name), set()).add(cls)
+    nodes = _reachable(project, code)
+    module_names = _module_names(project, code)
+    included: set[tuple[str, str]] = set()
+    for node in nodes:
+        # A receiver of no known name may hold any repository its module names
+        # (``repo: DevicesRepo``); code outside a module (app.py's), any at all.
+        known = module_names.get(id(node))
+        fallback = {cls for cls in bound if known is None or cls in known}
+        by_name: dict[str, set[str]] = {}
+        for sub in ast.walk(node):
+            if not isinstance(sub, ast.Attribute):
+                continue
+            receiver = _terminal(sub.value)
+            if receiver == "self":
+                continue    # within a repository: followed below
+            if receiver not in by_name:
+                by_name[receiver] = _repositories_named(_normal(receiver), aliases) or fallback
+            for cls in by_name[receiver]:
+                if sub.attr in methods[cls]:
+                    included.add((cls, sub.attr))
+    included |= {(cls, name) for cls in bound for name in methods[cls] if name.startswith("__")}
+    todo = list(included)
+    while todo:
+        cls, name = todo.pop()
+        for sub in ast.walk(methods[cls][name]):
+            if isinstance(sub, ast.Attribute) and _terminal(sub.value) == "self" \
+                    and sub.attr in methods[cls] and (cls, sub.attr) not in included:
+                included.add((cls, sub.attr))
+                todo.append((cls, sub.attr))
+    out: dict[str, set[str]] = {}
+    for cls, name in included:
+        for wrapper in _wrapper_calls(methods[cls][name], project.wrappers):
+            out.setdefault(bound[cls], set()).update(_wrapper_actions(project, wrapper))
+    if any(isinstance(sub, ast.Attribute) and sub.attr == "batch_get" for n in nodes for sub in ast.walk(n)):
+        for kind in batch_tables:
+            out.setdefault(kind, set()).add("GetItem")
+        for actions in out.values():
+            if "GetItem" in actions:
+                actions.add(_BATCH_READ)
+    return {k: v for k, v in out.items() if v}
 
 
 def function_use(entry: EntryPoint, project_dir: Path = PROJECT_DIR,
@@ -410,7 +639,34 @@ def function_use(entry: EntryPoint, project_dir: Path = PROJECT_DIR,
                                if isinstance(k, ast.Constant) and k.value in TABLES}
     if use.operations.get("dynamodb") and not use.tables:
         raise ValueError(f"{entry.name}: DynamoDB calls but no table found on its code path")
+    if use.operations.get("dynamodb"):
+        batch_tables = {str(k.value) for _, node in code for sub in ast.walk(node)
+                        if isinstance(sub, ast.Dict)
+                        for k in sub.keys if isinstance(k, ast.Constant) and k.value in TABLES}
+        use.table_actions = table_actions(project, code, batch_tables)
+        # A client call outside the storage layer names no repository: it is granted
+        # on every table the function names (the module-level rule, wide but never short).
+        raw = _raw_dynamodb_actions(code)
+        for kind in use.tables if raw else ():
+            use.table_actions.setdefault(kind, set()).update(raw)
     return use
+
+
+def _raw_dynamodb_actions(code: list[tuple[str, ast.AST]]) -> set[str]:
+    """Actions of DynamoDB client calls (``client.scan(...)``) outside ``storage/``."""
+    ops = _operation_names("dynamodb")
+    names: set[str] = set()
+    keys: set[str] = set()
+    for module, node in code:
+        if module.startswith("chalicelib.storage") or module == CONTAINER_MODULE:
+            continue
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ops:
+                names.add(ops[sub.func.attr])
+            elif isinstance(sub, ast.Dict):
+                keys |= {k.value for k in sub.keys
+                         if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return set(dynamodb_actions(names, keys))
 
 
 def _rel_path(module: str) -> str:
@@ -430,25 +686,26 @@ def policy_file_name(stage: Stage, function: str) -> str:
 def _dynamodb_statements(stage: Stage, use: FunctionUse) -> list[dict[str, Any]]:
     from chalicelib.storage.schema import TABLES
 
-    actions = dynamodb_actions(use.operations.get("dynamodb", set()), use.dict_keys)
-    if not actions:
+    if not dynamodb_actions(use.operations.get("dynamodb", set()), use.dict_keys):
         return []
-    kinds = [kind for kind in TABLES if kind in use.tables]
-    statements: list[dict[str, Any]] = [{
-        "Sid": "Tables",
-        "Effect": "Allow",
-        "Action": [f"dynamodb:{a}" for a in actions],
-        "Resource": [_arn("dynamodb", f"table/{table_name(stage.table_prefix, kind)}") for kind in kinds],
-    }]
-    on_index = sorted(INDEX_OPERATIONS & set(actions))
-    indexed = [kind for kind in kinds if has_indexes(kind)]
-    if on_index and indexed:
+    # One statement per set of actions, naming the tables that get exactly those
+    # (least privilege per table and action: the API cannot write a table it only reads).
+    by_actions: dict[tuple[str, ...], list[str]] = {}
+    for kind in TABLES:
+        actions = tuple(sorted(use.table_actions.get(kind, ())))
+        if actions:
+            by_actions.setdefault(actions, []).append(kind)
+    statements: list[dict[str, Any]] = []
+    for actions, kinds in sorted(by_actions.items(), key=lambda item: list(TABLES).index(item[1][0])):
+        resources = [_arn("dynamodb", f"table/{table_name(stage.table_prefix, kind)}") for kind in kinds]
+        on_index = sorted(INDEX_OPERATIONS & set(actions))
+        resources += [_arn("dynamodb", f"table/{table_name(stage.table_prefix, kind)}/index/*")
+                      for kind in kinds if on_index and has_indexes(kind)]
         statements.append({
-            "Sid": "TableIndexes",
+            "Sid": "Tables" + "".join(k.replace("_", " ").title().replace(" ", "") for k in kinds)[:100],
             "Effect": "Allow",
-            "Action": [f"dynamodb:{a}" for a in on_index],
-            "Resource": [_arn("dynamodb", f"table/{table_name(stage.table_prefix, kind)}/index/*")
-                         for kind in indexed],
+            "Action": [f"dynamodb:{a}" for a in actions],
+            "Resource": resources,
         })
     return statements
 

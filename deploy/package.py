@@ -31,15 +31,12 @@ never for a deployment.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import marshal
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,7 +240,7 @@ def merge(template: dict[str, Any], stage: Stage, layer_file: str) -> dict[str, 
 
     api = resources["RestAPI"]["Properties"]["DefinitionBody"]
     gateway.add_gateway_responses(api)
-    stack.add_production_resources(template, stage, names_in_app, list(table_resources))
+    stack.add_production_resources(template, stage, names_in_app, list(table_resources), log_groups)
 
     template["Description"] = (f"Tessera {stage.name}: API, functions, schedules, DynamoDB tables, "
                                "signing-key secret, alarms and a least-privilege role per function "
@@ -273,40 +270,64 @@ def check_layer(layer_zip: Path, stage: Stage) -> None:
 # entry points
 # --------------------------------------------------------------------------
 
-def add_byte_code(source_zip: Path, target_zip: Path) -> None:
-    """Copy the function zip, adding byte code for every module in it.
+RUNTIME_VERSION = layer_build.RUNTIME.removeprefix("python")          # "3.12"
+BYTECODE_SCRIPT = Path(__file__).resolve().parent / "bytecode.py"
+# Stages whose function zip must carry byte code (a cold start compiles nothing).
+BYTE_CODE_REQUIRED = frozenset({"prod"})
 
-    /var/task is read-only on Lambda, so source without byte code is compiled on
-    every cold start (about 70 ms for this app, measured by ``python -m bench``).
-    The byte code is hash-checked without reading the source ("unchecked hash",
-    PEP 552), so zip timestamps cannot make it stale. It is compiled only by the
-    runtime's own Python version; another version would write byte code Lambda
-    ignores, so then the zip is copied as it is.
-    """
-    if f"python{sys.version_info.major}.{sys.version_info.minor}" != layer_build.RUNTIME:
-        shutil.copyfile(source_zip, target_zip)
-        return
-    tag = sys.implementation.cache_tag
-    with zipfile.ZipFile(source_zip) as src, \
-            zipfile.ZipFile(target_zip, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            dst.writestr(info, data)
-            if not info.filename.endswith(".py"):
-                continue
-            code = compile(data, "/var/task/" + info.filename, "exec", dont_inherit=True)
-            folder, _, name = info.filename.rpartition("/")
-            pyc = f"{folder + '/' if folder else ''}__pycache__/{name[:-3]}.{tag}.pyc"
-            source_hash = importlib.util.source_hash(data)
-            header = importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little") + source_hash
-            entry = zipfile.ZipInfo(pyc, date_time=info.date_time)
-            entry.external_attr = info.external_attr
-            dst.writestr(entry, header + marshal.dumps(code), zipfile.ZIP_DEFLATED)
+
+def _reports_runtime_version(python: str) -> bool:
+    try:
+        done = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],  # noqa: S603
+                              capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0 and done.stdout.strip() == RUNTIME_VERSION
+
+
+def find_runtime_python() -> str | None:
+    """An interpreter of the functions' runtime version: ``TESSERA_RUNTIME_PYTHON``,
+    ``python3.12`` on PATH, or a pyenv installation of it."""
+    exe = f"python{RUNTIME_VERSION}"
+    candidates = [os.environ.get("TESSERA_RUNTIME_PYTHON", ""), shutil.which(exe) or ""]
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates += [str(p) for p in sorted(pyenv.glob(f"versions/{RUNTIME_VERSION}*/bin/{exe}"), reverse=True)]
+    return next((c for c in candidates if c and _reports_runtime_version(c)), None)
+
+
+def add_byte_code(source_zip: Path, target_zip: Path, *, stage: str = "dev",
+                  runtime_python: str | None = None) -> bool:
+    """Copy the function zip, adding byte code for the runtime's Python version
+    (``deploy/bytecode.py``); returns whether it did. In-process when this is the
+    runtime's version, else with ``runtime_python`` (found if not given). Without
+    one, a stage of ``BYTE_CODE_REQUIRED`` is refused; another gets source only."""
+    if f"python{sys.version_info.major}.{sys.version_info.minor}" == layer_build.RUNTIME:
+        from deploy.bytecode import add_byte_code as compile_in_process
+
+        compile_in_process(source_zip, target_zip)
+        return True
+    python = runtime_python if runtime_python is not None else find_runtime_python()
+    if python and _reports_runtime_version(python):
+        done = subprocess.run([python, str(BYTECODE_SCRIPT), str(source_zip), str(target_zip)],  # noqa: S603
+                              capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            raise PackagingError(f"compiling byte code with {python} failed:\n{done.stderr[-2000:]}")
+        return True
+    if stage in BYTE_CODE_REQUIRED:
+        raise PackagingError(
+            f"stage {stage} ships byte code for Lambda's Python {RUNTIME_VERSION}, and no Python "
+            f"{RUNTIME_VERSION} was found: install one (pyenv install {RUNTIME_VERSION}, "
+            f"uv python install {RUNTIME_VERSION}, or your distribution's python{RUNTIME_VERSION}) "
+            "and put it on PATH or in TESSERA_RUNTIME_PYTHON")
+    print(f"note: no Python {RUNTIME_VERSION} found; the function zip carries source only "
+          "(each cold start compiles it)", file=sys.stderr)
+    shutil.copyfile(source_zip, target_zip)
+    return False
 
 
 def build(stage_name: str, out: Path, *, layer_zip: Path | None = None, build_layer: bool = False,
           stub_layer: bool = False, project_dir: Path = PROJECT_DIR,
-          region: str = "us-east-1") -> Package:
+          region: str = "us-east-1", runtime_python: str | None = None) -> Package:
     """Package ``stage_name`` into ``out``; exactly one layer source must be given."""
     if sum((layer_zip is not None, build_layer, stub_layer)) != 1:
         raise PackagingError("give one of: a layer zip, build the layer, or a stub layer")
@@ -336,7 +357,7 @@ def build(stage_name: str, out: Path, *, layer_zip: Path | None = None, build_la
         _copy_project(project_dir, project)
         raw = Path(tmp) / "chalice-out"
         template = run_chalice_package(project, stage_name, raw, region)
-        add_byte_code(raw / FUNCTION_ZIP, out / FUNCTION_ZIP)
+        add_byte_code(raw / FUNCTION_ZIP, out / FUNCTION_ZIP, stage=stage_name, runtime_python=runtime_python)
 
     merge(template, stage, layer_file)
     (out / TEMPLATE).write_text(json.dumps(template, indent=2, sort_keys=False) + "\n")

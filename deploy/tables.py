@@ -38,8 +38,11 @@ def table_resource(kind: str, prefix: str) -> dict[str, Any]:
         "TimeToLiveSpecification": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
-        # Deleting a table takes turning this off first, by hand.
-        "DeletionProtectionEnabled": True,
+        # Off while the stack is first created (a failed first create must be able to
+        # delete what it made), on from the next deploy (deploy.deploy sets
+        # TableDeletionProtection=true once the stack exists). Deleting a protected
+        # table takes turning this off first.
+        "DeletionProtectionEnabled": {"Fn::If": ["ProtectTables", True, False]},
     }
     return {
         "Type": "AWS::DynamoDB::Table",

@@ -28,6 +28,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from chalicelib.container import container
@@ -326,6 +327,34 @@ def keys_rotate(args: argparse.Namespace, console: Console) -> None:
     print(f"rotated signing keys; now signing with {keyring.current_kid()} ({statuses})")
 
 
+# The demo account's seed (make run): well-known passwords and client secrets.
+DEMO_SEED = Path(__file__).resolve().parents[1] / "seeds" / "demo.json"
+LOCAL_STAGE = "local"
+
+
+def _credentials(data: Any) -> set[tuple[str, str]]:
+    if not isinstance(data, dict):
+        return set()
+    users = data.get("users")
+    clients = data.get("clients")
+    users = users if isinstance(users, list) else []
+    clients = clients if isinstance(clients, list) else []
+    return ({("user", f"{u.get('username')}:{u.get('password')}") for u in users
+             if isinstance(u, dict) and u.get("password")}
+            | {("client", f"{c.get('client_id')}:{c.get('client_secret')}") for c in clients
+               if isinstance(c, dict) and c.get("client_secret")})
+
+
+def carries_demo_credentials(data: Any) -> bool:
+    """Whether ``data`` holds any password or client secret of the demo seed, under
+    whatever file name it was loaded."""
+    try:
+        demo = json.loads(DEMO_SEED.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(_credentials(demo) & _credentials(data))
+
+
 def seed(args: argparse.Namespace, console: Console) -> None:
     from tessera_admin.seed import SeedError, load_seed
 
@@ -340,6 +369,12 @@ def seed(args: argparse.Namespace, console: Console) -> None:
     except ValueError as exc:
         raise CommandError(f"{args.file} is not valid JSON: {exc}") from exc
     c = container()
+    if c.settings.stage != LOCAL_STAGE and carries_demo_credentials(data):
+        # Its passwords and secrets are published: on a deployed stage they would be
+        # the first administrator's (deploy/README.md, "The first administrator").
+        raise CommandError(f"{args.file} carries the demo account's published passwords or client "
+                           f"secrets: refused on stage {c.settings.stage} (only {LOCAL_STAGE}); create "
+                           "users and clients with `tessera-admin user create` and `client create`")
     try:
         report = load_seed(c.identities, data, c.roles)
     except SeedError as exc:

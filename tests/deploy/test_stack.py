@@ -30,6 +30,7 @@ import copy
 import gc
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -54,7 +55,8 @@ ACCOUNT = "123456789012"
 # Resource types moto's CloudFormation does not create; asserted in the template.
 NOT_MODELLED = frozenset({"AWS::ApiGateway::Stage", "AWS::ApiGateway::Account",
                           "AWS::Lambda::EventInvokeConfig", "AWS::SQS::QueuePolicy",
-                          "AWS::SNS::TopicPolicy"})
+                          "AWS::SNS::TopicPolicy", "AWS::CloudFormation::WaitConditionHandle",
+                          "AWS::Logs::MetricFilter", "AWS::CloudWatch::Dashboard"})
 
 
 # --------------------------------------------------------------------------
@@ -201,7 +203,8 @@ def _models() -> list[type]:
             alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
                 name=p.get("AlarmName", name), namespace=p["Namespace"], metric_name=p["MetricName"],
                 comparison_operator=p["ComparisonOperator"], evaluation_periods=p["EvaluationPeriods"],
-                period=p["Period"], threshold=p["Threshold"], statistic=p["Statistic"],
+                period=p["Period"], threshold=p["Threshold"], statistic=p.get("Statistic"),
+                extended_statistic=p.get("ExtendedStatistic"),
                 description=p.get("AlarmDescription", ""), dimensions=p.get("Dimensions", []),
                 alarm_actions=p.get("AlarmActions", []), ok_actions=p.get("OKActions", []),
                 treat_missing_data=p.get("TreatMissingData"))
@@ -290,7 +293,8 @@ def test_every_resource_moto_models_reaches_create_complete(stack: Stack, cfn: d
     assert stack.status == "CREATE_COMPLETE"
     assert {r["ResourceStatus"] for r in stack.resources} == {"CREATE_COMPLETE"}
     made = {r["LogicalResourceId"] for r in stack.resources if "LogicalResourceId" in r}
-    off = {"HasDomain", "HasAlarmEmail", "HasWaf", "ReserveApi"}   # false with the defaults
+    off = {"HasDomain", "HasAlarmEmail", "HasWaf", "ReserveApi", "UseTracing",   # false with the defaults
+           "HasWafLogging", "HasAlarmTopicArn"}
     wanted = {k for k, r in cfn["Resources"].items() if r.get("Condition") not in off}
     missing = {cfn["Resources"][k]["Type"] for k in wanted - made}
     assert missing <= NOT_MODELLED, missing
@@ -310,9 +314,13 @@ def test_the_api_stage_is_throttled_and_logs_json_without_secrets(cfn: dict[str,
     props = stage["Properties"]
     settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in props["MethodSettings"]}
     assert settings[("/*", "*")]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
-    assert settings[("/~1oauth~1token", "POST")]["ThrottlingRateLimit"] == {"Ref": "SensitiveRateLimit"}
+    assert settings[("/~1oauth~1token", "POST")]["ThrottlingRateLimit"] == {"Ref": "TokenRateLimit"}
+    assert settings[("/~1oauth~1authorize", "POST")]["ThrottlingRateLimit"] == {"Ref": "SensitiveRateLimit"}
     defaults = {k: v["Default"] for k, v in cfn["Parameters"].items()}
     assert 0 < defaults["SensitiveRateLimit"] < defaults["ApiRateLimit"]
+    # The token endpoint holds the stage's design peak of refreshes (issue 26: it was 50/s).
+    peak = int(load_stage("dev").environment["TESSERA_PEAK_REFRESHES_PER_SECOND"])
+    assert defaults["TokenRateLimit"] >= peak and defaults["TokenBurstLimit"] >= peak
     assert ("/~1tokens~1signin", "POST") in settings
     assert all(m["DataTraceEnabled"] is False for m in settings.values())   # no bodies in logs
     fields = json.loads(props["AccessLogSetting"]["Format"])
@@ -343,9 +351,28 @@ def test_the_tables_have_ttl_and_point_in_time_recovery(cfn: dict[str, Any]) -> 
 
 
 def test_tables_survive_a_stack_delete_but_not_a_failed_first_create(cfn: dict[str, Any]) -> None:
+    # Deletion protection is a parameter, off on the first create (deploy.deploy
+    # turns it on once the stack exists): a failed first create can drop the tables.
+    assert cfn["Parameters"]["TableDeletionProtection"]["Default"] == "false"
     for table in _of_type(cfn, "AWS::DynamoDB::Table").values():
         assert table["DeletionPolicy"] == "RetainExceptOnCreate"
-        assert table["Properties"]["DeletionProtectionEnabled"] is True
+        assert table["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["ProtectTables", True, False]}
+
+
+def test_the_api_stage_waits_for_the_account_cloudwatch_role(cfn: dict[str, Any]) -> None:
+    """"CloudWatch Logs role ARN must be set": the stage (through its deployment and
+    API) is created after API Gateway's account setting, whenever the stack makes it."""
+    resources = cfn["Resources"]
+
+    def needs(rid: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        res = resources[rid]
+        deps = res.get("DependsOn", [])
+        refs = set(re.findall(r'"(?:Ref|Fn::GetAtt)": \[?"([A-Za-z0-9]+)', json.dumps(res)))
+        found = ({deps} if isinstance(deps, str) else set(deps)) | (refs & set(resources))
+        return found | {d for x in found - seen if x in resources for d in needs(x, seen | found)}
+
+    (stage_id,) = _of_type(cfn, "AWS::ApiGateway::Stage")
+    assert "ApiGatewayAccount" in needs(stage_id)
 
 
 def test_three_functions_on_the_declared_runtime_architecture_and_layer(
@@ -480,10 +507,12 @@ def test_log_permissions_name_only_the_functions_own_group(stack: Stack) -> None
 
 
 class _Recorder:
-    """A client factory that records every AWS call as an IAM action."""
+    """A client factory that records every AWS call as an IAM action, and every
+    DynamoDB call as (action, table): the item actions of a transaction entry each."""
 
     def __init__(self) -> None:
         self.calls: set[str] = set()
+        self.table_calls: set[tuple[str, str]] = set()
 
     def __call__(self, service: str) -> Any:
         from chalicelib.storage.dynamo import aws_client
@@ -491,11 +520,33 @@ class _Recorder:
         client = aws_client(service)
         prefix = client.meta.service_model.signing_name
 
-        def record(model: Any, **_: Any) -> None:
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
             self.calls.add(f"{prefix}:{model.name}")
+            if prefix != "dynamodb":
+                return
+            if "TableName" in params:
+                self.table_calls.add((f"dynamodb:{model.name}", params["TableName"]))
+            for table in params.get("RequestItems", {}):
+                self.table_calls.add((f"dynamodb:{model.name}", table))
+            for entry in params.get("TransactItems", []):
+                for kind, op in entry.items():
+                    action = iam.TRANSACT_WRITE_ENTRIES.get(kind) or iam.TRANSACT_GET_ENTRIES[kind]
+                    self.table_calls.add((f"dynamodb:{action}", op["TableName"]))
 
-        client.meta.events.register("before-call", record, unique_id=f"recorder-{id(self)}")
+        client.meta.events.register("before-parameter-build", record, unique_id=f"recorder-{id(self)}")
         return client
+
+
+def _allowed_on_tables(document: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, table) pairs a role allows, from its statements' table ARNs."""
+    out = set()
+    for st in document["Statement"]:
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for resource in resources:
+            if isinstance(resource, str) and ":table/" in resource and "/index/" not in resource:
+                out |= {(a, resource.rsplit(":table/", 1)[1]) for a in actions}
+    return out
 
 
 def _container(recorder: _Recorder) -> Any:
@@ -534,6 +585,8 @@ def test_scheduled_jobs_make_only_calls_their_roles_allow(stack: Stack) -> None:
             container_module.reset()
         assert recorder.calls, name
         assert _dynamodb_actions(recorder.calls) <= _allowed(documents[name]), name
+        # Per table: each call names a table its role allows that action on.
+        assert recorder.table_calls - _allowed_on_tables(documents[name]) == set(), name
     assert app is not None
     # The rotation job wrote the first key set into the empty secret.
     assert json.loads(stack.client("secretsmanager").get_secret_value(
@@ -552,6 +605,7 @@ def test_api_requests_make_only_calls_the_api_role_allows(stack: Stack) -> None:
     try:
         seed(ctr)
         recorder.calls.clear()   # seeding is the operator's, not the function's
+        recorder.table_calls.clear()
         with Client(app) as client:
             assert client.http.get("/.well-known/jwks.json").status_code == 200
             token = form(client, "/oauth/token", grant_type="password", client_id=CLI,
@@ -565,9 +619,10 @@ def test_api_requests_make_only_calls_the_api_role_allows(stack: Stack) -> None:
             assert refreshed.status_code == 200, refreshed.body
     finally:
         container_module.reset()
-    allowed = _allowed(_role_documents(stack)["tessera-dev"])
-    assert recorder.calls
-    assert _dynamodb_actions(recorder.calls) <= allowed
+    document = _role_documents(stack)["tessera-dev"]
+    assert recorder.calls and recorder.table_calls
+    assert _dynamodb_actions(recorder.calls) <= _allowed(document)
+    assert recorder.table_calls - _allowed_on_tables(document) == set()
 
 
 # --------------------------------------------------------------------------
@@ -635,12 +690,27 @@ def test_a_custom_domain_fixes_the_issuer_with_tls_1_2(cfn_with_options: dict[st
         assert issuer == {"Fn::If": ["HasDomain", {"Fn::Sub": "https://${DomainName}"}, ""]}
 
 
-def test_the_web_acl_limits_each_ip_and_guards_the_stage(cfn_with_options: dict[str, Any]) -> None:
+def test_the_web_acl_limits_each_ip_on_sign_in_and_password_grants_only(cfn_with_options: dict[str, Any]) -> None:
     (acl,) = _of_type(cfn_with_options, "AWS::WAFv2::WebACL").values()
-    (rule,) = acl["Properties"]["Rules"]
-    assert rule["Statement"]["RateBasedStatement"] == {"Limit": {"Ref": "WafRateLimit"},
-                                                       "AggregateKeyType": "IP"}
-    assert rule["Action"] == {"Block": {}}
+    rules = {r["Name"]: r for r in acl["Properties"]["Rules"] if "Name" in r}
+    limits = {n: r for n, r in rules.items() if "RateBasedStatement" in r["Statement"]}
+    assert set(limits) == {"signin-pages-per-ip", "password-grants-per-ip"}
+    for rule in limits.values():
+        rate = rule["Statement"]["RateBasedStatement"]
+        assert rate["Limit"] == {"Ref": "WafRateLimit"} and rate["AggregateKeyType"] == "IP"
+        assert rule["Action"] == {"Block": {}}
+        assert "ScopeDownStatement" in rate   # never the whole API
+    scope = json.dumps(limits["password-grants-per-ip"]["Statement"])
+    assert "grant_type=password" in scope and "device_code" in scope and "/oauth/token" in scope
+    pages = json.dumps(limits["signin-pages-per-ip"]["Statement"])
+    for page in ("/oauth/authorize", "/tokens/signin", "/device"):
+        assert page in pages
+    # Introspection and the refresh grant are not limited per source (one NAT address).
+    assert "introspect" not in json.dumps(acl) and "refresh_token" not in json.dumps(acl)
+    assert "AWSManagedRulesKnownBadInputsRuleSet" in rules
+    optional = [r for r in acl["Properties"]["Rules"] if "Fn::If" in r]
+    assert optional and optional[0]["Fn::If"][0] == "HasWafManagedRules"
+    assert optional[0]["Fn::If"][1]["Name"] == "AWSManagedRulesAmazonIpReputationList"
     (association,) = _of_type(cfn_with_options, "AWS::WAFv2::WebACLAssociation").values()
     assert "/stages/api" in association["Properties"]["ResourceArn"]["Fn::Sub"]
     (subscription,) = _of_type(cfn_with_options, "AWS::SNS::Subscription").values()

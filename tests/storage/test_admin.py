@@ -196,7 +196,35 @@ def test_bad_client_settings_are_one_line_errors(ctr, capsys):
     assert status == 1 and err == "error: unknown grant types: implicit\n"
 
 
-def test_seed_loads_the_demo_and_is_idempotent(ctr, capsys):
+@pytest.fixture
+def local_ctr(ctr):
+    """The admin command on the local stage (make run's), the only one the demo seed is for."""
+    import dataclasses
+
+    from chalicelib import container as container_module
+    from chalicelib.container import Container
+
+    local = container_module.use(Container(dataclasses.replace(ctr.settings, stage="local"), ctr.clock))
+    yield local
+    container_module.use(ctr)
+
+
+def test_the_demo_seed_is_refused_on_a_deployed_stage(ctr, capsys, tmp_path):
+    status, out, err = run(capsys, "seed", str(DEMO_SEED))
+    assert status == 1 and out == ""
+    assert "refused on stage dev" in err and "user create" in err
+    assert ctr.identities.find_user("alice") is None
+    # Under another name, or one demo credential among others: the same.
+    copy = tmp_path / "first-admin.json"
+    demo = json.loads(DEMO_SEED.read_text())
+    copy.write_text(json.dumps({"users": [{"username": "root", "password": "a-long-local-password"}],
+                                "clients": demo["clients"][1:2]}))
+    status, _, err = run(capsys, "seed", str(copy))
+    assert status == 1 and "published passwords" in err
+
+
+def test_seed_loads_the_demo_and_is_idempotent(local_ctr, capsys):
+    ctr = local_ctr
     status, out, _ = run(capsys, "seed", str(DEMO_SEED))
     assert status == 0
     assert "created user alice" in out
@@ -502,7 +530,7 @@ def test_role_delete_removes_the_role_and_its_keys(ctr, capsys):
 def test_seed_loads_roles_and_skips_them_the_second_time(ctr, capsys, tmp_path):
     seed_file = tmp_path / "roles.json"
     seed_file.write_text(json.dumps({
-        "users": [{"username": "alice", "password": "password4alice"}],
+        "users": [{"username": "alice", "password": "a-password-of-alice"}],
         "roles": [{"name": "alice.ci", "description": "CI",
                    "policies": ["data:get@urn:tessera:data:alice.*"],
                    "trust": [{"issuer": "https://token.actions.githubusercontent.com",

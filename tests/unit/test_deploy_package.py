@@ -27,7 +27,7 @@ from chalicelayer import build as layer_build
 from chalicelib.storage.schema import TABLES, TTL_ATTRIBUTE
 from chalicelib.web import api_docs
 from deploy import gateway, iam
-from deploy.package import Package, PackagingError, build
+from deploy.package import Package, PackagingError, build, find_runtime_python
 from deploy.stages import PROJECT_DIR, load_stage, stage_names
 
 PROBE_SCHEDULE = '''
@@ -39,6 +39,26 @@ from chalice import Rate as _ProbeRate
 def deploy_probe(event: object) -> None:
     return None
 '''
+
+
+RUNTIME_PYTHON = find_runtime_python()
+
+
+def _runtime_magic() -> bytes:
+    """The byte code magic number of the functions' Python (3.12), from that Python."""
+    if RUNTIME_PYTHON is None:
+        return importlib.util.MAGIC_NUMBER
+    done = subprocess.run([RUNTIME_PYTHON, "-c", "import importlib.util as u; print(u.MAGIC_NUMBER.hex())"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return bytes.fromhex(done.stdout.strip())
+
+
+RUNTIME_MAGIC = _runtime_magic()
+
+
+def test_a_prod_package_without_a_runtime_python_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PackagingError, match=r"Python 3\.12"):
+        build("prod", tmp_path / "out", stub_layer=True, runtime_python=str(tmp_path / "no-python"))
 
 
 def _copy_project(dst: Path) -> Path:
@@ -257,19 +277,45 @@ def test_dynamodb_is_granted_only_on_our_tables_and_their_indexes(template: dict
     assert seen
 
 
-def test_dynamodb_actions_are_exactly_what_each_functions_code_calls(template: dict[str, Any]) -> None:
+def _granted_per_table(document: dict[str, Any]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for st in document["Statement"]:
+        for value in _as_list(st["Resource"]):
+            resource = value.get("Fn::Sub", "") if isinstance(value, dict) else value
+            if ":table/" in resource and "/index/" not in resource:
+                table = resource.rsplit(":table/", 1)[1]
+                out.setdefault(table, set()).update(a for a in _as_list(st["Action"]) if a.startswith("dynamodb:"))
+    return out
+
+
+def test_dynamodb_actions_are_exactly_what_each_functions_code_calls_on_each_table(
+        template: dict[str, Any]) -> None:
     granted_any: set[str] = set()
+    prefix = load_stage("dev").table_prefix
     for name, fn in _by_name(template).items():
         use = iam.function_use(iam.entry_points()[name])
-        wanted = {f"dynamodb:{a}" for a in iam.dynamodb_actions(use.operations.get("dynamodb", set()),
-                                                                 use.dict_keys)}
-        granted = {a for st in _role_document(template, fn)["Statement"]
-                   for a in _as_list(st["Action"]) if a.startswith("dynamodb:")}
+        wanted = {prefix + kind: {f"dynamodb:{a}" for a in actions} for kind, actions in use.table_actions.items()}
+        granted = _granted_per_table(_role_document(template, fn))
         assert granted == wanted, name
-        granted_any |= granted
+        granted_any |= set().union(*granted.values()) if granted else set()
+        # Per table, never more than the function's code calls at all.
+        every = {f"dynamodb:{a}" for a in iam.dynamodb_actions(use.operations.get("dynamodb", set()),
+                                                                use.dict_keys)} | {"dynamodb:BatchGetItem"}
+        assert set().union(*granted.values()) <= every if granted else True, name
     # The storage layer reads by key; a scanner that found nothing would pass the
     # equality above vacuously.
     assert "dynamodb:GetItem" in granted_any and "dynamodb:Scan" not in granted_any
+
+
+def test_the_api_reads_clients_but_cannot_write_them(template: dict[str, Any]) -> None:
+    """Least privilege per table (issue 26): clients are registered by the operator's
+    admin command, never by the API; the purge only reads and deletes sessions."""
+    api = _granted_per_table(_role_document(template, _by_name(template)["api_handler"]))
+    assert "dynamodb:GetItem" in api["tessera-dev-clients"]
+    assert api["tessera-dev-clients"] & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} == set()
+    assert "dynamodb:PutItem" in api["tessera-dev-sessions"]
+    purge = _granted_per_table(_role_document(template, _by_name(template)["purge_idle_sessions"]))
+    assert purge == {"tessera-dev-sessions": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem"}}
 
 
 def test_signing_keys_are_reachable_only_through_the_stacks_secret(template: dict[str, Any]) -> None:
@@ -395,12 +441,14 @@ def test_function_zip_holds_only_the_app_and_chalice_runtime(dev: Package) -> No
     sources = app_files | vendor | {"chalice/__init__.py", "chalice/app.py"}
     assert {n for n in names if "__pycache__" not in n} == sources
     byte_code = {n for n in names if "__pycache__" in n}
-    if f"python{sys.version_info.major}.{sys.version_info.minor}" == layer_build.RUNTIME:
-        # Byte code for every module, so a cold start compiles nothing (read-only /var/task).
-        assert {importlib.util.source_from_cache(n) for n in byte_code} == \
+    if RUNTIME_PYTHON is not None:
+        # Byte code of the runtime's version for every module, whatever Python packages
+        # (a python3.12 is found and used), so a cold start compiles nothing.
+        assert {n for n in byte_code if not n.endswith(".cpython-312.pyc")} == set()
+        assert {n.replace(".cpython-312.pyc", ".py").replace("__pycache__/", "") for n in byte_code} == \
             {n for n in sources if n.endswith(".py")}
     else:
-        # Packaged by another Python than the runtime's: byte code Lambda would ignore is left out.
+        # No Python of the runtime's version here: dev ships source only (prod is refused).
         assert byte_code == set()
 
 
@@ -448,15 +496,26 @@ def test_packaging_stops_without_swagger_ui(tmp_path: Path) -> None:
         build("dev", tmp_path / "out", stub_layer=True, project_dir=project)
 
 
+# Run by the runtime's Python: the source hash is keyed by the interpreter's magic number.
+_HASH_CHECK = (
+    "import importlib.util as u, json, sys, zipfile\n"
+    "z = zipfile.ZipFile(sys.argv[1])\n"
+    "pycs = [n for n in z.namelist() if n.endswith('.pyc')]\n"
+    "src = lambda n: z.read(n.replace('.cpython-312.pyc', '.py').replace('__pycache__/', ''))\n"
+    "print(json.dumps([len(pycs), [n for n in pycs if z.read(n)[8:16] != u.source_hash(src(n))]]))\n")
+
+
 def test_function_byte_code_is_hash_checked_and_matches_its_source(dev: Package) -> None:
     with zipfile.ZipFile(dev.function_zip) as zf:
-        for name in zf.namelist():
-            if not name.endswith(".pyc"):
-                continue
-            pyc, source = zf.read(name), zf.read(importlib.util.source_from_cache(name))
-            assert pyc[:4] == importlib.util.MAGIC_NUMBER, name
-            assert int.from_bytes(pyc[4:8], "little") == 0b01, name   # PEP 552 unchecked hash
-            assert pyc[8:16] == importlib.util.source_hash(source), name
+        pycs = {name: zf.read(name) for name in zf.namelist() if name.endswith(".pyc")}
+    for name, pyc in pycs.items():
+        assert pyc[:4] == RUNTIME_MAGIC, name
+        assert int.from_bytes(pyc[4:8], "little") == 0b01, name   # PEP 552 unchecked hash
+    if RUNTIME_PYTHON is not None:
+        done = subprocess.run([RUNTIME_PYTHON, "-c", _HASH_CHECK, str(dev.function_zip)], capture_output=True,
+                              text=True, check=True, timeout=120)
+        count, stale = json.loads(done.stdout)
+        assert count == len(pycs) > 0 and stale == []
 
 
 def test_functions_run_on_the_layer_built_for_their_runtime_and_architecture(
@@ -534,6 +593,23 @@ def test_prod_defaults_turn_on_the_waf_and_reserve_concurrency(prod: Package, te
         assert reserved["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     # A scheduled job never runs twice at once by default.
     assert dev_params["JobsReservedConcurrency"]["Default"] == 1
+
+
+def test_throttling_is_sized_from_the_stages_design_peak(tmp_path: Path) -> None:
+    """Issue 26: the token endpoint throttled everyone at 50/s against a design peak of
+    3,000 refreshes per second. Its defaults come from TESSERA_PEAK_REFRESHES_PER_SECOND."""
+    from deploy import stack
+
+    assert stack.throttle_defaults(3000)["token_rate"] == 3750
+    assert stack.throttle_defaults(3000)["token_burst"] == 5000
+    assert stack.throttle_defaults(100_000)["token_rate"] == stack.ACCOUNT_RATE
+    project = _copy_project(tmp_path / "project")
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config["stages"]["dev"]["environment_variables"]["TESSERA_PEAK_REFRESHES_PER_SECOND"] = "800"
+    (project / ".chalice" / "config.json").write_text(json.dumps(config))
+    params = stack.parameters(load_stage("dev", project))
+    assert params["TokenRateLimit"]["Default"] == 1000 and params["TokenBurstLimit"]["Default"] == 1600
+    assert params["ApiRateLimit"]["Default"] == 800 and params["SensitiveRateLimit"]["Default"] == 80
 
 
 def test_sam_adds_no_stage_named_stage(template: dict[str, Any]) -> None:
