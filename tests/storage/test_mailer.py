@@ -200,3 +200,21 @@ def test_a_kind_is_a_dataclass_and_two_templates(settings, tmp_path):
     rendered = mailer.render(Greeting(name="Ann"))
     assert rendered.subject == "Hi Ann"
     assert seen == [("mail/greeting.txt", {"name": "Ann"}), ("mail/greeting.html", {"name": "Ann"})]
+
+
+def test_the_container_makes_the_ses_client_on_the_first_send_only(settings):
+    from chalicelib.clock import FakeClock
+    from chalicelib.container import Container
+
+    asked: list[str] = []
+    ses = FakeSes([])
+
+    def factory(service: str) -> Any:
+        asked.append(service)
+        return ses
+
+    c = Container(mail_settings(settings), FakeClock(), client_factory=factory)
+    mailer = c.mailer
+    assert asked == []
+    mailer.send("c@example.org", NOTICE, user_id="u")
+    assert asked == ["sesv2"] and len(ses.calls) == 1
