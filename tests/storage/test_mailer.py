@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from chalicelib import deadline
 from chalicelib.config import Settings
@@ -160,10 +160,12 @@ def test_no_retry_starts_that_would_outlast_the_request(settings):
     assert len(ses.calls) == 1 and pauses == []
 
 
-def test_a_refused_mail_is_not_retried(settings):
-    rejected = ClientError({"Error": {"Code": "MessageRejected", "Message": "no"},
-                            "ResponseMetadata": {"HTTPStatusCode": 400}}, "SendEmail")
-    ses, pauses = FakeSes([rejected]), []
+@pytest.mark.parametrize("refusal", [
+    ClientError({"Error": {"Code": "MessageRejected", "Message": "no"},
+                 "ResponseMetadata": {"HTTPStatusCode": 400}}, "SendEmail"),
+    NoCredentialsError()])
+def test_a_refused_mail_is_not_retried(settings, refusal):
+    ses, pauses = FakeSes([refusal]), []
     with pytest.raises(MailNotSent, match="refused"):
         fake_mailer(settings, ses, pauses).send("c@example.org", NOTICE, user_id="u")
     assert len(ses.calls) == 1
