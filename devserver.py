@@ -19,6 +19,11 @@
   ``max_connections`` are served at once, a thread each (one more waits a moment
   for a free thread, then is a 503);
 * runs the app's ``@app.schedule`` functions at their rate in a thread;
+* keeps the mail: moto's SES is the stage's SES (the sender, ``TESSERA_MAIL_FROM``,
+  verified at start); each mail is printed (to, subject, its links) as SES takes
+  it and listed, newest first, at ``/_local/outbox`` (``/_local/outbox.json``).
+  Those two paths are the runner's own, answered before the app is asked: the
+  deployed app has no such route;
 * stops cleanly (exit status 0) on SIGINT or SIGTERM within a few seconds,
   however many copies of the signal arrive (``make run`` forwards the group's
   SIGTERM) and whatever the clients are doing.
@@ -31,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import email
+import email.policy
 import functools
 import io
 import json
@@ -46,6 +53,7 @@ import uuid
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -266,10 +274,30 @@ class ProblemRequestHandler(ChaliceRequestHandler):
 
     def _generic_handle(self) -> None:
         try:
+            if self.server.outbox is not None and urlsplit(self.path).path in OUTBOX_PATHS:
+                self._answer_outbox(self.server.outbox)
+                return
             super()._generic_handle()
         except LocalError as exc:
             self.close_connection = True
             self._send_error_response(exc)
+
+    def _answer_outbox(self, outbox: Callable[[], list[OutboxMail]]) -> None:
+        """The runner's own page: the mails moto's SES took, newest first."""
+        if self.command not in ("GET", "HEAD"):
+            raise method_not_allowed(self.command, self.path, ["GET"])
+        self._parse_payload()      # whatever body came is read, so the connection stays usable
+        mails = outbox()
+        if urlsplit(self.path).path.endswith(".json"):
+            body = json.dumps({"mails": [m.as_dict() for m in mails]}).encode()
+            kind = "application/json"
+        else:
+            from chalicelib.web.render import render
+
+            body = render("local/outbox.html", mails=mails).encode()
+            kind = "text/html; charset=utf-8"
+        self._send_http_response_with_body(200, {"Content-Type": kind, "Cache-Control": "no-store"},
+                                           body)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
@@ -326,8 +354,11 @@ class LocalHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = LISTEN_BACKLOG
 
-    def __init__(self, address: tuple[str, int], handler: Any, limits: Limits | None = None) -> None:
+    def __init__(self, address: tuple[str, int], handler: Any, limits: Limits | None = None,
+                 outbox: Callable[[], list[OutboxMail]] | None = None) -> None:
         self.limits = limits or Limits()
+        # The local outbox's mails; None: the outbox paths are the app's (a 404).
+        self.outbox = outbox
         self.slots = threading.BoundedSemaphore(self.limits.max_connections)
         super().__init__(address, handler)
 
@@ -377,8 +408,10 @@ class LocalHTTPServer(ThreadingHTTPServer):
 
 
 def make_http_server(app: Chalice, port: int, host: str = HOST,
-                     limits: Limits | None = None) -> LocalDevServer:
-    """Bind chalice.local's server for ``app`` on ``host:port`` (0: any free port)."""
+                     limits: Limits | None = None,
+                     outbox: Callable[[], list[OutboxMail]] | None = None) -> LocalDevServer:
+    """Bind chalice.local's server for ``app`` on ``host:port`` (0: any free port);
+    with ``outbox``, it also serves the local outbox at ``/_local/outbox``."""
     if not isinstance(app, LocalChalice):
         # What chalice.local.create_local_server does: a thread-local
         # ``current_request``, since requests are served on several threads.
@@ -387,7 +420,8 @@ def make_http_server(app: Chalice, port: int, host: str = HOST,
     config = Config.create(chalice_stage="local", app_name=app.app_name, lambda_timeout=60,
                            lambda_memory_size=512)
     return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler,
-                          server_cls=functools.partial(LocalHTTPServer, limits=limits or Limits()))
+                          server_cls=functools.partial(LocalHTTPServer, limits=limits or Limits(),
+                                                       outbox=outbox))
 
 
 # --------------------------------------------------------------------------
@@ -500,6 +534,97 @@ class Scheduler:
 
 
 # --------------------------------------------------------------------------
+# mail: moto's SES, printed and listed at /_local/outbox
+# --------------------------------------------------------------------------
+
+OUTBOX_PATH = "/_local/outbox"
+OUTBOX_PATHS = (OUTBOX_PATH, OUTBOX_PATH + ".json")
+# The local stage's sender (TESSERA_MAIL_FROM unless set): moto's SES, like SES,
+# refuses a sender that is not a verified identity, so the runner verifies it.
+LOCAL_MAIL_FROM = "Tessera <no-reply@tessera.localhost>"
+_LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+@dataclass(frozen=True)
+class OutboxMail:
+    """One mail moto's SES took, as the outbox shows it."""
+
+    id: str
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str
+    links: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "from": self.sender, "to": list(self.to), "subject": self.subject,
+                "text": self.text, "html": self.html, "links": list(self.links)}
+
+
+def outbox_mail(message: Any) -> OutboxMail:
+    """A message of moto's SES backend: a raw MIME message (what the mailer sends:
+    a text and an HTML body) or a simple one (body only)."""
+    raw = getattr(message, "raw_data", None)
+    if raw is None:
+        body = str(message.body)
+        to = tuple(message.destinations.get("ToAddresses", []))
+        return OutboxMail(message.id, message.source, to, message.subject, body, "",
+                          tuple(dict.fromkeys(_LINK.findall(body))))
+    parsed = email.message_from_string(raw, policy=email.policy.default)
+    bodies = {part.get_content_type(): str(part.get_content()) for part in parsed.walk()
+              if not part.is_multipart() and part.get_content_maintype() == "text"}
+    text, html = bodies.get("text/plain", ""), bodies.get("text/html", "")
+    to = tuple(dict.fromkeys(address.addr_spec for header in parsed.get_all("To") or []
+                             for address in header.addresses)) or tuple(message.destinations)
+    return OutboxMail(message.id, str(parsed.get("From") or message.source), to,
+                      str(parsed.get("Subject") or ""), text, html,
+                      tuple(dict.fromkeys(_LINK.findall(text or html))))
+
+
+def ses_backend() -> Any:
+    """moto's SES of the local account and region (moto serves SESv2 from it too)."""
+    from moto.ses.models import ses_backends
+
+    return ses_backends[LOCAL_ACCOUNT][LOCAL_REGION]
+
+
+def sent_mails() -> list[OutboxMail]:
+    """Every mail sent since the runner started, newest first."""
+    return [outbox_mail(m) for m in reversed(list(ses_backend().sent_messages))]
+
+
+def mail_lines(mail: OutboxMail) -> str:
+    lines = [f"mail to {', '.join(mail.to)}: {mail.subject}"]
+    lines += [f"  link: {link}" for link in mail.links]
+    return "\n".join(lines)
+
+
+class Announcing(list[Any]):
+    """moto's list of sent messages, printing each mail as SES appends it."""
+
+    def __init__(self, items: list[Any], announce: Callable[[str], None]) -> None:
+        super().__init__(items)
+        self.announce = announce
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        try:
+            self.announce(mail_lines(outbox_mail(item)))
+        except Exception:      # a mail the outbox cannot read is still sent
+            log.exception("could not print a sent mail")
+
+
+def keep_outbox(sender: str, announce: Callable[[str], None]) -> None:
+    """Verify the sender in moto's SES and print every mail it takes from now on."""
+    from chalicelib.storage.dynamo import aws_client
+
+    aws_client("sesv2").create_email_identity(EmailIdentity=parseaddr(sender)[1])
+    backend = ses_backend()
+    backend.sent_messages = Announcing(list(backend.sent_messages), announce)
+
+
+# --------------------------------------------------------------------------
 # the embedded AWS
 # --------------------------------------------------------------------------
 
@@ -551,6 +676,7 @@ def local_environment(env: MutableMapping[str, str], aws_endpoint: str, issuer: 
         "TESSERA_STAGE": env.get("TESSERA_STAGE") or "local",
         # A local OIDC issuer (a CI stand-in) serves plain HTTP on a loopback address.
         "TESSERA_FEDERATION_ALLOW_HTTP": env.get("TESSERA_FEDERATION_ALLOW_HTTP") or "true",
+        "TESSERA_MAIL_FROM": env.get("TESSERA_MAIL_FROM") or LOCAL_MAIL_FROM,
     }
     env.update(settings)
     return settings
@@ -612,6 +738,8 @@ def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: li
             f" -d grant_type=password {base}/oauth/token",
         ]
     lines += [
+        "",
+        f"  mail: printed here and listed at {base}{OUTBOX_PATH} (sent from {env['TESSERA_MAIL_FROM']})",
         "",
         "  admin command against this server:",
         f"    AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']} AWS_ACCESS_KEY_ID=testing "
@@ -711,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
         from app import app
 
         try:
-            web = make_http_server(app, args.port, limits=limits)
+            web = make_http_server(app, args.port, limits=limits, outbox=sent_mails)
         except OSError as exc:
             print(f"error: cannot listen on {HOST}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -721,6 +849,7 @@ def main(argv: list[str] | None = None) -> int:
         env = local_environment(os.environ, endpoint, base)
         try:
             report = prepare_storage(seed_file)
+            keep_outbox(env["TESSERA_MAIL_FROM"], lambda text: print(text, flush=True))
         except Exception as exc:
             print(f"error: preparing local storage failed: {exc}", file=sys.stderr)
             return 1

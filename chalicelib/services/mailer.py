@@ -120,12 +120,15 @@ def _error_code(exc: Exception) -> str | None:
 
 def _passing(exc: Exception) -> bool:
     """A failure another attempt may not meet: throttling, an SES 5xx, or botocore's
-    own connection and timeout errors (``botocore.exceptions``, not imported here)."""
+    connection and timeout errors (``botocore.exceptions``, not imported here: only
+    storage imports the AWS SDK). Missing credentials or a bad request are not."""
     code = _error_code(exc)
     if code is not None:
         status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in _PASSING or int(status or 0) >= 500
-    return type(exc).__module__.startswith(("botocore.", "urllib3."))
+    name = type(exc).__name__
+    return (type(exc).__module__.startswith(("botocore.", "urllib3."))
+            and ("Connection" in name or "Timeout" in name))
 
 
 class Mailer:

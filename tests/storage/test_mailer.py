@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from chalicelib import deadline
 from chalicelib.config import Settings
@@ -160,10 +160,12 @@ def test_no_retry_starts_that_would_outlast_the_request(settings):
     assert len(ses.calls) == 1 and pauses == []
 
 
-def test_a_refused_mail_is_not_retried(settings):
-    rejected = ClientError({"Error": {"Code": "MessageRejected", "Message": "no"},
-                            "ResponseMetadata": {"HTTPStatusCode": 400}}, "SendEmail")
-    ses, pauses = FakeSes([rejected]), []
+@pytest.mark.parametrize("refusal", [
+    ClientError({"Error": {"Code": "MessageRejected", "Message": "no"},
+                 "ResponseMetadata": {"HTTPStatusCode": 400}}, "SendEmail"),
+    NoCredentialsError()])
+def test_a_refused_mail_is_not_retried(settings, refusal):
+    ses, pauses = FakeSes([refusal]), []
     with pytest.raises(MailNotSent, match="refused"):
         fake_mailer(settings, ses, pauses).send("c@example.org", NOTICE, user_id="u")
     assert len(ses.calls) == 1
@@ -200,3 +202,21 @@ def test_a_kind_is_a_dataclass_and_two_templates(settings, tmp_path):
     rendered = mailer.render(Greeting(name="Ann"))
     assert rendered.subject == "Hi Ann"
     assert seen == [("mail/greeting.txt", {"name": "Ann"}), ("mail/greeting.html", {"name": "Ann"})]
+
+
+def test_the_container_makes_the_ses_client_on_the_first_send_only(settings):
+    from chalicelib.clock import FakeClock
+    from chalicelib.container import Container
+
+    asked: list[str] = []
+    ses = FakeSes([])
+
+    def factory(service: str) -> Any:
+        asked.append(service)
+        return ses
+
+    c = Container(mail_settings(settings), FakeClock(), client_factory=factory)
+    mailer = c.mailer
+    assert asked == []
+    mailer.send("c@example.org", NOTICE, user_id="u")
+    assert asked == ["sesv2"] and len(ses.calls) == 1

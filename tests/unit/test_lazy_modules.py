@@ -57,9 +57,10 @@ from chalicelib.storage.schema import create_tables
 from tests.api.helpers import bearer, seed, tokens
 
 def loaded():
-    # (moto itself imports markupsafe, so only Jinja2 and our renderer are looked for here)
-    return sorted(m for m in sys.modules
-                  if m.split(".")[0] == "jinja2" or m == "chalicelib.web.render")
+    # (moto itself imports markupsafe, so only Jinja2, our renderer and the mailer are
+    # looked for here)
+    return sorted(m for m in sys.modules if m.split(".")[0] == "jinja2"
+                  or m in ("chalicelib.web.render", "chalicelib.services.mailer"))
 
 def second_factor_libraries():
     # TOTP, QR codes, WebAuthn and the pyOpenSSL it needs (SPEC §11): first use only.
@@ -89,7 +90,7 @@ print(json.dumps({"import": after_import, "tokens": after_tokens, "me": me, "pag
 
 def test_jinja2_loads_on_the_first_page_request_and_never_for_tokens_or_jwt_checks():
     """SPEC §9: importing the app, the token endpoint and a JWT check (/v1/me) leave
-    Jinja2 unloaded; the first page request loads it. None of them, nor a page
+    Jinja2 (and the mailer) unloaded; the first page request loads Jinja2. None of them, nor a page
     without a second factor, loads the TOTP, QR code or WebAuthn libraries."""
     import os
 
