@@ -271,14 +271,18 @@ def prod_env(aws: Aws, prod_stack: deploy_command.Result) -> Iterator[None]:
     """``TESSERA_STAGE=prod`` as the runbook's admin commands set it."""
     from chalicelib import container as container_module
 
+    from chalicelib.config import get_settings
+
     stage = load_stage("prod")
     saved = {k: os.environ.get(k) for k in stage.environment}
     os.environ.update(stage.environment)
     container_module.reset()
+    get_settings.cache_clear()     # read once per process: another test may have read dev's
     try:
         yield
     finally:
         container_module.reset()
+        get_settings.cache_clear()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
