@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from chalice.app import Response
 
 from chalicelib.errors import BadRequest, Forbidden, TesseraError
+from chalicelib.services.security_log import Where
 from chalicelib.services.web_signin import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -51,7 +52,7 @@ class SignIn(Protocol):
     def complete(self, web: WebSession, method: str,
                  ops: list[dict[str, Any]]) -> WebSession: ...
 
-    def sign_out(self, web: WebSession) -> None: ...
+    def sign_out(self, web: WebSession, where: Where = ...) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -192,9 +193,10 @@ class Visit:
                                        max_age=self.cookie_seconds))
 
     def sign_out(self) -> None:
+        r = self.request
         for signed in (self.web, self.pending):
             if signed is not None:
-                self.signin.sign_out(signed)
+                self.signin.sign_out(signed, Where(r.source_ip, r.user_agent[:256]))
         self.web = self.pending = None
         self.cookies.append(set_cookie(SESSION_COOKIE, "", secure=self.request.secure, max_age=0))
 
