@@ -386,6 +386,7 @@ class Sessions:
                 ended = False
         if ended:
             log.info(json.dumps({"event": "session_ended", "sid": session_id, "user_id": user_id,
+                                 **({"client_id": client_id} if client_id else {}),
                                  "reason": reason}))
         return ended
 
