@@ -244,7 +244,7 @@ class EventFilters(Body):
     limit: Annotated[str | SkipJsonSchema[None], Field(
         description=f"Events per page, 1 to {security_log.MAX_LIMIT} (default "
                     f"{security_log.DEFAULT_LIMIT}).",
-        json_schema_extra={"pattern": "^[0-9]{1,3}$"})] = None
+        json_schema_extra={"pattern": "^(?:[1-9][0-9]?|100)$"})] = None
 
 
 # -- roles (SPEC §6) ------------------------------------------------------------------

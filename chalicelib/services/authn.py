@@ -196,10 +196,12 @@ class PasswordSignIn:
                                    where=where)
             log.info(json.dumps({"event": "signin_failed", "user_known": user is not None,
                                  "blocked": blocked, "source": source}))
-            if user is not None and self.security_log is not None:
-                # A known user's failed sign-in (an unknown name has no log): one
-                # PutItem, as no change of ours has a transaction to carry it.
-                reason = "blocked" if blocked else "wrong_password" if not ok else "inactive"
+            if user is not None and not blocked and self.security_log is not None:
+                # A known user's counted failure (an unknown name has no log): one
+                # PutItem after the counter's ADD, which has no transaction to carry
+                # it. Attempts refused by the throttle are not logged: the lockout
+                # bounds the entries an attacker can make a user's log hold.
+                reason = "wrong_password" if not ok else "inactive"
                 self.security_log.record(user.id, "signin_failed", where, {"reason": reason})
             raise InvalidGrant(BAD_CREDENTIALS)
         return user
