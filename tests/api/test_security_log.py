@@ -377,3 +377,18 @@ def test_the_documented_limit_is_exactly_the_range_the_log_takes():
     pattern = EventFilters.model_json_schema()["properties"]["limit"]["pattern"]
     accepted = {n for n in range(0, 1000) if re.fullmatch(pattern, str(n))}
     assert accepted == set(range(1, MAX_LIMIT + 1))
+
+
+def test_twenty_first_uses_from_one_new_address_log_it_once(client, ctr, alice):
+    from chalicelib.services.pats import principal_for
+    from tests.concurrency import atomic_container, run_together
+
+    made = body(_generate(client, alice))
+    pat = ctr.pats_repo.get(ALICE, made["id"])
+    principal = principal_for(pat, ctr.users.get(ALICE))
+    racing = atomic_container(ctr)
+    outcomes = run_together(20, lambda: racing.pat_credentials.used_from(
+        principal, Where("203.0.113.50", "curl/8")))
+    assert all(kind == "ok" for kind, _ in outcomes)
+    assert [e["ip"] for e in entries(ctr, ALICE, "pat_used_new_ip")] == ["203.0.113.50"]
+    assert ctr.pats_repo.get(ALICE, made["id"]).seen_ips == ("127.0.0.1", "203.0.113.50")
