@@ -390,7 +390,7 @@ class Pats:
         self._log("pat_edited", updated)
         return updated
 
-    def regenerate(self, user: User, pat_id: str) -> Issued:
+    def regenerate(self, user: User, pat_id: str, where: Where = NOWHERE) -> Issued:
         pat = self.get(user, pat_id)
         now = self.clock.now()
         if pat.revoked_at is not None:
@@ -406,7 +406,7 @@ class Pats:
         # A new secret is a new credential: logged as ``pat_created`` (with
         # ``regenerated``), one PutItem after the UpdateItem that returns the PAT.
         if self.security_log is not None:
-            self.security_log.record(user.id, "pat_created", NOWHERE,
+            self.security_log.record(user.id, "pat_created", where,
                                      {"pat_id": pat.id, "description": pat.description,
                                       "regenerated": True})
         return Issued(updated, token)
@@ -422,20 +422,22 @@ class Pats:
             else pat.expires_on
         return self._issue(user, description, expires, pat.scopes, pat.api_set, created_from)
 
-    def remove(self, user: User, pat_id: str) -> None:
-        entry = self._entry(user, "pat_revoked", {"pat_id": pat_id, "reason": "removed"})
+    def remove(self, user: User, pat_id: str, where: Where = NOWHERE) -> None:
+        entry = self._entry(user, "pat_revoked", {"pat_id": pat_id, "reason": "removed"}, where)
         if not (valid_id(pat_id) and self.repo.delete(user.id, pat_id, entry)):
             raise NotFound("No such token")
         log.info(json.dumps({"event": "pat_removed", "owner": user.id, "pat_id": pat_id}))
 
-    def remove_many(self, user: User, command: PatIds) -> tuple[list[str], list[str]]:
+    def remove_many(self, user: User, command: PatIds,
+                    where: Where = NOWHERE) -> tuple[list[str], list[str]]:
         """Removes the ids of ``command`` (``api_models.PatRemoveMany``): answers the
         removed ones, and those not found."""
         ids = command.ids
         removed: list[str] = []
         missing: list[str] = []
         for pat_id in dict.fromkeys(ids):
-            entry = self._entry(user, "pat_revoked", {"pat_id": pat_id, "reason": "removed"})
+            entry = self._entry(user, "pat_revoked", {"pat_id": pat_id, "reason": "removed"},
+                                where)
             if valid_id(pat_id) and self.repo.delete(user.id, pat_id, entry):
                 removed.append(pat_id)
             else:

@@ -203,7 +203,10 @@ def test_pat_create_regenerate_remove_and_revoke_are_logged(client, ctr, alice):
         {"pat_id": third["id"], "description": "ci"},
         {"pat_id": first["id"], "description": "ci", "regenerated": True}]
     assert created[-1]["ip"] == "127.0.0.1"
-    revoked = [e["detail"] for e in reversed(entries(ctr, ALICE, "pat_revoked"))]
+    assert created[0]["ip"] == "127.0.0.1"         # the regeneration's
+    removals = entries(ctr, ALICE, "pat_revoked")
+    assert [e["user_agent"] for e in removals] == ["", AGENT["User-Agent"], AGENT["User-Agent"]]
+    revoked = [e["detail"] for e in reversed(removals)]
     assert revoked == [{"pat_id": first["id"], "reason": "removed"},
                        {"pat_id": second["id"], "reason": "removed"},
                        {"pat_id": third["id"], "reason": "revoked", "client_id": RS}]
