@@ -25,7 +25,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import Unprocessable
-from chalicelib.services import pats, roles
+from chalicelib.services import pats, roles, security_log
 
 # ASCII digits only: ``\d`` would also take other scripts' digits.
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -233,6 +233,23 @@ class PatFilters(Body):
     created_after: TimeFilter = None
     last_used_before: TimeFilter = None
     last_used_after: TimeFilter = None
+
+
+class EventFilters(Body):
+    """The query of ``GET /v1/events`` (SPEC §11). The values are checked by the
+    security log itself: a kind it does not know, a cursor it did not give or a
+    limit out of range is a 400."""
+
+    kind: Annotated[str | SkipJsonSchema[None], Field(
+        description="Only events of this kind.",
+        json_schema_extra={"enum": list(security_log.KINDS)})] = None
+    cursor: Annotated[str | SkipJsonSchema[None], Field(
+        description="The `next_cursor` of the previous page.",
+        json_schema_extra={"pattern": "^[0-9A-Za-z]{16}$"})] = None
+    limit: Annotated[str | SkipJsonSchema[None], Field(
+        description=f"Events per page, 1 to {security_log.MAX_LIMIT} (default "
+                    f"{security_log.DEFAULT_LIMIT}).",
+        json_schema_extra={"pattern": "^(?:[1-9][0-9]?|100)$"})] = None
 
 
 # -- roles (SPEC §6) ------------------------------------------------------------------
@@ -533,6 +550,23 @@ class ConsentView(View):
 
 class ConsentList(View):
     consents: list[ConsentView]
+
+
+class EventView(View):
+    """One entry of the caller's security log (SPEC §11): never a secret."""
+
+    id: str
+    kind: str
+    time: int
+    ip: str
+    user_agent: str
+    detail: dict[str, Any]
+
+
+class EventList(View):
+    events: list[EventView]
+    next_cursor: str | None = Field(description="The cursor of the next (older) page; null "
+                                                "at the end.")
 
 
 class Problem(BaseModel):

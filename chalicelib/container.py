@@ -178,7 +178,7 @@ class Container:
     def sessions(self) -> Sessions:
         from chalicelib.services.sessions import Sessions
         return Sessions(self.sessions_repo, self.clock, self.settings, users=self.users,
-                        transact=self.transact)
+                        transact=self.transact, security_log=self.security_log)
 
     @cached_property
     def issuer(self) -> TokenIssuer:
@@ -203,19 +203,21 @@ class Container:
     @cached_property
     def password_signin(self) -> PasswordSignIn:
         from chalicelib.services.authn import PasswordSignIn
-        return PasswordSignIn(self.throttle, self.clock, self.settings)
+        return PasswordSignIn(self.throttle, self.clock, self.settings,
+                              security_log=self.security_log)
 
     @cached_property
     def pat_credentials(self) -> PatCredentials:
         from chalicelib.services.pats import PatCredentials
         return PatCredentials(self.pats_repo, self.clock, self.settings, users=self.users,
-                              batch_get=self.batch_get)
+                              batch_get=self.batch_get, security_log=self.security_log,
+                              transact=self.transact)
 
     @cached_property
     def role_credentials(self) -> RoleCredentials:
         from chalicelib.services.role_credentials import RoleCredentials
         return RoleCredentials(self.roles_repo, self.clock, self.settings, users=self.users,
-                               batch_get=self.batch_get)
+                               batch_get=self.batch_get, security_log=self.security_log)
 
     @cached_property
     def principals(self) -> Principals:
@@ -266,7 +268,8 @@ class Container:
     def authorization(self) -> Authorization:
         from chalicelib.services.authorization import Authorization
         return Authorization(self.codes_repo, self.consents_repo, self.clock,
-                             clients=self.client_directory.get, sessions=lambda: self.sessions)
+                             clients=self.client_directory.get, sessions=lambda: self.sessions,
+                             security_log=self.security_log)
 
     @cached_property
     def delegation(self) -> Delegation:
@@ -289,12 +292,13 @@ class Container:
     @cached_property
     def pats(self) -> Pats:
         from chalicelib.services.pats import Pats
-        return Pats(self.pats_repo, self.clock, self.settings)
+        return Pats(self.pats_repo, self.clock, self.settings, security_log=self.security_log)
 
     @cached_property
     def roles(self) -> Roles:
         from chalicelib.services.roles import Roles
-        return Roles(self.roles_repo, self.clock, self.settings, users=self.users)
+        return Roles(self.roles_repo, self.clock, self.settings, users=self.users,
+                     security_log=self.security_log)
 
     @cached_property
     def security_log(self) -> SecurityLog:

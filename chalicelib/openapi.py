@@ -226,6 +226,14 @@ OPERATIONS: tuple[Operation, ...] = (
               response=m.SessionList, problems=(403,), description=SESSIONS),
     Operation("delete", "/v1/sessions/{session_id}", "end_session", ACCOUNT, "End a session",
               ok=204, problems=(403,), description=SESSIONS),
+    Operation("get", "/v1/events", "list_events", ACCOUNT,
+              "The caller's security log, newest first", response=m.EventList,
+              query=m.EventFilters, problems=(403,),
+              description=f"{SESSIONS} Only the caller's own events; a kind, cursor or limit "
+                          "the log does not take is a 400. Follow `next_cursor` for older "
+                          "events (a page filtered by kind may come back short with a "
+                          "cursor). Events older than the stage's retention "
+                          "(`TESSERA_EVENTS_TTL_DAYS`, default 90) are gone."),
     Operation("get", "/v1/consents", "list_consents", ACCOUNT,
               "The apps the caller consented to", response=m.ConsentList, problems=(403,),
               description=SESSIONS),

@@ -43,12 +43,16 @@ ACCESS_LOG_ID = "ApiAccessLogGroup"
 # password hash or a signature each; the rest of the API is cheap. Only those the
 # app serves are set: API Gateway refuses a method setting for a missing method.
 SENSITIVE_METHODS = (("/oauth/authorize", "GET"), ("/oauth/authorize", "POST"),
-                     ("/tokens/signin", "POST"), ("/consents/signin", "POST"), ("/device", "POST"))
+                     ("/account/signin", "POST"), ("/signin/second-factor", "POST"),
+                     ("/device", "POST"), ("/password-reset", "POST"),
+                     ("/password-reset/confirm", "POST"), ("/invitation", "POST"))
 TOKEN_METHOD = ("/oauth/token", "POST")
 # Stages that must have an alarm target (AlarmEmail or AlarmTopicArn).
 PROD_STAGES = frozenset({"prod"})
 # Pages that take a password (POST): the WAF limits each source on them.
-SIGNIN_PAGES = ("/oauth/authorize", "/tokens/signin", "/consents/signin", "/device")
+# (and the pages that send mail or spend a mailed link).
+SIGNIN_PAGES = ("/oauth/authorize", "/account/signin", "/signin/second-factor", "/device",
+                "/password-reset", "/password-reset/confirm", "/invitation")
 # Grants the WAF limits per source (form bodies, RFC 6749 §4.3, RFC 8628 §3.4). Not
 # introspection or refresh: servers call those from one NAT address.
 LIMITED_GRANTS = ("password", "urn:ietf:params:oauth:grant-type:device_code")

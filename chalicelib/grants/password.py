@@ -20,6 +20,7 @@ from chalicelib.grants import (
 )
 from chalicelib.models import Client
 from chalicelib.services import mfa_policy
+from chalicelib.services.security_log import Where
 
 GRANT_TYPE = "password"
 ANONYMOUS = False
@@ -40,7 +41,9 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     scopes = scope_for_client(client, parse_scope(params.get("scope")))
     resources, aud = requested_audience(ctx, client, params)    # RFC 8707 §2
     signin = ctx.deps.password_signin
-    user, user_counter = signin.check(username, password, ctx.source_ip, items)
+    where = Where(ctx.source_ip, ctx.user_agent)
+    user, user_counter = signin.check(username, password, ctx.source_ip, items,
+                                      user_agent=ctx.user_agent)
     if client.require_mfa or mfa_policy.password_alone_refused(user, signin.settings,
                                                                signin.clock.now()):
         # SPEC §11: a password alone opens no session of a person with a second
@@ -57,7 +60,9 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
                                    device={"ip": ctx.source_ip, "user_agent": ctx.user_agent},
                                    resources=resources)
     refresh_token = sessions.mint_refresh_token(session)
-    sessions.open_after_signin(session, refresh_token, user, user_counter, ctx.deps.throttle)
+    # The security log's entry rides in the same transaction (SPEC §9: one write).
+    sessions.open_after_signin(session, refresh_token, user, user_counter, ctx.deps.throttle,
+                               signin.signed_in(user, session, where))
     return ctx.deps.token_issuer.session_response(
         issuer=ctx.issuer, user=user, client=client, session=session,
         refresh_token=refresh_token, scope=session.scope, aud=aud)

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chalicelib.container import container
-from chalicelib.http import authenticated, issuer_of, note_token_expiration
+from chalicelib.http import authenticated, header, issuer_of, note_token_expiration, source_ip
 
 if TYPE_CHECKING:
     from chalice.app import Request
 
     from chalicelib.services.principals import Principal
+    from chalicelib.services.security_log import Where
 
 # A route's ``content_types``: a handler takes any body and checks it itself (a JSON
 # body, a form, or none), so the answer is ours (415, 422), never Chalice's.
@@ -33,6 +34,13 @@ def endpoints() -> dict[str, str]:
     return dict(_ENDPOINTS)
 
 
+def where_of(request: Request) -> Where:
+    """Where a request came from, for the security log (SPEC §11)."""
+    from chalicelib.services.security_log import Where
+
+    return Where(source_ip(request), (header(request, "user-agent") or "")[:256])
+
+
 def caller_of(request: Request,
               require: Callable[[Principal], None] | None = None) -> Principal:
     """Who calls the JSON API: the principal of the presented token (a bearer token,
@@ -43,6 +51,10 @@ def caller_of(request: Request,
     principal = authenticated(request, lambda token: c.principals.authenticate(token, issuer),
                               query_param=c.settings.pat_query_param)
     note_token_expiration(principal.announced_expiry())
+    if principal.pat is not None:
+        # A PAT used from an address it has not been used from (SPEC §11): one
+        # transaction then, nothing otherwise.
+        c.pat_credentials.used_from(principal, where_of(request))
     if require is not None:
         require(principal)
     return principal

@@ -10,7 +10,7 @@ from chalice import Blueprint, Response
 from chalicelib.container import Container, container
 from chalicelib.errors import NotFound
 from chalicelib.http import api_endpoint, json_response
-from chalicelib.routes import ANY, caller_of
+from chalicelib.routes import ANY, caller_of, where_of
 from chalicelib.routes.page_visit import moved, serve
 from chalicelib.web.page import page_endpoint
 
@@ -128,7 +128,8 @@ def list_consents() -> Response:
 def withdraw_consent(client_id: str) -> Response:
     principal = _caller()
     try:
-        container().authorization.withdraw(principal.user, client_id)
+        container().authorization.withdraw(principal.user, client_id,
+                                           where_of(bp.current_request))
     except NotFound as exc:
         raise NotFound("No consent for this application") from exc
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})

@@ -24,7 +24,7 @@ from chalicelib.http import (
     parse_body,
     source_ip,
 )
-from chalicelib.routes import ANY, caller_of
+from chalicelib.routes import ANY, caller_of, where_of
 
 if TYPE_CHECKING:
     from chalicelib.api_models import Confirmed
@@ -134,7 +134,8 @@ def create_key(name: str) -> Response:
     c.roles.own(principal.user, name)     # another user's role: 404 before anything else
     body = parse_body(bp.current_request, RoleKeyCreate, optional=True)
     confirm(principal, body)
-    issued = c.roles.create_key(principal.user, name, body.description)
+    issued = c.roles.create_key(principal.user, name, body.description,
+                                where_of(bp.current_request))
     return json_response(issued.view(), status=201)
 
 
@@ -151,7 +152,7 @@ def list_keys(name: str) -> Response:
 @api_endpoint
 def revoke_key(name: str, key_id: str) -> Response:
     principal, c = caller(), container()
-    c.roles.revoke_key(principal.user, name, key_id)
+    c.roles.revoke_key(principal.user, name, key_id, where_of(bp.current_request))
     return done()
 
 
@@ -166,7 +167,8 @@ def add_trust(name: str) -> Response:
     c.roles.own(principal.user, name)
     body = parse_body(bp.current_request, TrustAdd)
     confirm(principal, body)
-    trust = c.roles.add_trust(principal.user, name, body.given("password"))
+    trust = c.roles.add_trust(principal.user, name, body.given("password"),
+                              where_of(bp.current_request))
     return json_response(trust.view(), status=201)
 
 
@@ -183,5 +185,5 @@ def list_trust(name: str) -> Response:
 @api_endpoint
 def remove_trust(name: str, trust_id: str) -> Response:
     principal, c = caller(), container()
-    c.roles.remove_trust(principal.user, name, trust_id)
+    c.roles.remove_trust(principal.user, name, trust_id, where_of(bp.current_request))
     return done()

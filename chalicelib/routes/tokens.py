@@ -29,7 +29,7 @@ from chalicelib.http import (
     parse_query,
     source_ip,
 )
-from chalicelib.routes import ANY, caller_of
+from chalicelib.routes import ANY, caller_of, where_of
 
 if TYPE_CHECKING:
     from chalicelib.api_models import Confirmed
@@ -105,7 +105,7 @@ def remove_many() -> Response:
 
     principal, c = caller(write=True), container()
     body = confirmed(principal, PatRemoveMany)
-    removed, missing = c.pats.remove_many(principal.user, body)
+    removed, missing = c.pats.remove_many(principal.user, body, where_of(bp.current_request))
     return json_response({"removed": removed, "not_found": missing})
 
 
@@ -137,7 +137,7 @@ def remove_token(pat_id: str) -> Response:
 
     principal, c = caller(write=True), container()
     confirmed(principal, PatConfirm, optional=True)
-    c.pats.remove(principal.user, pat_id)
+    c.pats.remove(principal.user, pat_id, where_of(bp.current_request))
     return Response(body="", status_code=204, headers=NO_CONTENT)
 
 
@@ -149,7 +149,7 @@ def regenerate_token(pat_id: str) -> Response:
 
     principal, c = caller(write=True), container()
     confirmed(principal, PatConfirm, optional=True)
-    issued = c.pats.regenerate(principal.user, pat_id)
+    issued = c.pats.regenerate(principal.user, pat_id, where_of(bp.current_request))
     return json_response(pats.issued_view(issued, c.clock.now()))
 
 

@@ -14,11 +14,12 @@ from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BASIC_CHALLENGE, InvalidClient, InvalidGrant, InvalidRequest
-from chalicelib.models import Client, User, possible_client_id, user_id_for
+from chalicelib.models import Client, Session, User, possible_client_id, user_id_for
 from chalicelib.security.opaque import looks_like_role_key
 from chalicelib.security.passwords import dummy_hash, verify_password
 from chalicelib.services.identities import verify_client_secret
 from chalicelib.services.memo import Memo
+from chalicelib.services.security_log import NOWHERE, SecurityLog, Where
 from chalicelib.storage.identities import ClientsRepo, client_from_item, user_from_item
 from chalicelib.storage.throttle import Counter, Limit, ThrottleRepo
 
@@ -115,10 +116,23 @@ class PasswordSignIn:
     get the same answer, and all cost one password hash.
     """
 
-    def __init__(self, throttle: ThrottleRepo, clock: Clock, settings: Settings) -> None:
+    def __init__(self, throttle: ThrottleRepo, clock: Clock, settings: Settings, *,
+                 security_log: SecurityLog | None = None) -> None:
         self.throttle = throttle
         self.clock = clock
         self.settings = settings
+        # The owner's security log (SPEC §11): failures and lockouts of known users,
+        # and the entry of a finished sign-in (``signed_in``); None in unit tests.
+        self.security_log = security_log
+
+    def signed_in(self, user: User, session: Session, where: Where) -> list[dict[str, Any]]:
+        """The security log's ``signin`` entry, as an operation of the transaction
+        that opens the session (no extra round trip, never a session without it)."""
+        if self.security_log is None:
+            return []
+        return [self.security_log.op(user.id, "signin", where,
+                                     {"session_id": session.id, "client_id": session.client_id,
+                                      "method": "+".join(session.amr)})]
 
     @staticmethod
     def user_counter_key(username: str) -> str:
@@ -157,33 +171,48 @@ class PasswordSignIn:
                              {"pk": self.source_counter_key(source)}]}
 
     def check(self, username: str, password: str, source: str,
-              items: Mapping[str, list[dict[str, Any]]]) -> tuple[User, Counter]:
+              items: Mapping[str, list[dict[str, Any]]],
+              user_agent: str = "") -> tuple[User, Counter]:
         """Verify a sign-in against the items of ``reads``; returns the user and
         the user's failure counter (to clear in the write that opens the session).
         """
         counters = self.counters(username, source, {i["pk"]: i for i in items.get("throttle", [])})
         found = items.get("users") or []
         user = self.verify(username, password, source,
-                           user_from_item(found[0]) if found else None, counters)
+                           user_from_item(found[0]) if found else None, counters,
+                           user_agent=user_agent)
         return user, counters[0]
 
     def verify(self, username: str, password: str, source: str, user: User | None,
-               counters: tuple[Counter, Counter]) -> User:
+               counters: tuple[Counter, Counter], *, user_agent: str = "") -> User:
         blocked = any(self.blocked(c) for c in counters)
         # Always one hash, whatever the outcome, so timing tells nothing.
         ok = verify_password(password, user.password_hash if user
                              else dummy_hash(self.settings.scrypt_log_n))
         if blocked or not ok or user is None or not user.active:
+            where = Where(source, user_agent)
             if not blocked:
-                self.count_failure(counters, source)
+                self.count_failure(counters, source, user_id=user.id if user else "",
+                                   where=where)
             log.info(json.dumps({"event": "signin_failed", "user_known": user is not None,
                                  "blocked": blocked, "source": source}))
+            if user is not None and not blocked and self.security_log is not None:
+                # A known user's counted failure (an unknown name has no log): one
+                # PutItem after the counter's ADD, which has no transaction to carry
+                # it. Attempts refused by the throttle are not logged: the lockout
+                # bounds the entries an attacker can make a user's log hold.
+                reason = "wrong_password" if not ok else "inactive"
+                self.security_log.record(user.id, "signin_failed", where, {"reason": reason})
             raise InvalidGrant(BAD_CREDENTIALS)
         return user
 
-    def count_failure(self, counters: tuple[Counter, Counter], source: str) -> None:
+    def count_failure(self, counters: tuple[Counter, Counter], source: str, *,
+                      user_id: str = "", where: Where = NOWHERE) -> None:
         """One atomic ADD per counter; its returned count, not the one read before
-        the password hash, says whether this failure started a lockout.
+        the password hash, says whether this failure started a lockout. ``user_id``:
+        the known user whose security log gets the ``lockout`` entry (one PutItem
+        after the ADD that started it; the ADD returns the count a transaction
+        could not).
         """
         now, limit = self.clock.now(), self.limit
         for before in counters:
@@ -192,3 +221,8 @@ class PasswordSignIn:
                 log.warning(json.dumps({"event": "signin_lockout", "counter": before.key,
                                         "failures": after.failures, "source": source,
                                         "until": after.locked_until}))
+                # The user's own counter locked the user (a source's locks an address).
+                if user_id and before is counters[0] and self.security_log is not None:
+                    self.security_log.record(user_id, "lockout", where,
+                                             {"failures": after.failures,
+                                              "until": after.locked_until})

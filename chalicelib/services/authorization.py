@@ -48,6 +48,7 @@ from chalicelib.security import redirect_uris
 from chalicelib.security.opaque import AUTHORIZATION_CODE, digest
 from chalicelib.security.scopes import parse_scope, scope_for_client
 from chalicelib.services.mfa_policy import ACR_MFA, ACR_PASSWORD
+from chalicelib.services.security_log import NOWHERE, SecurityLog, Where
 from chalicelib.storage.codes import USED, AuthorizationCode, CodesRepo, code_from_item
 from chalicelib.storage.consents import Consent, ConsentsRepo
 
@@ -172,12 +173,17 @@ class Authorization:
 
     def __init__(self, codes: CodesRepo, consents: ConsentsRepo, clock: Clock, *,
                  clients: Callable[[str], Client | None],
-                 sessions: Callable[[], Sessions]) -> None:
+                 sessions: Callable[[], Sessions],
+                 security_log: SecurityLog | None = None) -> None:
         self.codes = codes
         self.consents = consents
         self.clock = clock
         self.clients = clients
         self._sessions = sessions
+        # The person's security log (SPEC §11); None in unit tests. A consent's
+        # entry is one PutItem after its one write (a put, a delete that returns
+        # what it removed): the code grant's own path is not touched.
+        self.security_log = security_log
 
     # -- the authorization request ------------------------------------------------
 
@@ -342,12 +348,16 @@ class Authorization:
         consent = self.consents.grant(user.id, client.client_id, scopes, self.clock.now())
         log.info(json.dumps({"event": "consent_granted", "user_id": user.id,
                              "client_id": client.client_id, "scopes": sorted(scopes)}))
+        if self.security_log is not None:
+            self.security_log.record(user.id, "consent_given", NOWHERE,
+                                     {"client_id": client.client_id, "client_name": client.name,
+                                      "scopes": sorted(scopes)})
         return consent
 
     def consents_of(self, user_id: str) -> list[Consent]:
         return self.consents.for_user(user_id)
 
-    def withdraw(self, user: User, client_id: str) -> int:
+    def withdraw(self, user: User, client_id: str, where: Where = NOWHERE) -> int:
         """Withdraw a consent and end that app's sessions of the user (their refresh
         tokens stop at once; their access tokens fail on Tessera's endpoints, which
         check the session). Returns how many sessions ended; NotFound if no consent."""
@@ -356,6 +366,9 @@ class Authorization:
         ended = self._sessions().end_for_client(user, client_id, reason="consent_withdrawn")
         log.info(json.dumps({"event": "consent_withdrawn", "user_id": user.id,
                              "client_id": client_id, "sessions_ended": ended}))
+        if self.security_log is not None:
+            self.security_log.record(user.id, "consent_withdrawn", where,
+                                     {"client_id": client_id, "sessions_ended": ended})
         return ended
 
     # -- codes ----------------------------------------------------------------------

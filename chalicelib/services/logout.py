@@ -24,6 +24,7 @@ from chalicelib.audit import log
 from chalicelib.errors import BadRequest
 from chalicelib.models import Client, possible_client_id
 from chalicelib.services.authorization import with_query
+from chalicelib.services.security_log import NOWHERE, Where
 
 if TYPE_CHECKING:
     from chalicelib.services.sessions import Sessions
@@ -104,12 +105,13 @@ class RpLogout:
         return (session is not None and session.user_id == user_id
                 and session.device.get("browser_session") == web_session_id)
 
-    def end(self, request: LogoutRequest) -> None:
+    def end(self, request: LogoutRequest, where: Where = NOWHERE) -> None:
         """End the session the hint names, if it is still its subject's."""
         if request.subject is None or not request.session_id:
             return
-        ended = self._sessions().end_owned(request.session_id, request.subject,
-                                           reason="rp_initiated_logout")
+        ended = self._sessions().end_owned(
+            request.session_id, request.subject, reason="rp_initiated_logout", where=where,
+            client_id=request.client.client_id if request.client else "")
         log.info(json.dumps({"event": "rp_logout", "user_id": request.subject,
                              "client_id": request.client.client_id if request.client else None,
                              "sid": request.session_id, "session_ended": ended}))

@@ -30,9 +30,10 @@ from chalicelib.models import Client, User
 from chalicelib.security.opaque import ID_LEN, PAT, digest, is_base62, new_id, same_digest
 from chalicelib.services.oauth_tokens import OpaqueKind
 from chalicelib.services.principals import Principal
+from chalicelib.services.security_log import NOWHERE, SecurityLog, Where
 from chalicelib.storage.identities import UsersRepo, user_from_item
 from chalicelib.storage.pats import Pat, PatsRepo, pat_from_item
-from chalicelib.storage.tables import BatchGet
+from chalicelib.storage.tables import BatchGet, Transact
 
 MAX_PATS_PER_USER = 100
 MAX_DESCRIPTION = 200
@@ -300,11 +301,19 @@ def require_scope(principal: Principal, *, write: bool) -> None:
 
 class Pats:
     def __init__(self, repo: PatsRepo, clock: Clock, settings: Settings,
-                 cap: int = MAX_PATS_PER_USER) -> None:
+                 cap: int = MAX_PATS_PER_USER, *, security_log: SecurityLog | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
         self.cap = cap
+        # The owner's security log (SPEC §11); None in unit tests.
+        self.security_log = security_log
+
+    def _entry(self, user: User, kind: str, detail: Mapping[str, Any],
+               where: Where = NOWHERE) -> list[dict[str, Any]]:
+        """The security log's entry, for the transaction of the change it records."""
+        return [] if self.security_log is None else [
+            self.security_log.op(user.id, kind, where, detail)]
 
     def _mint(self, owner: str, pat_id: str) -> str:
         return PAT.mint(owner + pat_id)
@@ -328,9 +337,15 @@ class Pats:
         pat = Pat(id=pat_id, owner=user.id, description=description, token_hash=digest(token),
                   last_four=token[-4:], scopes=scopes, api_set=api_set, created_at=now,
                   expires_on=expires_on, expires_at=expires_at,
-                  created_from={k: str(v)[:256] for k, v in (created_from or {}).items() if v})
+                  created_from={k: str(v)[:256] for k, v in (created_from or {}).items() if v},
+                  # its creator's address is not "new" at its first use from there
+                  seen_ips=tuple(ip for ip in [(created_from or {}).get("ip", "")]
+                                 if ip and ip != "unknown"))
+        origin = created_from or {}
+        entry = self._entry(user, "pat_created", {"pat_id": pat_id, "description": description},
+                            Where(origin.get("ip", ""), origin.get("user_agent", "")[:256]))
         try:
-            self.repo.create(pat, self.cap)
+            self.repo.create(pat, self.cap, entry)
         except ConditionFailed as exc:
             raise Conflict(f"You already have the maximum of {self.cap} personal access tokens; "
                            "remove some first") from exc
@@ -375,7 +390,7 @@ class Pats:
         self._log("pat_edited", updated)
         return updated
 
-    def regenerate(self, user: User, pat_id: str) -> Issued:
+    def regenerate(self, user: User, pat_id: str, where: Where = NOWHERE) -> Issued:
         pat = self.get(user, pat_id)
         now = self.clock.now()
         if pat.revoked_at is not None:
@@ -388,6 +403,12 @@ class Pats:
         except ConditionFailed as exc:
             raise Conflict("The token changed meanwhile; reload and try again") from exc
         self._log("pat_regenerated", updated)
+        # A new secret is a new credential: logged as ``pat_created`` (with
+        # ``regenerated``), one PutItem after the UpdateItem that returns the PAT.
+        if self.security_log is not None:
+            self.security_log.record(user.id, "pat_created", where,
+                                     {"pat_id": pat.id, "description": pat.description,
+                                      "regenerated": True})
         return Issued(updated, token)
 
     def copy(self, user: User, pat_id: str, overrides: PatOverrides,
@@ -401,19 +422,23 @@ class Pats:
             else pat.expires_on
         return self._issue(user, description, expires, pat.scopes, pat.api_set, created_from)
 
-    def remove(self, user: User, pat_id: str) -> None:
-        if not (valid_id(pat_id) and self.repo.delete(user.id, pat_id)):
+    def remove(self, user: User, pat_id: str, where: Where = NOWHERE) -> None:
+        entry = self._entry(user, "pat_revoked", {"pat_id": pat_id, "reason": "removed"}, where)
+        if not (valid_id(pat_id) and self.repo.delete(user.id, pat_id, entry)):
             raise NotFound("No such token")
         log.info(json.dumps({"event": "pat_removed", "owner": user.id, "pat_id": pat_id}))
 
-    def remove_many(self, user: User, command: PatIds) -> tuple[list[str], list[str]]:
+    def remove_many(self, user: User, command: PatIds,
+                    where: Where = NOWHERE) -> tuple[list[str], list[str]]:
         """Removes the ids of ``command`` (``api_models.PatRemoveMany``): answers the
         removed ones, and those not found."""
         ids = command.ids
         removed: list[str] = []
         missing: list[str] = []
         for pat_id in dict.fromkeys(ids):
-            if valid_id(pat_id) and self.repo.delete(user.id, pat_id):
+            entry = self._entry(user, "pat_revoked", {"pat_id": pat_id, "reason": "removed"},
+                                where)
+            if valid_id(pat_id) and self.repo.delete(user.id, pat_id, entry):
                 removed.append(pat_id)
             else:
                 missing.append(pat_id)
@@ -433,12 +458,34 @@ class PatCredentials:
     """Using a PAT: recognise it, check it, and revoke it when asked."""
 
     def __init__(self, repo: PatsRepo, clock: Clock, settings: Settings, *, users: UsersRepo,
-                 batch_get: BatchGet) -> None:
+                 batch_get: BatchGet, security_log: SecurityLog | None = None,
+                 transact: Transact | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
         self.users = users
         self.batch_get = batch_get
+        self.security_log = security_log
+        self.transact = transact
+
+    def used_from(self, principal: Principal, where: Where) -> None:
+        """Note a PAT's use from ``where``: an address it has not been used from
+        gets a ``pat_used_new_ip`` entry and joins the PAT's seen addresses, in one
+        transaction (no entry without the address, nor the reverse). A known
+        address writes nothing: the set came with the PAT's one read (SPEC §9).
+        A lost condition (a concurrent use from another new address) writes
+        nothing; a later use from here tries again."""
+        pat = principal.pat
+        if (pat is None or self.security_log is None or self.transact is None
+                or not where.ip or where.ip == "unknown" or where.ip in pat.seen_ips):
+            return
+        try:
+            self.transact([self.repo.op_seen_from(pat, where.ip),
+                           self.security_log.op(pat.owner, "pat_used_new_ip", where,
+                                                {"pat_id": pat.id,
+                                                 "description": pat.description})])
+        except ConditionFailed:
+            return
 
     def validate(self, token: str) -> tuple[Pat, User] | None:
         """The PAT and its owner if ``token`` is a live PAT, else None.
@@ -496,6 +543,12 @@ class PatCredentials:
         if self.repo.revoke(owner, pat_id, digest(token), self.clock.now()):
             log.info(json.dumps({"event": "pat_revoked", "owner": owner, "pat_id": pat_id,
                                  "client_id": client.client_id}))
+            # One PutItem after the conditional UpdateItem: whoever holds the
+            # secret revokes it, and only the update's outcome says it happened.
+            if self.security_log is not None:
+                self.security_log.record(owner, "pat_revoked", NOWHERE,
+                                         {"pat_id": pat_id, "reason": "revoked",
+                                          "client_id": client.client_id})
 
     def opaque_kind(self) -> OpaqueKind:
         """PATs as one of the opaque kinds of RFC 7009 revocation and RFC 7662 introspection."""
@@ -512,4 +565,4 @@ def principal_for(pat: Pat, user: User) -> Principal:
                      issued_at=pat.issued_at, expires_at=pat.expires_at, token_id=pat.id,
                      details={"id": pat.id, "description": pat.description,
                               "expires_on": pat.expires_on, "api_set": pat.api_set,
-                              "last_used_at": pat.last_used_at})
+                              "last_used_at": pat.last_used_at}, pat=pat)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
@@ -25,6 +25,9 @@ from chalicelib.storage.consents import ConsentsRepo, consent_from_item
 from chalicelib.storage.identities import UsersRepo, user_from_item
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.tables import BatchGet, Key
+
+if TYPE_CHECKING:
+    from chalicelib.storage.pats import Pat
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Principal:
     role: RoleIdentity | None = None
     # RFC 8693 §4.1: who acts for the user (a delegated token), as the token says it.
     act: dict[str, Any] | None = None
+    # The PAT a PAT principal presented, as read (its seen source addresses).
+    pat: Pat | None = None
 
     def announced_expiry(self) -> int | None:
         """SPEC §11: when the credential of a request expires, for its answer's

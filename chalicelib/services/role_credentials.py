@@ -52,6 +52,7 @@ from chalicelib.security.permissions import intersect
 from chalicelib.services.authn import client_auth_failed
 from chalicelib.services.oauth_tokens import OpaqueKind, describe_role
 from chalicelib.services.principals import ROLE_SUBJECT_PREFIX, Principal, RoleIdentity
+from chalicelib.services.security_log import NOWHERE, SecurityLog
 from chalicelib.storage.identities import UsersRepo, user_from_item
 from chalicelib.storage.roles import Role, RoleKey, RolesRepo, owner_id_of, role_from_item, role_id_for
 from chalicelib.storage.tables import BatchGet
@@ -167,12 +168,13 @@ def role_principal(active: ActiveRole, permissions: tuple[str, ...], *, kind: st
 
 class RoleCredentials:
     def __init__(self, repo: RolesRepo, clock: Clock, settings: Settings, *, users: UsersRepo,
-                 batch_get: BatchGet) -> None:
+                 batch_get: BatchGet, security_log: SecurityLog | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
         self.users = users
         self.batch_get = batch_get
+        self.security_log = security_log
 
     def _load(self, owner: str, role_id: str) -> tuple[Role, User] | None:
         """The role and its active owner, in one BatchGetItem; None if either is gone."""
@@ -287,6 +289,11 @@ class RoleCredentials:
         if role is not None:
             event("role_key_revoked", owner=role.owner, role=role.name, key_id=parts.access_id,
                   client_id=client.client_id)
+            # One PutItem after the conditional UpdateItem that alone says it happened.
+            if self.security_log is not None:
+                self.security_log.record(role.owner, "role_key_revoked", NOWHERE,
+                                         {"role": role.name, "key_id": parts.access_id,
+                                          "reason": "revoked", "client_id": client.client_id})
 
     def opaque_kind(self) -> OpaqueKind:
         """Role keys as one of the opaque kinds of revocation and introspection."""

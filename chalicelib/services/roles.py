@@ -53,6 +53,7 @@ from chalicelib.security.outbound import host_problem
 from chalicelib.security.permissions import InvalidPermission, covers, parse
 from chalicelib.services.pats import parse_description
 from chalicelib.services.principals import Principal
+from chalicelib.services.security_log import NOWHERE, SecurityLog, Where
 from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.roles import (
     MAX_ROLE_NAME,
@@ -310,11 +311,21 @@ class Roles:
     not theirs is ``NotFound`` before any read."""
 
     def __init__(self, repo: RolesRepo, clock: Clock, settings: Settings, *,
-                 users: UsersRepo) -> None:
+                 users: UsersRepo, security_log: SecurityLog | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
         self.users = users
+        # The owner's security log (SPEC §11); None in unit tests.
+        self.security_log = security_log
+
+    def _record(self, owner: User, kind: str, where: Where, detail: Mapping[str, Any]) -> None:
+        """A key or trust change's security-log entry: one PutItem after the role's
+        conditional UpdateItem, which returns the role (ALL_NEW) and tells a cap
+        from a missing role by its failed condition's old item, neither of which
+        a transaction gives back."""
+        if self.security_log is not None:
+            self.security_log.record(owner.id, kind, where, detail)
 
     # -- whose role ---------------------------------------------------------------
 
@@ -416,7 +427,8 @@ class Roles:
 
     # -- keys ---------------------------------------------------------------------
 
-    def create_key(self, owner: User, name: str, description: object = None) -> IssuedKey:
+    def create_key(self, owner: User, name: str, description: object = None,
+                   where: Where = NOWHERE) -> IssuedKey:
         """A new key ``tka_…`` with its secret ``tsk_…``; only the secret's digest is
         stored, and the secret names the role (owner id + role id) so that using
         it costs one read (SPEC §9)."""
@@ -436,15 +448,19 @@ class Roles:
         if role is None:
             raise NotFound(NO_ROLE)
         event("role_key_created", owner=owner.id, role=name, key_id=key.id)
+        self._record(owner, "role_key_created", where,
+                     {"role": name, "key_id": key.id, "description": key.description})
         return IssuedKey(key, secret)
 
-    def revoke_key(self, owner: User, name: str, key_id: str) -> None:
+    def revoke_key(self, owner: User, name: str, key_id: str, where: Where = NOWHERE) -> None:
         """Remove the key: every later use of it fails (the role is read strongly
         consistently wherever a key is checked)."""
         self.own(owner, name)
         if not (is_role_key_access_id(key_id) and self.repo.remove_key(name, key_id)):
             raise NotFound("No such key")
         event("role_key_revoked", owner=owner.id, role=name, key_id=key_id)
+        self._record(owner, "role_key_revoked", where,
+                     {"role": name, "key_id": key_id, "reason": "revoked"})
 
     # -- trust --------------------------------------------------------------------
 
@@ -461,7 +477,8 @@ class Roles:
                            audience=audience, subject=subject, claims=claims,
                            created_at=self.clock.now())
 
-    def add_trust(self, owner: User, name: str, body: Mapping[str, Any]) -> TrustPolicy:
+    def add_trust(self, owner: User, name: str, body: Mapping[str, Any],
+                  where: Where = NOWHERE) -> TrustPolicy:
         """Add a trust policy (``trust_for``). Adding one the role already has
         changes nothing and answers the existing one."""
         self.own(owner, name)
@@ -477,10 +494,19 @@ class Roles:
         event("role_trust_added", owner=owner.id, role=name, trust_id=trust.id,
               issuer=trust.issuer, audience=trust.audience, subject=trust.subject,
               claims=sorted(trust.claims))
-        return role.trust.get(trust.id, trust)
+        kept = role.trust.get(trust.id, trust)
+        if kept.created_at == trust.created_at:     # new, not one the role had
+            self._record(owner, "trust_policy_changed", where,
+                         {"change": "added", "role": name, "trust_id": trust.id,
+                          "issuer": trust.issuer, "audience": trust.audience,
+                          "subject": trust.subject})
+        return kept
 
-    def remove_trust(self, owner: User, name: str, trust_id: str) -> None:
+    def remove_trust(self, owner: User, name: str, trust_id: str,
+                     where: Where = NOWHERE) -> None:
         self.own(owner, name)
         if not (valid_entry_id(trust_id) and self.repo.remove_trust(name, trust_id)):
             raise NotFound("No such trust policy")
         event("role_trust_removed", owner=owner.id, role=name, trust_id=trust_id)
+        self._record(owner, "trust_policy_changed", where,
+                     {"change": "removed", "role": name, "trust_id": trust_id})

@@ -25,6 +25,7 @@ KINDS = ("signin", "signin_failed", "lockout", "session_ended", "password_change
          "pat_revoked", "pat_used_new_ip", "role_key_created", "role_key_revoked",
          "trust_policy_changed", "consent_given", "consent_withdrawn", "email_changed")
 MAX_LIMIT = 100
+DEFAULT_LIMIT = 50
 # Orders the events of one instance within a second (ids carry milliseconds; the
 # clock gives seconds): the n-th event of a second is its n-th millisecond.
 _sequence = itertools.count()
@@ -67,7 +68,7 @@ class SecurityLog:
         self.repo.put(*self._event(user_id, kind, where, detail))
 
     def page(self, user_id: str, *, kind: str | None = None, cursor: str | None = None,
-             limit: int = 50) -> tuple[list[Event], str | None]:
+             limit: int = DEFAULT_LIMIT) -> tuple[list[Event], str | None]:
         """The user's events, newest first; ``cursor`` is a previous page's ``next_cursor``."""
         if kind is not None and kind not in KINDS:
             raise BadRequest(f"kind must be one of: {', '.join(KINDS)}")
@@ -76,3 +77,15 @@ class SecurityLog:
         if not 1 <= limit <= MAX_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
         return self.repo.page(user_id, now=self.clock.now(), kind=kind, after=cursor, limit=limit)
+
+    def listing(self, user_id: str, *, kind: str | None = None, cursor: str | None = None,
+                limit: str | None = None) -> dict[str, Any]:
+        """``GET /v1/events`` (SPEC §11): a page of the user's log as the query gave
+        it (``limit`` as text: anything but 1 to MAX_LIMIT digits is a 400)."""
+        count = DEFAULT_LIMIT
+        if limit is not None:
+            if not (limit.isascii() and limit.isdigit() and len(limit) <= 3):
+                raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+            count = int(limit)
+        events, next_cursor = self.page(user_id, kind=kind, cursor=cursor, limit=count)
+        return {"events": [e.view() for e in events], "next_cursor": next_cursor}

@@ -39,6 +39,7 @@ from chalicelib.security.opaque import (
     random_b62,
     same_digest,
 )
+from chalicelib.services.security_log import NOWHERE, SecurityLog, Where
 from chalicelib.storage.identities import MAX_EVICTED, UsersRepo, user_from_item
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.tables import Transact
@@ -126,12 +127,32 @@ class Rotation:
 
 class Sessions:
     def __init__(self, repo: SessionsRepo, clock: Clock, settings: Settings, *,
-                 users: UsersRepo, transact: Transact) -> None:
+                 users: UsersRepo, transact: Transact,
+                 security_log: SecurityLog | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
         self.users = users
         self.transact = transact
+        # The owner's security log (SPEC §11): every session end; None in unit tests.
+        self.security_log = security_log
+
+    def ended_op(self, user_id: str, session_id: str, client_id: str, reason: str,
+                 where: Where = NOWHERE) -> list[dict[str, Any]]:
+        """The ``session_ended`` entry, for the transaction that ends the session."""
+        if self.security_log is None:
+            return []
+        detail = {"session_id": session_id, "reason": reason,
+                  **({"client_id": client_id} if client_id else {})}
+        return [self.security_log.op(user_id, "session_ended", where, detail)]
+
+    def _record_ended(self, session: Session, reason: str) -> None:
+        """The entry of an end that its one conditional DeleteItem returned (ALL_OLD
+        tells whose session it was, which a transaction could not): one PutItem after."""
+        if self.security_log is not None:
+            self.security_log.record(session.user_id, "session_ended", NOWHERE,
+                                     {"session_id": session.id, "client_id": session.client_id,
+                                      "reason": reason})
 
     # -- login -------------------------------------------------------------------
 
@@ -193,6 +214,9 @@ class Sessions:
                                              limit=limit, evict=evicted,
                                              mfa_asked_at=mfa_asked_at),
                    *(self.repo.op_end(sid) for sid in ended),
+                   # each evicted session's end is logged in the same transaction
+                   *(op for sid in ended
+                     for op in self.ended_op(user.id, sid, "", "session_cap")),
                    *also]
             try:
                 self.transact(ops)
@@ -321,8 +345,11 @@ class Sessions:
                 return Rotation(session, earlier, _scope(scopes, session), retried=True)
         retired = item.get("rt_retired") or set()
         if fingerprint(presented_digest) in retired:
-            # Reuse of a rotated-out token: the family may be stolen; end the session.
-            self.repo.delete(session.id)
+            # Reuse of a rotated-out token: the family may be stolen; end the session,
+            # and log it in the same transaction (a failed refresh: off SPEC §9's path).
+            self.transact([self.repo.op_end(session.id),
+                           *self.ended_op(session.user_id, session.id, session.client_id,
+                                          "refresh_token_reuse")])
             self._log("refresh_token_reuse", session, rotated_at=rotated_at)
             raise InvalidGrant("Refresh token was already used; the session has ended",
                                detail="refresh token reuse")
@@ -338,16 +365,32 @@ class Sessions:
         return session
 
     def end(self, session_id: str, reason: str = "logout") -> bool:
+        """End a session whoever's it is (a reused code, a revoked access token)."""
         old = self.repo.delete(session_id)
         if old:
-            self._log("session_ended", session_from_item(old), reason=reason)
+            session = session_from_item(old)
+            self._log("session_ended", session, reason=reason)
+            self._record_ended(session, reason)
         return old is not None
 
-    def end_owned(self, session_id: str, user_id: str, reason: str) -> bool:
-        """End one of the user's own live sessions (one conditional write)."""
-        ended = self.repo.delete_owned(session_id, user_id, self.clock.now())
+    def end_owned(self, session_id: str, user_id: str, reason: str, where: Where = NOWHERE,
+                  client_id: str = "") -> bool:
+        """End one of the user's own live sessions: one conditional write, a
+        transaction with its security-log entry (logout, ``DELETE /v1/sessions/{id}``,
+        web sign-out), so the entry exists exactly when the session ended."""
+        now = self.clock.now()
+        if self.security_log is None:
+            ended = self.repo.delete_owned(session_id, user_id, now)
+        else:
+            try:
+                self.transact([self.repo.op_delete_owned(session_id, user_id, now),
+                               *self.ended_op(user_id, session_id, client_id, reason, where)])
+                ended = True
+            except ConditionFailed:
+                ended = False
         if ended:
             log.info(json.dumps({"event": "session_ended", "sid": session_id, "user_id": user_id,
+                                 **({"client_id": client_id} if client_id else {}),
                                  "reason": reason}))
         return ended
 
@@ -402,6 +445,7 @@ class Sessions:
                 continue
             session = session_from_item(old)
             self._log("session_ended", session, reason=reason)
+            self._record_ended(session, reason)
             ended += session.alive(now)
         return ended
 

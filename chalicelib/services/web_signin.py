@@ -29,6 +29,7 @@ from chalicelib.models import Session, User
 from chalicelib.security.opaque import WEB_SESSION, digest, random_b62, same_digest
 from chalicelib.services import mfa_policy
 from chalicelib.services.authn import PasswordSignIn
+from chalicelib.services.security_log import NOWHERE, Where
 from chalicelib.storage.identities import UsersRepo
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
 from chalicelib.storage.tables import BatchGet, Transact
@@ -102,7 +103,8 @@ class WebSignIn:
         log's entry of a finished sign-in).
         """
         items = self.batch_get(self.password_signin.reads(username, source_ip))
-        user, user_counter = self.password_signin.check(username, password, source_ip, items)
+        user, user_counter = self.password_signin.check(username, password, source_ip, items,
+                                                        user_agent=user_agent)
         sessions = self._sessions()
         session = sessions.new_session(user_id=user.id, client_id=WEB_CLIENT_ID, scope="",
                                        device={"ip": source_ip, "user_agent": user_agent[:256]},
@@ -111,7 +113,11 @@ class WebSignIn:
         now = self.clock.now()
         needs = mfa_policy.needs(user, session.amr, self.settings, now)
         # The cookie digest goes where a refresh token's would (see the module docstring).
-        extra = also(user, session) if also is not None and needs == mfa_policy.READY else []
+        # A sign-in ready at once is logged in its own transaction (SPEC §11); one
+        # that awaits its second factor is logged when ``complete`` finishes it.
+        extra = [*self.password_signin.signed_in(user, session, Where(source_ip, user_agent)),
+                 *(also(user, session) if also is not None else [])] \
+            if needs == mfa_policy.READY else []
         sessions.open_after_signin(session, cookie, user, user_counter, self.throttle, extra,
                                    awaits_second_factor=needs == mfa_policy.SECOND_FACTOR)
         return WebSession(cookie, session, user, needs)
@@ -183,6 +189,7 @@ class WebSignIn:
         item = self.sessions_repo.touch_web(session.id, digest(cookie), now, idle)
         return session_from_item(item) if item else None
 
-    def sign_out(self, web: WebSession) -> None:
-        self._sessions().end(web.session.id, reason="web_sign_out")
+    def sign_out(self, web: WebSession, where: Where = NOWHERE) -> None:
+        self._sessions().end_owned(web.session.id, web.user.id, reason="web_sign_out",
+                                   where=where, client_id=WEB_CLIENT_ID)
         log.info(json.dumps({"event": "web_sign_out", "sid": web.session.id}))

@@ -9,7 +9,9 @@ conditional counter update in the same transaction as the put).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.errors import ConditionFailed, StorageContended
 from chalicelib.storage.dynamo import BACKOFF, CONFLICT_ATTEMPTS, Backoff, Item, Table, transact
@@ -20,6 +22,9 @@ COUNTER_ID = "~count"   # "~" sorts after every base62 id and is never one
 # counter read between rounds: at the cap the create is refused (409), below it
 # the next round may win; contended through every round, it is a 503.
 CREATE_ROUNDS = 3
+# The source addresses a PAT was used from, kept to tell a new one (SPEC §11
+# ``pat_used_new_ip``): the most recent few, oldest first.
+MAX_SEEN_IPS = 10
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Pat:
     revoked_at: int | None = None
     regenerated_at: int | None = None
     created_from: dict[str, str] = field(default_factory=dict)
+    seen_ips: tuple[str, ...] = ()
 
     def state(self, now: int) -> str:
         if self.revoked_at is not None:
@@ -66,6 +72,7 @@ def pat_from_item(item: Item) -> Pat:
         api_set=item.get("api_set"), last_used_at=opt_int("last_used_at"),
         revoked_at=opt_int("revoked_at"), regenerated_at=opt_int("regenerated_at"),
         created_from=dict(item.get("created_from") or {}),
+        seen_ips=tuple(item.get("seen_ips") or ()),
     )
 
 
@@ -91,7 +98,7 @@ class PatsRepo:
             "token_hash": pat.token_hash, "last_four": pat.last_four, "scopes": list(pat.scopes),
             "api_set": pat.api_set, "created_at": pat.created_at, "expires_on": pat.expires_on,
             "expires_at": pat.expires_at, "created_from": pat.created_from or None,
-            "ttl": self._ttl(pat.expires_at),
+            "seen_ips": list(pat.seen_ips) or None, "ttl": self._ttl(pat.expires_at),
         }
 
     # -- reads ----------------------------------------------------------------------
@@ -107,7 +114,7 @@ class PatsRepo:
 
     # -- writes ---------------------------------------------------------------------
 
-    def create(self, pat: Pat, cap: int) -> None:
+    def create(self, pat: Pat, cap: int, also: Sequence[dict[str, Any]] = ()) -> None:
         """Store a new PAT and count it; raises ``ConditionFailed`` at the cap.
 
         Safe to retry after a lost answer: the item records a nonce of this call,
@@ -119,14 +126,15 @@ class PatsRepo:
         jittered backoff. One that still lost reads the counter: at the cap it is
         refused with ``ConditionFailed`` (it can never succeed: 409), below it
         another round is tried; ``StorageContended`` (503, worth a retry) only
-        when every round lost with places still free.
+        when every round lost with places still free. ``also``: more writes of the
+        same transaction (the security log's entry).
         """
         nonce = secrets.token_urlsafe(16)
         item = {**self._item(pat), "create_nonce": nonce}
         recounted, contended = False, 0
         while True:
             try:
-                self._create(item, cap)
+                self._create(item, cap, also)
                 return
             except ConditionFailed as lost:
                 if (lost.item or {}).get("create_nonce") == nonce:
@@ -152,7 +160,7 @@ class PatsRepo:
         counter = self.table.get(self.key(owner, COUNTER_ID)) or {}
         return int(counter.get("n", 0)) < cap
 
-    def _create(self, item: Item, cap: int) -> None:
+    def _create(self, item: Item, cap: int, also: Sequence[dict[str, Any]]) -> None:
         transact(self.table.client, [
             # attribute_not_exists: a fresh random id never overwrites a PAT. It
             # comes first, so a failure of its condition is the one reported.
@@ -162,6 +170,7 @@ class PatsRepo:
             self.table.op_update(self.key(item["owner"], COUNTER_ID), "ADD n :one, v :one",
                                  condition="attribute_not_exists(n) OR n < :cap",
                                  values={":one": 1, ":cap": cap}),
+            *also,
         ], backoff=self.backoff)
 
     def _recount(self, owner: str, cap: int) -> bool:
@@ -190,8 +199,9 @@ class PatsRepo:
             pass   # the counter moved meanwhile: the create's own condition decides
         return True
 
-    def delete(self, owner: str, pat_id: str) -> bool:
-        """Remove a PAT and uncount it; False when there was no such PAT."""
+    def delete(self, owner: str, pat_id: str, also: Sequence[dict[str, Any]] = ()) -> bool:
+        """Remove a PAT and uncount it; False when there was no such PAT. ``also``:
+        more writes of the same transaction (the security log's entry)."""
         try:
             transact(self.table.client, [
                 # attribute_exists: only an existing PAT is removed and uncounted.
@@ -201,13 +211,17 @@ class PatsRepo:
                 self.table.op_update(self.key(owner, COUNTER_ID), "ADD n :minus, v :one",
                                      condition="n > :zero",
                                      values={":minus": -1, ":zero": 0, ":one": 1}),
+                *also,
             ])
         except ConditionFailed:
             # The PAT is gone, or the counter was already 0 (TTL overcount); try alone.
             try:
                 # attribute_exists: a missing PAT is reported, not recreated.
-                self.table.delete(self.key(owner, pat_id), condition="attribute_exists(id) AND kind = :pat",
-                                  values={":pat": "pat"})
+                transact(self.table.client, [
+                    self.table.op_delete(self.key(owner, pat_id),
+                                         "attribute_exists(id) AND kind = :pat",
+                                         values={":pat": "pat"}),
+                    *also])
             except ConditionFailed:
                 return False
         return True
@@ -254,6 +268,23 @@ class PatsRepo:
         except ConditionFailed:
             return False
         return True
+
+    def op_seen_from(self, pat: Pat, ip: str) -> dict[str, Any]:
+        """Add ``ip`` to the PAT's seen addresses (the oldest drops past
+        MAX_SEEN_IPS), for the transaction that logs ``pat_used_new_ip``.
+
+        The condition (the list as it was read, and the secret unchanged) makes
+        concurrent first uses from new addresses write once each at most and never
+        lose one another's address silently; a removed PAT is never recreated.
+        """
+        seen = [*pat.seen_ips, ip][-MAX_SEEN_IPS:]
+        was = ("attribute_not_exists(seen_ips)" if not pat.seen_ips
+               else "seen_ips = :was")
+        return self.table.op_update(
+            self.key(pat.owner, pat.id), "SET seen_ips = :seen",
+            condition=f"attribute_exists(id) AND token_hash = :h AND {was}",
+            values={":seen": seen, ":h": pat.token_hash,
+                    **({":was": list(pat.seen_ips)} if pat.seen_ips else {})})
 
     def touch(self, owner: str, pat_id: str, now: int, resolution: int) -> bool:
         """Record a use, at most once per ``resolution`` seconds.

@@ -184,6 +184,14 @@ class SessionsRepo:
             return False
         return True
 
+    def op_delete_owned(self, session_id: str, user_id: str, now: int) -> dict[str, Any]:
+        """``delete_owned`` as one operation of a transaction (with the security
+        log's entry): the same condition, so the entry commits only with the end."""
+        return self.table.op_delete(
+            self.key(session_id),
+            condition="user_id = :u AND idle_deadline > :now AND expires_at > :now",
+            values={":u": user_id, ":now": now})
+
     def delete_owned(self, session_id: str, user_id: str, now: int) -> bool:
         """End a live session of this user; False if there is none to end.
 

@@ -32,6 +32,7 @@ from chalicelib.services.authorization import (
     origin,
 )
 from chalicelib.services.logout import LogoutRequest, RpLogout
+from chalicelib.services.security_log import Where
 from chalicelib.web import second_factor_page
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import Layout, redirect
@@ -183,7 +184,7 @@ class LogoutPage:
             return self.confirm_page(visit, request, params)
         if web is not None:
             visit.sign_out()
-        self.logout.end(request)
+        self.logout.end(request, Where(visit.request.source_ip, visit.request.user_agent[:256]))
         if request.redirect_uri:
             return redirect(request.response(), visit.cookies)
         return visit.page("Signed out", "signed_out.html")

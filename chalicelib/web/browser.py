@@ -21,6 +21,7 @@ from chalice.app import Response
 
 from chalicelib.errors import BadRequest, Forbidden, TesseraError
 from chalicelib.models import User
+from chalicelib.services.security_log import Where
 from chalicelib.services.web_signin import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -55,7 +56,7 @@ class SignIn(Protocol):
     def upgrade(self, web: WebSession, method: str,
                 user: User | None = None) -> tuple[list[dict[str, Any]], WebSession]: ...
 
-    def sign_out(self, web: WebSession) -> None: ...
+    def sign_out(self, web: WebSession, where: Where = ...) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -201,9 +202,10 @@ class Visit:
                                        max_age=self.cookie_seconds))
 
     def sign_out(self) -> None:
+        r = self.request
         for signed in (self.web, self.pending):
             if signed is not None:
-                self.signin.sign_out(signed)
+                self.signin.sign_out(signed, Where(r.source_ip, r.user_agent[:256]))
         self.web = self.pending = None
         self.cookies.append(set_cookie(SESSION_COOKIE, "", secure=self.request.secure, max_age=0))
 

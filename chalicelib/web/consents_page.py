@@ -16,6 +16,7 @@ from chalice.app import Response
 from chalicelib.errors import NotFound
 from chalicelib.models import Client
 from chalicelib.services.authorization import Authorization
+from chalicelib.services.security_log import Where
 from chalicelib.web import console
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import Layout
@@ -44,7 +45,9 @@ class ConsentsPage:
         visit.check_csrf()
         client_id = visit.request.form.one("client_id")
         try:
-            ended = self.authorization.withdraw(visit.web.user, client_id)
+            r = visit.request
+            ended = self.authorization.withdraw(visit.web.user, client_id,
+                                                Where(r.source_ip, r.user_agent[:256]))
         except NotFound:
             return self.listing(visit, error="That app is not connected (any more).", status=404)
         client = self.clients(client_id)

@@ -1,5 +1,6 @@
-"""``tessera sessions`` and ``tessera consents``: where you are signed in and which
-apps may act for you (SPEC §2)."""
+"""``tessera sessions``, ``tessera consents`` and ``tessera events``: where you are
+signed in, which apps may act for you (SPEC §2), and what happened to your account
+(the security log, SPEC §11)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,44 @@ def consents_revoke(app: App, client_id: str) -> None:
     """Withdraw your consent to CLIENT_ID: its tokens for you stop working."""
     app.api("DELETE", f"/v1/consents/{quote(client_id, safe='')}")
     click.echo(f"Withdrew consent for {client_id}.")
+
+
+PAGE = 100   # the most events the server gives per page
+
+
+def _summary(detail: dict[str, Any]) -> str:
+    """The detail in one cell: ``key=value`` pairs, lists joined by commas."""
+    return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                    for k, v in detail.items()) or "-"
+
+
+@click.command("events")
+@with_app
+@click.option("--kind", "-k", metavar="KIND",
+              help="Only events of this kind (signin, signin_failed, session_ended, ...).")
+@click.option("--limit", "-n", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="At most this many events (older pages are followed to reach it).")
+@json_option
+def events(app: App, kind: str | None, limit: int, as_json: bool) -> None:
+    """Your security log: sign-ins, sessions, tokens and keys, newest first."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(found) < limit:
+        params: dict[str, Any] = {"limit": min(PAGE, limit - len(found))}
+        if kind:
+            params["kind"] = kind
+        if cursor:
+            params["cursor"] = cursor
+        answer = app.api("GET", "/v1/events", params=params)
+        found += answer.get("events", [])
+        cursor = answer.get("next_cursor")
+        if not cursor:
+            break
+    found = found[:limit]
+    if as_json:
+        emit_json(found)
+        return
+    rows = [{**e, "at": when(e.get("time")), "ip": e.get("ip") or None,
+             "summary": _summary(e.get("detail") or {})} for e in found]
+    table(rows, [("at", "TIME"), ("kind", "KIND"), ("ip", "IP"), ("summary", "DETAIL")],
+          "No events.")

@@ -26,6 +26,8 @@ LAZY = {
     "role": ("tessera_cli.roles", "role", "Roles such as alice.ci: policies, keys, trust."),
     "sessions": ("tessera_cli.account", "sessions", "Your sign-in sessions: list them, end one."),
     "consents": ("tessera_cli.account", "consents", "Apps you allowed to act for you."),
+    "events": ("tessera_cli.account", "events",
+               "Your security log: sign-ins, sessions, tokens and keys, newest first."),
     "job": ("tessera_cli.job", "job", "Inside CI: a role token from the job's OIDC token."),
 }
 

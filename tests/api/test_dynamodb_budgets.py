@@ -52,11 +52,14 @@ EXPECTED: dict[str, dict[str, int]] = {
     "token_info_jwt": {"BatchGetItem": 1},
     "userinfo_jwt": {"BatchGetItem": 1},
     "revoke_refresh": {"DeleteItem": 1},
-    "logout": {"BatchGetItem": 1, "DeleteItem": 1},
+    # the session's end and its security-log entry (SPEC §11) are one transaction:
+    # still one write, so that the end never commits without its entry
+    "logout": {"BatchGetItem": 1, "TransactWriteItems": 1},
     # listing is the one request path that queries (the by_user index, one page)
     "sessions_list": {"BatchGetItem": 1, "Query": 1},
-    # the caller's session and user; the delete is conditional on the owner
-    "session_end": {"BatchGetItem": 1, "DeleteItem": 1},
+    # the caller's session and user; the delete, conditional on the owner, and its
+    # security-log entry in one transaction
+    "session_end": {"BatchGetItem": 1, "TransactWriteItems": 1},
     "device_page": {},
     # web session and its user, the code with its guess counters, the request, the decision
     "device_page_approve": {"GetItem": 3, "BatchGetItem": 1, "UpdateItem": 1},

@@ -383,6 +383,42 @@ def test_consents_list_shows_each_app_and_revoke_withdraws_one(config_home, memo
     assert revoked.exit_code == 0 and revoked.stdout == "Withdrew consent for console.\n"
 
 
+def test_events_prints_a_table_follows_the_cursor_and_json_is_the_raw_list(config_home,
+                                                                            memory_keyring):
+    stored(config_home)
+    newer = {"id": "e2", "kind": "pat_created", "time": 60, "ip": "203.0.113.9",
+             "user_agent": "curl/8", "detail": {"pat_id": "p1", "description": "ci"}}
+    older = {"id": "e1", "kind": "signin", "time": 0, "ip": "", "user_agent": "",
+             "detail": {"client_id": "cli", "method": "pwd"}}
+
+    def page(request: httpx.Request) -> tuple[int, dict[str, Any]]:
+        cursor = request.url.params.get("cursor")
+        if cursor is None:
+            return 200, {"events": [newer], "next_cursor": "e2"}
+        return 200, {"events": [older], "next_cursor": None}
+
+    fake = Fake({("GET", "/v1/events"): page})
+    listed = invoke(fake, "events")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == [
+        "TIME                     KIND         IP           DETAIL",
+        "1970-01-01 00:01:00 UTC  pat_created  203.0.113.9  pat_id=p1 description=ci",
+        "1970-01-01 00:00:00 UTC  signin       -            client_id=cli method=pwd"]
+    assert [r.url.params.get("cursor") for r in fake.sent("GET", "/v1/events")] == [None, "e2"]
+    assert json.loads(invoke(fake, "events", "--json").stdout) == [newer, older]
+
+
+def test_events_stops_at_the_limit_and_passes_the_kind(config_home, memory_keyring):
+    stored(config_home)
+    event = {"id": "e1", "kind": "signin_failed", "time": 0, "ip": "", "user_agent": "",
+             "detail": {"reason": "wrong_password"}}
+    fake = Fake({("GET", "/v1/events"): (200, {"events": [event], "next_cursor": "e1"})})
+    done = invoke(fake, "events", "--kind", "signin_failed", "--limit", "1", "--json")
+    assert json.loads(done.stdout) == [event]
+    [sent] = fake.sent("GET", "/v1/events")
+    assert dict(sent.url.params) == {"kind": "signin_failed", "limit": "1"}
+
+
 # -- logout --------------------------------------------------------------------
 
 def test_logout_revokes_the_refresh_token_then_deletes_the_login(config_home, memory_keyring):

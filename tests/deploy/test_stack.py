@@ -703,7 +703,8 @@ def test_the_web_acl_limits_each_ip_on_sign_in_and_password_grants_only(cfn_with
     scope = json.dumps(limits["password-grants-per-ip"]["Statement"])
     assert "grant_type=password" in scope and "device_code" in scope and "/oauth/token" in scope
     pages = json.dumps(limits["signin-pages-per-ip"]["Statement"])
-    for page in ("/oauth/authorize", "/tokens/signin", "/device"):
+    for page in ("/oauth/authorize", "/account/signin", "/signin/second-factor", "/device",
+                 "/password-reset"):
         assert page in pages
     # Introspection and the refresh grant are not limited per source (one NAT address).
     assert "introspect" not in json.dumps(acl) and "refresh_token" not in json.dumps(acl)
