@@ -16,6 +16,7 @@ from chalicelib.routes import (  # noqa: E402
     authorize,
     device,
     docs,
+    mfa_passkeys,
     oauth,
     pages_tokens,
     roles,
@@ -43,6 +44,7 @@ app.register_blueprint(pages_tokens.bp)
 app.register_blueprint(authorize.bp)
 app.register_blueprint(docs.bp)
 app.register_blueprint(signin.bp)
+app.register_blueprint(mfa_passkeys.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

@@ -557,3 +557,52 @@ class ValidationProblem(Problem):
     """A 422: the problem plus an ``errors`` extension member (RFC 9457 §3.2)."""
 
     errors: list[FieldError] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------
+# passkeys (SPEC §11): /v1/mfa/passkeys
+# --------------------------------------------------------------------------
+
+def _passkey_name(value: Any) -> Any:
+    from chalicelib.services import passkeys
+
+    return passkeys.check_name(value)
+
+
+class PasskeyOptionsAsk(Confirmed):
+    """The start of adding a passkey: only the owner's password, where needed."""
+
+
+class PasskeyAdd(Confirmed):
+    name: Annotated[str, _service_rule(_passkey_name), Field(
+        min_length=1, max_length=64, description="What the owner calls it (1 to 64 characters).")]
+    credential: dict[str, Any] = Field(
+        description="The `PublicKeyCredential` of `navigator.credentials.create()` as JSON "
+                    "(WebAuthn L2 §5.1: `id`, `rawId`, `type`, `response` with base64url "
+                    "`clientDataJSON` and `attestationObject`).")
+
+
+class PasskeyRemove(Confirmed):
+    """Removing a passkey: only the owner's password, where needed."""
+
+
+class CreationOptions(View):
+    """WebAuthn L2 §5.4 ``PublicKeyCredentialCreationOptions``, binary members base64url."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rp: dict[str, str]
+    user: dict[str, str]
+    challenge: str
+    pubKeyCredParams: list[dict[str, Any]]   # WebAuthn's member names
+    timeout: int
+    excludeCredentials: list[dict[str, Any]]
+    authenticatorSelection: dict[str, Any]
+    attestation: str
+
+
+class PasskeyView(View):
+    id: str
+    name: str
+    created_at: int
+    last_used_at: int | None

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
     from chalicelib.services.oauth_tokens import OAuthTokens
+    from chalicelib.services.passkeys import Passkeys
     from chalicelib.services.pats import PatCredentials, Pats
     from chalicelib.services.principals import Principals
     from chalicelib.services.role_credentials import RoleCredentials
@@ -297,6 +298,13 @@ class Container:
         return SecondFactors(self.mfa_repo, Sealer(self.keyring.seal_keys, "totp"),
                              self.password_signin, self.security_log, self.clock, self.settings,
                              transact=self.transact, batch_get=self.batch_get)
+
+    @cached_property
+    def passkeys(self) -> Passkeys:
+        from chalicelib.services.passkeys import Passkeys
+        from chalicelib.storage.mfa import ChallengesRepo
+        return Passkeys(self.mfa_repo, ChallengesRepo(self.table("devices")), self.users,
+                        self.security_log, self.clock, transact=self.transact)
 
     @cached_property
     def confirmation(self) -> Confirmation:

@@ -108,6 +108,7 @@ CONFIRMED = "a confirmed change (the owner's `password` in the body, or a sign-i
 MANAGE = f"Needs `tokens:manage` and {CONFIRMED}. A role key or role token never holds it: 403."
 READ = "Needs `tokens:read` or `tokens:manage`; a role key or role token holds neither: 403."
 SESSIONS = "Needs `sessions:manage`; a role key or role token never holds it: 403."
+PASSKEYS = f"Needs `sessions:manage` and {CONFIRMED}."
 ROLE = "Needs `roles:manage`. Another user's role is not found (404), like a missing one."
 ROLE_KEY = f"{ROLE} Also {CONFIRMED}. The secret is in this answer only."
 CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
@@ -226,6 +227,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("delete", "/v1/consents/{client_id}", "withdraw_consent", ACCOUNT,
               "Withdraw a consent: that app's sessions of the caller end at once", ok=204,
               problems=(403, 404), description=SESSIONS),
+    Operation("post", "/v1/mfa/passkeys/options", "passkey_options", ACCOUNT,
+              "WebAuthn creation options for a new passkey", response=m.CreationOptions,
+              body=m.PasskeyOptionsAsk, body_optional=True, problems=(403, 409),
+              description=f"{PASSKEYS} Give them to `navigator.credentials.create()`; the "
+                          "challenge is good for five minutes, once."),
+    Operation("post", "/v1/mfa/passkeys", "add_passkey", ACCOUNT,
+              "Add a passkey or security key", ok=201, response=m.PasskeyView,
+              body=m.PasskeyAdd, problems=(403, 409), description=PASSKEYS,
+              links=((("remove_passkey",), {"passkey_id": "$response.body#/id"}),)),
+    Operation("delete", "/v1/mfa/passkeys/{passkey_id}", "remove_passkey", ACCOUNT,
+              "Remove a passkey", ok=204, body=m.PasskeyRemove, body_optional=True,
+              problems=(403,), description=PASSKEYS),
 )
 
 PATH_PARAMETERS = {
@@ -236,6 +249,7 @@ PATH_PARAMETERS = {
     "policy_id": "The policy's id (16 base62 characters).",
     "key_id": "The role key's access id, `tka_…`.",
     "trust_id": "The trust policy's id (16 base62 characters).",
+    "passkey_id": "The passkey's id (16 base62 characters).",
 }
 
 
