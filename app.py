@@ -19,6 +19,7 @@ from chalicelib.routes import (  # noqa: E402
     mfa_passkeys,
     oauth,
     pages_tokens,
+    passkey_pages,
     roles,
     signin,
     tokens,
@@ -45,6 +46,7 @@ app.register_blueprint(authorize.bp)
 app.register_blueprint(docs.bp)
 app.register_blueprint(signin.bp)
 app.register_blueprint(mfa_passkeys.bp)
+app.register_blueprint(passkey_pages.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

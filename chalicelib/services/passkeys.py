@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -172,10 +173,12 @@ class Passkeys:
         return str(options_to_json(options))
 
     def register(self, user: User, issuer: str, name: str, credential: dict[str, Any],
-                 where: Where) -> Passkey:
+                 where: Where,
+                 also: Callable[[Passkey], list[dict[str, Any]]] | None = None) -> Passkey:
         """Verify a new credential (§7.1: challenge, origin, rp id, user presence and
         verification, attestation "none" or a valid one) and record it, its
-        challenge spent and the security log's entry in the same transaction."""
+        challenge spent and the security log's entry in the same transaction;
+        ``also``: more writes for it (a web sign-in's upgrade, given the passkey)."""
         from webauthn import verify_registration_response
         from webauthn.helpers.cose import COSEAlgorithmIdentifier as Alg
         from webauthn.helpers.exceptions import WebAuthnException
@@ -216,7 +219,8 @@ class Passkeys:
                 self.repo.op_add_passkey(user.id, passkey.id, passkey_to_item(passkey),
                                          first=not existing, cap=MAX_PASSKEYS),
                 self.security_log.op(user.id, "mfa_added", where,
-                                     {"method": "passkey", "name": name})])
+                                     {"method": "passkey", "name": name}),
+                *(also(passkey) if also is not None else [])])
         except ConditionFailed as lost:
             raise Conflict(SPENT + " (or another passkey was added meanwhile)") from lost
         log.info(json.dumps({"event": "mfa_added", "user_id": user.id, "method": "passkey",

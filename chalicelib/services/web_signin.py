@@ -144,6 +144,21 @@ class WebSignIn:
         return WebSession(cookie, done, web.user,
                           mfa_policy.needs(web.user, amr, self.settings, now))
 
+    def upgrade(self, web: WebSession, method: str) -> tuple[list[dict[str, Any]], WebSession]:
+        """A factor enrolled during a sign-in counts as used by it (the person just
+        proved holding it): the writes that record ``method`` and ``mfa`` on the
+        session and give it a new cookie, for the enrolment's transaction, and
+        the sign-in as it will be once they commit. Without them, enrolling the
+        first factor would send its own sign-in back to the second step."""
+        now = self.clock.now()
+        amr = tuple(dict.fromkeys([*web.session.amr, method, "mfa"]))
+        cookie = WEB_SESSION.mint(web.session.id)
+        ops = [self.sessions_repo.op_complete_web(web.session.id, digest(web.cookie),
+                                                  digest(cookie), list(amr), now)]
+        user = web.user
+        done = replace(web.session, amr=amr, auth_time=now)
+        return ops, WebSession(cookie, done, user, mfa_policy.needs(user, amr, self.settings, now))
+
     def sign_in_with_passkey(self, user: User, method: str, ops: list[dict[str, Any]],
                              source_ip: str, user_agent: str,
                              also: Callable[[User, Session], list[dict[str, Any]]] | None = None,

@@ -12,7 +12,7 @@ stops working after it (the session id changed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from chalice.app import Response
 
 from chalicelib.errors import BadRequest, Forbidden, TesseraError
+from chalicelib.models import Session, User
 from chalicelib.services.web_signin import (
     ANONYMOUS,
     SESSION_COOKIE,
@@ -50,6 +51,14 @@ class SignIn(Protocol):
 
     def complete(self, web: WebSession, method: str,
                  ops: list[dict[str, Any]]) -> WebSession: ...
+
+    def upgrade(self, web: WebSession,
+                method: str) -> tuple[list[dict[str, Any]], WebSession]: ...
+
+    def sign_in_with_passkey(self, user: User, method: str, ops: list[dict[str, Any]],
+                             source_ip: str, user_agent: str,
+                             also: Callable[[User, Session], list[dict[str, Any]]] | None = None,
+                             ) -> WebSession: ...
 
     def sign_out(self, web: WebSession) -> None: ...
 
@@ -182,6 +191,29 @@ class Visit:
         self._signed_in(web)
         self._set_session_cookie(web)
         return web
+
+    def sign_in_with_passkey(self, user: User, method: str, ops: list[dict[str, Any]],
+                             also: Callable[[User, Session], list[dict[str, Any]]] | None = None,
+                             ) -> WebSession:
+        """A sign-in whose first factor is a passkey (``WebSignIn.sign_in_with_passkey``):
+        ``ops`` spend the assertion; the new session's cookie is set."""
+        r = self.request
+        web = self.signin.sign_in_with_passkey(user, method, ops, r.source_ip,
+                                               r.user_agent[:256], also)
+        self._signed_in(web)
+        self._set_session_cookie(web)
+        return web
+
+    def upgrade(self, method: str) -> tuple[list[dict[str, Any]], WebSession]:
+        """The writes that record a factor enrolled during this sign-in on it
+        (``WebSignIn.upgrade``), and the sign-in to ``adopt`` once they commit."""
+        assert self.web is not None
+        return self.signin.upgrade(self.web, method)
+
+    def adopt(self, web: WebSession) -> None:
+        """Act for ``web`` from now on, and set its cookie."""
+        self._signed_in(web)
+        self._set_session_cookie(web)
 
     def _signed_in(self, web: WebSession | None) -> None:
         self.web = web if web is not None and web.ready else None

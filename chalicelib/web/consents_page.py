@@ -64,8 +64,9 @@ class ConsentsPage:
     def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
         if visit.pending is not None:
             return second_factor_page.prompt(visit, PAGE)
-        return visit.page("Sign in", "signin.html", status, error=error,
-                          heading="Sign in to see your connected apps", action=PAGE + "/signin")
+        return visit.page(Layout("Sign in", passkeys=True), "signin.html", status, error=error,
+                          heading="Sign in to see your connected apps", action=PAGE + "/signin",
+                          passkey_next=PAGE)
 
     def listing(self, visit: Visit, *, error: str = "", notice: str = "",
                 status: int = 200) -> Response:

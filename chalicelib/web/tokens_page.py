@@ -156,8 +156,9 @@ class TokensPage:
     def signin_page(self, visit: Visit, *, error: str = "", status: int = 200) -> Response:
         if visit.pending is not None:
             return second_factor_page.prompt(visit, "/tokens")
-        return visit.page("Sign in", "signin.html", status, error=error,
-                          heading="Sign in to manage your tokens", action="/tokens/signin")
+        return visit.page(Layout("Sign in", passkeys=True), "signin.html", status, error=error,
+                          heading="Sign in to manage your tokens", action="/tokens/signin",
+                          passkey_next="/tokens")
 
     def dashboard(self, visit: Visit, web: WebSession, *, error: str = "", notice: str = "",
                   state: str = "", form: Form | None = None, status: int = 200) -> Response:
