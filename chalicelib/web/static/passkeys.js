@@ -1,8 +1,8 @@
 // Passkeys (SPEC §11; W3C WebAuthn Level 2): the ceremonies run here, in the
 // browser, since WebAuthn is a JavaScript API. Inlined after site.js on pages
 // that offer passkeys (Layout.passkeys), under the same nonce-only CSP, with
-// connect-src 'self' for the options. Without a WebAuthn-capable browser the
-// passkey controls stay hidden and the page works as before.
+// connect-src 'self' for the options. Without a WebAuthn-capable browser (or on
+// an IP address) the passkey controls stay hidden and the page works as before.
 //
 //   [data-passkey=signin]   a button: fetch request options (POST data-options,
 //                           the page's CSRF token), navigator.credentials.get(),
@@ -13,6 +13,8 @@
 (function () {
   "use strict";
   if (!window.PublicKeyCredential || !navigator.credentials) { return; }
+  // WebAuthn takes no IP address as relying party id (a local runner on 127.0.0.1).
+  if (/^[0-9.]+$|^\[/.test(location.hostname)) { return; }
 
   function toBytes(text) {
     var s = text.replace(/-/g, "+").replace(/_/g, "/");
