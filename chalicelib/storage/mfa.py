@@ -12,7 +12,8 @@ Attributes of a user item:
 * ``recovery``      a string set of the digests of the unused recovery codes.
 
 Every use of a factor is one conditional write, so of concurrent uses of one TOTP
-step, one recovery code or one assertion exactly one succeeds.
+step, one recovery code or one assertion exactly one succeeds. WebAuthn challenges
+(``ChallengesRepo``) live in the devices table, each spent by one conditional delete.
 """
 
 from __future__ import annotations
