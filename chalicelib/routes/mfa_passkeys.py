@@ -63,7 +63,8 @@ def add_passkey() -> Response:
     body = parse_body(bp.current_request, PasskeyAdd)
     principal, c = caller(body), container()
     passkey = c.passkeys.register(principal.user, issuer_of(bp.current_request, c.settings),
-                                  body.name, body.credential, where())
+                                  body.name, body.credential.model_dump(exclude_none=True),
+                                  where())
     return json_response(passkey_view(passkey), status=201)
 
 

@@ -52,17 +52,23 @@ TIMEOUT_MS = CHALLENGE_SECONDS * 1000
 # What a challenge was issued for: one purpose's response never completes another.
 REGISTER, SECOND_FACTOR, SIGN_IN = "register", "second_factor", "signin"
 REFUSED = "That passkey could not be verified. Try again, or use another way to sign in."
+NOT_VERIFIED = "The passkey could not be verified"   # a registration's 422, whatever the cause
 SPENT = "That passkey request was already used or has expired. Try again."
 
 
 def check_name(name: object) -> str:
-    """A passkey's name: 1 to 64 printable characters, trimmed."""
-    if not isinstance(name, str) or not name.strip():
+    """A passkey's name: white space around it dropped, then 1 to 64 characters, no
+    control character (the rule of a PAT's description)."""
+    if not isinstance(name, str):
+        raise Unprocessable("name must be a string")
+    text = name.strip()
+    if not text:
         raise Unprocessable("name must not be empty")
-    name = name.strip()
-    if len(name) > MAX_NAME or not name.isprintable():
-        raise Unprocessable(f"name must be at most {MAX_NAME} printable characters")
-    return name
+    if len(text) > MAX_NAME:
+        raise Unprocessable(f"name must be at most {MAX_NAME} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise Unprocessable("name must not contain control characters")
+    return text
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,9 @@ def _challenge_of(client_data_json: bytes) -> bytes:
         data = json.loads(client_data_json)
         challenge = _unb64url(str(data["challenge"]))
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise Unprocessable("credential.response.clientDataJSON is not valid") from exc
+        raise Unprocessable(f"{NOT_VERIFIED}: its clientDataJSON names no challenge") from exc
     if not 16 <= len(challenge) <= 128:
-        raise Unprocessable("credential.response.clientDataJSON is not valid")
+        raise Unprocessable(f"{NOT_VERIFIED}: its clientDataJSON names no challenge")
     return challenge
 
 
@@ -121,11 +127,11 @@ def _client_data(credential: dict[str, Any]) -> bytes:
     response = credential.get("response")
     raw = response.get("clientDataJSON") if isinstance(response, dict) else None
     if not isinstance(raw, str):
-        raise Unprocessable("credential.response.clientDataJSON is required")
+        raise Unprocessable(f"{NOT_VERIFIED}: it has no clientDataJSON")
     try:
         return _unb64url(raw)
     except (ValueError, binascii.Error) as exc:
-        raise Unprocessable("credential.response.clientDataJSON is not base64url") from exc
+        raise Unprocessable(f"{NOT_VERIFIED}: its clientDataJSON is not base64url") from exc
 
 
 class Passkeys:
@@ -181,7 +187,6 @@ class Passkeys:
         ``also``: more writes for it (a web sign-in's upgrade, given the passkey)."""
         from webauthn import verify_registration_response
         from webauthn.helpers.cose import COSEAlgorithmIdentifier as Alg
-        from webauthn.helpers.exceptions import WebAuthnException
         from webauthn.helpers.structs import CredentialDeviceType
 
         name = check_name(name)
@@ -193,11 +198,10 @@ class Passkeys:
                 expected_origin=rp.origin, require_user_verification=True,
                 supported_pub_key_algs=[Alg.ECDSA_SHA_256, Alg.EDDSA,
                                         Alg.RSASSA_PKCS1_v1_5_SHA_256])
-        except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any failure on foreign bytes is a refusal
             log.info(json.dumps({"event": "passkey_refused", "user_id": user.id,
                                  "reason": str(exc)[:200]}))
-            raise Unprocessable("The passkey could not be verified: "
-                                "start adding it again") from exc
+            raise Unprocessable(f"{NOT_VERIFIED}: start adding it again") from exc
         credential_id = _b64url(verified.credential_id)
         existing = user.second_factors.passkeys
         if any(p.credential_id == credential_id for p in existing):
@@ -271,13 +275,12 @@ class Passkeys:
         counter; the writes that spend it come back in ``Asserted.ops``."""
         from webauthn import verify_authentication_response
         from webauthn.helpers import parse_authentication_credential_json
-        from webauthn.helpers.exceptions import WebAuthnException
 
         if not isinstance(credential, dict):
             raise Unprocessable("credential must be an object")
         try:
             parsed: AuthenticationCredential = parse_authentication_credential_json(credential)
-        except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any failure on foreign bytes is a refusal
             raise Unprocessable("credential is not a WebAuthn assertion") from exc
         challenge = _challenge_of(parsed.response.client_data_json)
         handle = parsed.response.user_handle
@@ -302,7 +305,7 @@ class Passkeys:
                 credential=parsed, expected_challenge=challenge, expected_rp_id=rp.id,
                 expected_origin=rp.origin, credential_public_key=_unb64url(passkey.public_key),
                 credential_current_sign_count=0, require_user_verification=True)
-        except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any failure on foreign bytes is a refusal
             raise Forbidden(REFUSED, detail=f"assertion refused: {str(exc)[:200]}") from exc
         count = verified.new_sign_count
         # §6.1.1: a count not above the stored one (unless both are 0, an
