@@ -110,7 +110,7 @@ class PasskeyPages:
 
             def logged(user: User, session: Session) -> list[dict[str, Any]]:
                 return [self.security_log.op(user.id, "signin", where,
-                                             {"method": asserted.method, "sid": session.id})]
+                                             {"method": asserted.method})]
 
             visit.sign_in_with_passkey(asserted.user, asserted.method, asserted.ops, logged)
         except ConditionFailed as lost:
