@@ -19,10 +19,12 @@ from chalicelib.routes import (  # noqa: E402
     docs,
     invitations,
     mfa,
+    mfa_passkeys,
     oauth,
     pages_account,
     pages_mail,
     pages_tokens,
+    passkey_pages,
     roles,
     signin,
     tokens,
@@ -54,6 +56,8 @@ app.register_blueprint(mfa.bp)
 app.register_blueprint(account_security.bp)
 app.register_blueprint(invitations.bp)
 app.register_blueprint(pages_mail.bp)
+app.register_blueprint(mfa_passkeys.bp)
+app.register_blueprint(passkey_pages.bp)
 
 
 @app.schedule(Rate(int(os.environ.get("TESSERA_PURGE_RATE_MINUTES", "15")), unit=Rate.MINUTES))

@@ -785,6 +785,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         default=Path(os.environ.get("TESSERA_LOCAL_SEED") or DEMO_SEED),
                         help="seed file to load (default seeds/demo.json, env TESSERA_LOCAL_SEED)")
     parser.add_argument("--no-seed", action="store_true", help="start with empty tables")
+    parser.add_argument("--issuer-host", choices=(HOST, "localhost"),
+                        default=os.environ.get("TESSERA_LOCAL_ISSUER_HOST") or HOST,
+                        help="the issuer's host name (default 127.0.0.1, env "
+                             "TESSERA_LOCAL_ISSUER_HOST); passkeys need localhost, since "
+                             "WebAuthn takes no IP address as its relying party id")
     default = Limits()
     parser.add_argument("--request-timeout", type=float,
                         default=float(os.environ.get("TESSERA_LOCAL_REQUEST_TIMEOUT")
@@ -844,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot listen on {HOST}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
         port = web.server.server_address[1]
-        base = f"http://{HOST}:{port}"
+        base = f"http://{args.issuer_host}:{port}"
         # Settings are read on first use, so the issuer is set before anything reads them.
         env = local_environment(os.environ, endpoint, base)
         try:

@@ -618,6 +618,78 @@ class TotpState(View):
     enrolled: bool
 
 
+# --------------------------------------------------------------------------
+# passkeys (SPEC §11): /v1/mfa/passkeys
+# --------------------------------------------------------------------------
+
+def _passkey_name(value: Any) -> Any:
+    from chalicelib.services import passkeys
+
+    return passkeys.check_name(value)
+
+
+class PasskeyOptionsAsk(Confirmed):
+    """The start of adding a passkey: only the owner's password, where needed."""
+
+
+# A passkey's name: as a PAT's description, 1 to 64 characters once trimmed.
+NAME_PATTERN = (rf"^[{_SPACE}]*(?:{_EDGE}|{_EDGE}{_INNER}{{0,62}}{_EDGE})[{_SPACE}]*$")
+B64URL_PATTERN = r"^[A-Za-z0-9_-]+$"
+Base64url = Annotated[str, Field(pattern=B64URL_PATTERN, min_length=2, max_length=8000)]
+
+
+class AttestationResponse(BaseModel):
+    """WebAuthn L2 §5.2.1 ``AuthenticatorAttestationResponse`` as JSON (binary members
+    base64url); other members a browser adds (WebAuthn L3 ``toJSON``) are ignored."""
+
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra=_no_null_defaults)
+
+    clientDataJSON: Base64url
+    attestationObject: Base64url
+    transports: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=8)] \
+        | SkipJsonSchema[None] = None
+
+
+class RegistrationCredential(BaseModel):
+    """The ``PublicKeyCredential`` of ``navigator.credentials.create()`` as JSON."""
+
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra=_no_null_defaults)
+
+    id: Base64url
+    rawId: Base64url
+    type: Literal["public-key"]
+    response: AttestationResponse
+
+
+class PasskeyAdd(Confirmed):
+    name: Annotated[Annotated[str, Field(min_length=1, pattern=NAME_PATTERN)],
+                    _service_rule(_passkey_name), Field(
+        description="What the owner calls it: 1 to 64 characters, no control character, once "
+                    "the surrounding white space is dropped.")]
+    credential: RegistrationCredential = Field(
+        description="What `navigator.credentials.create()` gave for the options of "
+                    "`POST /v1/mfa/passkeys/options`, as JSON (WebAuthn L2 §5.1).")
+
+
+class PasskeyRemove(Confirmed):
+    """Removing a passkey: only the owner's password, where needed."""
+
+
+class CreationOptions(View):
+    """WebAuthn L2 §5.4 ``PublicKeyCredentialCreationOptions``, binary members base64url."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rp: dict[str, str]
+    user: dict[str, str]
+    challenge: str
+    pubKeyCredParams: list[dict[str, Any]]   # WebAuthn's member names
+    timeout: int
+    excludeCredentials: list[dict[str, Any]]
+    authenticatorSelection: dict[str, Any]
+    attestation: str
+
+
 class PasskeyView(View):
     """A passkey or security key of the caller (never its key material)."""
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chalicelib.services.mail_letters import MailLetters
     from chalicelib.services.mailer import Mailer
     from chalicelib.services.oauth_tokens import OAuthTokens
+    from chalicelib.services.passkeys import Passkeys
     from chalicelib.services.password_reset import PasswordReset
     from chalicelib.services.passwords import PasswordChange
     from chalicelib.services.pats import PatCredentials, Pats
@@ -318,6 +319,13 @@ class Container:
         from chalicelib.services.passwords import PasswordChange
         return PasswordChange(self.users, self.confirmation, self.sessions, self.security_log,
                               self.settings)
+
+    @cached_property
+    def passkeys(self) -> Passkeys:
+        from chalicelib.services.passkeys import Passkeys
+        from chalicelib.storage.mfa import ChallengesRepo
+        return Passkeys(self.mfa_repo, ChallengesRepo(self.table("devices")), self.users,
+                        self.security_log, self.clock, transact=self.transact)
 
     @cached_property
     def confirmation(self) -> Confirmation:

@@ -114,6 +114,7 @@ MFA_CONFIRMED = ("a confirmed change (the owner's `password` and, with a second 
 MANAGE = f"Needs `tokens:manage` and {CONFIRMED}. A role key or role token never holds it: 403."
 READ = "Needs `tokens:read` or `tokens:manage`; a role key or role token holds neither: 403."
 SESSIONS = "Needs `sessions:manage`; a role key or role token never holds it: 403."
+PASSKEYS = f"Needs `sessions:manage` and {CONFIRMED}."
 ROLE = "Needs `roles:manage`. Another user's role is not found (404), like a missing one."
 ROLE_KEY = f"{ROLE} Also {CONFIRMED}. The secret is in this answer only."
 CLIENT_TOKEN = "A client credentials token (RFC 6749 §4.4) names no user: 403."
@@ -268,6 +269,18 @@ OPERATIONS: tuple[Operation, ...] = (
               "Ten new recovery codes; the old ones stop working", ok=201,
               response=m.RecoveryCodes, body=m.MfaChange, body_optional=True,
               problems=(403, 409), description=f"{SESSIONS} Also {MFA_CONFIRMED}."),
+    Operation("post", "/v1/mfa/passkeys/options", "passkey_options", ACCOUNT,
+              "WebAuthn creation options for a new passkey", response=m.CreationOptions,
+              body=m.PasskeyOptionsAsk, body_optional=True, problems=(403, 409),
+              description=f"{PASSKEYS} Give them to `navigator.credentials.create()`; the "
+                          "challenge is good for five minutes, once."),
+    Operation("post", "/v1/mfa/passkeys", "add_passkey", ACCOUNT,
+              "Add a passkey or security key", ok=201, response=m.PasskeyView,
+              body=m.PasskeyAdd, problems=(403, 409), description=PASSKEYS,
+              links=((("remove_passkey",), {"passkey_id": "$response.body#/id"}),)),
+    Operation("delete", "/v1/mfa/passkeys/{passkey_id}", "remove_passkey", ACCOUNT,
+              "Remove a passkey", ok=204, body=m.PasskeyRemove, body_optional=True,
+              problems=(403,), description=PASSKEYS),
 )
 
 PATH_PARAMETERS = {
@@ -278,6 +291,7 @@ PATH_PARAMETERS = {
     "policy_id": "The policy's id (16 base62 characters).",
     "key_id": "The role key's access id, `tka_…`.",
     "trust_id": "The trust policy's id (16 base62 characters).",
+    "passkey_id": "The passkey's id (16 base62 characters).",
 }
 
 

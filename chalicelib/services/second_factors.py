@@ -182,6 +182,14 @@ class SecondFactors:
 
     # -- recovery codes -----------------------------------------------------------------
 
+    def first_recovery_codes(self, user: User, where: Where) -> list[str]:
+        """The recovery codes of a first factor just enrolled in its own write (a
+        passkey): ten, replacing any (a user item takes one write per transaction)."""
+        codes = new_recovery_codes()
+        self.transact([self.repo.op_set_recovery(user.id, [recovery_digest(user.id, c)
+                                                           for c in codes])])
+        return codes
+
     def regenerate_recovery(self, user: User, where: Where) -> list[str]:
         """Ten new codes; the old ones stop working in the same write."""
         if not user.second_factors.enrolled:

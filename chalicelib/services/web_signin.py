@@ -154,6 +154,32 @@ class WebSignIn:
         return writes, WebSession(cookie, done, after,
                                   mfa_policy.needs(after, amr, self.settings, now))
 
+    def sign_in_with_passkey(self, user: User, method: str, ops: list[dict[str, Any]],
+                             source_ip: str, user_agent: str,
+                             also: Callable[[User, Session], list[dict[str, Any]]] | None = None,
+                             ) -> WebSession:
+        """A sign-in with a passkey as its first factor (SPEC §11): the passkey was
+        verified with user verification, so it is two factors at once (RFC 8176
+        ``hwk``/``swk`` and ``mfa``). ``ops`` spend the assertion (its challenge,
+        its counter): they commit first, in one transaction, and only then does the
+        session open (with ``also``, the security log's entry), so nothing opens
+        on an assertion that was not spent. (DynamoDB takes one write per item in a
+        transaction, and both the counter and the session's record are on the user
+        item.) ``ConditionFailed``: the assertion was spent already."""
+        self.transact(ops)
+        sessions = self._sessions()
+        amr = tuple(dict.fromkeys([method, "mfa"]))
+        session = sessions.new_session(user_id=user.id, client_id=WEB_CLIENT_ID, scope="",
+                                       device={"ip": source_ip, "user_agent": user_agent[:256]},
+                                       kind="web", amr=amr)
+        cookie = WEB_SESSION.mint(session.id)
+        sessions.open(session, cookie, user, also(user, session) if also is not None else [],
+                      refusal="The account is not active")
+        log.info(json.dumps({"event": "passkey_signin", "sid": session.id, "user_id": user.id,
+                             "method": method}))
+        return WebSession(cookie, session, user,
+                          mfa_policy.needs(user, amr, self.settings, self.clock.now()))
+
     def current(self, cookie: str | None) -> WebSession | None:
         """The live web session a cookie names, with its user; None otherwise."""
         session_id = WEB_SESSION.parse(cookie or "")

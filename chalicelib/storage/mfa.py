@@ -12,11 +12,13 @@ Attributes of a user item:
 * ``recovery``      a string set of the digests of the unused recovery codes.
 
 Every use of a factor is one conditional write, so of concurrent uses of one TOTP
-step, one recovery code or one assertion exactly one succeeds.
+step, one recovery code or one assertion exactly one succeeds. WebAuthn challenges
+(``ChallengesRepo``) live in the devices table, each spent by one conditional delete.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -100,3 +102,78 @@ class MfaRepo:
                                     condition=_USER + " AND contains(recovery, :one)",
                                     values={":h": {code_digest}, ":one": code_digest,
                                             ":true": True})
+
+    # -- passkeys (WebAuthn) ------------------------------------------------------------
+
+    def op_add_passkey(self, user_id: str, passkey_id: str, item: dict[str, Any],
+                       first: bool, cap: int) -> dict[str, Any]:
+        """Record a new passkey. ``first``: the user had none as read, so the map is
+        created, and only while still absent; else the condition holds only while
+        the map has room (below ``cap``) and no passkey of this id exists, so two
+        registrations at once never exceed the cap nor overwrite each other."""
+        if first:
+            return self.table.op_update(
+                self.key(user_id), "SET passkeys = :m",
+                condition=_USER + " AND attribute_not_exists(passkeys)",
+                values={":m": {passkey_id: item}, ":true": True})
+        return self.table.op_update(
+            self.key(user_id), "SET passkeys.#p = :pk",
+            condition=(_USER + " AND attribute_exists(passkeys) AND size(passkeys) < :cap"
+                       " AND attribute_not_exists(passkeys.#p)"),
+            names={"#p": passkey_id}, values={":pk": item, ":cap": cap, ":true": True})
+
+    def op_use_passkey(self, user_id: str, passkey_id: str, credential_id: str,
+                       stored: int, new: int, now: int) -> dict[str, Any]:
+        """Accept an assertion's signature counter (WebAuthn L2 §6.1.1): the
+        condition holds only while the stored count is still the one the assertion
+        was checked against and the new count is greater, or both are 0 (an
+        authenticator that keeps no counter); so of concurrent uses of one
+        assertion exactly one commits, and a clone's stale count never does. It
+        also records when the passkey was last used."""
+        if new == 0 and stored == 0:
+            condition = " AND passkeys.#p.sign_count = :zero"
+            values: dict[str, Any] = {":zero": 0}
+        else:
+            condition = " AND passkeys.#p.sign_count = :old AND passkeys.#p.sign_count < :new"
+            values = {":old": stored}
+        return self.table.op_update(
+            self.key(user_id), "SET passkeys.#p.sign_count = :new, passkeys.#p.last_used_at = :now",
+            condition=_USER + " AND passkeys.#p.credential_id = :cid" + condition,
+            names={"#p": passkey_id},
+            values={**values, ":new": new, ":now": now, ":cid": credential_id, ":true": True})
+
+    def op_remove_passkey(self, user_id: str, passkey_id: str) -> dict[str, Any]:
+        """Remove one passkey; the condition fails when it is already gone."""
+        return self.table.op_update(self.key(user_id), "REMOVE passkeys.#p",
+                                    condition="attribute_exists(id) AND attribute_exists(passkeys.#p)",
+                                    names={"#p": passkey_id})
+
+
+class ChallengesRepo:
+    """WebAuthn challenges (W3C WebAuthn L2 §13.4.3: random, used once), kept in
+    the devices table as ``wa#<SHA-256 of the challenge>`` with their purpose and
+    user, for ``CHALLENGE_SECONDS`` (``ttl`` removes them later; the condition
+    checks the expiry, since TTL is lazy)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    @staticmethod
+    def key(challenge: bytes) -> dict[str, str]:
+        return {"pk": "wa#" + hashlib.sha256(challenge).hexdigest()}
+
+    def put(self, challenge: bytes, purpose: str, user_id: str, expires_at: int) -> None:
+        # attribute_not_exists: a challenge (random, 32 bytes) is issued once.
+        self.table.put({**self.key(challenge), "purpose": purpose, "user_id": user_id,
+                        "expires_at": expires_at, "ttl": expires_at},
+                       condition="attribute_not_exists(pk)")
+
+    def op_consume(self, challenge: bytes, purpose: str, user_id: str, now: int) -> dict[str, Any]:
+        """Spend a challenge: the condition holds only while it exists, was issued
+        for this purpose and user ("" for a sign-in that names no user yet) and has
+        not expired, so a replayed response (its challenge already spent) never
+        commits, nor one of a challenge issued for another ceremony."""
+        return self.table.op_delete(
+            self.key(challenge),
+            condition="attribute_exists(pk) AND purpose = :p AND user_id = :u AND expires_at > :now",
+            values={":p": purpose, ":u": user_id, ":now": now})

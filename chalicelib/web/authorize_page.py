@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from chalice.app import Response
@@ -143,7 +143,9 @@ class AuthorizePage:
             return second_factor_page.prompt(visit, AUTHORIZE + "?" + urlencode(
                 after_signin(request.params)))
         hint = request.login_hint if visit.web is None else visit.web.user.username
-        return visit.page(self._layout("Sign in", request), "authorize_signin.html", status,
+        layout = replace(self._layout("Sign in", request), passkeys=True)
+        return visit.page(layout, "authorize_signin.html", status,
+                          passkey_next=AUTHORIZE + "?" + urlencode(after_signin(request.params)),
                           app=request.client.name or request.client.client_id, error=error,
                           hint=hint, fields=hidden_fields(request.params),
                           returns_to=origin(request.redirect_uri))

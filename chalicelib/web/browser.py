@@ -12,7 +12,7 @@ stops working after it (the session id changed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from chalice.app import Response
 
 from chalicelib.errors import BadRequest, Forbidden, TesseraError
-from chalicelib.models import User
+from chalicelib.models import Session, User
 from chalicelib.services.security_log import Where
 from chalicelib.services.web_signin import (
     ANONYMOUS,
@@ -55,6 +55,11 @@ class SignIn(Protocol):
 
     def upgrade(self, web: WebSession, method: str,
                 user: User | None = None) -> tuple[list[dict[str, Any]], WebSession]: ...
+
+    def sign_in_with_passkey(self, user: User, method: str, ops: list[dict[str, Any]],
+                             source_ip: str, user_agent: str,
+                             also: Callable[[User, Session], list[dict[str, Any]]] | None = None,
+                             ) -> WebSession: ...
 
     def sign_out(self, web: WebSession, where: Where = ...) -> None: ...
 
@@ -188,8 +193,28 @@ class Visit:
         self._set_session_cookie(web)
         return web
 
-    def upgraded(self, web: WebSession) -> None:
-        """The sign-in gained a second factor (``SignIn.upgrade``'s writes committed)."""
+    def sign_in_with_passkey(self, user: User, method: str, ops: list[dict[str, Any]],
+                             also: Callable[[User, Session], list[dict[str, Any]]] | None = None,
+                             ) -> WebSession:
+        """A sign-in whose first factor is a passkey (``WebSignIn.sign_in_with_passkey``):
+        ``ops`` spend the assertion; the new session's cookie is set."""
+        r = self.request
+        web = self.signin.sign_in_with_passkey(user, method, ops, r.source_ip,
+                                               r.user_agent[:256], also)
+        self._signed_in(web)
+        self._set_session_cookie(web)
+        return web
+
+    def upgrade(self, method: str) -> tuple[list[dict[str, Any]], WebSession]:
+        """The writes that record a factor enrolled during this sign-in on it
+        (``WebSignIn.upgrade``), and the sign-in to ``adopt`` once they commit: a
+        finished sign-in, or one that may only enrol (``mfa_policy.ENROL``)."""
+        signed = self.web or self.pending
+        assert signed is not None
+        return self.signin.upgrade(signed, method)
+
+    def adopt(self, web: WebSession) -> None:
+        """Act for ``web`` from now on, and set its cookie."""
         self._signed_in(web)
         self._set_session_cookie(web)
 

@@ -53,9 +53,10 @@ def signin_page(visit: Visit, next_path: str, *, error: str = "", status: int = 
     """What a visitor who is not signed in sees instead of a console page."""
     if visit.pending is not None:
         return second_factor_page.prompt(visit, next_path)
-    return visit.page("Sign in", "account_signin.html", status, error=error,
-                      heading="Sign in to your account", action=SIGNIN,
-                      next=second_factor_page.safe_next(next_path, HOME))
+    next_path = second_factor_page.safe_next(next_path, HOME)
+    return visit.page(Layout("Sign in", passkeys=True), "account_signin.html", status,
+                      error=error, heading="Sign in to your account", action=SIGNIN,
+                      next=next_path)
 
 
 def signed_in(visit: Visit, here: str,

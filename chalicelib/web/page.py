@@ -56,6 +56,13 @@ class Layout:
     # also governs the redirect that answers a POST (the authorization response
     # to an app's redirect URI, RP-initiated logout's return).
     form_origins: tuple[str, ...] = ()
+    # The passkey script (``static/passkeys.js``, with the script): it fetches
+    # WebAuthn options from this origin (CSP ``connect-src 'self'``).
+    passkeys: bool = False
+
+    @property
+    def scripted(self) -> bool:
+        return self.script or self.passkeys
 
 
 def document(layout: Layout, template: str, nonce: str, account: Account | None = None, /,
@@ -63,15 +70,18 @@ def document(layout: Layout, template: str, nonce: str, account: Account | None 
     """A page's HTML: ``template`` (which extends ``base.html``) with its values."""
     from chalicelib.web.render import render, trusted
 
-    js = trusted(_static("site.js")) if layout.script else ""
+    js = trusted(_static("site.js") + (_static("passkeys.js") if layout.passkeys else "")) \
+        if layout.scripted else ""
     return render(template, layout=layout, nonce=nonce, account=account,
                   css=trusted(_static("site.css")), js=js, **context)
 
 
 def security_headers(nonce: str, *, script: bool = False,
-                     form_origins: tuple[str, ...] = ()) -> dict[str, str]:
+                     form_origins: tuple[str, ...] = (), connect: bool = False) -> dict[str, str]:
     """The headers of every page: a nonce-only CSP (no script at all unless the page has one)."""
     scripts = f"script-src 'nonce-{nonce}'; " if script else ""
+    if connect:
+        scripts += "connect-src 'self'; "
     forms = " ".join(("'self'", *form_origins))
     return {
         "Content-Type": "text/html; charset=utf-8",
@@ -92,8 +102,9 @@ def page_response(layout: Layout | str, template: str, status: int = 200, /, *,
     """``template`` rendered in the layout, with the security headers of every page."""
     layout = Layout(layout) if isinstance(layout, str) else layout
     nonce = secrets.token_urlsafe(16)
-    out: Headers = {**security_headers(nonce, script=layout.script,
-                                       form_origins=layout.form_origins), **(headers or {})}
+    out: Headers = {**security_headers(nonce, script=layout.scripted,
+                                       form_origins=layout.form_origins,
+                                       connect=layout.passkeys), **(headers or {})}
     set_cookies = list(cookies)
     if set_cookies:
         out["Set-Cookie"] = set_cookies

@@ -17,6 +17,7 @@ from chalicelib.services import mfa_policy
 from chalicelib.services.second_factors import SecondFactors
 from chalicelib.services.security_log import SecurityLog, Where
 from chalicelib.web.browser import Visit
+from chalicelib.web.page import Layout
 
 STEP = "/signin/second-factor"
 CANCEL = "/signin/cancel"
@@ -41,7 +42,8 @@ def prompt(visit: Visit, next_path: str, *, error: str = "", status: int = 200) 
     if pending.needs == mfa_policy.ENROL:
         return visit.redirect(ENROL + "?" + urlencode({"next": safe_next(next_path)}))
     factors = pending.user.second_factors
-    return visit.page("Two-factor authentication", "second_factor.html", status, error=error,
+    layout = Layout("Two-factor authentication", passkeys=bool(factors.passkeys))
+    return visit.page(layout, "second_factor.html", status, error=error,
                       next=safe_next(next_path), username=pending.user.username,
                       totp=bool(factors.totp_sealed), passkeys=bool(factors.passkeys),
                       action=visit.path(STEP), cancel=visit.path(CANCEL))

@@ -31,6 +31,7 @@ from chalicelib.services.web_signin import WebSession
 from chalicelib.web import console
 from chalicelib.web.browser import Visit
 from chalicelib.web.page import Layout
+from chalicelib.web.passkey_page import passkey_rows
 from chalicelib.web.second_factor_page import safe_next
 
 PAGE = "/account/security"
@@ -94,15 +95,12 @@ class SecurityPage:
         factors = user.second_factors
         next_path = visit.request.query.get("next") or visit.request.form.one("next")
         grace = mfa_policy.grace_ends(user, self.settings, now)
-        status_view = self.second_factors.status(user)
-        return console.page(visit, "security", Layout(TITLE, wide=True), "account_security.html",
-                            status,
+        return console.page(visit, "security", Layout(TITLE, wide=True, passkeys=True),
+                            "account_security.html", status,
+                            passkey_rows=passkey_rows(factors.passkeys), passkey_next=PAGE,
                           title=TITLE, error=error, notice=notice, user=user,
                           totp=bool(factors.totp_sealed), totp_since=when(factors.totp_created_at),
                           enrolled=factors.enrolled, recovery_left=len(factors.recovery),
-                          passkeys=[{**p, "created": when(p["created_at"]),
-                                     "used": when(p["last_used_at"] or 0)}
-                                    for p in status_view["passkeys"]],
                           must_enrol=web.needs == mfa_policy.ENROL,
                           app_requires=visit.request.query.get("why") == "app",
                           grace_ends=when(grace) if grace is not None and grace > now else "",
@@ -132,7 +130,7 @@ class SecurityPage:
         visit.check_csrf()
         code = visit.request.form.one("code").strip().replace(" ", "")
         # Enrolling proves the person holds the factor: the sign-in gains it (SPEC §11).
-        writes, upgraded = visit.signin.upgrade(web, "otp")
+        writes, upgraded = visit.upgrade("otp")
         try:
             codes = self.second_factors.confirm_totp(web.user, code, self._where(visit),
                                                      also=writes)
@@ -143,7 +141,7 @@ class SecurityPage:
             return self.show(visit, error=err.description, status=err.status,
                              enrolment=self.second_factors.pending_totp(web.user,
                                                                         self._host(visit)))
-        visit.upgraded(upgraded)
+        visit.adopt(upgraded)
         return self._done(visit, "Your authenticator app is set up.", codes)
 
     def remove_totp(self, visit: Visit) -> Response:

@@ -63,7 +63,9 @@ class AliceSignIn:
 STAGE_RULES = ("Unknown scopes: ", "You do not hold these scopes: ", "api_set must be one of: ",
                "expires_at must be ", "expires_at is required: ",
                # http issuers on loopback hosts only where TESSERA_FEDERATION_ALLOW_HTTP is on
-               "issuer must be an https URL")
+               "issuer must be an https URL",
+               # a passkey's credential must verify (its signature, challenge, origin)
+               "The passkey could not be verified")
 
 
 @schemathesis.check

@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-_LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+_LISTENING = re.compile(r"listening on (http://(?:127\.0\.0\.1|localhost):\d+)")
 _ENDPOINT = re.compile(r"AWS_ENDPOINT_URL=(http://127\.0\.0\.1:\d+)")
 _STAGE = re.compile(r"TESSERA_STAGE=(\S+)")
 

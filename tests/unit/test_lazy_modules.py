@@ -110,3 +110,11 @@ def test_importing_the_app_loads_neither_jinja2_nor_markupsafe():
               "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.split('.')[0] in "
               "('jinja2', 'markupsafe') or m == 'chalicelib.web.render')}))")
     assert out == {"loaded": []}
+
+
+def test_importing_the_app_does_not_load_webauthn():
+    """The passkey routes import the ``webauthn`` package on their first call (SPEC §9)."""
+    out = run("import json, sys, app\n"
+              "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.split('.')[0] in "
+              "('webauthn', 'cbor2') or m == 'chalicelib.services.passkeys')}))")
+    assert out == {"loaded": []}
