@@ -699,6 +699,13 @@ class PasskeyView(View):
     last_used_at: int | None
 
 
+class AddedPasskey(PasskeyView):
+    """A passkey just added; with the first second factor, ten recovery codes, shown
+    this once (as the authenticator app's confirmation gives them)."""
+
+    recovery_codes: list[str] | SkipJsonSchema[None] = None
+
+
 class RecoveryState(View):
     remaining: int
 

@@ -275,7 +275,7 @@ OPERATIONS: tuple[Operation, ...] = (
               description=f"{PASSKEYS} Give them to `navigator.credentials.create()`; the "
                           "challenge is good for five minutes, once."),
     Operation("post", "/v1/mfa/passkeys", "add_passkey", ACCOUNT,
-              "Add a passkey or security key", ok=201, response=m.PasskeyView,
+              "Add a passkey or security key", ok=201, response=m.AddedPasskey,
               body=m.PasskeyAdd, problems=(403, 409), description=PASSKEYS,
               links=((("remove_passkey",), {"passkey_id": "$response.body#/id"}),)),
     Operation("delete", "/v1/mfa/passkeys/{passkey_id}", "remove_passkey", ACCOUNT,

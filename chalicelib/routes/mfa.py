@@ -71,7 +71,10 @@ def confirm_totp() -> Response:
 
     principal, c = caller(), container()
     body = parse_body(bp.current_request, TotpConfirm)
-    codes = c.second_factors.confirm_totp(principal.user, body.code, where())
+    from chalicelib.routes.mfa_passkeys import signed_in_with
+
+    codes = c.second_factors.confirm_totp(principal.user, body.code, where(),
+                                          also=signed_in_with(principal, "otp"))
     if codes:
         # The first second factor: its recovery codes, shown this once.
         return json_response({"recovery_codes": codes})

@@ -8,7 +8,7 @@ body (``"password"``) or a recent sign-in (``services.confirmation``). The rest 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
@@ -62,10 +62,15 @@ def add_passkey() -> Response:
 
     body = parse_body(bp.current_request, PasskeyAdd)
     principal, c = caller(body), container()
+    first = not principal.user.second_factors.enrolled
     passkey = c.passkeys.register(principal.user, issuer_of(bp.current_request, c.settings),
                                   body.name, body.credential.model_dump(exclude_none=True),
-                                  where())
-    return json_response(passkey_view(passkey), status=201)
+                                  where(), also=lambda added: signed_in_with(principal,
+                                                                             added.amr))
+    view = passkey_view(passkey)
+    if first:
+        view["recovery_codes"] = c.second_factors.first_recovery_codes(principal.user, where())
+    return json_response(view, status=201)
 
 
 @bp.route("/v1/mfa/passkeys/{passkey_id}", methods=["DELETE"], content_types=ANY)
@@ -77,3 +82,13 @@ def remove_passkey(passkey_id: str) -> Response:
     principal = caller(body)
     container().passkeys.remove(principal.user, passkey_id, where())
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
+
+
+def signed_in_with(principal: Principal, method: str) -> list[dict[str, Any]]:
+    """The caller's own sign-in gains the factor it just enrolled (SPEC §11): only a
+    session's access token of the person (not a PAT, nor an app acting for them)."""
+    session = principal.session
+    if principal.kind != "access_token" or session is None or principal.act:
+        return []
+    amr = list(dict.fromkeys([*session.amr, method, "mfa"]))
+    return [container().sessions_repo.op_add_methods(session.id, amr)]

@@ -116,6 +116,13 @@ class SessionsRepo:
                       "AND expires_at > :now",
             values={":amr": amr, ":new": new_hash, ":old": old_hash, ":now": now, ":web": "web"})
 
+    def op_add_methods(self, session_id: str, amr: list[str]) -> dict[str, Any]:
+        """A factor enrolled through a session's access token counts for the sign-in
+        behind it (the person just proved holding it, SPEC §11): its methods become
+        ``amr``. The condition: the session still exists (an ended one stays ended)."""
+        return self.table.op_update(self.key(session_id), "SET amr = :amr",
+                                    condition="attribute_exists(id)", values={":amr": amr})
+
     def rotate(self, session_id: str, *, presented: str, successor: str, wrap: str,
                fingerprint: str, client_id: str, now: int, idle_deadline: int,
                scopes: tuple[str, ...] = (), resources: tuple[str, ...] = (),

@@ -63,7 +63,8 @@ def test_a_registered_passkey_is_listed_logged_and_excluded_next_time(client, ct
     r = register(client, alice, auth, "work laptop")
     assert r.status_code == 201, r.body
     view = body(r)
-    assert set(view) == {"id", "name", "created_at", "last_used_at"}
+    assert set(view) == {"id", "name", "created_at", "last_used_at", "recovery_codes"}
+    assert len(view["recovery_codes"]) == 10     # the first second factor
     assert view["name"] == "work laptop" and view["last_used_at"] is None
     passkey = user(ctr).second_factors.passkey(view["id"])
     assert passkey is not None and passkey.credential_id == b64url(auth.credential_id)
