@@ -307,7 +307,7 @@ class Container:
         return SecurityLog(self.events_repo, self.clock, self.settings)
 
     @cached_property
-    def second_factors(self) -> SecondFactors:
+    def factors(self) -> SecondFactors:
         from chalicelib.security.sealing import Sealer
         from chalicelib.services.second_factors import SecondFactors
         return SecondFactors(self.mfa_repo, Sealer(self.keyring.seal_keys, "totp"),
@@ -321,7 +321,7 @@ class Container:
                               self.settings)
 
     @cached_property
-    def passkeys(self) -> Passkeys:
+    def webauthn(self) -> Passkeys:
         from chalicelib.services.passkeys import Passkeys
         from chalicelib.storage.mfa import ChallengesRepo
         return Passkeys(self.mfa_repo, ChallengesRepo(self.table("devices")), self.users,
@@ -331,7 +331,7 @@ class Container:
     def confirmation(self) -> Confirmation:
         from chalicelib.services.confirmation import Confirmation
         return Confirmation(self.password_signin, self.clock, self.settings,
-                            batch_get=self.batch_get, second_factors=lambda: self.second_factors,
+                            batch_get=self.batch_get, second_factors=lambda: self.factors,
                             transact=self.transact)
 
     @cached_property
@@ -359,7 +359,7 @@ class Container:
         return PasswordReset(self.links_repo, self.users, self.throttle, self.letters,
                              self.security_log, self.clock, self.settings,
                              transact=self.transact, sessions=lambda: self.sessions,
-                             second_factors=lambda: self.second_factors)
+                             second_factors=lambda: self.factors)
 
 
 _lock = threading.Lock()

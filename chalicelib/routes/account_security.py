@@ -21,7 +21,7 @@ BACK = ("/account/security", "Back to your security settings")
 def _page(c: Container) -> SecurityPage:
     from chalicelib.web.security_page import SecurityPage  # on the first page request
 
-    return SecurityPage(c.second_factors, c.confirmation, c.clock, c.settings)
+    return SecurityPage(c.factors, c.confirmation, c.clock, c.settings)
 
 
 @bp.route("/account/security", methods=["GET"], content_types=ANY)

@@ -51,7 +51,7 @@ def confirmed(principal: Principal) -> None:
 @bp.route("/v1/mfa", methods=["GET"], content_types=ANY)
 @api_endpoint
 def status() -> Response:
-    return json_response(container().second_factors.status(caller().user))
+    return json_response(container().factors.status(caller().user))
 
 
 @bp.route("/v1/mfa/totp", methods=["POST"], content_types=ANY)
@@ -60,7 +60,7 @@ def begin_totp() -> Response:
     principal, c = caller(), container()
     confirmed(principal)
     host = urlsplit(issuer_of(bp.current_request, c.settings)).hostname or ""
-    shown = c.second_factors.begin_totp(principal.user, host)
+    shown = c.factors.begin_totp(principal.user, host)
     return json_response({"secret": shown.secret, "otpauth_uri": shown.otpauth_uri}, status=201)
 
 
@@ -73,7 +73,7 @@ def confirm_totp() -> Response:
     body = parse_body(bp.current_request, TotpConfirm)
     from chalicelib.routes.mfa_passkeys import signed_in_with
 
-    codes = c.second_factors.confirm_totp(principal.user, body.code, where(),
+    codes = c.factors.confirm_totp(principal.user, body.code, where(),
                                           also=signed_in_with(principal, "otp"))
     if codes:
         # The first second factor: its recovery codes, shown this once.
@@ -86,7 +86,7 @@ def confirm_totp() -> Response:
 def remove_totp() -> Response:
     principal, c = caller(), container()
     confirmed(principal)
-    c.second_factors.remove_totp(principal.user, where())
+    c.factors.remove_totp(principal.user, where())
     return Response(body="", status_code=204, headers=NO_CONTENT)
 
 
@@ -95,5 +95,5 @@ def remove_totp() -> Response:
 def regenerate_recovery_codes() -> Response:
     principal, c = caller(), container()
     confirmed(principal)
-    codes = c.second_factors.regenerate_recovery(principal.user, where())
+    codes = c.factors.regenerate_recovery(principal.user, where())
     return json_response({"recovery_codes": codes}, status=201)

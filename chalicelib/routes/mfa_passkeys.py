@@ -48,7 +48,7 @@ def passkey_options() -> Response:
 
     body = parse_body(bp.current_request, PasskeyOptionsAsk, optional=True)
     principal, c = caller(body), container()
-    options = c.passkeys.registration_options(principal.user, issuer_of(bp.current_request,
+    options = c.webauthn.registration_options(principal.user, issuer_of(bp.current_request,
                                                                         c.settings))
     return Response(body=options, status_code=200,
                     headers={"Content-Type": "application/json", "Cache-Control": "no-store"})
@@ -63,13 +63,13 @@ def add_passkey() -> Response:
     body = parse_body(bp.current_request, PasskeyAdd)
     principal, c = caller(body), container()
     first = not principal.user.second_factors.enrolled
-    passkey = c.passkeys.register(principal.user, issuer_of(bp.current_request, c.settings),
+    passkey = c.webauthn.register(principal.user, issuer_of(bp.current_request, c.settings),
                                   body.name, body.credential.model_dump(exclude_none=True),
                                   where(), also=lambda added: signed_in_with(principal,
                                                                              added.amr))
     view = passkey_view(passkey)
     if first:
-        view["recovery_codes"] = c.second_factors.first_recovery_codes(principal.user, where())
+        view["recovery_codes"] = c.factors.first_recovery_codes(principal.user, where())
     return json_response(view, status=201)
 
 
@@ -80,7 +80,7 @@ def remove_passkey(passkey_id: str) -> Response:
 
     body = parse_body(bp.current_request, PasskeyRemove, optional=True)
     principal = caller(body)
-    container().passkeys.remove(principal.user, passkey_id, where())
+    container().webauthn.remove(principal.user, passkey_id, where())
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 
 

@@ -26,7 +26,7 @@ def _serve(handle: Callable[[PasskeyPages], Callable[[Visit], Response]],
     from chalicelib.web.passkey_page import PasskeyPages  # on the first page request
 
     c = container()
-    pages = PasskeyPages(c.passkeys, c.security_log, c.confirmation, c.second_factors)
+    pages = PasskeyPages(c.webauthn, c.security_log, c.confirmation, c.factors)
     return serve(bp.current_request, c, handle(pages), form=True, link=link)
 
 

@@ -22,7 +22,7 @@ BACK = ("/account", "Back to your account")
 def _page(c: Container) -> SecondFactorPage:
     from chalicelib.web.second_factor_page import SecondFactorPage  # on the first page request
 
-    return SecondFactorPage(c.second_factors, c.security_log)
+    return SecondFactorPage(c.factors, c.security_log)
 
 
 @bp.route("/signin/second-factor", methods=["POST"], content_types=ANY)

@@ -335,8 +335,8 @@ def test_a_sign_in_awaiting_its_second_factor_gets_that_step_then_the_page(brows
     from chalicelib.services.security_log import Where
 
     alice = ctr.identities.find_user("alice")
-    shown = ctr.second_factors.begin_totp(alice, "tessera.example")
-    ctr.second_factors.confirm_totp(ctr.identities.find_user("alice"),
+    shown = ctr.factors.begin_totp(alice, "tessera.example")
+    ctr.factors.confirm_totp(ctr.identities.find_user("alice"),
                                     pyotp.TOTP(shown.secret).at(clock.now()), Where())
     clock.advance(30)
     signed = sign_in(browser, next_path=path)

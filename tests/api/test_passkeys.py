@@ -157,11 +157,11 @@ def enrolled(client: Any, ctr: Any, alice: str) -> SoftAuthenticator:
 
 
 def test_a_second_factor_assertion_lists_the_users_credentials_and_counts(ctr, clock, enrolled):
-    options = json.loads(ctr.passkeys.authentication_options(ISSUER, user(ctr)))
+    options = json.loads(ctr.webauthn.authentication_options(ISSUER, user(ctr)))
     assert [c["id"] for c in options["allowCredentials"]] == [b64url(enrolled.credential_id)]
     assert options["userVerification"] == "required" and options["rpId"] == "tessera.test"
     clock.advance(5)
-    asserted = ctr.passkeys.verify(ISSUER, enrolled.get(options), user(ctr))
+    asserted = ctr.webauthn.verify(ISSUER, enrolled.get(options), user(ctr))
     ctr.transact(asserted.ops)
     assert asserted.method == "hwk"
     passkey = user(ctr).second_factors.passkeys[0]
@@ -169,9 +169,9 @@ def test_a_second_factor_assertion_lists_the_users_credentials_and_counts(ctr, c
 
 
 def test_a_first_factor_assertion_names_its_user(ctr, enrolled):
-    options = json.loads(ctr.passkeys.authentication_options(ISSUER))
+    options = json.loads(ctr.webauthn.authentication_options(ISSUER))
     assert options["allowCredentials"] == []
-    asserted = ctr.passkeys.verify(ISSUER, enrolled.get(options))
+    asserted = ctr.webauthn.verify(ISSUER, enrolled.get(options))
     assert asserted.user.id == ALICE
     ctr.transact(asserted.ops)
 
@@ -180,34 +180,34 @@ def test_an_assertion_is_accepted_once(client, ctr, alice):
     """An authenticator without a counter: only the spent challenge refuses the replay."""
     auth = SoftAuthenticator(ISSUER, counter=False)
     assert register(client, alice, auth).status_code == 201
-    assertion = auth.get(ctr.passkeys.authentication_options(ISSUER))
-    ctr.transact(ctr.passkeys.verify(ISSUER, assertion).ops)
-    replayed = ctr.passkeys.verify(ISSUER, assertion)       # signature and counter still fine
+    assertion = auth.get(ctr.webauthn.authentication_options(ISSUER))
+    ctr.transact(ctr.webauthn.verify(ISSUER, assertion).ops)
+    replayed = ctr.webauthn.verify(ISSUER, assertion)       # signature and counter still fine
     with pytest.raises(ConditionFailed):
         ctr.transact(replayed.ops)
 
 
 def test_a_challenge_of_a_sign_in_does_not_serve_a_second_factor(ctr, enrolled):
-    options = ctr.passkeys.authentication_options(ISSUER)     # first factor: user ""
-    asserted = ctr.passkeys.verify(ISSUER, enrolled.get(options), user(ctr))
+    options = ctr.webauthn.authentication_options(ISSUER)     # first factor: user ""
+    asserted = ctr.webauthn.verify(ISSUER, enrolled.get(options), user(ctr))
     with pytest.raises(ConditionFailed):
         ctr.transact(asserted.ops)
 
 
 def test_a_stale_counter_is_refused_and_logged(ctr, enrolled, audit_events):
-    ctr.transact(ctr.passkeys.verify(ISSUER, enrolled.get(
-        ctr.passkeys.authentication_options(ISSUER))).ops)
-    clone = enrolled.get(ctr.passkeys.authentication_options(ISSUER), count=1)
+    ctr.transact(ctr.webauthn.verify(ISSUER, enrolled.get(
+        ctr.webauthn.authentication_options(ISSUER))).ops)
+    clone = enrolled.get(ctr.webauthn.authentication_options(ISSUER), count=1)
     audit_events()
     with pytest.raises(Forbidden):
-        ctr.passkeys.verify(ISSUER, clone)
+        ctr.webauthn.verify(ISSUER, clone)
     assert any(e.get("event") == "passkey_counter_stale" for e in audit_events())
 
 
 def test_a_stale_counter_loses_its_conditional_write_too(ctr, enrolled):
     """Two assertions checked against the same stored count: the second to commit loses."""
-    a = ctr.passkeys.verify(ISSUER, enrolled.get(ctr.passkeys.authentication_options(ISSUER)))
-    b = ctr.passkeys.verify(ISSUER, enrolled.get(ctr.passkeys.authentication_options(ISSUER)))
+    a = ctr.webauthn.verify(ISSUER, enrolled.get(ctr.webauthn.authentication_options(ISSUER)))
+    b = ctr.webauthn.verify(ISSUER, enrolled.get(ctr.webauthn.authentication_options(ISSUER)))
     ctr.transact(b.ops)      # count 2
     with pytest.raises(ConditionFailed):
         ctr.transact(a.ops)  # count 1, checked against 0
@@ -217,14 +217,14 @@ def test_an_authenticator_without_a_counter_keeps_working(client, ctr, alice):
     auth = SoftAuthenticator(ISSUER, counter=False)
     assert register(client, alice, auth).status_code == 201
     for _ in range(2):
-        ctr.transact(ctr.passkeys.verify(ISSUER, auth.get(
-            ctr.passkeys.authentication_options(ISSUER))).ops)
+        ctr.transact(ctr.webauthn.verify(ISSUER, auth.get(
+            ctr.webauthn.authentication_options(ISSUER))).ops)
     assert user(ctr).second_factors.passkeys[0].sign_count == 0
 
 
 @pytest.mark.parametrize("how", ["origin", "no_uv", "other_key"])
 def test_a_bad_assertion_is_refused(ctr, enrolled, how):
-    options = ctr.passkeys.authentication_options(ISSUER)
+    options = ctr.webauthn.authentication_options(ISSUER)
     if how == "other_key":
         forger = SoftAuthenticator(ISSUER, credential_id=enrolled.credential_id,
                                    user_handle=enrolled.user_handle)
@@ -233,15 +233,15 @@ def test_a_bad_assertion_is_refused(ctr, enrolled, how):
         assertion = enrolled.get(options, uv=how != "no_uv",
                                  origin="https://evil.test" if how == "origin" else None)
     with pytest.raises(Forbidden):
-        ctr.passkeys.verify(ISSUER, assertion)
+        ctr.webauthn.verify(ISSUER, assertion)
 
 
 def test_twenty_threads_replaying_one_assertion_get_one_sign_in(ctr, enrolled):
     c = atomic_container(ctr)
-    assertion = enrolled.get(c.passkeys.authentication_options(ISSUER))
+    assertion = enrolled.get(c.webauthn.authentication_options(ISSUER))
 
     def sign_in() -> Any:
-        asserted = c.passkeys.verify(ISSUER, assertion)
+        asserted = c.webauthn.verify(ISSUER, assertion)
         return c.web_signin.sign_in_with_passkey(asserted.user, asserted.method, asserted.ops,
                                                  "203.0.113.9", "pytest")
 

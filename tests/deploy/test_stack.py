@@ -321,7 +321,8 @@ def test_the_api_stage_is_throttled_and_logs_json_without_secrets(cfn: dict[str,
     # The token endpoint holds the stage's design peak of refreshes (issue 26: it was 50/s).
     peak = int(load_stage("dev").environment["TESSERA_PEAK_REFRESHES_PER_SECOND"])
     assert defaults["TokenRateLimit"] >= peak and defaults["TokenBurstLimit"] >= peak
-    assert ("/~1tokens~1signin", "POST") in settings
+    assert ("/~1account~1signin", "POST") in settings
+    assert ("/~1signin~1second-factor", "POST") in settings
     assert all(m["DataTraceEnabled"] is False for m in settings.values())   # no bodies in logs
     fields = json.loads(props["AccessLogSetting"]["Format"])
     assert {"requestId", "ip", "status", "resource"} <= set(fields)

@@ -32,17 +32,17 @@ def reload(ctr: Container, username: str) -> User:
 
 def enrol(ctr: Container, clock: FakeClock) -> tuple[User, str, list[str]]:
     user = alice(ctr)
-    shown = ctr.second_factors.begin_totp(user, "tessera.example")
+    shown = ctr.factors.begin_totp(user, "tessera.example")
     assert shown.otpauth_uri.startswith("otpauth://totp/")
     assert "secret=" + shown.secret in shown.otpauth_uri
-    codes = ctr.second_factors.confirm_totp(reload(ctr, "alice"),
+    codes = ctr.factors.confirm_totp(reload(ctr, "alice"),
                                             pyotp.TOTP(shown.secret).at(clock.now()), HERE)
     clock.advance(TOTP_STEP)   # the confirming step is used; the next one is fresh
     return reload(ctr, "alice"), shown.secret, codes
 
 
 def spend(ctr: Container, user: User, code: str) -> str:
-    verified = ctr.second_factors.verify(user, code, HERE)
+    verified = ctr.factors.verify(user, code, HERE)
     ctr.transact(verified.ops)
     return verified.method
 
@@ -52,23 +52,23 @@ def test_enrolment_stores_the_secret_sealed_and_gives_ten_recovery_codes(ctr, cl
     assert user.second_factors.enrolled and len(codes) == 10 and len(set(codes)) == 10
     item = ctr.table("users").get({"id": user.id})
     assert secret not in str(item) and not any(c in str(item) for c in codes)
-    assert ctr.second_factors.status(user) == {
+    assert ctr.factors.status(user) == {
         "totp": {"enrolled": True}, "passkeys": [], "recovery_codes": {"remaining": 10}}
 
 
 def test_a_wrong_confirming_code_enrols_nothing(ctr, clock):
     user = alice(ctr)
-    ctr.second_factors.begin_totp(user)
+    ctr.factors.begin_totp(user)
     with pytest.raises(Unprocessable):
-        ctr.second_factors.confirm_totp(reload(ctr, "alice"), "000000", HERE)
+        ctr.factors.confirm_totp(reload(ctr, "alice"), "000000", HERE)
     assert not reload(ctr, "alice").second_factors.enrolled
 
 
 def test_a_second_authenticator_needs_the_first_removed(ctr, clock):
     user, _, _ = enrol(ctr, clock)
     with pytest.raises(Conflict):
-        ctr.second_factors.begin_totp(user)
-    ctr.second_factors.remove_totp(user, HERE)
+        ctr.factors.begin_totp(user)
+    ctr.factors.remove_totp(user, HERE)
     assert not reload(ctr, "alice").second_factors.enrolled
 
 
@@ -97,7 +97,7 @@ def test_a_recovery_code_gets_in_once_and_is_logged(ctr, clock):
     user, _, codes = enrol(ctr, clock)
     assert spend(ctr, user, codes[3].upper().replace("-", " ")) == "otp"
     after = reload(ctr, "alice")
-    assert ctr.second_factors.status(after)["recovery_codes"] == {"remaining": 9}
+    assert ctr.factors.status(after)["recovery_codes"] == {"remaining": 9}
     with pytest.raises(Forbidden):
         spend(ctr, after, codes[3])
     events, _ = ctr.security_log.page(user.id, kind="recovery_code_used")
@@ -106,7 +106,7 @@ def test_a_recovery_code_gets_in_once_and_is_logged(ctr, clock):
 
 def test_regenerated_recovery_codes_replace_the_old_ones(ctr, clock):
     user, _, old = enrol(ctr, clock)
-    new = ctr.second_factors.regenerate_recovery(user, HERE)
+    new = ctr.factors.regenerate_recovery(user, HERE)
     assert set(new).isdisjoint(old)
     with pytest.raises(Forbidden):
         spend(ctr, reload(ctr, "alice"), old[0])
