@@ -51,7 +51,7 @@ class Browser:
             "authenticatorId": authenticator or self.authenticator})["credentials"])
 
     def sign_in_with_password(self, base: str) -> None:
-        self.page.goto(base + "/tokens")
+        self.page.goto(base + "/account/tokens")
         self.page.fill("#username", "alice")
         self.page.fill("#password", "password4alice")
         self.page.click("form button[type=submit]")
@@ -73,9 +73,12 @@ def browser(chromium: Any) -> Iterator[Browser]:
 def register(b: Browser, base: str, name: str) -> None:
     b.sign_in_with_password(base)
     b.page.wait_for_selector("text=Signed in as")
-    b.page.goto(base + "/account/passkeys")
+    b.page.goto(base + "/account/security")
     b.page.fill("#passkey-name", name)
     b.page.click("text=Add a passkey")
+    # The first second factor shows its recovery codes once; the list has the passkey.
+    b.page.wait_for_selector("text=Your recovery codes")
+    b.page.goto(base + "/account/security")
     b.page.wait_for_selector(f"td:text-is('{name}')")
 
 
@@ -91,19 +94,19 @@ def test_register_then_sign_in_as_second_and_as_first_factor(base, browser):
     page.wait_for_selector("text=Two-factor authentication")
     page.click("text=Use a passkey")
     page.wait_for_selector("text=Signed in as")
-    assert urlsplit(page.url).path == "/tokens"
+    assert urlsplit(page.url).path == "/account/tokens"
     count = b.credentials()[0]["signCount"]
 
     # First factor: no password at all.
     b.sign_out()
-    page.goto(base + "/tokens")
+    page.goto(base + "/account/tokens")
     page.click("text=Sign in with a passkey")
     page.wait_for_selector("text=Signed in as")
-    assert urlsplit(page.url).path == "/tokens"
+    assert urlsplit(page.url).path == "/account/tokens"
     assert b.credentials()[0]["signCount"] > count
 
     # The console lists when it was last used.
-    page.goto(base + "/account/passkeys")
+    page.goto(base + "/account/security")
     row = page.locator("tr", has_text="virtual laptop")
     assert "never" not in row.inner_text()
 
@@ -112,7 +115,7 @@ def test_a_cloned_authenticators_stale_counter_is_refused(base, browser):
     b, page = browser, browser.page
     register(b, base, "to be cloned")
     b.sign_out()
-    page.goto(base + "/tokens")
+    page.goto(base + "/account/tokens")
     page.click("text=Sign in with a passkey")
     page.wait_for_selector("text=Signed in as")
     original = b.credentials()[0]
@@ -126,7 +129,7 @@ def test_a_cloned_authenticators_stale_counter_is_refused(base, browser):
                                     "privateKey", "userHandle")},
         "signCount": 0}})
     b.sign_out()
-    page.goto(base + "/tokens")
+    page.goto(base + "/account/tokens")
     page.click("text=Sign in with a passkey")
     page.wait_for_selector("text=could not be verified")
     assert "Signed in as" not in page.content()
@@ -136,7 +139,7 @@ def test_a_replayed_assertion_is_refused(base, browser):
     b, page = browser, browser.page
     register(b, base, "replayed")
     b.sign_out()
-    page.goto(base + "/tokens")
+    page.goto(base + "/account/tokens")
     posted: list[str] = []
     page.on("request", lambda r: posted.append(r.post_data or "")
             if r.method == "POST" and urlsplit(r.url).path == "/signin/passkey" else None)
