@@ -22,7 +22,8 @@ VIEWPORTS = [({"width": 1280, "height": 800}, "1280x800"), ({"width": 390, "heig
 PAGES = [("/account", "profile"), ("/account/password", "password"),
          ("/account/sessions", "sessions"), ("/account/tokens", "tokens"),
          ("/account/apps", "apps"), ("/account/roles", "roles"),
-         ("/account/roles/alice.console", "role"), ("/account/security-log", "security-log")]
+         ("/account/roles/alice.console", "role"), ("/account/security-log", "security-log"),
+         ("/account/security", "security")]
 SERIOUS = ("serious", "critical")
 
 
