@@ -230,3 +230,12 @@ def test_the_daily_handler_runs_the_job_within_its_invocation(ctr, context, comp
              "resources": [], "detail": {}}
     out = handler(event, context)
     assert out["event"] == "expiry_notices" and out["complete"] is complete
+
+
+def test_a_pat_edited_to_never_expire_leaves_the_index(ctr, clock):
+    alice = make_user(ctr, "alice")
+    pat = generate(ctr, alice, "ci", 5)
+    edited = ctr.pats_repo.update_settings(pat, description="ci", scopes=pat.scopes, api_set=None,
+                                           expires_on=None, expires_at=None)
+    assert edited.notice_at is None and edited.expires_at is None
+    assert run(ctr, Recorder()).examined == 0
