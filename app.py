@@ -80,3 +80,16 @@ def rotate_signing_keys(event: Any) -> dict[str, object]:
 
     c = container()
     return rotate_if_due(c.keyring, c.settings)
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def send_expiry_notices(event: Any) -> dict[str, object]:
+    from chalicelib.container import container
+    from chalicelib.jobs.expiry_notices import MailNotifier
+    from chalicelib.jobs.expiry_notices import send_expiry_notices as send
+
+    c = container()
+    context = getattr(event, "context", None)   # as for the purge above
+    remaining = context.get_remaining_time_in_millis if context else (lambda: 10**9)
+    notifier = MailNotifier(c.letters, c.settings.issuer)
+    return send(c.pats_repo, c.users, notifier, c.clock, remaining).as_dict()

@@ -197,6 +197,16 @@ def purge_table(purge: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['live']:,} | {r['removed']} | {_calls(r['calls'])} | {r['items_read']} | "
                      f"{_units(r['rru'])} | {_units(r['wru'])} |")
     lines.append("")
+    notices = purge.get("notices")
+    if notices:
+        lines += [f"### Expiry-notice scaling (one run, {notices['due']} PATs with a notice due)", "",
+                  "| PATs | sent | calls | items read | RRU | WRU | run (s, moto) |",
+                  "|---:|---:|---|---:|---:|---:|---:|"]
+        for r in notices["runs"]:
+            lines.append(f"| {r['tokens']:,} | {r['sent']} | {_calls(r['calls'])} | "
+                         f"{r['items_read']} | {_units(r['rru'])} | {_units(r['wru'])} | "
+                         f"{r['job_wall_s_in_moto']:.2f} |")
+        lines.append("")
     return lines
 
 

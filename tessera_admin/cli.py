@@ -320,6 +320,14 @@ def tables_create(args: argparse.Namespace, console: Console) -> None:
         print(f"table {name} ready")
 
 
+def tokens_backfill_notices(args: argparse.Namespace, console: Console) -> None:
+    from tessera_admin.token_backfill import backfill_notices
+
+    c = container()
+    added = backfill_notices(c.pats_repo, c.clock.now())
+    print(f"{added} personal access tokens added to the expiry-notice index")
+
+
 def keys_rotate(args: argparse.Namespace, console: Console) -> None:
     keyring = container().keyring
     keyset = keyring.rotate()
@@ -538,6 +546,12 @@ def build_parser() -> argparse.ArgumentParser:
     tables_cmds = tables.add_subparsers(dest="action", required=True)
     tables_cmds.add_parser("create", help="create missing tables and enable TTL").set_defaults(
         run=tables_create)
+
+    tokens = areas.add_parser("tokens", help="personal access tokens")
+    tokens_cmds = tokens.add_subparsers(dest="action", required=True)
+    tokens_cmds.add_parser("backfill-notices", help="put PATs written before the expiry-notice "
+                           "index into it (once, after the upgrade; safe to repeat)").set_defaults(
+        run=tokens_backfill_notices)
 
     keys = areas.add_parser("keys", help="signing keys")
     keys_cmds = keys.add_subparsers(dest="action", required=True)

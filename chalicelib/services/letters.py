@@ -24,6 +24,11 @@ class Letters(Protocol):
         """A security notice: the password changed (``how``: reset or change); the
         PATs and role keys still work, and where to see them."""
 
+    def expiry_notice(self, user: User, description: str, expires_on: str, days: int,
+                      tokens_page: str) -> None:
+        """A PAT of ``user`` expires within ``days`` days (0: it has expired). Raises
+        when it was not sent (the expiry job then sends it again)."""
+
     def email_change(self, user: User, new_email: str, link: str, expires_at: int) -> None:
         """To the new address: a link that makes it the account's (``tse_``)."""
 

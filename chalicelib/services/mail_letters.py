@@ -50,6 +50,11 @@ class PasswordChangedMail(Letter):
 
 
 @dataclass(frozen=True)
+class ExpiryNoticeMail(Letter):
+    kind: ClassVar[str] = "pat_expiry"
+
+
+@dataclass(frozen=True)
 class EmailChangeMail(Letter):
     kind: ClassVar[str] = "email_change"
 
@@ -94,6 +99,18 @@ class MailLetters:
                     "account ended. Your personal access tokens and role keys still work: "
                     "review them, and revoke any you do not recognise.",
             link=tokens_page, link_label="Your tokens"))
+
+    def expiry_notice(self, user: User, description: str, expires_on: str, days: int,
+                      tokens_page: str) -> None:
+        when = ("has expired" if days == 0 else
+                f"expires in {days} day{'s' if days != 1 else ''}")
+        self.mailer.send(user.email, ExpiryNoticeMail(
+            title=f"Your Tessera token “{description}” {when}",
+            message=f"The personal access token “{description}” of {user.username} "
+                    f"{'stopped working on' if days == 0 else 'stops working on'} {expires_on} "
+                    "(00:00 UTC). Whatever uses it (CI, scripts) will get 401 answers: "
+                    "regenerate it or make a new one, and update where it is used.",
+            link=tokens_page, link_label="Your tokens"), user_id=user.id)
 
     def email_change(self, user: User, new_email: str, link: str, expires_at: int) -> None:
         self.mailer.send(new_email, EmailChangeMail(

@@ -4,6 +4,16 @@ One item per PAT under its owner (pk ``owner``, sk ``id``), holding only the
 digest of the secret. One more item per owner, ``id = "~count"``, counts the
 owner's PATs so that the per-user cap holds under concurrent generates (a
 conditional counter update in the same transaction as the put).
+
+Expiry notices (``jobs/expiry_notices.py``): a PAT with a notice still to send
+carries ``notice_shard`` and ``notice_at`` (when the next one is due), which put
+it in the sparse ``by_notice`` index; ``notified_expiry`` and ``notified_days``
+record the tightest notice sent and the expiry it was for, so a new expiry
+restarts the thresholds by itself. Create and every edit set ``notice_at`` to
+the first threshold before the expiry (never later than the next notice due);
+the job moves it to the next threshold and drops the token from the index after
+the last one. PATs written before the index existed are not in it until their
+next edit or ``tessera-admin tokens backfill-notices`` (``tessera_admin/token_backfill.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from typing import Any
 
 from chalicelib.errors import ConditionFailed, StorageContended
 from chalicelib.storage.dynamo import BACKOFF, CONFLICT_ATTEMPTS, Backoff, Item, Table, transact
+from chalicelib.storage.schema import TOKENS_BY_NOTICE
 
 COUNTER_ID = "~count"   # "~" sorts after every base62 id and is never one
 # Rounds of a create that keeps losing to concurrent transactions on the owner's
@@ -25,6 +36,14 @@ CREATE_ROUNDS = 3
 # The source addresses a PAT was used from, kept to tell a new one (SPEC §11
 # ``pat_used_new_ip``): the most recent few, oldest first.
 MAX_SEEN_IPS = 10
+DAY = 86400
+# The first expiry notice goes this many days before the expiry (the job's thresholds).
+FIRST_NOTICE_DAYS = 14
+# Partition values of the ``by_notice`` index. Its writes are a few per PAT
+# (create, edits, one per notice), far below a partition's 1000 a second; the
+# shards spread a burst of creates. Raising the count is safe (the job reads every
+# shard below it); lowering it would leave the dropped shards' tokens unnotified.
+NOTICE_SHARDS = 4
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,11 @@ class Pat:
     regenerated_at: int | None = None
     created_from: dict[str, str] = field(default_factory=dict)
     seen_ips: tuple[str, ...] = ()
+    # Expiry notices: the next one due (None: none left), the tightest one sent
+    # (days before the expiry, 0 = on expiry) and the expiry it was sent for.
+    notice_at: int | None = None
+    notified_days: int | None = None
+    notified_expiry: int | None = None
 
     def state(self, now: int) -> str:
         if self.revoked_at is not None:
@@ -73,7 +97,30 @@ def pat_from_item(item: Item) -> Pat:
         revoked_at=opt_int("revoked_at"), regenerated_at=opt_int("regenerated_at"),
         created_from=dict(item.get("created_from") or {}),
         seen_ips=tuple(item.get("seen_ips") or ()),
+        notice_at=opt_int("notice_at"), notified_days=opt_int("notified_days"),
+        notified_expiry=opt_int("notified_expiry"),
     )
+
+
+def notice_shard(pat_id: str, shards: int = NOTICE_SHARDS) -> int:
+    return sum(pat_id.encode("ascii")) % shards
+
+
+def first_notice_at(expires_at: int) -> int:
+    return expires_at - FIRST_NOTICE_DAYS * DAY
+
+
+# One page of the notices index: (owner, id, notice_at, expires_at) each, and the next key.
+NoticePage = tuple[list[tuple[str, str, int, int]], Item | None]
+
+
+@dataclass(frozen=True)
+class NoticeClaim:
+    """The outcome of ``PatsRepo.claim_notice``: whether this run won the notice,
+    and the PAT as it was before the write (won) or as it is (lost; None: gone)."""
+
+    won: bool
+    pat: Pat | None
 
 
 class PatsRepo:
@@ -99,6 +146,9 @@ class PatsRepo:
             "api_set": pat.api_set, "created_at": pat.created_at, "expires_on": pat.expires_on,
             "expires_at": pat.expires_at, "created_from": pat.created_from or None,
             "seen_ips": list(pat.seen_ips) or None, "ttl": self._ttl(pat.expires_at),
+            # In the notices index only when it expires (None is dropped on write).
+            "notice_shard": None if pat.expires_at is None else notice_shard(pat.id),
+            "notice_at": None if pat.expires_at is None else first_notice_at(pat.expires_at),
         }
 
     # -- reads ----------------------------------------------------------------------
@@ -232,14 +282,24 @@ class PatsRepo:
         """Edit description, scopes and expiry of an existing PAT."""
         sets = ["description = :d", "scopes = :s", "expires_on = :eo", "expires_at = :ea",
                 "api_set = :a", "#ttl = :ttl"]
+        # Notices restart from the first threshold: never later than the next one
+        # due; the job skips thresholds already sent for this expiry (notified_*).
+        notice: dict[str, int] = {}
+        if expires_at is None:
+            tail = " REMOVE notice_shard, notice_at"
+        else:
+            sets += ["notice_shard = :ns", "notice_at = :na"]
+            notice = {":ns": notice_shard(pat.id), ":na": first_notice_at(expires_at)}
+            tail = ""
         item = self.table.update(
-            self.key(pat.owner, pat.id), "SET " + ", ".join(sets),
+            self.key(pat.owner, pat.id), "SET " + ", ".join(sets) + tail,
             # attribute_exists and same hash: the PAT still exists and was not
             # regenerated meanwhile (never recreate a removed one).
             condition="attribute_exists(id) AND token_hash = :h",
             names={"#ttl": "ttl"},
             values={":d": description, ":s": list(scopes), ":eo": expires_on, ":ea": expires_at,
-                    ":a": api_set, ":ttl": self._ttl(expires_at), ":h": pat.token_hash})
+                    ":a": api_set, ":ttl": self._ttl(expires_at), ":h": pat.token_hash,
+                    **notice})
         assert item is not None
         return pat_from_item(item)
 
@@ -299,6 +359,118 @@ class PatsRepo:
                 condition="attribute_exists(id) AND "
                           "(attribute_not_exists(last_used_at) OR last_used_at <= :stale)",
                 values={":now": now, ":stale": now - resolution}, returns="NONE")
+        except ConditionFailed:
+            return False
+        return True
+
+    # -- expiry notices (jobs/expiry_notices.py) -------------------------------------
+
+    def notice_page(self, shard: int, now: int, start_key: Item | None,
+                    limit: int) -> NoticePage:
+        """One page of PATs of a shard with a notice due by ``now``, from the
+        ``by_notice`` index (eventually consistent: every write below re-checks):
+        ``(owner, id, notice_at, expires_at)`` each, and the next page's key."""
+        items, start = self.table.query(
+            "notice_shard = :shard AND notice_at <= :now", index=TOKENS_BY_NOTICE,
+            values={":shard": shard, ":now": now}, limit=limit, start_key=start_key)
+        return [(i["owner"], i["id"], int(i["notice_at"]), int(i["expires_at"])) for i in items], start
+
+    def claim_notice(self, owner: str, pat_id: str, expires_at: int, days: int,
+                     next_at: int | None) -> NoticeClaim:
+        """Record the ``days`` notice for this expiry as sent, before it is sent.
+
+        The condition guarantees that the PAT still exists with this expiry (a
+        removed one is not recreated, an edited one waits for its own thresholds),
+        is not revoked, and that no notice as tight as this one was recorded for
+        this expiry: of concurrent runs exactly one wins each notice, and a notice
+        is never sent twice. ``next_at`` is when the next threshold falls due;
+        None after the last, which takes the PAT out of the index.
+        """
+        values: dict[str, int] = {":e": expires_at, ":d": days}
+        if next_at is None:
+            move = " REMOVE notice_shard, notice_at"
+        else:
+            move, values[":next"] = ", notice_at = :next", next_at
+        try:
+            old = self.table.update(
+                self.key(owner, pat_id), "SET notified_expiry = :e, notified_days = :d" + move,
+                condition="expires_at = :e AND attribute_not_exists(revoked_at) AND "
+                          "(attribute_not_exists(notified_expiry) OR notified_expiry <> :e "
+                          "OR notified_days > :d)",
+                values=values, returns="ALL_OLD")
+        except ConditionFailed as lost:
+            return NoticeClaim(False, pat_from_item(lost.item) if lost.item else None)
+        assert old is not None
+        return NoticeClaim(True, pat_from_item(old))
+
+    def release_notice(self, was: Pat, days: int, next_at: int | None) -> bool:
+        """Undo ``claim_notice`` after the notice could not be sent: the next run retries.
+
+        The condition guarantees that only this run's own mark is put back: the
+        expiry is unchanged and the recorded notice and next due time are still
+        the ones the claim wrote (so a later notice, an edit or a removal is never
+        undone, and a removed PAT is not recreated). False when it lost.
+        """
+        assert was.expires_at is not None
+        values: dict[str, int] = {":e": was.expires_at, ":d": days, ":ns": notice_shard(was.id),
+                                  ":was": was.notice_at if was.notice_at is not None
+                                  else first_notice_at(was.expires_at)}
+        sets = ["notice_shard = :ns", "notice_at = :was"]
+        if was.notified_expiry is None or was.notified_days is None:
+            tail = " REMOVE notified_expiry, notified_days"
+        else:
+            sets += ["notified_expiry = :oe", "notified_days = :od"]
+            values.update({":oe": was.notified_expiry, ":od": was.notified_days})
+            tail = ""
+        if next_at is None:
+            still = "attribute_not_exists(notice_at)"
+        else:
+            still, values[":next"] = "notice_at = :next", next_at
+        try:
+            self.table.update(
+                self.key(was.owner, was.id), "SET " + ", ".join(sets) + tail,
+                condition="expires_at = :e AND notified_expiry = :e AND notified_days = :d AND "
+                          + still, values=values, returns="NONE")
+        except ConditionFailed:
+            return False
+        return True
+
+    def reschedule_notice(self, owner: str, pat_id: str, seen_at: int, expires_at: int,
+                          next_at: int | None) -> bool:
+        """Move a PAT's next notice (None: out of the index) when nothing is due at
+        ``seen_at`` (revoked, or the notice already sent for this expiry).
+
+        The condition guarantees that the PAT still has the expiry and the due time
+        the job read, so a concurrent claim or edit is never overwritten and a
+        removed PAT is not recreated. False when it lost.
+        """
+        values = {":seen": seen_at, ":e": expires_at}
+        if next_at is None:
+            expression = "REMOVE notice_shard, notice_at"
+        else:
+            expression, values[":next"] = "SET notice_at = :next", next_at
+        try:
+            self.table.update(self.key(owner, pat_id), expression,
+                              condition="notice_at = :seen AND expires_at = :e",
+                              values=values, returns="NONE")
+        except ConditionFailed:
+            return False
+        return True
+
+    def add_to_notices(self, owner: str, pat_id: str, expires_at: int) -> bool:
+        """Put a PAT written before the ``by_notice`` index into it (the admin
+        command ``tokens backfill-notices``); False when it was left as it is.
+
+        The condition guarantees that a PAT already in the index (an edit or a
+        concurrent backfill) and one whose expiry changed meanwhile are left as
+        they are, and that a removed PAT is not recreated.
+        """
+        try:
+            self.table.update(
+                self.key(owner, pat_id), "SET notice_shard = :ns, notice_at = :na",
+                condition="attribute_not_exists(notice_shard) AND expires_at = :e",
+                values={":ns": notice_shard(pat_id), ":na": first_notice_at(expires_at),
+                        ":e": expires_at}, returns="NONE")
         except ConditionFailed:
             return False
         return True

@@ -15,6 +15,7 @@ TTL_ATTRIBUTE = "ttl"
 # Index names used by the code.
 SESSIONS_BY_IDLE = "by_idle"   # purge: (purge_shard, idle_deadline), KEYS_ONLY
 SESSIONS_BY_USER = "by_user"   # /v1/sessions and "end all sessions of a user"
+TOKENS_BY_NOTICE = "by_notice"  # expiry notices: (notice_shard, notice_at), expires_at
 
 
 def _s(name: str) -> dict[str, str]:
@@ -74,8 +75,19 @@ TABLES: dict[str, dict[str, Any]] = {
     # Personal access tokens (and later role keys), partitioned by owner so a
     # user's list is one strongly consistent Query of the base table.
     "tokens": {
-        "AttributeDefinitions": [_s("owner"), _s("id")],
+        "AttributeDefinitions": [_s("owner"), _s("id"), _n("notice_shard"), _n("notice_at")],
         "KeySchema": [_hash("owner"), _range("id")],
+        "GlobalSecondaryIndexes": [
+            {
+                # Sparse: only PATs with an expiry notice still to send carry
+                # ``notice_shard``; sorted by when the next one is due, so the
+                # daily job Queries "notice_at <= now" per shard and reads only
+                # the tokens it notifies (``jobs/expiry_notices.py``).
+                "IndexName": TOKENS_BY_NOTICE,
+                "KeySchema": [_hash("notice_shard"), _range("notice_at")],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["expires_at"]},
+            },
+        ],
     },
     # Roles (SPEC §6) under their owner; each item holds the role's policies,
     # trust policies and keys (``storage/roles.py``).
