@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -744,7 +745,8 @@ def banner(base: str, env: Mapping[str, str], seed_file: Path | None, report: li
         "  admin command against this server:",
         f"    AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']} AWS_ACCESS_KEY_ID=testing "
         f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={LOCAL_REGION} "
-        f"TESSERA_STAGE={env['TESSERA_STAGE']} {admin_command()} user show "
+        f"TESSERA_STAGE={env['TESSERA_STAGE']} TESSERA_ISSUER={base} "
+        f"TESSERA_MAIL_FROM={shlex.quote(env['TESSERA_MAIL_FROM'])} {admin_command()} user show "
         f"{'alice' if demo else 'USERNAME'}",
         "",
         "  Ctrl-C stops it.",

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from devserver import LOCAL_MAIL_FROM
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -82,7 +84,11 @@ def start_server(tmp_dir: Path, *args: str) -> LiveServer:
             server.base_url = found.group(1)
             server.admin_env = {**_child_env(), "AWS_ENDPOINT_URL": endpoint.group(1),
                                 "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                                "AWS_DEFAULT_REGION": "us-east-1", "TESSERA_STAGE": stage.group(1)}
+                                "AWS_DEFAULT_REGION": "us-east-1", "TESSERA_STAGE": stage.group(1),
+                                # As the banner's line says: the links the admin command mails
+                                # (an invitation) name this server, from the runner's sender.
+                                "TESSERA_ISSUER": found.group(1),
+                                "TESSERA_MAIL_FROM": LOCAL_MAIL_FROM}
             try:
                 with urllib.request.urlopen(server.base_url + "/.well-known/openid-configuration",
                                             timeout=5) as response:
