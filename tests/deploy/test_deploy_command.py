@@ -270,7 +270,6 @@ def test_the_alarms_are_named_per_stage_and_include_latency_and_4xx_rate(
 def prod_env(aws: Aws, prod_stack: deploy_command.Result) -> Iterator[None]:
     """``TESSERA_STAGE=prod`` as the runbook's admin commands set it."""
     from chalicelib import container as container_module
-
     from chalicelib.config import get_settings
 
     stage = load_stage("prod")
