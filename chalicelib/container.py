@@ -27,11 +27,13 @@ if TYPE_CHECKING:
     from chalicelib.services.confirmation import Confirmation
     from chalicelib.services.delegation import Delegation
     from chalicelib.services.device_flow import DeviceFlow
+    from chalicelib.services.email_change import EmailChanges
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
     from chalicelib.services.invitations import Invitations
     from chalicelib.services.mail_letters import MailLetters
     from chalicelib.services.mailer import Mailer
+    from chalicelib.services.notices import Notices
     from chalicelib.services.oauth_tokens import OAuthTokens
     from chalicelib.services.passkeys import Passkeys
     from chalicelib.services.password_reset import PasswordReset
@@ -360,6 +362,17 @@ class Container:
                              self.security_log, self.clock, self.settings,
                              transact=self.transact, sessions=lambda: self.sessions,
                              second_factors=lambda: self.factors)
+
+    @cached_property
+    def email_changes(self) -> EmailChanges:
+        from chalicelib.services.email_change import EmailChanges
+        return EmailChanges(self.links_repo, self.users, self.letters, self.confirmation,
+                            self.security_log, self.clock, transact=self.transact)
+
+    @cached_property
+    def notices(self) -> Notices:
+        from chalicelib.services.notices import Notices
+        return Notices(self.users, self.letters, lambda: self.settings.issuer)
 
 
 _lock = threading.Lock()
