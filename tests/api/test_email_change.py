@@ -177,3 +177,12 @@ def test_the_change_form_needs_the_csrf_token(browser):
     r = browser.post("/account/email", {"csrf": "x", "new_email": NEW,
                                         "password": "password4alice"})
     assert r.status_code == 403 and sent() == []
+
+
+def test_a_link_that_cannot_be_mailed_is_a_clear_503_and_changes_nothing(client, ctr):
+    seed(ctr)                     # mail not configured
+    browser = Browser(client)
+    sign_in(browser)
+    r = ask(browser)
+    assert r.status_code == 503 and "Mail is not configured" in text(r)
+    assert alice(ctr).email == "alice@example.com"
