@@ -27,11 +27,13 @@ if TYPE_CHECKING:
     from chalicelib.services.confirmation import Confirmation
     from chalicelib.services.delegation import Delegation
     from chalicelib.services.device_flow import DeviceFlow
+    from chalicelib.services.email_change import EmailChanges
     from chalicelib.services.federation import Federation, IssuerKeys
     from chalicelib.services.identities import Identities
     from chalicelib.services.invitations import Invitations
     from chalicelib.services.mail_letters import MailLetters
     from chalicelib.services.mailer import Mailer
+    from chalicelib.services.notices import Notices
     from chalicelib.services.oauth_tokens import OAuthTokens
     from chalicelib.services.passkeys import Passkeys
     from chalicelib.services.password_reset import PasswordReset
@@ -179,7 +181,8 @@ class Container:
     def sessions(self) -> Sessions:
         from chalicelib.services.sessions import Sessions
         return Sessions(self.sessions_repo, self.clock, self.settings, users=self.users,
-                        transact=self.transact, security_log=self.security_log)
+                        transact=self.transact, security_log=self.security_log,
+                        notices=lambda: self.notices)
 
     @cached_property
     def issuer(self) -> TokenIssuer:
@@ -293,13 +296,14 @@ class Container:
     @cached_property
     def pats(self) -> Pats:
         from chalicelib.services.pats import Pats
-        return Pats(self.pats_repo, self.clock, self.settings, security_log=self.security_log)
+        return Pats(self.pats_repo, self.clock, self.settings, security_log=self.security_log,
+                    notices=lambda: self.notices)
 
     @cached_property
     def roles(self) -> Roles:
         from chalicelib.services.roles import Roles
         return Roles(self.roles_repo, self.clock, self.settings, users=self.users,
-                     security_log=self.security_log)
+                     security_log=self.security_log, notices=lambda: self.notices)
 
     @cached_property
     def security_log(self) -> SecurityLog:
@@ -312,7 +316,8 @@ class Container:
         from chalicelib.services.second_factors import SecondFactors
         return SecondFactors(self.mfa_repo, Sealer(self.keyring.seal_keys, "totp"),
                              self.password_signin, self.security_log, self.clock, self.settings,
-                             transact=self.transact, batch_get=self.batch_get)
+                             transact=self.transact, batch_get=self.batch_get,
+                             notices=lambda: self.notices)
 
     @cached_property
     def password_change(self) -> PasswordChange:
@@ -325,7 +330,8 @@ class Container:
         from chalicelib.services.passkeys import Passkeys
         from chalicelib.storage.mfa import ChallengesRepo
         return Passkeys(self.mfa_repo, ChallengesRepo(self.table("devices")), self.users,
-                        self.security_log, self.clock, transact=self.transact)
+                        self.security_log, self.clock, transact=self.transact,
+                        notices=lambda: self.notices)
 
     @cached_property
     def confirmation(self) -> Confirmation:
@@ -360,6 +366,17 @@ class Container:
                              self.security_log, self.clock, self.settings,
                              transact=self.transact, sessions=lambda: self.sessions,
                              second_factors=lambda: self.factors)
+
+    @cached_property
+    def email_changes(self) -> EmailChanges:
+        from chalicelib.services.email_change import EmailChanges
+        return EmailChanges(self.links_repo, self.users, self.letters, self.confirmation,
+                            self.security_log, self.clock, transact=self.transact)
+
+    @cached_property
+    def notices(self) -> Notices:
+        from chalicelib.services.notices import Notices
+        return Notices(self.users, self.letters, lambda: self.settings.issuer)
 
 
 _lock = threading.Lock()

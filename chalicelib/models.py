@@ -138,6 +138,11 @@ class User:
     # When a stage that requires a second factor (``require_mfa``) first saw this
     # user sign in without one: the grace period runs from then.
     mfa_asked_at: int = 0
+    # The optional notices the owner turned off (``services.notices.OPTIONAL``).
+    notices_off: frozenset[str] = frozenset()
+    # Digests of the last devices (IP, user-agent family) that signed in
+    # (``services.notices``): a sign-in from another is told to the owner.
+    seen_devices: tuple[str, ...] = ()
 
     @property
     def permissions(self) -> tuple[str, ...]:

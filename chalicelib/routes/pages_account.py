@@ -17,6 +17,7 @@ from chalicelib.web.page import page_endpoint
 if TYPE_CHECKING:
     from chalicelib.web.account_pages import AccountPages
     from chalicelib.web.browser import Visit
+    from chalicelib.web.profile_changes import ProfileChanges
     from chalicelib.web.roles_page import RolesPage
 
 bp = Blueprint(__name__)
@@ -27,6 +28,12 @@ def _account(c: Container) -> AccountPages:
     from chalicelib.web.account_pages import AccountPages  # on the first page request
 
     return AccountPages(c.sessions, c.password_change, c.security_log, c.clock)
+
+
+def _profile(c: Container) -> ProfileChanges:
+    from chalicelib.web.profile_changes import ProfileChanges
+
+    return ProfileChanges(c.email_changes, c.notices)
 
 
 def _roles(c: Container) -> RolesPage:
@@ -51,6 +58,18 @@ def _post(handle: Callable[[Container], Callable[[Visit], Response]]) -> Respons
 @page_endpoint
 def profile() -> Response:
     return _get(lambda c: _account(c).profile)
+
+
+@bp.route("/account/email", methods=["POST"], content_types=ANY)
+@page_endpoint
+def change_email() -> Response:
+    return _post(lambda c: _profile(c).change_email)
+
+
+@bp.route("/account/notices", methods=["POST"], content_types=ANY)
+@page_endpoint
+def set_notices() -> Response:
+    return _post(lambda c: _profile(c).set_notices)
 
 
 @bp.route("/account/signin", methods=["POST"], content_types=ANY)

@@ -1,4 +1,5 @@
-"""The pages of the mailed links (SPEC §11): thin routes over ``web.mail_pages``."""
+"""The pages of the mailed links (SPEC §11): thin routes over ``web.mail_pages`` (and
+``web.profile_changes`` for the email-change link)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chalicelib.web.page import page_endpoint
 
 if TYPE_CHECKING:
     from chalicelib.web.mail_pages import InvitationPage, PasswordResetPage
+    from chalicelib.web.profile_changes import ProfileChanges
 
 bp = Blueprint(__name__)
 BACK = ("/account", "Go to your account")
@@ -28,6 +30,12 @@ def _reset(c: Container) -> PasswordResetPage:
     from chalicelib.web.mail_pages import PasswordResetPage  # on the first page request
 
     return PasswordResetPage(c.password_reset)
+
+
+def _email_change(c: Container) -> ProfileChanges:
+    from chalicelib.web.profile_changes import ProfileChanges  # on the first page request
+
+    return ProfileChanges(c.email_changes, c.notices)
 
 
 @bp.route("/invitation", methods=["GET"], content_types=ANY)
@@ -70,3 +78,17 @@ def choose_password() -> Response:
 def complete_password_reset() -> Response:
     c = container()
     return serve(bp.current_request, c, _reset(c).complete, form=True, link=BACK)
+
+
+@bp.route("/email-change/confirm", methods=["GET"], content_types=ANY)
+@page_endpoint
+def email_change() -> Response:
+    c = container()
+    return serve(bp.current_request, c, lambda v: _email_change(c).confirm_page(v), link=BACK)
+
+
+@bp.route("/email-change/confirm", methods=["POST"], content_types=ANY)
+@page_endpoint
+def confirm_email_change() -> Response:
+    c = container()
+    return serve(bp.current_request, c, _email_change(c).confirm, form=True, link=BACK)

@@ -34,3 +34,13 @@ class Letters(Protocol):
 
     def email_change_requested(self, user: User, new_email: str) -> None:
         """A security notice to the old address: a change to ``new_email`` was asked for."""
+
+    def new_signin(self, user: User, ip: str, device: str, sessions_page: str) -> None:
+        """A security notice: a sign-in from a device or address not seen before."""
+
+    def token_created(self, user: User, what: str, name: str, page: str) -> None:
+        """A PAT (``what`` = ``pat``) or a role key (``role_key``) was created."""
+
+    def second_factor_changed(self, user: User, added: bool, method: str,
+                              security_page: str) -> None:
+        """A security notice: a second factor was added or removed."""

@@ -64,6 +64,25 @@ class EmailChangeRequestedMail(Letter):
     kind: ClassVar[str] = "email_change_requested"
 
 
+@dataclass(frozen=True)
+class NewSigninMail(Letter):
+    kind: ClassVar[str] = "new_signin"
+
+
+@dataclass(frozen=True)
+class TokenCreatedMail(Letter):
+    kind: ClassVar[str] = "token_created"
+
+
+@dataclass(frozen=True)
+class SecondFactorChangedMail(Letter):
+    kind: ClassVar[str] = "second_factor_changed"
+
+
+METHOD_WORDS = {"totp": "an authenticator app", "passkey": "a passkey",
+                "recovery_codes": "recovery codes"}
+
+
 class MailLetters:
     def __init__(self, mailer: Mailer) -> None:
         self.mailer = mailer
@@ -126,6 +145,33 @@ class MailLetters:
             message=f"Someone signed in as {user.username} asked to change the account's "
                     f"address to one at {domain}. It changes only when that address confirms. "
                     "Not you? Change your password and review your sessions."))
+
+    def new_signin(self, user: User, ip: str, device: str, sessions_page: str) -> None:
+        self._quietly(user.email, user.id, NewSigninMail(
+            title="A new sign-in to your Tessera account",
+            message=f"{user.username} signed in from a device or address not seen before: "
+                    f"{device}, from {ip or 'an unknown address'}. Was it you? Then there is "
+                    "nothing to do. If not, change your password and end the session.",
+            link=sessions_page, link_label="Your sessions"))
+
+    def token_created(self, user: User, what: str, name: str, page: str) -> None:
+        words = "personal access token" if what == "pat" else "role key"
+        self._quietly(user.email, user.id, TokenCreatedMail(
+            title=f"A new {words} at Tessera",
+            message=f"A {words} named {name} was created for {user.username}. Not you? "
+                    "Revoke it and change your password. (You can turn these notices off "
+                    "on your profile page.)",
+            link=page, link_label="Review it"))
+
+    def second_factor_changed(self, user: User, added: bool, method: str,
+                              security_page: str) -> None:
+        said = "added to" if added else "removed from"
+        self._quietly(user.email, user.id, SecondFactorChangedMail(
+            title="A second factor was " + ("added" if added else "removed"),
+            message=f"A second factor ({METHOD_WORDS.get(method, method)}) was {said} the "
+                    f"Tessera account {user.username}. Not you? Change your password and "
+                    "review your security settings.",
+            link=security_page, link_label="Your security settings"))
 
     def _quietly(self, to: str, user_id: str, mail: Letter) -> None:
         """A letter whose failure must not change the answer (a reset) or undo a

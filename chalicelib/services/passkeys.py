@@ -44,6 +44,8 @@ from chalicelib.storage.tables import Transact
 if TYPE_CHECKING:
     from webauthn.helpers.structs import AuthenticationCredential
 
+    from chalicelib.services.notices import Notices
+
 RP_NAME = "Tessera"
 MAX_PASSKEYS = 10
 MAX_NAME = 64
@@ -136,13 +138,20 @@ def _client_data(credential: dict[str, Any]) -> bytes:
 
 class Passkeys:
     def __init__(self, repo: MfaRepo, challenges: ChallengesRepo, users: UsersRepo,
-                 security_log: SecurityLog, clock: Clock, *, transact: Transact) -> None:
+                 security_log: SecurityLog, clock: Clock, *, transact: Transact,
+                 notices: Callable[[], Notices] | None = None) -> None:
         self.repo = repo
         self.challenges = challenges
         self.users = users
         self.security_log = security_log
         self.clock = clock
         self.transact = transact
+        # Mails the owner of a passkey added or removed, after its write; None in unit tests.
+        self._notices = notices
+
+    def _tell(self, user: User, added: bool) -> None:
+        if self._notices is not None:
+            self._notices().second_factor_changed(user, added, "passkey")
 
     # -- registration (WebAuthn L2 §7.1) -------------------------------------------------
 
@@ -229,6 +238,7 @@ class Passkeys:
             raise Conflict(SPENT + " (or another passkey was added meanwhile)") from lost
         log.info(json.dumps({"event": "mfa_added", "user_id": user.id, "method": "passkey",
                              "passkey_id": passkey.id}))
+        self._tell(user, True)
         return passkey
 
     def remove(self, user: User, passkey_id: str, where: Where) -> None:
@@ -243,6 +253,7 @@ class Passkeys:
             raise NotFound("No such passkey") from lost
         log.info(json.dumps({"event": "mfa_removed", "user_id": user.id, "method": "passkey",
                              "passkey_id": passkey_id}))
+        self._tell(user, False)
 
     # -- authentication (WebAuthn L2 §7.2) -----------------------------------------------
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
@@ -34,6 +34,9 @@ from chalicelib.services.security_log import NOWHERE, SecurityLog, Where
 from chalicelib.storage.identities import UsersRepo, user_from_item
 from chalicelib.storage.pats import Pat, PatsRepo, pat_from_item
 from chalicelib.storage.tables import BatchGet, Transact
+
+if TYPE_CHECKING:
+    from chalicelib.services.notices import Notices
 
 MAX_PATS_PER_USER = 100
 MAX_DESCRIPTION = 200
@@ -301,13 +304,20 @@ def require_scope(principal: Principal, *, write: bool) -> None:
 
 class Pats:
     def __init__(self, repo: PatsRepo, clock: Clock, settings: Settings,
-                 cap: int = MAX_PATS_PER_USER, *, security_log: SecurityLog | None = None) -> None:
+                 cap: int = MAX_PATS_PER_USER, *, security_log: SecurityLog | None = None,
+                 notices: Callable[[], Notices] | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
         self.cap = cap
         # The owner's security log (SPEC §11); None in unit tests.
         self.security_log = security_log
+        # Mails the owner of a new token, after its write (SPEC §11); None in unit tests.
+        self._notices = notices
+
+    def _tell(self, user: User, pat: Pat) -> None:
+        if self._notices is not None:
+            self._notices().token_created(user, "pat", pat.description)
 
     def _entry(self, user: User, kind: str, detail: Mapping[str, Any],
                where: Where = NOWHERE) -> list[dict[str, Any]]:
@@ -350,6 +360,7 @@ class Pats:
             raise Conflict(f"You already have the maximum of {self.cap} personal access tokens; "
                            "remove some first") from exc
         self._log("pat_created", pat)
+        self._tell(user, pat)
         return Issued(pat, token)
 
     def find(self, user: User, filters: Mapping[str, str]) -> list[Pat]:
@@ -409,6 +420,7 @@ class Pats:
             self.security_log.record(user.id, "pat_created", where,
                                      {"pat_id": pat.id, "description": pat.description,
                                       "regenerated": True})
+        self._tell(user, updated)
         return Issued(updated, token)
 
     def copy(self, user: User, pat_id: str, overrides: PatOverrides,

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib.audit import event
@@ -69,6 +69,9 @@ from chalicelib.storage.roles import (
     split_role_name,
     trust_id_for,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.services.notices import Notices
 
 MANAGE_SCOPE = "roles:manage"
 NAME_RULE = ("name must be <your username>.<name>, the name of lowercase letters, digits and "
@@ -311,13 +314,16 @@ class Roles:
     not theirs is ``NotFound`` before any read."""
 
     def __init__(self, repo: RolesRepo, clock: Clock, settings: Settings, *,
-                 users: UsersRepo, security_log: SecurityLog | None = None) -> None:
+                 users: UsersRepo, security_log: SecurityLog | None = None,
+                 notices: Callable[[], Notices] | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
         self.users = users
         # The owner's security log (SPEC §11); None in unit tests.
         self.security_log = security_log
+        # Mails the owner of a new key, after its write (SPEC §11); None in unit tests.
+        self._notices = notices
 
     def _record(self, owner: User, kind: str, where: Where, detail: Mapping[str, Any]) -> None:
         """A key or trust change's security-log entry: one PutItem after the role's
@@ -450,6 +456,8 @@ class Roles:
         event("role_key_created", owner=owner.id, role=name, key_id=key.id)
         self._record(owner, "role_key_created", where,
                      {"role": name, "key_id": key.id, "description": key.description})
+        if self._notices is not None:
+            self._notices().token_created(owner, "role_key", f"{key.id} of the role {name}")
         return IssuedKey(key, secret)
 
     def revoke_key(self, owner: User, name: str, key_id: str, where: Where = NOWHERE) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,8 @@ from chalicelib.storage.tables import BatchGet, Transact
 
 if TYPE_CHECKING:
     import pyotp
+
+    from chalicelib.services.notices import Notices
 
 TOTP_STEP = 30
 TOTP_DIGITS = 6
@@ -103,7 +106,8 @@ class Verified:
 class SecondFactors:
     def __init__(self, repo: MfaRepo, sealer: Sealer, password_signin: PasswordSignIn,
                  security_log: SecurityLog, clock: Clock, settings: Settings, *,
-                 transact: Transact, batch_get: BatchGet, issuer_name: str = "Tessera") -> None:
+                 transact: Transact, batch_get: BatchGet, issuer_name: str = "Tessera",
+                 notices: Callable[[], Notices] | None = None) -> None:
         self.repo = repo
         self.sealer = sealer
         self.password_signin = password_signin
@@ -113,6 +117,12 @@ class SecondFactors:
         self.transact = transact
         self.batch_get = batch_get
         self.issuer_name = issuer_name
+        # Mails the owner of a factor added or removed, after its write; None in unit tests.
+        self._notices = notices
+
+    def _tell(self, user: User, added: bool, method: str) -> None:
+        if self._notices is not None:
+            self._notices().second_factor_changed(user, added, method)
 
     # -- status -------------------------------------------------------------------------
 
@@ -172,6 +182,7 @@ class SecondFactors:
         self.transact([op, self.security_log.op(user.id, "mfa_added", where, {"method": "totp"}),
                        *(also or [])])
         log.info(json.dumps({"event": "mfa_added", "user_id": user.id, "method": "totp"}))
+        self._tell(user, True, "totp")
         return codes
 
     def remove_totp(self, user: User, where: Where) -> None:
@@ -179,6 +190,7 @@ class SecondFactors:
             raise Conflict("No authenticator app is set up")
         self.security_log.record(user.id, "mfa_removed", where, {"method": "totp"})
         log.info(json.dumps({"event": "mfa_removed", "user_id": user.id, "method": "totp"}))
+        self._tell(user, False, "totp")
 
     # -- recovery codes -----------------------------------------------------------------
 
@@ -200,6 +212,7 @@ class SecondFactors:
                        self.security_log.op(user.id, "mfa_added", where,
                                             {"method": "recovery_codes"})])
         log.info(json.dumps({"event": "recovery_codes_regenerated", "user_id": user.id}))
+        self._tell(user, True, "recovery_codes")
         return codes
 
     # -- verifying --------------------------------------------------------------------------

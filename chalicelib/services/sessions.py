@@ -11,12 +11,14 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from chalicelib.services.notices import Notices
 
 from chalicelib.audit import log
 from chalicelib.clock import Clock
@@ -39,6 +41,7 @@ from chalicelib.security.opaque import (
     random_b62,
     same_digest,
 )
+from chalicelib.services.notices import device_fingerprint, remembered
 from chalicelib.services.security_log import NOWHERE, SecurityLog, Where
 from chalicelib.storage.identities import MAX_EVICTED, UsersRepo, user_from_item
 from chalicelib.storage.sessions import SessionsRepo, session_from_item
@@ -128,7 +131,8 @@ class Rotation:
 class Sessions:
     def __init__(self, repo: SessionsRepo, clock: Clock, settings: Settings, *,
                  users: UsersRepo, transact: Transact,
-                 security_log: SecurityLog | None = None) -> None:
+                 security_log: SecurityLog | None = None,
+                 notices: Callable[[], Notices] | None = None) -> None:
         self.repo = repo
         self.clock = clock
         self.settings = settings
@@ -136,6 +140,8 @@ class Sessions:
         self.transact = transact
         # The owner's security log (SPEC §11): every session end; None in unit tests.
         self.security_log = security_log
+        # Tells the owner of a sign-in from a device not seen before; None in unit tests.
+        self._notices = notices
 
     def ended_op(self, user_id: str, session_id: str, client_id: str, reason: str,
                  where: Where = NOWHERE) -> list[dict[str, Any]]:
@@ -188,7 +194,8 @@ class Sessions:
 
     def open(self, session: Session, secret: str | None, user: User,
              also: Sequence[dict[str, Any]] = (), *,
-             refusal: str = "The account is not active", mfa_asked_at: int = 0) -> None:
+             refusal: str = "The account is not active", mfa_asked_at: int = 0,
+             signin: bool = False) -> None:
         """Create a session and record it on its user, in one transaction with
         the caller's own writes (``also``): all or nothing.
 
@@ -202,17 +209,26 @@ class Sessions:
         concurrent sign-ins of the same user (the map changed, the user did not)
         plans again from the user as it now is; ``StorageContended`` (503) if it
         keeps losing.
+
+        ``signin``: the person signed in just now (a password or a passkey, not a
+        code or a device grant redeemed after a browser sign-in): a device not seen
+        before (``services.notices``) is remembered on the user in the same
+        update, and the owner is mailed once the transaction committed.
         """
         limit = max(1, self.settings.max_sessions_per_user)
+        device = session.device or {}
+        fingerprint = device_fingerprint(device.get("ip", ""), device.get("user_agent", "")) \
+            if signin else ""
         for attempt in range(OPEN_ATTEMPTS):
             now = self.clock.now()
             evicted = evictions(user, limit, now)
             # Those whose cap has not passed may be live: their items go too.
             ended = [sid for sid in evicted if (user.sessions or {})[sid] > now]
+            seen = remembered(user.seen_devices, fingerprint) if fingerprint else None
             ops = [self.create_op(session, secret),
                    self.users.op_add_session(user, session.id, session.expires_at, now,
                                              limit=limit, evict=evicted,
-                                             mfa_asked_at=mfa_asked_at),
+                                             mfa_asked_at=mfa_asked_at, seen_devices=seen),
                    *(self.repo.op_end(sid) for sid in ended),
                    # each evicted session's end is logged in the same transaction
                    *(op for sid in ended
@@ -240,6 +256,9 @@ class Sessions:
             log.info(json.dumps({"event": "session_ended", "sid": sid, "user_id": user.id,
                                  "reason": "session_cap"}))
         self._log("session_created", session)
+        # After the commit; the first device an account signs in from is only remembered.
+        if seen is not None and user.seen_devices and self._notices is not None:
+            self._notices().new_signin(user, device.get("ip", ""), device.get("user_agent", ""))
 
     def open_after_signin(self, session: Session, secret: str, user: User,
                           user_counter: Counter, throttle: ThrottleRepo,
@@ -263,7 +282,7 @@ class Sessions:
                 else throttle.op_clear_unless_locked(user_counter.key, now))
         try:
             self.open(session, secret, user, [gate, *also], refusal=refusal,
-                      mfa_asked_at=asked)
+                      mfa_asked_at=asked, signin=True)
         except InvalidGrant:
             log.info(json.dumps({"event": "signin_failed", "user_known": True, "blocked": True,
                                  "detail": "account changed or locked during the password check"}))

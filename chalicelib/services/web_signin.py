@@ -174,7 +174,7 @@ class WebSignIn:
                                        kind="web", amr=amr)
         cookie = WEB_SESSION.mint(session.id)
         sessions.open(session, cookie, user, also(user, session) if also is not None else [],
-                      refusal="The account is not active")
+                      refusal="The account is not active", signin=True)
         log.info(json.dumps({"event": "passkey_signin", "sid": session.id, "user_id": user.id,
                              "method": method}))
         return WebSession(cookie, session, user,

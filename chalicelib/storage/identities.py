@@ -80,6 +80,8 @@ def user_from_item(item: Item) -> User:
         second_factors=second_factors_from_item(item),
         email_verified=bool(item.get("email_verified", False)),
         mfa_asked_at=int(item.get("mfa_asked_at") or 0),
+        notices_off=frozenset(str(k) for k in item.get("notices_off") or ()),
+        seen_devices=tuple(str(d) for d in item.get("seen_devices") or ()),
     )
 
 
@@ -321,9 +323,21 @@ class UsersRepo:
         assert item is not None
         return user_from_item(item)
 
+    def set_notices_off(self, user_id: str, off: Iterable[str]) -> User:
+        """The optional notices the owner turned off, replaced in one UpdateItem
+        (a string set; absent when none). attribute_exists: an unknown user fails
+        instead of being created."""
+        kinds = set(off)
+        expression = "SET notices_off = :off" if kinds else "REMOVE notices_off"
+        item = self.table.update(self.key(user_id), expression, condition="attribute_exists(id)",
+                                 values={":off": kinds} if kinds else None)
+        assert item is not None
+        return user_from_item(item)
+
     def op_add_session(self, user: User, session_id: str, cap: int, now: int, *,
                        limit: int | None = None, evict: Sequence[str] = (),
-                       mfa_asked_at: int = 0) -> dict[str, Any]:
+                       mfa_asked_at: int = 0,
+                       seen_devices: Sequence[str] | None = None) -> dict[str, Any]:
         """The user's half of creating a session, for the creator's transaction:
         record ``session_id -> cap`` in the sessions map, remove the ``evict``
         entries, and drop entries whose cap has passed (known from the user as the
@@ -338,6 +352,9 @@ class UsersRepo:
         evicted entry must still be there (two sign-ins never evict the same one
         and both add) and the map no larger than read. A loser gets the user as
         it is now (ALL_OLD) and may plan again.
+
+        ``seen_devices``: the user's seen devices with this sign-in's added
+        (``services.notices``), written in the same update when one is new.
         """
         names = {"#sessions": "sessions", "#ver": "version"}
         values: dict[str, Any] = {":true": True, ":ver": user.version}
@@ -346,7 +363,10 @@ class UsersRepo:
         if user.sessions is None:
             # A user item from before the map: create it (and only if still absent).
             values[":map"] = {session_id: cap}
-            return self.table.op_update(self.key(user_id=user.id), "SET #sessions = :map",
+            seen = ""
+            if seen_devices is not None:
+                seen, values[":seen"] = ", seen_devices = :seen", list(seen_devices)
+            return self.table.op_update(self.key(user_id=user.id), "SET #sessions = :map" + seen,
                                         condition=gate + " AND attribute_not_exists(#sessions)",
                                         names=names, values=values)
         names["#sid"] = session_id
@@ -355,6 +375,9 @@ class UsersRepo:
         if mfa_asked_at:
             expression += ", mfa_asked_at = if_not_exists(mfa_asked_at, :asked)"
             values[":asked"] = mfa_asked_at
+        if seen_devices is not None:
+            expression += ", seen_devices = :seen"
+            values[":seen"] = list(seen_devices)
         condition = gate + " AND attribute_exists(#sessions)"
         evicted = list(dict.fromkeys(evict))
         stale = [sid for sid, ends in sorted(user.sessions.items())

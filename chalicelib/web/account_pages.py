@@ -16,7 +16,9 @@ from chalice.app import Response
 
 from chalicelib.clock import Clock
 from chalicelib.errors import BadRequest, Forbidden, TesseraError, TooManyRequests
+from chalicelib.models import User
 from chalicelib.services.account import valid_session_id
+from chalicelib.services.notices import OPTIONAL, wants
 from chalicelib.services.passwords import MIN_LENGTH, PasswordChange, end_other_sessions
 from chalicelib.services.security_log import KINDS, SecurityLog, Where
 from chalicelib.services.sessions import Sessions
@@ -57,6 +59,27 @@ def detail_words(detail: dict[str, Any]) -> str:
     return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(detail.items()))
 
 
+def notice_boxes(user: User) -> list[dict[str, Any]]:
+    """The optional notices (``services.notices.OPTIONAL``) as the profile's checkboxes."""
+    return [{"name": kind, "words": words, "checked": wants(user, kind)}
+            for kind, words in OPTIONAL.items()]
+
+
+def profile_page(visit: Visit, web: WebSession, *, error: str = "", notice: str = "",
+                 status: int = 200, new_email: str = "") -> Response:
+    """The profile: who is signed in, the form that changes the address
+    (``web.profile_changes``) and the notices' settings."""
+    u = web.user
+    name = " ".join(p for p in (u.firstname, u.lastname) if p)
+    return console.page(visit, "profile", Layout("Profile"), "account_profile.html", status,
+                        username=u.username, name=name, email=u.email,
+                        email_verified=u.email_verified, since=when(u.created_at, "unknown"),
+                        error=error, notice=notice, new_email=new_email,
+                        second_factor=u.second_factors.enrolled,
+                        totp=bool(u.second_factors.totp_sealed),
+                        notices=notice_boxes(u))
+
+
 @dataclass(frozen=True)
 class AccountPages:
     sessions: Sessions
@@ -67,13 +90,7 @@ class AccountPages:
     # -- profile -----------------------------------------------------------------------
 
     def profile(self, visit: Visit) -> Response:
-        def show(web: WebSession) -> Response:
-            u = web.user
-            name = " ".join(p for p in (u.firstname, u.lastname) if p)
-            return console.page(visit, "profile", Layout("Profile"), "account_profile.html",
-                                username=u.username, name=name, email=u.email,
-                                since=when(u.created_at, "unknown"))
-        return console.signed_in(visit, PROFILE, show)
+        return console.signed_in(visit, PROFILE, lambda web: profile_page(visit, web))
 
     # -- password ----------------------------------------------------------------------
 
