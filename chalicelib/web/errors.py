@@ -13,7 +13,8 @@ from chalice.app import Request, Response
 from chalicelib.http import chalice_error
 from chalicelib.web.page import message_page
 
-PAGES = ("/device", "/account", "/tokens", "/consents", "/oauth/authorize", "/oauth/logout")
+PAGES = ("/device", "/account", "/tokens", "/consents", "/oauth/authorize", "/oauth/logout",
+         "/signin", "/invitation", "/password-reset", "/email-change")
 
 
 def is_page(path: str) -> bool:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 # The browser pages answer errors with HTML (SPEC §2, §7).
-PAGE_PREFIXES = ("/device", "/account", "/tokens", "/consents", "/signin")
+PAGE_PREFIXES = ("/device", "/account", "/tokens", "/consents", "/signin", "/invitation",
+                 "/password-reset", "/email-change")
 # JSON endpoints under /oauth/ that are web pages in disguise: none today.
 OAUTH_PREFIX = "/oauth/"
 
