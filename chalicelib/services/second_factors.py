@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.audit import log
 from chalicelib.clock import Clock
 from chalicelib.config import Settings
-from chalicelib.errors import Conflict, Forbidden, TooManyRequests, Unprocessable
+from chalicelib.errors import Conflict, Forbidden, TooManyRequests
 from chalicelib.models import User
 from chalicelib.security.sealing import Sealer
 from chalicelib.services.authn import PasswordSignIn
@@ -174,7 +174,8 @@ class SecondFactors:
             raise Conflict("Start setting up the authenticator app again")
         step = self._matching_step(secret, code, after=0)
         if step is None:
-            raise Unprocessable(BAD_CODE)
+            # A code of the right shape that is not the app's: refused, as at a sign-in.
+            raise Forbidden(BAD_CODE, detail="confirming code refused")
         first = not f.enrolled
         codes = new_recovery_codes() if first else []
         op = self.repo.op_confirm_totp(user.id, f.totp_pending, step, now,

@@ -77,13 +77,13 @@ def test_totp_enrols_through_the_api_and_the_status_says_so(seeded, clock):
                       "recovery_codes": {"remaining": 0}}
 
 
-def test_a_second_confirmation_answers_204_and_a_wrong_code_422(seeded, clock, ctr):
+def test_a_malformed_code_is_422_and_a_wrong_one_403(seeded, clock, ctr):
     token = tokens(seeded)["access_token"]
     shown = json.loads(api(seeded, "post", "/v1/mfa/totp", token).body)
     wrong = api(seeded, "post", "/v1/mfa/totp/confirm", token, {"code": "12345x"})
     assert wrong.status_code == 422
     again = api(seeded, "post", "/v1/mfa/totp/confirm", token, {"code": "000000"})
-    assert again.status_code == 422 and not ctr.users.get(user_id_for("alice")) \
+    assert again.status_code == 403 and not ctr.users.get(user_id_for("alice")) \
         .second_factors.enrolled
     assert shown["secret"] not in str(ctr.table("users").get({"id": user_id_for("alice")}))
 

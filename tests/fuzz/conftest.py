@@ -193,8 +193,11 @@ class Account:
             answer = self._send_json("POST", path, payload)
             assert answer.status == 201, (path, answer.body)
             made[path.rsplit("/", 1)[-1]] = json.loads(answer.body)
+        # No passkey of alice's (enrolling one needs an authenticator): an id of the right
+        # shape that names none (404), as for any other missing item.
         self.creds.extra.update(name=ROLE, policy_id=made["policies"]["id"],
-                                key_id=made["keys"]["id"], trust_id=made["trust"]["id"])
+                                key_id=made["keys"]["id"], trust_id=made["trust"]["id"],
+                                passkey_id="0123456789abcdef")
 
 
 def _clear_table(dynamodb: Any, table: str) -> None:

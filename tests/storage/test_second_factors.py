@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.clock import FakeClock
 from chalicelib.container import Container
-from chalicelib.errors import ConditionFailed, Conflict, Forbidden, TooManyRequests, Unprocessable
+from chalicelib.errors import ConditionFailed, Conflict, Forbidden, TooManyRequests
 from chalicelib.models import User
 from chalicelib.services.second_factors import TOTP_STEP
 from chalicelib.services.security_log import Where
@@ -59,7 +59,7 @@ def test_enrolment_stores_the_secret_sealed_and_gives_ten_recovery_codes(ctr, cl
 def test_a_wrong_confirming_code_enrols_nothing(ctr, clock):
     user = alice(ctr)
     ctr.factors.begin_totp(user)
-    with pytest.raises(Unprocessable):
+    with pytest.raises(Forbidden):
         ctr.factors.confirm_totp(reload(ctr, "alice"), "000000", HERE)
     assert not reload(ctr, "alice").second_factors.enrolled
 
