@@ -10,7 +10,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from chalicelib.errors import BadRequest, Unprocessable
+from chalicelib.errors import BadRequest, Forbidden
 from chalicelib.models import user_id_for
 from chalicelib.services.notices import SEEN_DEVICES, device_fingerprint, user_agent_family
 from chalicelib.services.second_factors import TOTP_STEP
@@ -185,7 +185,7 @@ def test_a_second_factor_added_and_removed_is_mailed_each_time(mail, ctr, clock)
 
 def test_a_refused_second_factor_is_not_mailed(mail, ctr):
     ctr.factors.begin_totp(alice(ctr))
-    with pytest.raises(Unprocessable):
+    with pytest.raises(Forbidden):
         ctr.factors.confirm_totp(alice(ctr), "000000", Where())
     assert to_alice("second factor") == []
 
