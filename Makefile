@@ -120,11 +120,13 @@ test: lint browsers node-deps docs-deps peer-deps $(AUDIT_STAMP)
 
 # The fast tier (under 2 minutes on two cores): unit, storage, API and CLI tests on
 # the same two workers; not e2e, fuzz, deploy (and so no browser), the threaded abuse
-# tests or the deploy packaging test (it builds function zips and runs cfn-lint):
+# tests, the deploy packaging test (it builds function zips and runs cfn-lint) or the
+# tests that wait on real sockets (the runner's limits and outbox, the SSRF listener):
 # make test runs those. Fixtures hash passwords at the tests' scrypt work factor
 # (tests/conftest.py), not production's.
 CHECK_TESTS := tests/unit tests/storage tests/api tests/cli \
-	--ignore=tests/unit/test_deploy_package.py
+	--ignore=tests/unit/test_deploy_package.py --ignore=tests/unit/test_devserver.py \
+	--ignore=tests/storage/test_local_outbox.py --ignore=tests/api/test_federation_ssrf.py
 
 check: lint $(NODE_STAMP) $(DOCS_STAMP) $(PEER_STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile $(CHECK_TESTS)

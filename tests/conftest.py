@@ -58,7 +58,7 @@ def ctr(aws: None, settings: Settings, clock: FakeClock) -> Iterator[Container]:
     from chalicelib.storage.schema import create_tables
 
     c = Container(settings, clock)
-    create_tables(c.dynamodb(), settings.table_prefix)
+    create_tables(c.dynamodb(), settings.table_prefix, ttl=False)
     container_module.use(c)
     yield c
     container_module.reset()

@@ -143,11 +143,12 @@ def create_table_kwargs(logical: str, physical: str) -> dict[str, Any]:
     return kwargs
 
 
-def create_tables(client: Any, prefix: str) -> list[str]:
+def create_tables(client: Any, prefix: str, *, ttl: bool = True) -> list[str]:
     """Create every table (if missing) and enable TTL; returns the physical names.
 
     Used by the local runner and the tests; the deploy template is built from
-    the same ``TABLES``.
+    the same ``TABLES``. ``ttl=False``: leave TTL off (the tests: nothing reads
+    past an expiry, every read checks it itself, and moto never expires items).
     """
     existing = set(client.list_tables().get("TableNames", []))
     names = []
@@ -161,6 +162,8 @@ def create_tables(client: Any, prefix: str) -> list[str]:
             # DynamoDB Local or AWS: wait until it is usable (moto answers ACTIVE at once).
             client.get_waiter("table_exists").wait(TableName=physical,
                                                    WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
+        if not ttl:
+            continue
         client.update_time_to_live(
             TableName=physical,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
