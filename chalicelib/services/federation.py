@@ -519,7 +519,6 @@ class JobTokenVerifier:
             # The token is parsed once (RFC 7515 §5.2): PyJWT splits it and decodes its
             # header, claims and signature here; the signature is checked below over these
             # same parts, once the unverified iss has picked the trust policies (and so the
-            # issuer whose key to use).
             # issuer whose key to use). The required claims wait for the signature, as before.
             parsed = api.decode_complete(token, options={"verify_signature": False, "require": []})
         except jwt.PyJWTError as exc:
