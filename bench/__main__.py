@@ -13,12 +13,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, prices, report
+from bench import cost, peer, prices, report
 from bench.cases import CASES
 from bench.moto_process import ROOT, MotoProcess, aws_environment
 
@@ -155,11 +156,12 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
             phase = _phase_done(results, "cpu", phase)
         if "peer" in args.phases:
             # Timed too: before the purge child may start.
-            from bench import peer
-
             log("node-oidc-provider side by side (CPU per warm grant)")
-            results["peer"] = peer.measure(iterations=args.peer_iterations, warmup=args.peer_warmup,
-                                           log=log)
+            try:
+                results["peer"] = peer.measure(iterations=args.peer_iterations,
+                                               warmup=args.peer_warmup, log=log)
+            except peer.PeerUnavailable as exc:     # checked at the start; gone since
+                _skip(args, results, "peer", str(exc))
             phase = _phase_done(results, "peer", phase)
         timing_done()
         if "work" in args.phases:
@@ -170,6 +172,39 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
             results["long_session"] = work.long_session(world, meter, ROTATIONS_PER_SESSION)
             meter.close()
             _phase_done(results, "work", phase)
+
+
+def _skip(args: argparse.Namespace, results: dict[str, Any], name: str, why: str) -> None:
+    """Go on without a phase: say so now on stderr, and in the report (``results["skipped"]``)."""
+    args.phases.discard(name)
+    results.setdefault("skipped", {})[name] = why
+    log(f"{name} phase skipped: {why}")
+
+
+def skip_unavailable(args: argparse.Namespace, results: dict[str, Any],
+                     check_peer: Callable[[], object]) -> None:
+    """Before anything runs: a phase whose tools are missing is left out, not a traceback later."""
+    if "peer" in args.phases:
+        try:
+            check_peer()
+        except peer.PeerUnavailable as exc:
+            _skip(args, results, "peer", str(exc))
+
+
+@contextmanager
+def audit_lines_to(path: Path) -> Iterator[None]:
+    """The audit log's JSON lines (one per session the cases open) go to ``path`` meanwhile:
+    still written as in Lambda, so their cost stays in the figures, but neither into the
+    report on stdout nor between the progress lines on stderr."""
+    from chalicelib import audit
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as lines:
+        audit.send_to(lines)
+        try:
+            yield
+        finally:
+            audit.send_to("stdout")
 
 
 def _phase_done(results: dict[str, Any], name: str, started: float) -> float:
@@ -208,6 +243,11 @@ class PurgePhase:
         _phase_done(results, "purge", self.started)
 
 
+def audit_file(out: Path) -> Path:
+    """Where a run's audit lines go: beside its JSON results (``latest.json``: ``latest.audit.jsonl``)."""
+    return out.with_suffix(".audit.jsonl")
+
+
 def model_costs(results: dict[str, Any]) -> None:
     memory = cost.function_memory_mb()
     results["memory_mb"], results["round_trip_ms"] = memory, cost.DYNAMODB_ROUND_TRIP_MS
@@ -221,23 +261,25 @@ def model_costs(results: dict[str, Any]) -> None:
                                                  w["wru"], memory)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *,
+         check_peer: Callable[[], object] = peer.check_installed,
+         services: Callable[[argparse.Namespace, dict[str, Any], Callable[[], None]], None]
+         = service_phases) -> int:
     args = parse_args(argv)
-    # The audit log's lines (one per session the cases open) go to stderr: written as in
-    # Lambda, so their cost stays in the figures, but not into the report on stdout.
-    from chalicelib import audit
-
-    audit.send_to("stderr")
     started = time.perf_counter()
     results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                                "machine": report.machine(),
                                "settings": {k: v for k, v in vars(args).items() if k != "out"}}
+    skip_unavailable(args, results, check_peer)
     results["settings"]["phases"] = sorted(args.phases)
     purge = PurgePhase(args.purge_sizes) if "purge" in args.phases else None
-    if args.phases & {"cold", "cpu", "peer", "work"}:
-        service_phases(args, results, purge.start if purge else (lambda: None))
-    if purge is not None:
-        purge.result(results)
+    audit_path = audit_file(args.out)
+    with audit_lines_to(audit_path):
+        if args.phases & {"cold", "cpu", "peer", "work"}:
+            services(args, results, purge.start if purge else (lambda: None))
+        if purge is not None:
+            purge.result(results)
+    log(f"audit lines written to {audit_path}")
     model_costs(results)
     results["elapsed_s"] = time.perf_counter() - started
     text = report.markdown(results, CASES)

@@ -95,7 +95,8 @@ class PeerUnavailable(RuntimeError):
     """Node or the peer's npm packages are missing."""
 
 
-def _check_installed(peer_dir: Path) -> str:
+def check_installed(peer_dir: Path = PEER_DIR) -> str:
+    """Node's path, or ``PeerUnavailable`` saying what to run."""
     node = shutil.which("node")
     if node is None:
         raise PeerUnavailable("node is not on PATH: run `make peer-deps` (it installs Node.js and "
@@ -116,7 +117,7 @@ class PeerProcess:
         self.info: dict[str, Any] = {}
 
     def __enter__(self) -> PeerProcess:
-        node = _check_installed(self.peer_dir)
+        node = check_installed(self.peer_dir)
         self.stderr = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.proc = subprocess.Popen([node, "server.mjs"], cwd=self.peer_dir, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True)

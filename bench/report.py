@@ -261,6 +261,8 @@ def markdown(results: dict[str, Any], cases: list[Any]) -> str:
     m = results["machine"]
     lines = [f"Run {results['date']} on {m['cpu']}, {m['cores']} cores ({m['arch']}, {m['os']}), "
              f"Python {m['python']}; {results['elapsed_s']:.0f} s.", ""]
+    for phase, why in results.get("skipped", {}).items():
+        lines += [f"**Skipped: the {phase} phase.** {why}", ""]
     lines += budget_table(results, cases)
     if "cold" in results:
         lines += cold_table(results["cold"])

@@ -21,7 +21,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 LOGGER_NAME = "tessera.audit"
 REDACTED = "[redacted]"
@@ -54,14 +54,16 @@ class JsonLines(logging.Formatter):
 
 class CurrentStdout(logging.Handler):
     """Writes each line to ``sys.stdout`` as it is now (Lambda, pytest and runners swap it),
-    or to ``sys.stderr`` in a command whose stdout is its answer (the admin command).
+    or to ``sys.stderr`` in a command whose stdout is its answer (the admin command), or to
+    a file of their own (the benchmark's, whose stdout is its report).
     """
 
     stream_name = "stdout"
+    stream: IO[str] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = sys.stderr if self.stream_name == "stderr" else sys.stdout
+            stream = self.stream or (sys.stderr if self.stream_name == "stderr" else sys.stdout)
             stream.write(self.format(record) + "\n")
             stream.flush()
         except Exception:
@@ -82,11 +84,14 @@ def _configure() -> logging.Logger:
 log = _configure()
 
 
-def send_to(stream_name: str) -> None:
-    """Route audit lines to ``stdout`` (the default) or ``stderr``."""
+def send_to(target: str | IO[str]) -> None:
+    """Route audit lines to ``stdout`` (the default), ``stderr`` or an open text file."""
     for handler in log.handlers:
         if isinstance(handler, CurrentStdout):
-            handler.stream_name = stream_name
+            if isinstance(target, str):
+                handler.stream_name, handler.stream = target, None
+            else:
+                handler.stream = target
 
 
 def event(name: str, **fields: Any) -> None:

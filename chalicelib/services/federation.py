@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from chalicelib import deadline
@@ -56,6 +56,9 @@ from chalicelib.storage.dynamo import Item
 from chalicelib.storage.identities import UsersRepo, user_from_item
 from chalicelib.storage.replay import ReplayRepo
 from chalicelib.storage.roles import Role, RolesRepo, TrustPolicy, owner_id_of, role_from_item
+
+if TYPE_CHECKING:
+    from jwt import PyJWT
 
 # SPEC §6: exp, nbf and iat are checked with 60 s leeway.
 LEEWAY = 60
@@ -95,6 +98,9 @@ class Refused(Exception):
         super().__init__(reason)
         self.reason = reason
         self.public = public
+        # The token's claims as parsed, unverified, for the refusal's log line (None
+        # where it did not parse): the token is not parsed a second time to log them.
+        self.claimed: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------
@@ -486,21 +492,48 @@ class JobToken:
     claims: dict[str, Any]
 
 
+def job_token_jwt() -> PyJWT:
+    """PyJWT as the verifier uses it: the registered claims it requires; exp, iat and nbf
+    left to the service's one clock (pyjwt would check them against the wall clock)."""
+    import jwt
+
+    return jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS), "verify_exp": False,
+                              "verify_iat": False, "verify_nbf": False})
+
+
 class JobTokenVerifier:
-    def __init__(self, keys: IssuerKeys, clock: Clock, max_lifetime: int = 3600) -> None:
+    def __init__(self, keys: IssuerKeys, clock: Clock, max_lifetime: int = 3600,
+                 jwt_api: PyJWT | None = None) -> None:
         self.keys = keys
         self.clock = clock
         self.max_lifetime = max_lifetime      # settings.federation_max_token_seconds
+        self._jwt = jwt_api                   # job_token_jwt(), made at the first token
 
     def verify(self, token: str, trust: Iterable[TrustPolicy]) -> JobToken:
         import jwt
 
+        if self._jwt is None:
+            self._jwt = job_token_jwt()
+        api = self._jwt
         try:
-            header = jwt.get_unverified_header(token)
-            # Unverified, only to pick the trust policies (and so the issuer to ask).
-            unverified = jwt.decode(token, options={"verify_signature": False})
+            # The token is parsed once (RFC 7515 §5.2): PyJWT splits it and decodes its
+            # header, claims and signature here; the signature is checked below over these
+            # same parts, once the unverified iss has picked the trust policies (and so the
+            # issuer whose key to use). The required claims wait for the signature, as before.
+            parsed = api.decode_complete(token, options={"verify_signature": False, "require": []})
         except jwt.PyJWTError as exc:
             raise Refused(f"malformed token: {exc}") from exc
+        try:
+            return self._verified(api, token, parsed, trust)
+        except Refused as exc:
+            exc.claimed = parsed["payload"]
+            raise
+
+    def _verified(self, api: PyJWT, token: str, parsed: dict[str, Any],
+                  trust: Iterable[TrustPolicy]) -> JobToken:
+        import jwt
+
+        header, unverified = parsed["header"], parsed["payload"]
         issuer = unverified.get("iss")
         candidates = sorted((p for p in trust if p.issuer == issuer), key=lambda p: p.id)
         if not isinstance(issuer, str) or not candidates:
@@ -514,13 +547,18 @@ class JobTokenVerifier:
         if not jwk.verifies(alg):
             raise Refused(f"key {kid!r:.80} is not a {alg} key")
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token, jwk.key, algorithms=[alg], issuer=issuer,
-                audience=[p.audience for p in candidates],
-                # pyjwt would check exp/iat/nbf against the wall clock; the
-                # service's one clock checks them below instead.
-                options={"require": list(REQUIRED_CLAIMS), "verify_exp": False,
-                         "verify_iat": False, "verify_nbf": False})
+            # What jwt.decode(token, key, algorithms=[alg], ...) does after its parse, in its
+            # order: the signature over the signing input (RFC 7515 §5.2 step 8), then the
+            # claims (iss, aud, the required ones, sub and jti as strings: RFC 7519 §7.2).
+            algorithm = jwt.get_algorithm_by_name(alg)
+            signing_input = token.rsplit(".", 1)[0].encode("utf-8")
+            if not algorithm.verify(signing_input, algorithm.prepare_key(jwk.key), parsed["signature"]):
+                raise jwt.InvalidSignatureError("Signature verification failed")
+            claims: dict[str, Any] = unverified
+            # PyJWT's own claim checks (pinned in requirements.txt; the federation tests hold
+            # the reasons), on the claims parsed above.
+            api._validate_claims(claims, api.options, issuer=issuer,
+                                 audience=[p.audience for p in candidates])
         except jwt.InvalidAudienceError as exc:
             raise Refused("audience not trusted") from exc
         except jwt.PyJWTError as exc:
@@ -597,7 +635,7 @@ class Federation:
         try:
             job = self.verifier.verify(subject_token, role.trust.values())
         except Refused as exc:
-            self._refused(audit, exc.reason, subject_token)
+            self._refused(audit, exc.reason, subject_token, exc.claimed)
             raise InvalidGrant(exc.public, detail=exc.reason) from exc
         audit.update(issuer=job.issuer, subject=job.subject, trust_id=job.policy.id)
         if owner is None or not owner.active:
@@ -636,9 +674,12 @@ class Federation:
         return role, user_from_item(users[0]) if users else None
 
     @staticmethod
-    def _refused(audit: dict[str, Any], reason: str, token: str | None = None) -> None:
+    def _refused(audit: dict[str, Any], reason: str, token: str | None = None,
+                 claimed: Mapping[str, Any] | None = None) -> None:
         fields = dict(audit)
-        if token is not None:
+        if claimed is not None:
+            fields.update(_claimed(claimed))
+        elif token is not None:
             fields.update(_unverified(token))
         log.info(json.dumps({"event": "federation_exchange", "outcome": "refused",
                              **fields, "reason": reason}))
@@ -652,4 +693,8 @@ def _unverified(token: str) -> dict[str, str | None]:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return {"issuer": None, "subject": None}
+    return _claimed(claims)
+
+
+def _claimed(claims: Mapping[str, Any]) -> dict[str, str | None]:
     return {"issuer": _short(claims.get("iss")), "subject": _short(claims.get("sub"))}

@@ -1,0 +1,72 @@
+"""The benchmark's own run (python -m bench): a phase whose tools are missing is skipped and
+said so, and the audit log's lines stay out of its report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import __main__ as bench_main
+from bench import peer
+from chalicelib import audit
+
+
+def _no_peer() -> None:
+    raise peer.PeerUnavailable("node is not on PATH: run `make peer-deps`")
+
+
+def test_without_the_peers_packages_the_run_goes_on_and_its_report_says_the_peer_was_skipped(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    ran: list[set[str]] = []
+
+    def services(args: argparse.Namespace, results: dict[str, Any], timing_done: Callable[[], None]) -> None:
+        ran.append(set(args.phases))
+
+    out = tmp_path / "run.json"
+    code = bench_main.main(["--only", "cpu,peer", "--out", str(out)], check_peer=_no_peer,
+                           services=services)
+
+    assert code == 0
+    assert ran == [{"cpu"}]                       # the other phases ran, without the peer
+    captured = capsys.readouterr()
+    assert "peer phase skipped" in captured.err and "make peer-deps" in captured.err
+    assert "Skipped: the peer phase." in captured.out and "make peer-deps" in captured.out
+    results = json.loads(out.read_text())
+    assert results["skipped"] == {"peer": "node is not on PATH: run `make peer-deps`"}
+    assert results["settings"]["phases"] == ["cpu"]
+
+
+def test_a_peer_that_goes_missing_during_the_run_is_skipped_too():
+    args = argparse.Namespace(phases={"peer"})
+    results: dict[str, Any] = {}
+    bench_main.skip_unavailable(args, results, check_peer=lambda: "/usr/bin/node")
+    assert args.phases == {"peer"} and "skipped" not in results
+
+    bench_main.skip_unavailable(args, results, check_peer=_no_peer)
+    assert args.phases == set() and "make peer-deps" in results["skipped"]["peer"]
+
+
+def test_audit_lines_of_a_benchmark_run_go_to_their_file_not_to_stdout_or_stderr(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    def services(args: argparse.Namespace, results: dict[str, Any], timing_done: Callable[[], None]) -> None:
+        audit.event("session_created", user_id="u1")     # as the cases' sign-ins do
+
+    out = tmp_path / "run.json"
+    try:
+        bench_main.main(["--only", "cpu", "--out", str(out)], check_peer=_no_peer, services=services)
+    finally:
+        audit.send_to("stdout")
+
+    captured = capsys.readouterr()
+    assert "session_created" not in captured.out
+    assert "session_created" not in captured.err
+    [line] = bench_main.audit_file(out).read_text().splitlines()
+    assert json.loads(line)["event"] == "session_created"
+    # afterwards, audit lines are the process's stdout again, as everywhere else
+    audit.event("after_the_run")
+    assert "after_the_run" in capsys.readouterr().out
