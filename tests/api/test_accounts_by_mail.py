@@ -5,9 +5,6 @@ factor, every session ended, PATs kept)."""
 
 from __future__ import annotations
 
-import dataclasses
-import email
-import email.policy
 import json
 import re
 from typing import Any
@@ -19,43 +16,20 @@ from bench.dynamo_meter import DynamoMeter
 from chalicelib.models import user_id_for
 from chalicelib.services.second_factors import TOTP_STEP
 from tests.api.helpers import CLI, bearer, form, login, refresh, seed, tokens
+from tests.api.mail_support import link, mail_on, sent
 from tests.api.test_device_page import Browser, text
 
-SENDER = "Tessera <no-reply@tessera.test>"
 JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
 def mail(client: Any, ctr: Any, settings: Any) -> Any:
     """Mail on: a sender verified in moto's SES; the seeded users and clients."""
-    from chalicelib.storage.dynamo import aws_client
-
-    ctr.settings = dataclasses.replace(settings, mail_from=SENDER)
-    aws_client("sesv2").create_email_identity(EmailIdentity="no-reply@tessera.test")
+    mail_on(ctr, settings)
     seed(ctr)
     ctr.identities.create_client("inviter-cli", public=True, grant_types=["password"],
                                  scopes=["openid", "users:invite", "tokens:manage"])
     return client
-
-
-def sent() -> list[dict[str, str]]:
-    """Every mail moto's SES took: to, subject and the plain-text body."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.ses.models import ses_backends
-
-    out = []
-    for message in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages:
-        parsed = email.message_from_string(message.raw_data, policy=email.policy.default)
-        plain = next(p.get_content() for p in parsed.walk() if p.get_content_type() == "text/plain")
-        out.append({"to": str(parsed["To"]), "subject": str(parsed["Subject"]), "text": plain})
-    return out
-
-
-def link(mail_text: str, prefix: str) -> str:
-    """The path and query of the link carrying a ``prefix`` token in a mail."""
-    found = re.search(r"https?://[^/\s]+(/\S*token=" + prefix + r"[0-9A-Za-z]+)", mail_text)
-    assert found, mail_text
-    return found.group(1)
 
 
 def invite(client: Any, address: str, **extra: Any) -> Any:
