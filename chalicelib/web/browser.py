@@ -64,6 +64,14 @@ class SignIn(Protocol):
     def sign_out(self, web: WebSession, where: Where = ...) -> None: ...
 
 
+class Confirms(Protocol):
+    """The confirmation rule of lasting changes (``services.confirmation``)."""
+
+    def require(self, user: User, *, password: object, signed_in_at: int | None,
+                source: str, mfa: bool = False, otp: object = None,
+                user_agent: str = "") -> None: ...
+
+
 @dataclass(frozen=True)
 class Form:
     """An ``application/x-www-form-urlencoded`` body: each name with all its values."""
@@ -233,6 +241,15 @@ class Visit:
                 self.signin.sign_out(signed, Where(r.source_ip, r.user_agent[:256]))
         self.web = self.pending = None
         self.cookies.append(set_cookie(SESSION_COOKIE, "", secure=self.request.secure, max_age=0))
+
+    def confirm_change(self, confirmation: Confirms, web: WebSession) -> None:
+        """A lasting change of ``web``'s user (SPEC §5, §11): the form's ``password``
+        (and ``otp``), or ``web``'s sign-in if recent enough (``services.confirmation``)."""
+        form, r = self.request.form, self.request
+        confirmation.require(web.user, password=form.one("password") or None,
+                             signed_in_at=web.session.auth_time, mfa=web.session.mfa,
+                             otp=form.one("otp") or None, source=r.source_ip,
+                             user_agent=r.user_agent[:256])
 
     # -- answers -----------------------------------------------------------------
 

@@ -139,11 +139,7 @@ class PasskeyPages:
             web = visit.pending
         if web is None:
             raise Forbidden("Sign in first", detail="no finished sign-in")
-        form = visit.request.form
-        self.confirmation.require(web.user, password=form.one("password") or None,
-                                  signed_in_at=web.session.auth_time, mfa=web.session.mfa,
-                                  otp=form.one("otp") or None, source=visit.request.source_ip,
-                                  user_agent=visit.request.user_agent[:256])
+        visit.confirm_change(self.confirmation, web)
         return web.user
 
     def creation_options(self, visit: Visit) -> Response:

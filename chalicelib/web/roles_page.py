@@ -25,9 +25,8 @@ from chalicelib.services.web_signin import WebSession
 from chalicelib.storage.roles import Role
 from chalicelib.web import console
 from chalicelib.web.account_pages import when
-from chalicelib.web.browser import Visit
+from chalicelib.web.browser import Confirms, Visit
 from chalicelib.web.page import Layout
-from chalicelib.web.tokens_page import Confirms
 
 LIST = "/account/roles"
 
@@ -101,7 +100,7 @@ class RolesPage:
         def run(web: WebSession) -> Response:
             role = self.roles.get(web.user, name)
             try:
-                self._confirm(visit, web)
+                visit.confirm_change(self.confirmation, web)
                 issued = self.roles.create_key(web.user, name,
                                                visit.request.form.one("description") or None)
             except NotFound:
@@ -138,13 +137,6 @@ class RolesPage:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _confirm(self, visit: Visit, web: WebSession) -> None:
-        form = visit.request.form
-        self.confirmation.require(web.user, password=form.one("password") or None,
-                                  signed_in_at=web.session.auth_time, mfa=web.session.mfa,
-                                  otp=form.one("otp") or None, source=visit.request.source_ip,
-                                  user_agent=visit.request.user_agent[:256])
-
     def _change(self, visit: Visit, name: str, run: Callable[[WebSession], Any], *,
                 confirm: bool = False) -> Response:
         """A change of one role: its page again, with the outcome or the refusal.
@@ -153,7 +145,7 @@ class RolesPage:
             role = self.roles.get(web.user, name)
             try:
                 if confirm:
-                    self._confirm(visit, web)
+                    visit.confirm_change(self.confirmation, web)
                 notice = str(run(web))
             except NotFound as err:
                 return self._role_page(visit, web, role, error=err.description, status=404)

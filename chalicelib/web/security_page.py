@@ -15,6 +15,7 @@ page and nothing else; after enrolling it goes on to ``next``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -74,13 +75,6 @@ class SecurityPage:
     def _where(self, visit: Visit) -> Where:
         return Where(visit.request.source_ip, visit.request.user_agent[:256])
 
-    def _confirm(self, visit: Visit, web: WebSession) -> None:
-        form = visit.request.form
-        self.confirmation.require(web.user, password=form.one("password") or None,
-                                  signed_in_at=web.session.auth_time, mfa=web.session.mfa,
-                                  otp=form.one("otp") or None, source=visit.request.source_ip,
-                                  user_agent=visit.request.user_agent[:256])
-
     def _host(self, visit: Visit) -> str:
         return urlsplit(visit.request.issuer).hostname or ""
 
@@ -112,16 +106,10 @@ class SecurityPage:
                           and (web.session.mfa or not factors.enrolled))
 
     def begin_totp(self, visit: Visit) -> Response:
-        web = self._signed(visit)
-        if web is None:
-            return self._away(visit)
-        visit.check_csrf()
-        try:
-            self._confirm(visit, web)
-            enrolment = self.second_factors.begin_totp(web.user, self._host(visit))
-        except TesseraError as err:
-            return self.show(visit, error=err.description, status=err.status)
-        return self.show(visit, enrolment=enrolment)
+        def run(web: WebSession) -> Response:
+            return self.show(visit, enrolment=self.second_factors.begin_totp(web.user,
+                                                                             self._host(visit)))
+        return self._confirmed(visit, run)
 
     def confirm_totp(self, visit: Visit) -> Response:
         web = self._signed(visit)
@@ -145,28 +133,29 @@ class SecurityPage:
         return self._done(visit, "Your authenticator app is set up.", codes)
 
     def remove_totp(self, visit: Visit) -> Response:
-        web = self._signed(visit)
-        if web is None:
-            return self._away(visit)
-        visit.check_csrf()
-        try:
-            self._confirm(visit, web)
+        def run(web: WebSession) -> Response:
             self.second_factors.remove_totp(web.user, self._where(visit))
-        except TesseraError as err:
-            return self.show(visit, error=err.description, status=err.status)
-        return visit.redirect(PAGE)
+            return visit.redirect(PAGE)
+        return self._confirmed(visit, run)
 
     def regenerate(self, visit: Visit) -> Response:
+        def run(web: WebSession) -> Response:
+            codes = self.second_factors.regenerate_recovery(web.user, self._where(visit))
+            return self._done(visit, "New recovery codes: the old ones no longer work.", codes)
+        return self._confirmed(visit, run)
+
+    def _confirmed(self, visit: Visit, run: Callable[[WebSession], Response]) -> Response:
+        """A change of second factors: signed in (or only enrolling), the CSRF token, the
+        confirmation of lasting changes, then ``run``; a refusal shows the page again."""
         web = self._signed(visit)
         if web is None:
             return self._away(visit)
         visit.check_csrf()
         try:
-            self._confirm(visit, web)
-            codes = self.second_factors.regenerate_recovery(web.user, self._where(visit))
+            visit.confirm_change(self.confirmation, web)
+            return run(web)
         except TesseraError as err:
             return self.show(visit, error=err.description, status=err.status)
-        return self._done(visit, "New recovery codes: the old ones no longer work.", codes)
 
     def _done(self, visit: Visit, notice: str, codes: list[str]) -> Response:
         next_path = safe_next(visit.request.form.one("next"), "")

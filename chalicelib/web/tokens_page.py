@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from chalice.app import Response
@@ -22,7 +22,6 @@ from chalicelib.clock import Clock
 from chalicelib.config import Settings
 from chalicelib.errors import BadRequest, TesseraError
 from chalicelib.http import validated
-from chalicelib.models import User
 from chalicelib.services.pats import (
     MAX_DESCRIPTION,
     STATES,
@@ -34,21 +33,13 @@ from chalicelib.services.pats import (
 from chalicelib.services.web_signin import WebSession
 from chalicelib.storage.pats import Pat
 from chalicelib.web import console
-from chalicelib.web.browser import Form, Visit
+from chalicelib.web.browser import Confirms, Form, Visit
 from chalicelib.web.page import Layout
 
 TITLE = "Personal access tokens"
 DASHBOARD = Layout(TITLE, wide=True, script=True)
 PAT_HINT = "tsp_…"
 PAGE = "/account/tokens"
-
-
-class Confirms(Protocol):
-    """SPEC §5: a change needs the password, or a recent sign-in (``services.confirmation``)."""
-
-    def require(self, user: User, *, password: object, signed_in_at: int | None,
-                source: str, mfa: bool = False, otp: object = None,
-                user_agent: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -108,19 +99,12 @@ class TokensPage:
         visit.check_csrf()
         pat = self.pats.get(web.user, pat_id)
         try:
-            self._confirm(visit, web)
+            visit.confirm_change(self.confirmation, web)
             self.pats.edit(web.user, pat_id,
                            validated(PatEdit, settings_body(visit.request.form), "body"))
         except TesseraError as err:
             return self.edit_page(visit, web, pat, error=err.description, status=err.status)
         return visit.redirect(PAGE)
-
-    def _confirm(self, visit: Visit, web: WebSession) -> None:
-        form = visit.request.form
-        self.confirmation.require(web.user, password=form.one("password") or None,
-                                  signed_in_at=web.session.auth_time, mfa=web.session.mfa,
-                                  otp=form.one("otp") or None, source=visit.request.source_ip,
-                                  user_agent=visit.request.user_agent[:256])
 
     def _change(self, visit: Visit, run: Callable[[WebSession, Form], Response], *,
                 keep_form: bool = False) -> Response:
@@ -130,7 +114,7 @@ class TokensPage:
             return visit.redirect(PAGE)
         visit.check_csrf()
         try:
-            self._confirm(visit, web)
+            visit.confirm_change(self.confirmation, web)
             return run(web, visit.request.form)
         except TesseraError as err:
             return self.dashboard(visit, web, error=err.description, status=err.status,
