@@ -87,8 +87,10 @@ def remove_passkey(passkey_id: str) -> Response:
 def signed_in_with(principal: Principal, method: str) -> list[dict[str, Any]]:
     """The caller's own sign-in gains the factor it just enrolled (SPEC §11): only a
     session's access token of the person (not a PAT, nor an app acting for them)."""
+    from chalicelib.services.confirmation import signed_in_at
+
     session = principal.session
-    if principal.kind != "access_token" or session is None or principal.act:
+    if signed_in_at(principal) is None or session is None:
         return []
     amr = list(dict.fromkeys([*session.amr, method, "mfa"]))
     return [container().sessions_repo.op_add_methods(session.id, amr)]
