@@ -37,8 +37,9 @@ def handle(ctx: TokenContext, client: Client, params: dict[str, str],
     rotation = ctx.deps.sessions.rotate(token, client.client_id, requested or (),
                                         resources=resources)
     session = rotation.session
-    # OIDC Core §12.2: a refresh response "might not contain an id_token"; leaving
-    # it out keeps the grant at one write and no read (no user profile needed).
+    # OIDC Core §12.2: where the session's scope has ``openid`` the answer has an
+    # ID token too, built from the session alone (no profile claims: those are at
+    # userinfo), so the grant stays at one write and no read.
     return ctx.deps.token_issuer.session_response(
         issuer=ctx.issuer, user=None, client=client, session=session,
         refresh_token=rotation.refresh_token, scope=rotation.scope,

@@ -66,15 +66,20 @@ class TokenIssuer:
         claims.update(extra or {})
         return self.keyring.sign(claims, typ=ACCESS_TOKEN_TYP, alg=alg or None)
 
-    def id_token(self, *, issuer: str, user: User, client: Client, session: Session,
+    def id_token(self, *, issuer: str, user: User | None, client: Client, session: Session,
                  scope: set[str], nonce: str | None = None,
                  access_token: str | None = None) -> str:
         """OIDC Core §2: audience is the client; profile claims follow the scopes.
         §3.1.3.6: ``nonce`` as the authorization request sent it, ``at_hash`` of the
-        access token issued with it."""
+        access token issued with it.
+
+        Without ``user`` (a refresh, §12.2): the claims the session holds, the same
+        ``iss``, ``sub``, ``aud``, ``azp``, ``auth_time`` and ``sid`` as at the
+        sign-in and a new ``iat``; no profile claims (they are at userinfo) and no
+        ``nonce``, so the grant stays one write and no read."""
         now = self.clock.now()
         claims: dict[str, Any] = {
-            "iss": issuer, "sub": user.id, "aud": client.client_id, "azp": client.client_id,
+            "iss": issuer, "sub": session.user_id, "aud": client.client_id, "azp": client.client_id,
             "exp": now + self.settings.access_token_seconds, "iat": now,
             "auth_time": session.auth_time, "sid": session.id,
             # RFC 8176 methods and the level they reach (SPEC §11).
@@ -84,11 +89,12 @@ class TokenIssuer:
             claims["nonce"] = nonce
         if access_token:
             claims["at_hash"] = at_hash(access_token)
-        if "email" in scope:
-            claims["email"] = user.email
-        if "profile" in scope:
-            claims.update(given_name=user.firstname, family_name=user.lastname,
-                          preferred_username=user.username)
+        if user is not None:
+            if "email" in scope:
+                claims["email"] = user.email
+            if "profile" in scope:
+                claims.update(given_name=user.firstname, family_name=user.lastname,
+                              preferred_username=user.username)
         # OIDC Core §15.1 / Registration §2: the client's registered algorithm, else RS256.
         return self.keyring.sign(claims, typ="JWT", alg=client.id_token_alg)
 
@@ -112,7 +118,9 @@ class TokenIssuer:
             "refresh_expires_in": max(0, min(session.idle_deadline, session.expires_at) - now),
             "scope": scope,
         }
-        if "openid" in scopes and user is not None:
+        # OIDC Core §12.2: a refresh of a session that asked for ``openid`` answers
+        # an ID token too (``user`` None: the session's claims, see ``id_token``).
+        if "openid" in scopes:
             body["id_token"] = self.id_token(issuer=issuer, user=user, client=client,
                                              session=session, scope=scopes, nonce=nonce,
                                              access_token=access_token)

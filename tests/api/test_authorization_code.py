@@ -146,6 +146,24 @@ def test_the_session_refreshes_like_any_other(clients, ctr):
     assert again.status_code == 200, again.body
 
 
+def test_a_refresh_answers_an_id_token_of_the_same_sign_in_without_nonce(clients, ctr):
+    # OIDC Core §12.2: same iss, sub, aud, azp, auth_time; a new iat; no nonce.
+    got = body(redeem(clients, get_code(Browser(clients))["code"]))
+    first = verify_id_token(ctr, got["id_token"])
+    ctr.clock.advance(60)
+    again = body(form(clients, "/oauth/token", headers=basic(WEB, WEB_SECRET),
+                      grant_type="refresh_token", refresh_token=got["refresh_token"]))
+    assert jwt.get_unverified_header(again["id_token"])["alg"] == "RS256"
+    claims = verify_id_token(ctr, again["id_token"])
+    for same in ("iss", "sub", "aud", "azp", "auth_time", "sid", "amr", "acr"):
+        assert claims[same] == first[same], same
+    assert claims["iat"] == first["iat"] + 60 and "nonce" not in claims
+    half = hashlib.sha256(again["access_token"].encode()).digest()[:16]
+    assert claims["at_hash"] == base64.urlsafe_b64encode(half).rstrip(b"=").decode()
+    # the profile is at userinfo: a refresh reads nothing but the session
+    assert "email" not in claims and "preferred_username" not in claims
+
+
 def test_remembered_consent_skips_the_consent_page(clients, ctr):
     browser = Browser(clients)
     get_code(browser)

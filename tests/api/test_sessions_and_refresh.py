@@ -31,6 +31,17 @@ def test_id_token_only_with_openid(client):
     assert "id_token" not in tokens(client, scope="profile")
 
 
+def test_a_refresh_answers_an_id_token_only_where_the_scope_has_openid(client):
+    import jwt
+
+    with_openid = body(refresh(client, tokens(client, scope="openid profile")["refresh_token"]))
+    assert jwt.get_unverified_header(with_openid["id_token"])["alg"] == "RS256"
+    assert "id_token" not in body(refresh(client, tokens(client, scope="profile")["refresh_token"]))
+    # narrowed away from openid (RFC 6749 §6): no ID token either
+    narrowed = refresh(client, tokens(client, scope="openid profile")["refresh_token"], scope="profile")
+    assert narrowed.status_code == 200 and "id_token" not in body(narrowed)
+
+
 def test_access_token_is_an_rfc9068_jwt(client, ctr):
     import jwt
 
