@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ def valid_username(username: str) -> bool:
     return USERNAME.fullmatch(username) is not None
 
 
+# Pure and met again at every request of a warm instance (a role's key, its owner's).
+@functools.lru_cache(maxsize=4096)
 def derived_id(name: str) -> str:
     """16 base62 characters of the SHA-256 of ``name``: a stable, fixed-length key."""
     n = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:12], "big")

@@ -27,14 +27,21 @@ from dataclasses import dataclass
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
+_CHARSET = frozenset(ALPHABET)
+# Two digits per division: every minted token, id and checksum goes through b62encode.
+_PAIRS = tuple(a + b for a in ALPHABET for b in ALPHABET)
 SECRET_LEN = 22      # ceil(128 / log2(62))
 CHECKSUM_LEN = 6     # 62**6 > 2**32
 ID_LEN = 16          # ids and locators: ~95 bits, unguessable but not secret
 
 
 def b62encode(value: int, width: int) -> str:
+    """``value`` as exactly ``width`` base62 digits, most significant first."""
     out = []
-    for _ in range(width):
+    for _ in range(width // 2):
+        value, rem = divmod(value, 3844)        # 62 ** 2
+        out.append(_PAIRS[rem])
+    if width % 2:
         value, rem = divmod(value, 62)
         out.append(ALPHABET[rem])
     if value:
@@ -42,8 +49,15 @@ def b62encode(value: int, width: int) -> str:
     return "".join(reversed(out))
 
 
+def b62decode(text: str) -> int:
+    value = 0
+    for c in text:
+        value = value * 62 + _INDEX[c]
+    return value
+
+
 def is_base62(text: str) -> bool:
-    return all(c in _INDEX for c in text)
+    return _CHARSET.issuperset(text)
 
 
 def random_b62(length: int) -> str:

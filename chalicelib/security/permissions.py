@@ -25,6 +25,7 @@ accept). No boto3, no Chalice: pure functions over frozen values.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -147,6 +148,9 @@ def _pattern(text: str, literal: re.Pattern[str], what: str) -> Pattern:
     return Pattern(tuple(fixed), tail)
 
 
+# A warm instance meets the same few patterns at every request (a role's policies,
+# its owner's rights): each is parsed once. Permissions are frozen values.
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> Permission:
     """Parse a permission pattern; raises InvalidPermission with the reason."""
     if text == WILDCARD:

@@ -32,9 +32,9 @@ from chalicelib.errors import (
 )
 from chalicelib.models import Session, User
 from chalicelib.security.opaque import (
-    ALPHABET,
     ID_LEN,
     REFRESH,
+    b62decode,
     b62encode,
     digest,
     is_base62,
@@ -73,9 +73,7 @@ def cap_of(session_id: str, now: int, max_seconds: int) -> int | None:
     tail = session_id[-_CAP_LEN:]
     if len(session_id) != ID_LEN or not is_base62(tail):
         return None
-    value = 0
-    for ch in tail:
-        value = value * 62 + ALPHABET.index(ch)
+    value = b62decode(tail)
     return value if now < value <= now + max_seconds else None
 
 
