@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode
 
+from bench.cases import jws_alg
 from bench.moto_process import end_child
 from bench.report import MISS, PASS
 
@@ -253,19 +254,6 @@ class PeerClient:
             send()
         end, _ = self.mark(0)
         return end - start
-
-
-def jws_alg(token: object) -> str | None:
-    """The ``alg`` of a compact JWS's header; None for anything else."""
-    if not isinstance(token, str) or token.count(".") != 2:
-        return None
-    head = token.split(".", 1)[0]
-    try:
-        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except ValueError:
-        return None
-    alg = header.get("alg") if isinstance(header, dict) else None
-    return alg if isinstance(alg, str) else None
 
 
 def _batches(total: int) -> list[int]:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from bench import peer
+from bench.cases import jws_alg
 from bench.report import MISS, PASS
 
 
@@ -51,8 +52,8 @@ def test_an_openid_session_of_the_peer_refreshes_with_an_rs256_id_token_and_an_e
 
     token = _token(client, openid=True)
 
-    assert peer.jws_alg(token["access_token"]) == "ES256"
-    assert peer.jws_alg(token["id_token"]) == "RS256"
+    assert jws_alg(token["access_token"]) == "ES256"
+    assert jws_alg(token["id_token"]) == "RS256"
     claims = jwt.decode(token["id_token"], options={"verify_signature": False})
     assert claims["sub"] == client.info["account"] and claims["aud"] == client.info["client_id"]
     # signed in as Tessera's sessions are: auth_time, acr, amr and sid carried by the session
@@ -62,7 +63,7 @@ def test_an_openid_session_of_the_peer_refreshes_with_an_rs256_id_token_and_an_e
 def test_a_session_without_openid_refreshes_without_an_id_token(client):
     token = _token(client, openid=False)
 
-    assert peer.jws_alg(token["access_token"]) == "ES256"
+    assert jws_alg(token["access_token"]) == "ES256"
     assert "id_token" not in token
 
 
@@ -90,10 +91,10 @@ def test_the_peer_introspects_an_opaque_refresh_token_and_not_a_used_one(client)
 def test_jws_alg_reads_the_header_and_nothing_else():
     import jwt
 
-    assert peer.jws_alg(jwt.encode({"a": 1}, "k" * 32, algorithm="HS256")) == "HS256"
-    assert peer.jws_alg("opaque_token") is None
-    assert peer.jws_alg("a.b.c") is None
-    assert peer.jws_alg(None) is None
+    assert jws_alg(jwt.encode({"a": 1}, "k" * 32, algorithm="HS256")) == "HS256"
+    assert jws_alg("opaque_token") is None
+    assert jws_alg("a.b.c") is None
+    assert jws_alg(None) is None
 
 
 def test_a_missing_install_says_to_run_make_peer_deps(tmp_path):
