@@ -32,6 +32,10 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 TOKEN_REUSE_SECONDS = 120
 # The refresh case rotates one session this many times, then starts another.
 YOUNG_ROTATIONS = 10
+# The scopes of the sessions the cases open: with openid (a refresh answers an RS256 ID token
+# too, OIDC Core §12.2), and the same without it (no ID token).
+SESSION_SCOPE = "openid profile email sessions:manage"
+SESSION_SCOPE_NO_OPENID = "profile email sessions:manage"
 # The user whose sessions GET /v1/sessions lists, and how many they have.
 LISTER = "sessions-lister"
 LISTED_SESSIONS = 5
@@ -88,8 +92,8 @@ class World:
         self.cli = public[0]["client_id"]
         self.introspector = (confidential[0]["client_id"], confidential[0]["client_secret"])
         self._login: tuple[int, dict[str, Any]] | None = None
-        self._refresh_token: str | None = None
-        self._rotations = 0
+        # per session scope: the current refresh token of a young session, its rotations
+        self._refresh: dict[str, tuple[str, int]] = {}
         self._web: dict[str, str] | None = None
         self._lister: tuple[Any, Any, int, str] | None = None
         self._pat: str | None = None
@@ -248,23 +252,23 @@ class World:
     def access_token(self) -> str:
         return str(self.login()["access_token"])
 
-    def _open_session(self, username: str) -> tuple[Any, Any, Any, str]:
+    def _open_session(self, username: str,
+                      scope: str = SESSION_SCOPE) -> tuple[Any, Any, Any, str]:
         """(user, client, session, refresh token) of a new session, made through the
         services: no password hash, no request."""
         c = self.c
         user = c.identities.find_user(username)
         client = c.clients.get(self.cli)
-        session = c.sessions.new_session(user_id=user.id, client_id=self.cli,
-                                         scope="openid profile email sessions:manage",
+        session = c.sessions.new_session(user_id=user.id, client_id=self.cli, scope=scope,
                                          device={"ip": "bench"})
         refresh_token = c.sessions.mint_refresh_token(session)
         c.sessions.create(session, refresh_token)
         return user, client, session, refresh_token
 
-    def fresh_session(self) -> dict[str, Any]:
+    def fresh_session(self, scope: str = SESSION_SCOPE) -> dict[str, Any]:
         """A new session's token response: for cases that end a session and so need a
         new one per request."""
-        user, client, session, refresh_token = self._open_session(self.username)
+        user, client, session, refresh_token = self._open_session(self.username, scope)
         body: dict[str, Any] = self.c.issuer.session_response(
             issuer=self.c.settings.issuer, user=user, client=client, session=session,
             refresh_token=refresh_token, scope=session.scope)
@@ -293,17 +297,50 @@ class World:
 
         return str(REFRESH.parse(self.fresh_session()["refresh_token"]))
 
-    def refresh_token(self) -> str:
-        """The current refresh token of a young session (fewer than ``YOUNG_ROTATIONS``
-        rotations): a session item grows with every rotation, see ``bench.work``."""
-        if self._refresh_token is None or self._rotations >= YOUNG_ROTATIONS:
-            self._refresh_token = str(self.fresh_session()["refresh_token"])
-            self._rotations = 0
-        return self._refresh_token
+    def refresh_token(self, scope: str = SESSION_SCOPE) -> str:
+        """The current refresh token of a young session of ``scope`` (fewer than
+        ``YOUNG_ROTATIONS`` rotations): a session item grows with every rotation, see
+        ``bench.work``."""
+        current = self._refresh.get(scope)
+        if current is None or current[1] >= YOUNG_ROTATIONS:
+            current = self._refresh[scope] = (str(self.fresh_session(scope)["refresh_token"]), 0)
+        return current[0]
 
-    def rotated(self, response: Response) -> None:
-        self._refresh_token = str(response.json()["refresh_token"])
-        self._rotations += 1
+    def rotated(self, response: Response, scope: str = SESSION_SCOPE) -> None:
+        """The refresh token a refresh of ``scope``'s session answered becomes its current one."""
+        self._refresh[scope] = (str(response.json()["refresh_token"]), self._refresh[scope][1] + 1)
+
+    def refreshed_with_id_token(self, response: Response) -> None:
+        """A refresh of an openid session: it must answer an RS256 ID token (the client
+        registered no algorithm, OIDC Core §12.2); then the rotation."""
+        alg = jws_alg(response.json().get("id_token"))
+        if alg != "RS256":
+            raise AssertionError(f"refresh: an RS256 ID token expected, got {alg}: {response.body[:300]!r}")
+        self.rotated(response)
+
+    def refreshed_without_id_token(self, response: Response) -> None:
+        """A refresh of a session without openid: no ID token; then the rotation."""
+        if "id_token" in response.json():
+            raise AssertionError(f"refresh_no_openid: an ID token answered: {response.body[:300]!r}")
+        self.rotated(response, SESSION_SCOPE_NO_OPENID)
+
+    def id_token_signature(self) -> Callable[[], None]:
+        """One RS256 signature of an ID token's claims, as a refresh signs them
+        (``TokenIssuer.id_token``: the same claims, the service's own current RS256 key,
+        ``Keyring.sign``): what a refresh of an openid session must do on top of its
+        bare DynamoDB call(s)."""
+        from chalicelib.security.opaque import random_b62
+
+        c, now = self.c, self.c.clock.now()
+        claims = {"iss": c.settings.issuer, "sub": random_b62(22), "aud": self.cli, "azp": self.cli,
+                  "exp": now + 300, "iat": now, "auth_time": now, "sid": random_b62(22),
+                  "amr": ["pwd"], "acr": "urn:tessera:acr:pwd", "at_hash": random_b62(22)}
+        keyring = c.keyring
+
+        def sign() -> None:
+            keyring.sign(claims, typ="JWT", alg="RS256")
+
+        return sign
 
     def device_authorization(self) -> dict[str, Any]:
         started: dict[str, Any] = self.expect(self.form(
@@ -350,6 +387,16 @@ class World:
 
 
 @dataclass(frozen=True)
+class BareExtra:
+    """Work a request cannot do without, beyond its DynamoDB calls: ``label`` names it in
+    the tables; ``timed(world)`` builds the callable the harness times beside each of
+    the case's requests (``companions``)."""
+
+    label: str
+    timed: Callable[[World], Callable[[], None]]
+
+
+@dataclass(frozen=True)
 class Case:
     """One kind of request: how to build it and what it must answer."""
 
@@ -363,6 +410,12 @@ class Case:
     # issue 16: CPU ≤ this × the bare botocore call(s) the request makes, where stated
     bare_budget: float | None = None
     replay_bare: bool = True                    # its DynamoDB calls are replayed bare (bench.bare)
+    # what the request must do besides its bare call(s), measured beside it and added to
+    # them before the ratio (issue 27: a refresh's RS256 ID-token signature)
+    bare_extra: BareExtra | None = None
+    # issue 27: own CPU (DynamoDB client excluded) ≤ this; where set, ``cpu_budget_ms``
+    # judges all of the request's CPU, the DynamoDB client included
+    own_budget_ms: float | None = None
 
     def request(self, world: World) -> Request:
         return self.prepare(world)
@@ -440,10 +493,16 @@ CORE_CASES: list[Case] = [
     # not replayed bare: each extra request hashes a password, and the hash is its CPU
     Case("password_grant", "POST /oauth/token password", lambda w: w.password_grant(),
          costly_setup=True, replay_bare=False),
-    Case("refresh", "POST /oauth/token refresh_token (young session)",
+    # a session with openid: the refresh answers an RS256 ID token too (OIDC Core §12.2)
+    Case("refresh", "POST /oauth/token refresh_token (young session, openid: RS256 ID token)",
          lambda w: w.form("/oauth/token", grant_type="refresh_token", client_id=w.cli,
                           refresh_token=w.refresh_token()),
-         after=World.rotated, cpu_budget_ms=2.0, bare_budget=BARE_BUDGET),
+         after=World.refreshed_with_id_token, cpu_budget_ms=2.0, bare_budget=BARE_BUDGET,
+         bare_extra=BareExtra("one RS256 signature of an ID token", World.id_token_signature)),
+    Case("refresh_no_openid", "POST /oauth/token refresh_token (young session, no openid)",
+         lambda w: w.form("/oauth/token", grant_type="refresh_token", client_id=w.cli,
+                          refresh_token=w.refresh_token(SESSION_SCOPE_NO_OPENID)),
+         after=World.refreshed_without_id_token, cpu_budget_ms=2.0, bare_budget=BARE_BUDGET),
     Case("device_authorization", "POST /oauth/device_authorization",
          lambda w: w.form("/oauth/device_authorization", client_id=w.cli, scope="openid profile")),
     Case("device_poll_pending", "POST /oauth/token device_code (pending)",
@@ -503,8 +562,9 @@ ROLE_CASES: list[Case] = [
 
 # CI federation (SPEC §6): a job token exchanged for a role token, the issuer's keys cached.
 FEDERATION_CASES: list[Case] = [
+    # issue 27: all of its CPU within 2 ms, its own (DynamoDB client excluded) within 0.5 ms
     Case("token_exchange", "POST /oauth/token token-exchange (CI job token, keys cached)",
-         lambda w: w.job_token_exchange(), cpu_budget_ms=2.0),
+         lambda w: w.job_token_exchange(), cpu_budget_ms=2.0, own_budget_ms=0.5),
 ]
 
 # Delegation (SPEC §6): an app exchanges a person's access token for one acting for them.
@@ -514,6 +574,25 @@ DELEGATION_CASES: list[Case] = [
 ]
 
 CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *ROLE_CASES, *FEDERATION_CASES, *DELEGATION_CASES]
+
+
+def companions(world: World) -> dict[str, Callable[[], None]]:
+    """Per case with a ``bare_extra``: the callable timed beside each of its measured
+    requests (``bench.cpu.measure``'s ``companions``)."""
+    return {c.name: c.bare_extra.timed(world) for c in CASES if c.bare_extra is not None}
+
+
+def jws_alg(token: object) -> str | None:
+    """The ``alg`` of a compact JWS's header; None for anything else."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        return None
+    head = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except ValueError:
+        return None
+    alg = header.get("alg") if isinstance(header, dict) else None
+    return alg if isinstance(alg, str) else None
 
 
 def case(name: str) -> Case:

@@ -106,14 +106,35 @@ def snapstart_table(cold: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _extra(case: Any, c: dict[str, Any]) -> tuple[str, float] | None:
+    """(its label, its median ms) of what a case must do besides its bare call(s)
+    (``Case.bare_extra``), when the run measured it beside the case (``companion_ms``)."""
+    extra = getattr(case, "bare_extra", None)
+    if extra is None or "companion_ms" not in c:
+        return None
+    return extra.label, c["companion_ms"]["median"]
+
+
+def bare_ratio(case: Any, c: dict[str, Any]) -> tuple[float, str]:
+    """A request's CPU ÷ its bare call(s), plus what else it must do where the case
+    names it and the run measured it; and what the divisor is, in words."""
+    extra = _extra(case, c)
+    if extra is None:
+        return c["bare_ratio"], "bare call(s)"
+    label, ms = extra
+    return c["cpu_ms"]["median"] / (c["bare_ms"]["median"] + ms), f"(bare call(s) + {label})"
+
+
 def _bare_cells(case: Any, c: dict[str, Any]) -> tuple[str, str]:
     """(bare call(s) CPU, × bare with its verdict where budgeted) of an endpoint."""
     if "bare_ms" not in c:
         return "", ""
-    ratio = c["bare_ratio"]
+    ratio, _ = bare_ratio(case, c)
+    extra = _extra(case, c)
+    bare = f"{c['bare_ms']['median']:.2f}" + (f" + {extra[1]:.2f}" if extra else "")
     budget = getattr(case, "bare_budget", None)
     verdict = f" ≤ {budget:g}: {_verdict(ratio, budget)}" if budget is not None else ""
-    return f"{c['bare_ms']['median']:.2f}", f"{ratio:.2f}{verdict}"
+    return bare, f"{ratio:.2f}{verdict}"
 
 
 def endpoint_table(results: dict[str, Any], cases: list[Any]) -> list[str]:
@@ -140,7 +161,7 @@ def endpoint_table(results: dict[str, Any], cases: list[Any]) -> list[str]:
         if case.cpu_budget_ms is not None:
             budget = (f"≤ {case.cpu_budget_ms:g} ms: {_verdict(total, case.cpu_budget_ms)}"
                       + (f" (own {_verdict(own, case.cpu_budget_ms)})" if c["botocore_ms"]["median"] else ""))
-        if "companion_ms" in c:
+        if "companion_ms" in c and getattr(case, "bare_extra", None) is None:
             share = c["companion_ms"]["median"] / total
             budget = f"hash {share:.0%} of it: {PASS if share >= 0.9 else MISS}"
         calls = _calls(w["calls"]) if w else ""
@@ -223,16 +244,31 @@ def budgets(results: dict[str, Any], cases: list[Any]) -> list[tuple[str, str, s
         c = cpu.get(case.name)
         budget = getattr(case, "bare_budget", None)
         if c is not None and budget is not None and "bare_ratio" in c:
-            rows.append((f"warm CPU: {case.label}", f"{c['bare_ratio']:.2f} × bare call(s)",
-                         f"≤ {budget:g} × bare call(s)", _verdict(c["bare_ratio"], budget)))
+            ratio, divisor = bare_ratio(case, c)
+            if getattr(case, "bare_extra", None) is not None and _extra(case, c) is None:
+                divisor += f", {case.bare_extra.label} not measured"
+            rows.append((f"warm CPU: {case.label}", f"{ratio:.2f} × {divisor}",
+                         f"≤ {budget:g} × {divisor}", _verdict(ratio, budget)))
     for case in cases:
         c = cpu.get(case.name)
-        if c is not None and case.cpu_budget_ms is not None:
+        if c is None:
+            continue
+        own, total = c["own_cpu_ms"]["median"], c["cpu_ms"]["median"]
+        own_budget = getattr(case, "own_budget_ms", None)
+        if case.cpu_budget_ms is not None and own_budget is not None:
+            # issue 27: the whole request within its CPU budget, its own part within a smaller one
+            rows.append((f"warm CPU, all (DynamoDB client included): {case.label}",
+                         f"{total:.2f} ms (own {own:.2f})", f"≤ {case.cpu_budget_ms:g} ms",
+                         _verdict(total, case.cpu_budget_ms)))
+        elif case.cpu_budget_ms is not None:
             # SPEC §9: "CPU in the API process per warm request, DynamoDB excluded"
-            own = c["own_cpu_ms"]["median"]
             rows.append((f"warm CPU, DynamoDB client excluded: {case.label}",
-                         f"{own:.2f} ms (all {c['cpu_ms']['median']:.2f})", f"≤ {case.cpu_budget_ms:g} ms",
+                         f"{own:.2f} ms (all {total:.2f})", f"≤ {case.cpu_budget_ms:g} ms",
                          _verdict(own, case.cpu_budget_ms)))
+        if own_budget is not None:
+            rows.append((f"warm CPU, DynamoDB client excluded: {case.label}",
+                         f"{own:.2f} ms (all {total:.2f})", f"≤ {own_budget:g} ms",
+                         _verdict(own, own_budget)))
     pw = cpu.get("password_grant", {})
     if "companion_ms" in pw:
         share = pw["companion_ms"]["median"] / pw["cpu_ms"]["median"]

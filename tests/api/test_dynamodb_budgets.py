@@ -33,6 +33,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "password_grant": {"BatchGetItem": 1, "TransactWriteItems": 1},
     # the rotation is one conditional UpdateItem, and nothing is read
     "refresh": {"UpdateItem": 1},
+    # the same without openid (no ID token): the ID token costs no round trip
+    "refresh_no_openid": {"UpdateItem": 1},
     # the request and its user-code reservation, in one transaction
     "device_authorization": {"TransactWriteItems": 1},
     # SPEC §9 says "1 read"; the code records the poll time in one conditional
