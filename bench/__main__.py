@@ -84,7 +84,7 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
 
         from app import app
         from bench import coldstart, cpu, work
-        from bench.cases import SteppedClock, World, load_demo_seed
+        from bench.cases import SteppedClock, World, companions, load_demo_seed
         from bench.dynamo_meter import DynamoMeter, tables_from_schema
         from bench.lambda_http import LambdaDriver, Request
         from chalicelib import container as container_module
@@ -149,7 +149,8 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
                             tables_from_schema(c.settings.table_prefix), args.bare_requests,
                             min(args.bare_requests, args.costly_iterations))
             results["cpu"] = cpu.measure(world, driver, c.dynamodb(), CASES, args.iterations,
-                                         args.costly_iterations, {"password_grant": scrypt}, log,
+                                         args.costly_iterations,
+                                         {"password_grant": scrypt, **companions(world)}, log,
                                          bare=bare)
             results["botocore_floor"] = cpu.botocore_floor(c.dynamodb(), c.settings.table("throttle"),
                                                            args.iterations)
