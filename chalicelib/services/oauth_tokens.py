@@ -150,8 +150,7 @@ class OAuthTokens:
         if not session.alive(self.clock.now()):
             return None
         # A disabled user's refresh token is inactive even before their sessions end.
-        user = self.users.get(session.user_id)
-        if user is None or not user.active:
+        if not self.users.is_active(session.user_id):
             return None
         return {"active": True, "scope": session.scope, "client_id": session.client_id,
                 "sub": session.user_id, "exp": min(session.idle_deadline, session.expires_at),

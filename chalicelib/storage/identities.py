@@ -196,6 +196,11 @@ class UsersRepo:
         item = self.table.get(self.key(user_id))
         return user_from_item(item) if item else None
 
+    def is_active(self, user_id: str) -> bool:
+        """Whether the user exists and is not disabled: their ``active`` alone is read."""
+        item = self.table.get(self.key(user_id), attributes=("id", "active"))
+        return item is not None and bool(item.get("active", True))
+
     def create(self, user: User) -> None:
         # attribute_not_exists: a username is taken once; never overwrite a user.
         self.table.put(user_to_item(user), condition="attribute_not_exists(id)")
