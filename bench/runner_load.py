@@ -4,22 +4,24 @@
     python -m bench.runner_load --levels 4,16 --seconds 5 --json
 
 It starts the real runner as ``make run`` does (``devserver.py`` on a free port,
-the demo seed), makes one role key of the demo user over the API, then for each
-level: every client signs in once with the password grant (not measured), all of
-them run the mix for ``warmup`` seconds, then for ``seconds`` more, measured. Each
-client is a thread on its own keep-alive connection, sending one request after the
-other (no think time), round the mix ``MIX``:
+the demo seed), makes one role key of the demo user over the API, signs every
+client of every level in once with the password grant (not measured), runs each
+level for ``warmup`` seconds, then ``seconds`` of each, measured. A level's clients
+run at once, each a thread on its own keep-alive connection sending one request
+after the other (no think time), round the mix ``MIX``:
 
 * ``GET /v1/me`` with the client's JWT access token (three in six requests),
 * ``refresh_token`` with rotation (the next refresh uses the new token and the
-  new access token): one session per client and level, signed in before the level
-  (a sign-in hashes a password: one inside the window would measure scrypt), so a
-  session rotates a few dozen times in a level (a day's session 288 times: it
+  new access token): one session per client, signed in before anything is measured
+  (a sign-in hashes a password: one inside a measured slice would measure scrypt),
+  so a session rotates some dozens of times in a run (a day's session 288 times: it
   rotates at every 5-minute expiry),
 * introspection of the client's refresh token by the demo resource server,
 * ``client_credentials`` with the role key.
 
-A figure is over the requests that started and ended inside the measured window:
+The levels take turns, slice by slice (``SLICES``), so that a drift of the machine's
+load (on a shared machine) hits them alike. A figure is over the requests that
+started and ended inside a measured slice:
 requests per second (all clients together), latency percentiles, and the runner's
 CPU (its process and its children, from ``/proc``) per request. Every answer is
 checked; ``errors`` must be 0.
@@ -55,6 +57,10 @@ ROOT = Path(__file__).resolve().parent.parent
 LEVELS = (8, 32)
 SECONDS = 10.0
 WARMUP = 3.0
+# The measured seconds of a level come in this many slices, the levels taking turns,
+# each slice after SETTLE unmeasured seconds (the clients' first requests).
+SLICES = 4
+SETTLE = 0.5
 # The demo seed (seeds/demo.json): its user, its CLI client, its introspecting client.
 USERNAME, PASSWORD = "alice", "password4alice"
 CLI_CLIENT = "cf83e1357eefb8bd"
@@ -255,6 +261,7 @@ class Client:
 
     conn: Connection
     role_key: dict[str, str]
+    position: int = 0           # where in the mix its next request is
     tokens: dict[str, Any] = field(default_factory=dict)
     # (started, ended, kind) of each request that was answered as expected
     done: list[tuple[float, float, str]] = field(default_factory=list)
@@ -280,11 +287,10 @@ class Client:
         else:
             raise ValueError(kind)
 
-    def run(self, stop: threading.Event, offset: int) -> None:
-        i = offset
+    def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            kind = MIX[i % len(MIX)]
-            i += 1
+            kind = MIX[self.position % len(MIX)]
+            self.position += 1
             started = time.perf_counter()
             try:
                 self.one(kind)
@@ -315,57 +321,90 @@ def _latency(ms: list[float]) -> dict[str, float]:
             "mean_ms": statistics.fmean(ms) if ms else float("nan")}
 
 
-def run_level(runner: Runner, clients: int, seconds: float, warmup: float, role_key: dict[str, str],
-              log: Callable[[str], None]) -> dict[str, Any]:
-    pool = [Client(Connection(runner.address), role_key) for _ in range(clients)]
+@dataclass
+class Level:
+    """One level's clients and what was measured of them, slice after slice."""
+
+    clients: list[Client]
+    done: list[tuple[float, float, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    span: float = 0.0
+    cpu: list[float] = field(default_factory=lambda: [0.0, 0.0])   # the runner's, its children's
+    load_cpu: float = 0.0
+
+    def drive(self, runner: Runner, seconds: float, settle: float, measured: bool = True) -> None:
+        """All its clients at once for ``settle`` seconds, then ``seconds`` measured."""
+        stop = threading.Event()
+        threads = [threading.Thread(target=c.run, args=(stop,), name=f"client-{i}", daemon=True)
+                   for i, c in enumerate(self.clients)]
+        for thread in threads:
+            thread.start()
+        time.sleep(settle)
+        cpu_before, load_before, start = runner.cpu_seconds(), time.process_time(), time.perf_counter()
+        time.sleep(seconds)
+        end, load_after, cpu_after = time.perf_counter(), time.process_time(), runner.cpu_seconds()
+        stop.set()
+        for thread in threads:
+            thread.join(REQUEST_TIMEOUT + 5)
+        for c in self.clients:
+            # A connection idle while the other level runs is closed here, not by the runner.
+            c.conn.close()
+            self.errors += [text for _, text in c.errors]
+            if measured:
+                self.done += [(s, e, k) for (s, e, k) in c.done if s >= start and e <= end]
+            c.done.clear()
+            c.errors.clear()
+        if measured:
+            self.span += end - start
+            self.cpu = [self.cpu[i] + cpu_after[i] - cpu_before[i] for i in (0, 1)]
+            self.load_cpu += load_after - load_before
+
+    def result(self) -> dict[str, Any]:
+        n = max(1, len(self.done))
+        return {"clients": len(self.clients), "seconds": self.span, "requests": len(self.done),
+                "rps": len(self.done) / self.span if self.span else 0.0,
+                **_latency([(e - s) * 1000 for s, e, _ in self.done]),
+                "runner_cpu_s": sum(self.cpu),
+                "runner_cpu_ms_per_request": sum(self.cpu) * 1000 / n,
+                # of which the runner's children (the embedded AWS, when it runs apart)
+                "children_cpu_ms_per_request": self.cpu[1] * 1000 / n,
+                "client_cpu_ms_per_request": self.load_cpu * 1000 / n,
+                "errors": len(self.errors), "error_samples": self.errors[:5],
+                "kinds": {kind: _latency([(e - s) * 1000 for s, e, k in self.done if k == kind])
+                          for kind in dict.fromkeys(MIX)}}
+
+
+def signed_in(runner: Runner, clients: int, role_key: dict[str, str]) -> Level:
+    pool = [Client(Connection(runner.address), role_key, position=i) for i in range(clients)]
     # Sign-ins hash a password: a few at a time, before anything is measured.
     with ThreadPoolExecutor(max_workers=4) as signing:
         list(signing.map(lambda c: c.new_session(), pool))
-    stop = threading.Event()
-    threads = [threading.Thread(target=c.run, args=(stop, i), name=f"client-{i}", daemon=True)
-               for i, c in enumerate(pool)]
-    for thread in threads:
-        thread.start()
-    time.sleep(warmup)
-    cpu_before, client_before, window_start = runner.cpu_seconds(), time.process_time(), time.perf_counter()
-    time.sleep(seconds)
-    window_end, client_after, cpu_after = time.perf_counter(), time.process_time(), runner.cpu_seconds()
-    stop.set()
-    for thread in threads:
-        thread.join(REQUEST_TIMEOUT + 5)
-    for c in pool:
-        c.conn.close()
-
-    inside = [(s, e, k) for c in pool for (s, e, k) in c.done if s >= window_start and e <= window_end]
-    errors = [text for c in pool for (s, text) in c.errors if s >= window_start - warmup]
-    span = window_end - window_start
-    ms = [(e - s) * 1000 for s, e, _ in inside]
-    result = {"clients": clients, "seconds": span, "requests": len(inside),
-              "rps": len(inside) / span, **_latency(ms),
-              "runner_cpu_s": sum(cpu_after) - sum(cpu_before),
-              "runner_cpu_ms_per_request": (sum(cpu_after) - sum(cpu_before)) * 1000 / max(1, len(inside)),
-              # of which the runner's children (the embedded AWS, when it runs apart)
-              "children_cpu_ms_per_request": (cpu_after[1] - cpu_before[1]) * 1000 / max(1, len(inside)),
-              "client_cpu_ms_per_request": (client_after - client_before) * 1000 / max(1, len(inside)),
-              "errors": len(errors), "error_samples": errors[:5],
-              "kinds": {kind: _latency([(e - s) * 1000 for s, e, k in inside if k == kind])
-                        for kind in dict.fromkeys(MIX)}}
-    log(f"{clients} clients: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.0f} ms, "
-        f"p99 {result['p99_ms']:.0f} ms, errors {result['errors']}")
-    return result
+    return Level(pool)
 
 
 def measure(levels: tuple[int, ...] = LEVELS, seconds: float = SECONDS, warmup: float = WARMUP,
             log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Start the runner, run each level in turn; the figures per level (``levels[str(n)]``)."""
+    """Start the runner; sign every level's clients in; warm each level up for ``warmup``
+    seconds; then measure ``seconds`` of each, in ``SLICES`` slices, the levels taking
+    turns (each slice after ``SETTLE`` unmeasured seconds), so that a drift of the
+    machine's load hits every level alike. The figures per level: ``levels[str(n)]``."""
     with running() as runner:
         log(f"runner (pid {runner.process.pid}) at {runner.base_url}")
         role_key = make_role_key(runner.address)
-        results = {str(n): run_level(runner, n, seconds, warmup, role_key, log) for n in levels}
+        runs = {n: signed_in(runner, n, role_key) for n in levels}
+        for level in runs.values():
+            level.drive(runner, 0.0, warmup, measured=False)
+        for _ in range(SLICES):
+            for level in runs.values():
+                level.drive(runner, seconds / SLICES, SETTLE)
         if runner.process.poll() is not None:
             raise LoadError(f"the runner died under load:\n{runner.output()}")
+    results = {str(n): level.result() for n, level in runs.items()}
+    for n, r in results.items():
+        log(f"{n} clients: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.0f} ms, "
+            f"p99 {r['p99_ms']:.0f} ms, errors {r['errors']}")
     return {"levels": results, "mix": list(MIX), "seconds": seconds, "warmup": warmup,
-            "cores": os.cpu_count()}
+            "slices": SLICES, "cores": os.cpu_count()}
 
 
 # --------------------------------------------------------------------------
@@ -376,8 +415,9 @@ def runner_table(results: dict[str, Any]) -> list[str]:
     """The runner's table (``results`` is the benchmark's, with ``results["runner"]``, or
     what ``measure`` returned)."""
     runner = results.get("runner", results)
-    lines = [f"### The local runner under concurrent clients ({runner['seconds']:g} s per level after "
-             f"{runner['warmup']:g} s of warm-up, keep-alive connections, mix: {', '.join(runner['mix'])})",
+    lines = [f"### The local runner under concurrent clients ({runner['seconds']:g} s per level in "
+             f"{runner.get('slices', 1)} slices, the levels taking turns, after {runner['warmup']:g} s of "
+             f"warm-up; keep-alive connections, mix: {', '.join(runner['mix'])})",
              "", "| clients | requests/s | p50 ms | p90 ms | p99 ms | max ms | runner CPU ms/request "
              "| of which moto's process | load's own CPU ms/request | errors |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
