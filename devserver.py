@@ -19,7 +19,8 @@
   body, is read within a timeout (else the connection closes; a late body is a
   408, one that ends early a 400), a body over 10 MB is a 413, and at most
   ``max_connections`` are served at once, a thread each (one more waits a moment
-  for a free thread, then is a 503);
+  for a free thread, then is a 503); of those, ``app_threads`` are in the app at
+  once, the others waiting their turn in the order they came;
 * runs the app's ``@app.schedule`` functions at their rate in a thread;
 * keeps the mail: moto's SES is the stage's SES (the sender, ``TESSERA_MAIL_FROM``,
   verified at start); each mail is printed (to, subject, its links) as SES takes
