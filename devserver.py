@@ -19,8 +19,7 @@
   body, is read within a timeout (else the connection closes; a late body is a
   408, one that ends early a 400), a body over 10 MB is a 413, and at most
   ``max_connections`` are served at once, a thread each (one more waits a moment
-  for a free thread, then is a 503); of those, ``app_threads`` are in the app at
-  once, the others waiting their turn in the order they came;
+  for a free thread, then is a 503);
 * runs the app's ``@app.schedule`` functions at their rate in a thread;
 * keeps the mail: moto's SES is the stage's SES (the sender, ``TESSERA_MAIL_FROM``,
   verified at start); each mail is printed (to, subject, its links) as SES takes
@@ -55,7 +54,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,37 +114,6 @@ class Limits:
     max_body: int = 10 * 1024 * 1024
     # How long an accepted connection waits for a free thread before its 503.
     queue_wait: float = 1.0
-    # Requests the app works on at once; the others wait their turn, first come first
-    # served (``FifoGate``): dozens of threads taking turns on one interpreter lock
-    # finish every request late, not more of them.
-    app_threads: int = 4
-
-
-class FifoGate:
-    """At most ``size`` holders at once; the others are let in in the order they came."""
-
-    def __init__(self, size: int) -> None:
-        self._lock = threading.Lock()
-        self._free = size
-        self._waiting: deque[threading.Lock] = deque()
-
-    def __enter__(self) -> FifoGate:
-        with self._lock:
-            if self._free > 0 and not self._waiting:
-                self._free -= 1
-                return self
-            turn = threading.Lock()
-            turn.acquire()
-            self._waiting.append(turn)
-        turn.acquire()          # released by the holder that hands its place over
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            if self._waiting:
-                self._waiting.popleft().release()
-            else:
-                self._free += 1
 
 
 class DeadlineReader(io.RawIOBase):
@@ -235,10 +202,6 @@ class ProblemGateway(LocalGateway):
     405 here, before the app answers it in a format of its own.
     """
 
-    def __init__(self, app_object: Chalice, config: Config, gate: FifoGate | None = None) -> None:
-        super().__init__(app_object, config)
-        self.gate = gate
-
     def allowed_methods(self, path: str) -> list[str] | None:
         """The methods of the route ``path`` matches; None if none matches."""
         try:
@@ -251,9 +214,8 @@ class ProblemGateway(LocalGateway):
                        body: bytes | None) -> dict[str, Any]:
         # A path starting "//" would parse as a network-path reference (RFC 3986
         # §4.2), its first segment taken for a host: route it as the one-slash path.
-        with self.gate or contextlib.nullcontext():
-            result: dict[str, Any] = super().handle_request(method, re.sub("^/+", "/", path),
-                                                            headers, body)
+        result: dict[str, Any] = super().handle_request(method, re.sub("^/+", "/", path),
+                                                        headers, body)
         return result
 
     def _generate_lambda_event(self, method: str, path: str, headers: dict[str, Any],
@@ -278,7 +240,7 @@ class ProblemRequestHandler(ChaliceRequestHandler):
                  app_object: Chalice, config: Config) -> None:
         # ChaliceRequestHandler.__init__ with our gateway: the base class
         # handles the request inside its __init__, so the gateway comes first.
-        self.gateway = ProblemGateway(app_object, config, server.gate)
+        self.gateway = ProblemGateway(app_object, config)
         self.local_gateway = self.gateway
         BaseHTTPRequestHandler.__init__(self, request, client_address, server)  # type: ignore[arg-type]
 
@@ -406,7 +368,6 @@ class LocalHTTPServer(ThreadingHTTPServer):
         # The local outbox's mails; None: the outbox paths are the app's (a 404).
         self.outbox = outbox
         self.slots = threading.BoundedSemaphore(self.limits.max_connections)
-        self.gate = FifoGate(self.limits.app_threads)
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -1024,15 +985,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                     or default.max_connections),
                         help=f"connections served at once (default {default.max_connections}, "
                              "env TESSERA_LOCAL_MAX_CONNECTIONS)")
-    parser.add_argument("--app-threads", type=int,
-                        default=int(os.environ.get("TESSERA_LOCAL_APP_THREADS") or default.app_threads),
-                        help=f"requests the app works on at once, the others waiting their turn "
-                             f"(default {default.app_threads}, env TESSERA_LOCAL_APP_THREADS)")
     # The runner's own child (``AWSProcess``): moto, its endpoint written to this file descriptor.
     parser.add_argument("--serve-aws", type=int, metavar="FD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.request_timeout <= 0 or args.max_connections < 1 or args.app_threads < 1:
-        parser.error("--request-timeout, --max-connections and --app-threads must be positive")
+    if args.request_timeout <= 0 or args.max_connections < 1:
+        parser.error("--request-timeout and --max-connections must be positive")
     return args
 
 
@@ -1066,8 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    limits = Limits(request_timeout=args.request_timeout, max_connections=args.max_connections,
-                    app_threads=args.app_threads)
+    limits = Limits(request_timeout=args.request_timeout, max_connections=args.max_connections)
     moto = AWSProcess()
     endpoint = moto.endpoint
     web: LocalDevServer | None = None

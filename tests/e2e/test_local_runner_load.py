@@ -7,12 +7,10 @@ asserts a time."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from urllib.parse import urlsplit
 
 from bench import runner_load
-from devserver import FifoGate
 from tests.e2e.support import LiveServer
 
 
@@ -74,26 +72,3 @@ def test_a_short_measure_gives_sane_figures():
                                            "local runner: p99 at 32 clients < 1 s"]
     table = runner_load.runner_table(results)
     assert table[2].startswith("| clients |") and len(table) == 4 + len(results["levels"]) + 1
-
-
-def test_the_runners_gate_lets_waiters_in_in_the_order_they_came():
-    """The runner's bound on requests in the app at once (``FifoGate``): first come, first served."""
-    gate, order, threads = FifoGate(1), [], []
-    gate.__enter__()                      # its one place held: everyone else waits
-
-    def enter(i: int) -> None:
-        with gate:
-            order.append(i)
-
-    for i in range(6):
-        threads.append(threading.Thread(target=enter, args=(i,)))
-        threads[-1].start()
-        deadline = time.monotonic() + 5
-        while len(gate._waiting) <= i and time.monotonic() < deadline:    # queued in turn
-            time.sleep(0.005)
-    assert order == [] and len(gate._waiting) == 6
-    gate.__exit__(None, None, None)
-    for thread in threads:
-        thread.join(5)
-    assert order == [0, 1, 2, 3, 4, 5]
-    assert gate._free == 1 and not gate._waiting
