@@ -72,3 +72,17 @@ def test_a_short_measure_gives_sane_figures():
                                            "local runner: p99 at 32 clients < 1 s"]
     table = runner_load.runner_table(results)
     assert table[2].startswith("| clients |") and len(table) == 4 + len(results["levels"]) + 1
+
+
+def test_the_budget_rows_miss_when_32_clients_are_slower_than_8_or_any_request_failed():
+    def level(rps: float, p99: float, errors: int = 0) -> dict[str, float]:
+        return {"rps": rps, "p99_ms": p99, "errors": errors}
+
+    def verdicts(few: dict[str, float], many: dict[str, float]) -> list[str]:
+        return [row[3] for row in runner_load.budget_rows({"runner": {"levels": {"8": few, "32": many}}})]
+
+    assert verdicts(level(300, 50), level(310, 900)) == ["ok", "ok"]
+    assert verdicts(level(300, 50), level(290, 200)) == ["**MISS**", "ok"]
+    assert verdicts(level(300, 50), level(310, 1000)) == ["ok", "**MISS**"]
+    assert verdicts(level(300, 50, errors=1), level(310, 200)) == ["**MISS**", "ok"]
+    assert verdicts(level(300, 50), level(310, 200, errors=2)) == ["**MISS**", "**MISS**"]
