@@ -1,8 +1,10 @@
 """Run Tessera locally with one command (SPEC §7): ``python devserver.py``.
 
 * starts moto in server mode on 127.0.0.1 (a free port) as the embedded
-  DynamoDB and Secrets Manager, and points this process at it with dummy
-  credentials (``AWS_ENDPOINT_URL``);
+  DynamoDB, Secrets Manager and SES, in a child process of its own (the app's
+  threads and moto's would share one interpreter lock), over keep-alive
+  connections, and points this process at it with dummy credentials
+  (``AWS_ENDPOINT_URL``);
 * creates the tables from ``chalicelib.storage.schema`` and loads a seed file
   (the demo account of ``seeds/demo.json`` by default);
 * serves ``app.py`` on 127.0.0.1 through chalice.local, a thread per
@@ -35,6 +37,7 @@ This file is not part of the Lambda package (only ``app.py`` and
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import email
 import email.policy
@@ -60,7 +63,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig
 from chalice.config import Config
@@ -229,6 +232,10 @@ class ProblemGateway(LocalGateway):
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
+    # An answer's headers and body go out at once: with Nagle's algorithm, a kept-alive
+    # connection's next answer waited for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
+
     def __init__(self, request: bytes, client_address: tuple[str, int], server: Any,
                  app_object: Chalice, config: Config) -> None:
         # ChaliceRequestHandler.__init__ with our gateway: the base class
@@ -616,51 +623,239 @@ class Announcing(list[Any]):
             log.exception("could not print a sent mail")
 
 
-def keep_outbox(sender: str, announce: Callable[[str], None]) -> None:
-    """Verify the sender in moto's SES and print every mail it takes from now on."""
-    from chalicelib.storage.dynamo import aws_client
-
-    aws_client("sesv2").create_email_identity(EmailIdentity=parseaddr(sender)[1])
+def announce_mails(announce: Callable[[str], None]) -> None:
+    """Print every mail moto's SES (of this process) takes from now on."""
     backend = ses_backend()
     backend.sent_messages = Announcing(list(backend.sent_messages), announce)
 
 
+def verify_sender(sender: str) -> None:
+    """Verify the sender in the SES this process talks to (moto's, as SES would refuse it)."""
+    from chalicelib.storage.dynamo import aws_client
+
+    aws_client("sesv2").create_email_identity(EmailIdentity=parseaddr(sender)[1])
+
+
+def keep_outbox(sender: str, announce: Callable[[str], None]) -> None:
+    """Verify the sender in moto's SES and print every mail it takes from now on
+    (moto in this process)."""
+    verify_sender(sender)
+    announce_mails(announce)
+
+
+# The AWS child's own path: the mails its SES took, newest first, as JSON.
+SENT_MAILS_PATH = "/_local/sent-mails"
+
+
+def mail_from_dict(data: Mapping[str, Any]) -> OutboxMail:
+    return OutboxMail(str(data["id"]), str(data["from"]), tuple(data["to"]), str(data["subject"]),
+                      str(data["text"]), str(data["html"]), tuple(data["links"]))
+
+
+def remote_sent_mails(endpoint: str) -> Callable[[], list[OutboxMail]]:
+    """The outbox of moto's SES in the AWS child at ``endpoint``."""
+    def mails() -> list[OutboxMail]:
+        import urllib.request
+
+        with urllib.request.urlopen(endpoint + SENT_MAILS_PATH, timeout=10) as answer:  # noqa: S310
+            return [mail_from_dict(m) for m in json.load(answer)["mails"]]
+    return mails
+
+
 # --------------------------------------------------------------------------
-# the embedded AWS
+# the embedded AWS: moto in a child process
 # --------------------------------------------------------------------------
 
-def start_moto() -> tuple[Any, str]:
-    """moto in server mode on 127.0.0.1, a free port, in this process; (server, endpoint).
+# DynamoDB's data operations: their results are plain trees of attribute values.
+_DYNAMODB_DATA = frozenset({"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query",
+                            "Scan", "TransactGetItems", "TransactWriteItems", "BatchWriteItem"})
 
-    Requests are applied one at a time, each whole: DynamoDB applies every
-    request atomically, but moto lets two threads interleave inside one
-    UpdateItem, and simultaneous ``ADD``s to one item would be lost.
-    """
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from moto.server import ThreadedMotoServer
-    from werkzeug.serving import make_server
 
-    class AtomicMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            dispatch, lock = DomainDispatcherApplication(create_backend_app), threading.Lock()
+class NotPlain(TypeError):
+    """A value of a result that only moto's own serializer knows how to write."""
 
-            def atomic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-                with lock:
-                    return list(dispatch(environ, start_response))
 
-            self._server = make_server(self._ip_address, self._port, atomic, True,
-                                       request_handler=MotoRequestHandler)
-            self._server_ready_event.set()
-            self._server.serve_forever()
+def plain_json(value: Any) -> Any:
+    """A result tree as the JSON protocol writes it: ``None`` members left out, bytes
+    (``B``, ``BS``) in base64; anything else (a timestamp, an object) is ``NotPlain``."""
+    if isinstance(value, dict):
+        return {k: plain_json(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [plain_json(v) for v in value]
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise NotPlain(type(value).__name__)
 
-    server = AtomicMotoServer(ip_address=HOST, port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+
+def fast_dynamodb_results() -> None:
+    """moto writes each response by walking the operation's output shape member by
+    member, trying every spelling of each key: three fifths of its CPU under the
+    runner's load went there. A data operation's result is already DynamoDB JSON, so it
+    is written as it is; anything else (errors, table descriptions) as moto does."""
+    from moto.core.serialize import SERVICE_SPECIFIC_SERIALIZERS, JSONSerializer
+
+    class DataJSONSerializer(JSONSerializer):
+        def _serialize_result(self, resp: Any, result: Any) -> Any:
+            if self.operation_model.name in _DYNAMODB_DATA and isinstance(result, dict):
+                try:
+                    body = plain_json(result)
+                except NotPlain:
+                    pass
+                else:
+                    return self._serialized_result_to_response(resp, result,
+                                                               self.operation_model.output_shape, body)
+            return super()._serialize_result(resp, result)
+
+    SERVICE_SPECIFIC_SERIALIZERS.setdefault("dynamodb", {})["json"] = DataJSONSerializer
+
+
+def fixed_moto_lookups() -> None:
+    """Two lookups moto makes on every request, of what cannot change while it runs: its
+    service modules (a directory listing and a stat per entry) and a handler class's
+    method names (``inspect.getmembers``): a tenth of its CPU under the runner's load."""
+    from moto import backends
+    from moto.core import responses
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
+def atomic_moto_app() -> Callable[[dict[str, Any], Any], list[bytes]]:
+    """moto's WSGI app, applying one request at a time, each whole: DynamoDB applies
+    every request atomically, but moto lets two threads interleave inside one
+    UpdateItem, and simultaneous ``ADD``s to one item would be lost. It also answers
+    ``SENT_MAILS_PATH`` (the outbox of its SES)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    dispatch, lock = DomainDispatcherApplication(create_backend_app), threading.Lock()
+
+    def atomic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") == SENT_MAILS_PATH:
+            with lock:
+                body = json.dumps({"mails": [m.as_dict() for m in sent_mails()]}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        with lock:
+            return list(dispatch(environ, start_response))
+    return atomic
+
+
+class AWSRequestHandler(BaseHTTPRequestHandler):
+    """Serves moto's WSGI app over HTTP/1.1 with persistent connections, as AWS does
+    (werkzeug's server closes each connection after its answer: every call of the
+    app would pay a new TCP connection), without Nagle's delay."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    app: Callable[[dict[str, Any], Any], list[bytes]]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "", "PATH_INFO": unquote(path),
+            "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(length), "SERVER_NAME": HOST,
+            "SERVER_PORT": str(self.server.server_address[1]),  # type: ignore[index]
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        for name, value in self.headers.items():
+            key = "HTTP_" + name.upper().replace("-", "_")
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = f"{environ[key]},{value}" if key in environ else value
+        started: list[Any] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: None
+
+        data = b"".join(type(self).app(environ, start_response))
+        status, headers = started
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
+
+
+class AWSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+def serve_aws(ready_fd: int) -> int:
+    """The AWS child (``devserver.py --serve-aws FD``): moto on 127.0.0.1, a free
+    port; writes its endpoint to ``ready_fd``, prints each mail its SES takes (on
+    the runner's own stdout, which it shares), and serves until its stdin closes.
+
+    The group's SIGINT / SIGTERM are the runner's to act on: it closes the child's
+    stdin once its own clients are done (so no request meets a stopped moto)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    fast_dynamodb_results()
+    fixed_moto_lookups()
+    AWSRequestHandler.app = atomic_moto_app()
+    announce_mails(lambda text: print(text, flush=True))
+    server = AWSServer((HOST, 0), AWSRequestHandler)
+    threading.Thread(target=server.serve_forever, name="aws", daemon=True).start()
+    with os.fdopen(ready_fd, "w") as ready:
+        ready.write(f"http://{HOST}:{server.server_address[1]}\n")
+    sys.stdin.buffer.read()
+    return 0
+
+
+class AWSProcess:
+    """The AWS child of a runner: moto in a process of its own, so that the app's
+    threads and moto's do not share one interpreter (one GIL)."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        read_end, write_end = os.pipe()
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 (this interpreter, this file)
+                [sys.executable, __file__, "--serve-aws", str(write_end)],
+                cwd=ROOT, stdin=subprocess.PIPE, pass_fds=(write_end,))
+        finally:
+            os.close(write_end)
+        with os.fdopen(read_end) as ready:
+            line = ready.readline().strip()
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError("the embedded AWS (moto) did not start")
+        self.endpoint = line
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=STOP_SECONDS)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def local_environment(env: MutableMapping[str, str], aws_endpoint: str, issuer: str) -> dict[str, str]:
@@ -803,6 +998,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                     or default.max_connections),
                         help=f"connections served at once (default {default.max_connections}, "
                              "env TESSERA_LOCAL_MAX_CONNECTIONS)")
+    # The runner's own child (``AWSProcess``): moto, its endpoint written to this file descriptor.
+    parser.add_argument("--serve-aws", type=int, metavar="FD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.request_timeout <= 0 or args.max_connections < 1:
         parser.error("--request-timeout and --max-connections must be positive")
@@ -824,6 +1021,8 @@ def stop_within(seconds: float, steps: Mapping[str, Callable[[], object]]) -> li
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.serve_aws is not None:
+        return serve_aws(args.serve_aws)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     # moto's request log would drown the service's own.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -838,7 +1037,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
 
     limits = Limits(request_timeout=args.request_timeout, max_connections=args.max_connections)
-    moto, endpoint = start_moto()
+    moto = AWSProcess()
+    endpoint = moto.endpoint
     web: LocalDevServer | None = None
     serving: threading.Thread | None = None
     scheduler: Scheduler | None = None
@@ -846,7 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
         from app import app
 
         try:
-            web = make_http_server(app, args.port, limits=limits, outbox=sent_mails)
+            web = make_http_server(app, args.port, limits=limits, outbox=remote_sent_mails(endpoint))
         except OSError as exc:
             print(f"error: cannot listen on {HOST}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -856,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
         env = local_environment(os.environ, endpoint, base)
         try:
             report = prepare_storage(seed_file)
-            keep_outbox(env["TESSERA_MAIL_FROM"], lambda text: print(text, flush=True))
+            verify_sender(env["TESSERA_MAIL_FROM"])
         except Exception as exc:
             print(f"error: preparing local storage failed: {exc}", file=sys.stderr)
             return 1
@@ -871,11 +1071,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # Each server's shutdown waits for its poll loop: stop them side by side,
         # and no longer than STOP_SECONDS whatever a client or a job is doing.
-        steps: dict[str, Callable[[], object]] = {"moto": moto.stop}
+        # moto stops once no request is being read any more.
+        http: Callable[[], object] = (functools.partial(stop_http, web, serving is not None)
+                                      if web is not None else (lambda: None))
+
+        def http_then_moto() -> None:
+            http()
+            moto.stop()
+
+        steps: dict[str, Callable[[], object]] = {"http, then moto": http_then_moto}
         if scheduler is not None:
             steps["schedules"] = scheduler.stop
-        if web is not None:
-            steps["http"] = functools.partial(stop_http, web, serving is not None)
         late = stop_within(STOP_SECONDS, steps)
         if late:
             print(f"not stopped within {STOP_SECONDS:g}s, left behind: {', '.join(late)}",

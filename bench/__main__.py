@@ -2,7 +2,11 @@
 
     python -m bench                       # the full run (about 9 minutes on 2 cores)
     python -m bench --quick               # fewer runs and iterations, purge up to 10,000
-    python -m bench --only cold,cpu,peer,work,purge --out path.json
+    python -m bench --only cold,cpu,peer,work,purge,runner --out path.json
+
+The runner phase (``bench.runner_load``) starts the local runner (``devserver.py``, as
+``make run`` does) and times it under 8 and 32 concurrent clients: wall clock, so it
+runs last, alone, once every other phase (the purge child included) is done.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, peer, prices, report
+from bench import cost, peer, prices, report, runner_load
 from bench.cases import CASES
 from bench.moto_process import ROOT, MotoProcess, aws_environment
 
-PHASES = ("cold", "cpu", "peer", "work", "purge")
+PHASES = ("cold", "cpu", "peer", "work", "purge", "runner")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 ROTATIONS_PER_SESSION = 24 * 12       # a 24 h session refreshed at every 5-minute expiry
 
@@ -57,12 +61,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measured requests per grant of the peer, node-oidc-provider (default 2000)")
     p.add_argument("--peer-warmup", type=int, default=3000,
                    help="unmeasured requests per grant that warm the peer first (default 3000)")
+    p.add_argument("--runner-seconds", type=float, default=runner_load.SECONDS,
+                   help="measured seconds per level of the runner phase (default %(default)g)")
+    p.add_argument("--runner-warmup", type=float, default=runner_load.WARMUP,
+                   help="unmeasured seconds before each level of the runner phase (default %(default)g)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results (default %(default)s)")
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.iterations, args.costly_iterations, args.bare_requests = 3, 30, 5, 10
         args.peer_iterations, args.peer_warmup = 300, 1000
         args.purge_sizes = "1000,10000"
+        args.runner_seconds, args.runner_warmup = 4.0, 1.5
     args.phases = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = args.phases - set(PHASES)
     if unknown:
@@ -262,10 +271,23 @@ def model_costs(results: dict[str, Any]) -> None:
                                                  w["wru"], memory)
 
 
+def runner_phase(args: argparse.Namespace, results: dict[str, Any],
+                 measure: Callable[..., dict[str, Any]]) -> None:
+    """The local runner under concurrent clients: after every other phase, since it
+    times wall clock and its own processes take both cores."""
+    log(f"the local runner under {', '.join(map(str, runner_load.LEVELS))} concurrent clients, "
+        f"{args.runner_seconds:g} s each")
+    started = time.perf_counter()
+    results["runner"] = measure(levels=runner_load.LEVELS, seconds=args.runner_seconds,
+                                warmup=args.runner_warmup, log=log)
+    _phase_done(results, "runner", started)
+
+
 def main(argv: list[str] | None = None, *,
          check_peer: Callable[[], object] = peer.check_installed,
          services: Callable[[argparse.Namespace, dict[str, Any], Callable[[], None]], None]
-         = service_phases) -> int:
+         = service_phases,
+         runner: Callable[..., dict[str, Any]] = runner_load.measure) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     results: dict[str, Any] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -280,6 +302,8 @@ def main(argv: list[str] | None = None, *,
             services(args, results, purge.start if purge else (lambda: None))
         if purge is not None:
             purge.result(results)
+        if "runner" in args.phases:
+            runner_phase(args, results, runner)
     log(f"audit lines written to {audit_path}")
     model_costs(results)
     results["elapsed_s"] = time.perf_counter() - started

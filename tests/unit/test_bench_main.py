@@ -70,3 +70,36 @@ def test_audit_lines_of_a_benchmark_run_go_to_their_file_not_to_stdout_or_stderr
     # afterwards, audit lines are the process's stdout again, as everywhere else
     audit.event("after_the_run")
     assert "after_the_run" in capsys.readouterr().out
+
+
+def test_the_runner_phase_runs_after_every_other_phase_and_its_figures_are_in_the_results(
+        tmp_path: Path):
+    order: list[str] = []
+
+    def services(args: argparse.Namespace, results: dict[str, Any], timing_done: Callable[[], None]) -> None:
+        order.append("services")
+
+    def runner(**kwargs: Any) -> dict[str, Any]:
+        order.append("runner")
+        assert kwargs["levels"] == (8, 32) and kwargs["seconds"] == 4.0
+        return {"levels": {"8": {"rps": 100.0}, "32": {"rps": 120.0}}}
+
+    out = tmp_path / "run.json"
+    assert bench_main.main(["--only", "cpu,runner", "--quick", "--out", str(out)], check_peer=_no_peer,
+                           services=services, runner=runner) == 0
+    assert order == ["services", "runner"]
+    results = json.loads(out.read_text())
+    assert results["runner"]["levels"]["32"]["rps"] == 120.0
+    assert "runner" in results["phase_s"]
+
+
+def test_the_runner_phase_alone_starts_no_service_phase(tmp_path: Path):
+    ran: list[str] = []
+
+    def runner(**kwargs: Any) -> dict[str, Any]:
+        ran.append(f"runner {kwargs['seconds']:g}")
+        return {"levels": {}}
+
+    bench_main.main(["--only", "runner", "--runner-seconds", "2", "--out", str(tmp_path / "r.json")],
+                    check_peer=_no_peer, services=lambda *a: ran.append("services"), runner=runner)
+    assert ran == ["runner 2"]
