@@ -278,6 +278,10 @@ def budgets(results: dict[str, Any], cases: list[Any]) -> list[tuple[str, str, s
         from bench.peer import budget_rows
 
         rows += budget_rows(results)
+    if "runner" in results:
+        from bench import runner_load
+
+        rows += runner_load.budget_rows(results)
     return rows
 
 
@@ -312,4 +316,9 @@ def markdown(results: dict[str, Any], cases: list[Any]) -> str:
         lines += peer_table(results)
     if "purge" in results:
         lines += purge_table(results["purge"])
+    # The local runner under concurrent clients (issue 27 item 5): bench/runner_load.py's table.
+    if "runner" in results:
+        from bench import runner_load
+
+        lines += runner_load.runner_table(results)
     return "\n".join(lines).rstrip() + "\n"

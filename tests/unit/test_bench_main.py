@@ -72,8 +72,18 @@ def test_audit_lines_of_a_benchmark_run_go_to_their_file_not_to_stdout_or_stderr
     assert "after_the_run" in capsys.readouterr().out
 
 
+def _runner_results(rps: dict[str, float]) -> dict[str, Any]:
+    """What bench.runner_load.measure returns, for the levels in ``rps``."""
+    levels = {n: {"clients": int(n), "rps": r, "p50_ms": 20.0, "p90_ms": 40.0, "p99_ms": 80.0,
+                  "max_ms": 120.0, "runner_cpu_ms_per_request": 3.0,
+                  "children_cpu_ms_per_request": 1.5, "client_cpu_ms_per_request": 0.5, "errors": 0}
+              for n, r in rps.items()}
+    return {"levels": levels, "mix": ["GET /v1/me"], "seconds": 4.0, "warmup": 1.0, "slices": 4,
+            "cores": 2}
+
+
 def test_the_runner_phase_runs_after_every_other_phase_and_its_figures_are_in_the_results(
-        tmp_path: Path):
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     order: list[str] = []
 
     def services(args: argparse.Namespace, results: dict[str, Any], timing_done: Callable[[], None]) -> None:
@@ -82,7 +92,7 @@ def test_the_runner_phase_runs_after_every_other_phase_and_its_figures_are_in_th
     def runner(**kwargs: Any) -> dict[str, Any]:
         order.append("runner")
         assert kwargs["levels"] == (8, 32) and kwargs["seconds"] == 4.0
-        return {"levels": {"8": {"rps": 100.0}, "32": {"rps": 120.0}}}
+        return _runner_results({"8": 100.0, "32": 120.0})
 
     out = tmp_path / "run.json"
     assert bench_main.main(["--only", "cpu,runner", "--quick", "--out", str(out)], check_peer=_no_peer,
@@ -91,6 +101,11 @@ def test_the_runner_phase_runs_after_every_other_phase_and_its_figures_are_in_th
     results = json.loads(out.read_text())
     assert results["runner"]["levels"]["32"]["rps"] == 120.0
     assert "runner" in results["phase_s"]
+    # the report's budget table holds the runner's two rows, and its own table follows
+    report = capsys.readouterr().out
+    assert "| local runner: req/s at 32 clients ≥ at 8 | 120 (at 8: 100) |" in report
+    assert "| local runner: p99 at 32 clients < 1 s | 80 ms |" in report
+    assert "### The local runner under concurrent clients" in report
 
 
 def test_the_runner_phase_alone_starts_no_service_phase(tmp_path: Path):
@@ -98,7 +113,7 @@ def test_the_runner_phase_alone_starts_no_service_phase(tmp_path: Path):
 
     def runner(**kwargs: Any) -> dict[str, Any]:
         ran.append(f"runner {kwargs['seconds']:g}")
-        return {"levels": {}}
+        return _runner_results({})
 
     bench_main.main(["--only", "runner", "--runner-seconds", "2", "--out", str(tmp_path / "r.json")],
                     check_peer=_no_peer, services=lambda *a: ran.append("services"), runner=runner)
