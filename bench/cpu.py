@@ -80,8 +80,10 @@ class Samples:
 def cpu_samples(world: World, driver: LambdaDriver, case: Case, n: int, inside: BotocoreTime,
                 companion: Callable[[], None] | None = None, out: Samples | None = None,
                 warmup: int = WARMUP) -> Samples:
-    """CPU of ``n`` requests of a case (added to ``out``); ``companion`` is timed
-    after each, interleaved so that drift of the machine hits both alike."""
+    """CPU of ``n`` requests of a case in a row (added to ``out``), as a warm instance
+    serves a stream of them; then ``companion`` timed ``n`` times in a row. The caller
+    alternates such rounds, so that drift of the machine hits both alike, and neither
+    runs with the caches the other left."""
     for _ in range(warmup):
         case.serve(world)
     out = out if out is not None else Samples()
@@ -97,7 +99,8 @@ def cpu_samples(world: World, driver: LambdaDriver, case: Case, n: int, inside: 
         case.check(world, response_of(response))
         out.cpu.append(c1 - c0)
         out.wall.append(w1 - w0)
-        if companion is not None:
+    if companion is not None:
+        for _ in range(n):
             c0 = time.process_time()
             companion()
             out.companion.append(time.process_time() - c0)
@@ -168,8 +171,10 @@ def measure(world: World, driver: LambdaDriver, client: Any, cases: list[Case], 
             companion = (companions or {}).get(case.name)
             for r in range(rounds):
                 share = n // rounds + (1 if r < n % rounds else 0)
+                # Every round starts warm: the bare replay before it ran other code
+                # (a case whose setup is costly warms up once).
                 cpu_samples(world, driver, case, share, inside, companion, samples,
-                            warmup=WARMUP if r == 0 else 0)
+                            warmup=WARMUP if r == 0 or not case.costly_setup else 0)
                 if replayed:
                     assert bare is not None and recorder is not None
                     requests = bare.costly if case.costly_setup else bare.requests
