@@ -746,7 +746,9 @@ def atomic_moto_app() -> Callable[[dict[str, Any], Any], list[bytes]]:
 class AWSRequestHandler(BaseHTTPRequestHandler):
     """Serves moto's WSGI app over HTTP/1.1 with persistent connections, as AWS does
     (werkzeug's server closes each connection after its answer: every call of the
-    app would pay a new TCP connection), without Nagle's delay."""
+    app would pay a new TCP connection), without Nagle's delay. The runner's AWS child
+    and the benchmark's moto server (``bench.moto_process``) both serve through it, each
+    with a subclass naming its ``app``."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -779,7 +781,13 @@ class AWSRequestHandler(BaseHTTPRequestHandler):
             started[:] = [status, headers]
             return lambda data: None
 
-        data = b"".join(type(self).app(environ, start_response))
+        result = type(self).app(environ, start_response)
+        try:
+            data = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)      # PEP 3333: the server closes it
+            if close is not None:
+                close()
         status, headers = started
         code, _, reason = status.partition(" ")
         self.send_response(int(code), reason)

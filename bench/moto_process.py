@@ -8,15 +8,13 @@ until its stdin closes.
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -81,71 +79,16 @@ class MotoProcess:
         self.stop()
 
 
-class KeepAliveWSGIHandler(BaseHTTPRequestHandler):
-    """Serves a WSGI app over HTTP/1.1 with persistent connections.
-
-    Werkzeug's development server, which ``ThreadedMotoServer`` uses, closes the
-    connection after every response, so each DynamoDB call would pay a new TCP
-    connection in the API process. DynamoDB keeps connections alive; so does this.
-    """
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True    # headers and body go out without a delayed-ACK stall
-    app: Any = None
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        path, _, query = self.path.partition("?")
-        host, port = "127.0.0.1", self.server.server_address[1]  # type: ignore[index]
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "", "PATH_INFO": unquote(path),
-            "QUERY_STRING": query, "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(length), "SERVER_NAME": str(host), "SERVER_PORT": str(port),
-            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        for name, value in self.headers.items():
-            key = "HTTP_" + name.upper().replace("-", "_")
-            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                environ[key] = f"{environ[key]},{value}" if key in environ else value
-        started: list[Any] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            started[:] = [status, headers]
-            return lambda data: None
-
-        result = self.app(environ, start_response)
-        try:
-            data = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status, headers = started
-        code, _, reason = status.partition(" ")
-        self.send_response(int(code), reason)
-        for name, value in headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
-
-
 def main() -> int:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    KeepAliveWSGIHandler.app = DomainDispatcherApplication(create_backend_app)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveWSGIHandler)
+    from devserver import AWSRequestHandler
+
+    # Keep-alive connections as DynamoDB's (werkzeug's server, which ThreadedMotoServer
+    # uses, closes each one after its answer: every call would pay a new TCP connection).
+    handler = type("MotoHandler", (AWSRequestHandler,),
+                   {"app": DomainDispatcherApplication(create_backend_app)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     host, port = str(server.server_address[0]), int(server.server_address[1])
     threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
