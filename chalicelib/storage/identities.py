@@ -62,13 +62,18 @@ def second_factors_from_item(item: Item) -> SecondFactors:
         recovery=frozenset(str(h) for h in recovery))
 
 
+def active_of(item: Item) -> bool:
+    """A user item's ``active``: absent on users stored before it existed, who are active."""
+    return bool(item.get("active", True))
+
+
 def user_from_item(item: Item) -> User:
     scopes = item.get("scopes")
     sessions = item.get("sessions")
     return User(
         id=item["id"], username=item["username"], email=item.get("email", ""),
         firstname=item.get("firstname", ""), lastname=item.get("lastname", ""),
-        active=bool(item.get("active", True)), password_hash=item.get("password_hash", ""),
+        active=active_of(item), password_hash=item.get("password_hash", ""),
         scopes=tuple(sorted(scopes)) if scopes is not None else None,
         created_at=int(item.get("created_at", 0)),
         sessions={str(k): int(v) for k, v in sessions.items()} if isinstance(sessions, dict)
@@ -199,7 +204,7 @@ class UsersRepo:
     def is_active(self, user_id: str) -> bool:
         """Whether the user exists and is not disabled: their ``active`` alone is read."""
         item = self.table.get(self.key(user_id), attributes=("id", "active"))
-        return item is not None and bool(item.get("active", True))
+        return item is not None and active_of(item)
 
     def create(self, user: User) -> None:
         # attribute_not_exists: a username is taken once; never overwrite a user.
