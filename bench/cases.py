@@ -394,8 +394,8 @@ class World:
 @dataclass(frozen=True)
 class BareExtra:
     """Work a request cannot do without, beyond its DynamoDB calls: ``label`` names it in
-    the tables; ``timed(world)`` builds the callable the harness times beside each of
-    the case's requests (``companions``)."""
+    the tables; ``timed(world)`` builds the callable the harness times in each round,
+    after the case's requests (``companions``)."""
 
     label: str
     timed: Callable[[World], Callable[[], None]]
@@ -582,7 +582,7 @@ CASES: list[Case] = [*CORE_CASES, *PAT_CASES, *ROLE_CASES, *FEDERATION_CASES, *D
 
 
 def companions(world: World) -> dict[str, Callable[[], None]]:
-    """Per case with a ``bare_extra``: the callable timed beside each of its measured
+    """Per case with a ``bare_extra``: the callable timed in each round after its measured
     requests (``bench.cpu.measure``'s ``companions``)."""
     return {c.name: c.bare_extra.timed(world) for c in CASES if c.bare_extra is not None}
 

@@ -92,6 +92,11 @@ COMPARED = (
 )
 
 
+def _verdict(ours: float, theirs: float, factor: float) -> str:
+    """A row's verdict: ours ≤ ``factor`` × theirs."""
+    return PASS if ours <= factor * theirs else MISS
+
+
 def _target(factor: float) -> str:
     return "≤ the peer's" if factor == 1.0 else f"≤ {factor:g} × the peer's"
 
@@ -107,7 +112,7 @@ def budget_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             continue
         rows.append((f"warm CPU against node-oidc-provider: {label}",
                      f"{ours:.3f} ms (theirs {theirs:.3f}: {ours / theirs:.2f} ×)", _target(factor),
-                     PASS if ours <= factor * theirs else MISS))
+                     _verdict(ours, theirs, factor)))
     return rows
 
 
@@ -321,7 +326,7 @@ def peer_table(results: dict[str, Any]) -> list[str]:
         mine, ratio, verdict = "n/a", "", ""
         if ours is not None:
             mine, ratio = f"{ours:.3f}", f"{ours / theirs:.2f}" if theirs > 0 else ""
-            verdict = f": {PASS if ours <= factor * theirs else MISS}"
+            verdict = f": {_verdict(ours, theirs, factor)}"
         keycloak = f"{KEYCLOAK_MS_PER_GRANT:.1f}" if kind != "introspection" else ""
         lines.append(f"| {label} | {ours_sign} | {theirs_sign} | {mine} | {theirs:.3f} | {ratio} "
                      f"| {_target(factor)}{verdict} | {keycloak} |")

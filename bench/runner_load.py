@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
+from bench.cpu import quantile
 from bench.report import MISS, PASS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,19 +307,12 @@ class Client:
 # a level: N clients at once
 # --------------------------------------------------------------------------
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-quantile (0..1) by the nearest rank."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, min(len(ordered), round(q * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 def _latency(ms: list[float]) -> dict[str, float]:
-    return {"count": len(ms), "p50_ms": percentile(ms, 0.50), "p90_ms": percentile(ms, 0.90),
-            "p99_ms": percentile(ms, 0.99), "max_ms": max(ms, default=float("nan")),
-            "mean_ms": statistics.fmean(ms) if ms else float("nan")}
+    if not ms:
+        return {"count": 0, **dict.fromkeys(("p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms"),
+                                            float("nan"))}
+    return {"count": len(ms), "p50_ms": quantile(ms, 0.50), "p90_ms": quantile(ms, 0.90),
+            "p99_ms": quantile(ms, 0.99), "max_ms": max(ms), "mean_ms": statistics.fmean(ms)}
 
 
 @dataclass
