@@ -92,8 +92,15 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
         import boto3
 
         from app import app
-        from bench import coldstart, cpu, work
-        from bench.cases import SteppedClock, World, companions, load_demo_seed
+        from bench import coldstart, cpu, warm_floor, work
+        from bench.cases import (
+            SESSION_SCOPE,
+            SESSION_SCOPE_NO_OPENID,
+            SteppedClock,
+            World,
+            companions,
+            load_demo_seed,
+        )
         from bench.dynamo_meter import DynamoMeter, tables_from_schema
         from bench.lambda_http import LambdaDriver, Request
         from chalicelib import container as container_module
@@ -161,6 +168,13 @@ def service_phases(args: argparse.Namespace, results: dict[str, Any],
                                          args.costly_iterations,
                                          {"password_grant": scrypt, **companions(world)}, log,
                                          bare=bare)
+            # The least the peer's rows can cost on the same parts (issue 27), with
+            # session items as Tessera stores them.
+            results["warm_floor"] = warm_floor.measure(
+                boto3.client("dynamodb"),
+                {"refresh": world.stored_session(SESSION_SCOPE),
+                 "refresh_no_openid": world.stored_session(SESSION_SCOPE_NO_OPENID)},
+                args.iterations, log)
             results["botocore_floor"] = cpu.botocore_floor(c.dynamodb(), c.settings.table("throttle"),
                                                            args.iterations)
             phase = _phase_done(results, "cpu", phase)

@@ -297,10 +297,19 @@ class World:
             self._lister = (user, session, now, token)
         return token
 
-    def fresh_session_id(self) -> str:
+    def stored_session(self, scope: str = SESSION_SCOPE) -> dict[str, Any]:
+        """A new session's item as the sessions table holds it (DynamoDB JSON): the
+        template of the stack's floor (``bench.warm_floor``)."""
+        c = self.c
+        key = {"id": {"S": self.fresh_session_id(scope)}}
+        item: dict[str, Any] = c.dynamodb().get_item(TableName=c.settings.table("sessions"),
+                                                     Key=key)["Item"]
+        return item
+
+    def fresh_session_id(self, scope: str = SESSION_SCOPE) -> str:
         from chalicelib.security.opaque import REFRESH
 
-        return str(REFRESH.parse(self.fresh_session()["refresh_token"]))
+        return str(REFRESH.parse(self.fresh_session(scope)["refresh_token"]))
 
     def refresh_token(self, scope: str = SESSION_SCOPE) -> str:
         """The current refresh token of a young session of ``scope`` (fewer than

@@ -102,14 +102,15 @@ def test_a_missing_install_says_to_run_make_peer_deps(tmp_path):
         pass
 
 
-def _results(ours: dict[str, float]) -> dict:
+def _results(ours: dict[str, float], floor: dict[str, float] | None = None) -> dict:
     kinds = {k: {"n": 100, "cpu_ms": v + 0.1, "minus_noop_ms": v, "batch_ms": {}}
              for k, v in {"client_credentials": 0.3, "refresh_token": 0.5, "refresh_token_openid": 1.0,
                           "introspection": 0.1}.items()}
     kinds["noop"] = {"n": 100, "cpu_ms": 0.1, "minus_noop_ms": 0.0, "batch_ms": {}}
     return {"peer": {"oidc_provider": "9.13.3", "node": "v20.0.0", "iterations": 100, "warmup": 1000,
                      "kinds": kinds},
-            "cpu": {case: {"own_cpu_ms": {"median": ms}} for case, ms in ours.items()}}
+            "cpu": {case: {"own_cpu_ms": {"median": ms}} for case, ms in ours.items()},
+            "warm_floor": {case: {"own_cpu_ms": {"median": ms}} for case, ms in (floor or {}).items()}}
 
 
 def _row(lines: list[str], grant: str) -> list[str]:
@@ -134,8 +135,23 @@ def test_the_peer_table_holds_each_row_to_its_target_and_says_what_each_side_sig
     assert refresh[3:7] == ["0.700", "1.000", "0.70", f"≤ 0.7 × the peer's: {PASS}"]
     assert plain[3:7] == ["0.360", "0.500", "0.72", f"≤ 0.7 × the peer's: {MISS}"]  # 0.72 > 0.7
     assert introspection[3:7] == ["0.110", "0.100", "1.10", f"≤ the peer's: {MISS}"]
-    assert cc[7] == refresh[7] == plain[7] == "8.3"       # Keycloak: 120 grants/s per vCPU
-    assert introspection[7] == ""
+    assert cc[7:9] == ["n/a", ""]                         # no floor measured in this run
+    assert cc[9] == refresh[9] == plain[9] == "8.3"       # Keycloak: 120 grants/s per vCPU
+    assert introspection[9] == ""
+
+
+def test_the_peer_table_and_the_budget_summary_show_the_stacks_floor_beside_the_peer():
+    results = _results(OURS, floor={"refresh_no_openid": 0.25, "introspect_refresh": 0.08})
+    lines = peer.peer_table(results)
+
+    assert _row(lines, "refresh_token, no openid")[7:9] == ["0.250", "0.50"]
+    assert _row(lines, "introspection of a refresh token")[7:9] == ["0.080", "0.80"]
+    assert _row(lines, "refresh_token, openid session")[7:9] == ["n/a", ""]
+    assert any("`bench.warm_floor`" in line for line in lines)
+    rows = {what.split(": ", 1)[1]: figure for what, figure, _, _ in peer.budget_rows(results)}
+    assert rows["refresh_token, no openid (rotation)"] == \
+        "0.360 ms (theirs 0.500: 0.72 ×; the stack's floor 0.250: 0.50 ×)"
+    assert rows["refresh_token, openid session (rotation)"] == "0.700 ms (theirs 1.000: 0.70 ×)"
 
 
 def test_the_budget_summary_holds_the_four_rows_against_the_peer():
