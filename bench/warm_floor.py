@@ -25,29 +25,26 @@ target and this floor is what a target leaves for all of them.
 
 from __future__ import annotations
 
-import base64
 import gc
-import hashlib
-import hmac
 import json
 import secrets
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from bench.cpu import WARMUP, BotocoreTime, quantile
+from bench.cases import FORM, YOUNG_ROTATIONS
+from bench.cpu import WARMUP, BotocoreTime, Samples, summarize
 from bench.lambda_http import LambdaContext, LambdaDriver, Request, response_of
+from bench.peer import COMPARED
+from chalicelib.security.opaque import digest, same_digest
+from chalicelib.services.tokens import at_hash
 
 ISSUER = "http://127.0.0.1/bench-floor"
 CLIENT_ID = "bench-floor"
 TABLE = "bench-floor-sessions"
-# As many rotations per session item as the CPU phase's young sessions (bench.cases).
-ROTATIONS = 10
-FORM = {"content-type": "application/x-www-form-urlencoded"}
-# The rows of the peer's table (bench.peer.COMPARED), by Tessera's case names.
-CASES = ("client_credentials", "refresh", "refresh_no_openid", "introspect_refresh")
+# The rows of the peer's table, by Tessera's case names.
+CASES = tuple(case for case, *_ in COMPARED)
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> Any:
@@ -55,16 +52,6 @@ def _answer(body: dict[str, Any], status: int = 200) -> Any:
 
     return Response(json.dumps(body), status_code=status,
                     headers={"Content-Type": "application/json", "Cache-Control": "no-store"})
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
-
-
-def _at_hash(access_token: str) -> str:
-    """OIDC Core §3.1.3.6: the left half of the access token's SHA-256, base64url."""
-    half = hashlib.sha256(access_token.encode("ascii")).digest()[:16]
-    return base64.urlsafe_b64encode(half).rstrip(b"=").decode("ascii")
 
 
 def floor_app(client: Any, table: str, es256: Any, rs256: Any) -> Any:
@@ -91,7 +78,7 @@ def floor_app(client: Any, table: str, es256: Any, rs256: Any) -> Any:
             claims["sid"] = sid
         return jwt.encode(claims, es256, algorithm="ES256", headers={"kid": "es", "typ": "at+jwt"})
 
-    @app.route("/token", methods=["POST"], content_types=[FORM["content-type"]])
+    @app.route("/token", methods=["POST"], content_types=[FORM["Content-Type"]])
     def token() -> Any:
         params, now = form(), int(time.time())
         if params.get("grant_type") == "client_credentials":
@@ -104,8 +91,8 @@ def floor_app(client: Any, table: str, es256: Any, rs256: Any) -> Any:
                 TableName=table, Key={"id": {"S": session_id}},
                 UpdateExpression="SET rt_hash = :new, last_used_at = :now",
                 ConditionExpression="rt_hash = :old",
-                ExpressionAttributeValues={":new": {"S": _digest(successor)},
-                                           ":old": {"S": _digest(secret)},
+                ExpressionAttributeValues={":new": {"S": digest(successor)},
+                                           ":old": {"S": digest(secret)},
                                            ":now": {"N": str(now)}},
                 ReturnValues="ALL_NEW")["Attributes"]
         except client.exceptions.ConditionalCheckFailedException:
@@ -118,14 +105,14 @@ def floor_app(client: Any, table: str, es256: Any, rs256: Any) -> Any:
             body["id_token"] = jwt.encode(
                 {"iss": ISSUER, "sub": sub, "aud": CLIENT_ID, "azp": CLIENT_ID, "exp": now + 300,
                  "iat": now, "auth_time": int(item["auth_time"]["N"]), "sid": session_id,
-                 "at_hash": _at_hash(at)}, rs256, algorithm="RS256", headers={"kid": "rs"})
+                 "at_hash": at_hash(at)}, rs256, algorithm="RS256", headers={"kid": "rs"})
         return _answer(body)
 
-    @app.route("/introspect", methods=["POST"], content_types=[FORM["content-type"]])
+    @app.route("/introspect", methods=["POST"], content_types=[FORM["Content-Type"]])
     def introspect() -> Any:
         session_id, _, secret = form().get("token", "").partition(".")
         item = client.get_item(TableName=table, Key={"id": {"S": session_id}}).get("Item")
-        if item is None or not hmac.compare_digest(item["rt_hash"]["S"], _digest(secret)):
+        if item is None or not same_digest(item["rt_hash"]["S"], digest(secret)):
             return _answer({"active": False})
         return _answer({"active": True, "scope": item["scope"]["S"],
                         "client_id": item["client_id"]["S"], "sub": item["user_id"]["S"],
@@ -136,20 +123,20 @@ def floor_app(client: Any, table: str, es256: Any, rs256: Any) -> Any:
 
 class Sessions:
     """Session items of the floor, copies of a template item of Tessera's: each refreshed
-    ``ROTATIONS`` times, then a new one."""
+    as often as the CPU phase's young sessions (``YOUNG_ROTATIONS``), then a new one."""
 
     def __init__(self, client: Any, table: str, template: dict[str, Any]) -> None:
         self.client, self.table, self.template = client, table, template
-        self.current, self.rotations = "", ROTATIONS
+        self.current, self.rotations = "", YOUNG_ROTATIONS
 
     def new(self) -> str:
         session_id, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(16)
-        item = {**self.template, "id": {"S": session_id}, "rt_hash": {"S": _digest(secret)}}
+        item = {**self.template, "id": {"S": session_id}, "rt_hash": {"S": digest(secret)}}
         self.client.put_item(TableName=self.table, Item=item)
         return f"{session_id}.{secret}"
 
     def token(self) -> str:
-        if self.rotations >= ROTATIONS:
+        if self.rotations >= YOUNG_ROTATIONS:
             self.current, self.rotations = self.new(), 0
         return self.current
 
@@ -202,25 +189,26 @@ def measure(client: Any, templates: dict[str, dict[str, Any]], iterations: int,
     out: dict[str, Any] = {}
     try:
         for case in CASES:
-            own: list[float] = []
+            samples = Samples()
             gc.collect()
             for i in range(WARMUP + iterations):
                 r, after = request(case)
                 event = driver.event(r)
                 inside.take()
-                c0 = time.process_time()
+                c0, w0 = time.process_time(), time.perf_counter()
                 raw = driver.app(event, LambdaContext())
-                c1 = time.process_time()
+                c1, w1 = time.process_time(), time.perf_counter()
                 spent = inside.take()
                 response = response_of(raw)
                 if response.status != 200:
                     raise AssertionError(f"floor {case}: {response.status} {response.body[:200]!r}")
                 after(response.json())
                 if i >= WARMUP:
-                    own.append(c1 - c0 - spent)
-            out[case] = {"n": len(own), "own_cpu_ms": {
-                "median": statistics.median(own) * 1000, "p10": quantile(own, 0.1) * 1000,
-                "p90": quantile(own, 0.9) * 1000}}
+                    samples.cpu.append(c1 - c0)
+                    samples.botocore.append(spent)
+                    samples.wall.append(w1 - w0)
+            # the figures of the CPU phase's cases (own_cpu_ms among them)
+            out[case] = summarize(samples)
     finally:
         inside.close()
     log("  the stack's floor: " + ", ".join(f"{k} {v['own_cpu_ms']['median']:.3f} ms"
